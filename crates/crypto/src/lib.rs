@@ -1,0 +1,13 @@
+//! Keys and signatures of tenge: ed25519 signing, the strict verification rule, a batch fast
+//! path that can never disagree with it, key files, and k-of-m authorisation.
+
+mod keyfile;
+mod keys;
+mod verify;
+
+pub use keyfile::{KeyFileError, read_key_file, write_key_file};
+pub use keys::{KeyError, Keypair, check_public_key, sign_transaction};
+pub use verify::{
+    AuthorizationError, SignatureItem, check_authorization, verify_batch, verify_parallel,
+    verify_strict,
+};

@@ -1,0 +1,283 @@
+//! The ledger of the digital tenge: accounts and their state, deterministic execution of blocks
+//! with the monetary policy enforced, and the state root that commits to the result.
+//!
+//! Pure: no I/O, no clock, no threads except the scoped ones signature verification may use.
+//! [`Ledger`] holds the committed state; [`Ledger::execute_block`] executes a block on the
+//! committed state plus the deltas of uncommitted ancestors (consensus executes before it votes,
+//! on top of blocks not yet committed) and [`Ledger::commit`] makes one block's delta permanent.
+
+mod execute;
+mod genesis;
+mod state;
+pub mod testkit;
+pub mod tree;
+
+pub use execute::{BlockExecution, execute, verify_signatures};
+pub use genesis::{GenesisError, genesis_state};
+pub use state::{CommittedState, LayeredView, StateDelta, StateLoadError, leaf_hash};
+pub use tenge_policy::BlockContext;
+pub use tenge_types::Slotted;
+
+use tenge_types::block::transactions_root;
+use tenge_types::{
+    Block, BlockHeader, ChainId, Genesis, HashValue, Height, Round, SignedTransaction, StateValue,
+    TimestampMs,
+};
+
+/// Why a proposed block cannot follow its parent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    #[error("block is for chain {found}, this node follows {expected}")]
+    WrongChain { expected: ChainId, found: ChainId },
+    #[error("block height {found} does not follow parent height {parent}")]
+    WrongHeight { parent: Height, found: Height },
+    #[error("block names parent {found}, expected {expected}")]
+    WrongParent {
+        expected: HashValue,
+        found: HashValue,
+    },
+    #[error("block time {found} ms is before its parent's {parent} ms")]
+    TimeBeforeParent { parent: u64, found: u64 },
+    #[error("block is malformed: {0}")]
+    Malformed(String),
+    #[error("block claims state root {claimed}, execution gives {computed}")]
+    StateRootMismatch {
+        claimed: HashValue,
+        computed: HashValue,
+    },
+    #[error("block claims receipts root {claimed}, execution gives {computed}")]
+    ReceiptsRootMismatch {
+        claimed: HashValue,
+        computed: HashValue,
+    },
+}
+
+/// An executed block that is not committed yet: what a child executes on top of.
+#[derive(Clone, Debug)]
+pub struct ExecutedBlock {
+    pub block: Block,
+    pub execution: BlockExecution,
+}
+
+/// The committed ledger and its head.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    chain_id: ChainId,
+    head: BlockHeader,
+    state: CommittedState,
+}
+
+impl Ledger {
+    /// The ledger at genesis, and the genesis block's header as its head.
+    pub fn from_genesis(genesis: &Genesis) -> Result<Ledger, GenesisError> {
+        let (state, head) = genesis_state(genesis)?;
+        Ok(Ledger {
+            chain_id: genesis.chain_id.clone(),
+            head,
+            state,
+        })
+    }
+
+    /// A ledger rebuilt from stored entries at a committed head.
+    pub fn from_stored(
+        chain_id: ChainId,
+        head: BlockHeader,
+        entries: Vec<Slotted<StateValue>>,
+    ) -> Result<Ledger, StateLoadError> {
+        let state = CommittedState::from_entries(entries, &head.state_root, head.height)?;
+        Ok(Ledger {
+            chain_id,
+            head,
+            state,
+        })
+    }
+
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    pub fn head(&self) -> &BlockHeader {
+        &self.head
+    }
+
+    pub fn state(&self) -> &CommittedState {
+        &self.state
+    }
+
+    /// The header a new block must follow, given its uncommitted ancestors (oldest first).
+    fn parent_header<'a>(&'a self, ancestors: &'a [&'a ExecutedBlock]) -> &'a BlockHeader {
+        ancestors
+            .last()
+            .map_or(&self.head, |parent| &parent.block.header)
+    }
+
+    fn check_ancestors(&self, ancestors: &[&ExecutedBlock]) {
+        let mut parent = &self.head;
+        for ancestor in ancestors {
+            assert_eq!(
+                ancestor.block.header.parent_id,
+                parent.id(),
+                "uncommitted ancestors do not form a chain from the committed head"
+            );
+            parent = &ancestor.block.header;
+        }
+    }
+
+    /// Executes a proposed block on top of its uncommitted ancestors and checks every header
+    /// field against the result. Returns the execution to vote on and later commit.
+    pub fn execute_block(
+        &self,
+        ancestors: &[&ExecutedBlock],
+        block: &Block,
+        signatures_valid: &[bool],
+    ) -> Result<BlockExecution, BlockError> {
+        self.check_ancestors(ancestors);
+        let parent = self.parent_header(ancestors);
+        let header = &block.header;
+        if header.chain_id != self.chain_id {
+            return Err(BlockError::WrongChain {
+                expected: self.chain_id.clone(),
+                found: header.chain_id.clone(),
+            });
+        }
+        if header.height != parent.height.next() {
+            return Err(BlockError::WrongHeight {
+                parent: parent.height,
+                found: header.height,
+            });
+        }
+        let parent_id = parent.id();
+        if header.parent_id != parent_id {
+            return Err(BlockError::WrongParent {
+                expected: parent_id,
+                found: header.parent_id,
+            });
+        }
+        if header.timestamp < parent.timestamp {
+            return Err(BlockError::TimeBeforeParent {
+                parent: parent.timestamp.0,
+                found: header.timestamp.0,
+            });
+        }
+        block.check_structure().map_err(BlockError::Malformed)?;
+        let execution = self.run(
+            ancestors,
+            header.height,
+            header.timestamp,
+            &block.transactions,
+            signatures_valid,
+        );
+        if execution.state_root() != header.state_root {
+            return Err(BlockError::StateRootMismatch {
+                claimed: header.state_root,
+                computed: execution.state_root(),
+            });
+        }
+        if execution.receipts_root != header.receipts_root {
+            return Err(BlockError::ReceiptsRootMismatch {
+                claimed: header.receipts_root,
+                computed: execution.receipts_root,
+            });
+        }
+        Ok(execution)
+    }
+
+    /// Builds a block from transactions on top of the ancestors: executes them and fills in the
+    /// header. A proposer's timestamp below the parent's is raised to it.
+    pub fn build_block(
+        &self,
+        ancestors: &[&ExecutedBlock],
+        round: Round,
+        timestamp: TimestampMs,
+        transactions: Vec<SignedTransaction>,
+        signatures_valid: &[bool],
+    ) -> ExecutedBlock {
+        self.check_ancestors(ancestors);
+        let parent = self.parent_header(ancestors);
+        let height = parent.height.next();
+        let timestamp = timestamp.max(parent.timestamp);
+        let execution = self.run(
+            ancestors,
+            height,
+            timestamp,
+            &transactions,
+            signatures_valid,
+        );
+        let hashes: Vec<HashValue> = transactions.iter().map(SignedTransaction::hash).collect();
+        let header = BlockHeader {
+            chain_id: self.chain_id.clone(),
+            height,
+            round,
+            parent_id: parent.id(),
+            timestamp,
+            transaction_count: u32::try_from(transactions.len()).expect("block size is bounded"),
+            transactions_root: transactions_root(&hashes),
+            receipts_root: execution.receipts_root,
+            state_root: execution.state_root(),
+        };
+        ExecutedBlock {
+            block: Block {
+                header,
+                transactions,
+            },
+            execution,
+        }
+    }
+
+    fn run(
+        &self,
+        ancestors: &[&ExecutedBlock],
+        height: Height,
+        timestamp: TimestampMs,
+        transactions: &[SignedTransaction],
+        signatures_valid: &[bool],
+    ) -> BlockExecution {
+        let deltas: Vec<&StateDelta> = ancestors.iter().map(|a| &a.execution.delta).collect();
+        let view = LayeredView::new(&self.state, &deltas);
+        let context = BlockContext { height, timestamp };
+        execute(
+            &view,
+            &self.chain_id,
+            context,
+            transactions,
+            signatures_valid,
+        )
+    }
+
+    /// Makes a block executed on the committed head permanent.
+    pub fn commit(&mut self, executed: &ExecutedBlock) {
+        let header = &executed.block.header;
+        assert_eq!(
+            header.parent_id,
+            self.head.id(),
+            "committing a block that does not extend the head"
+        );
+        assert_eq!(header.height, self.head.height.next());
+        assert_eq!(header.state_root, executed.execution.state_root());
+        self.state.apply(&executed.execution.delta);
+        self.head = header.clone();
+    }
+
+    /// The full O(state) audit of every invariant; tests, the simulator and start-up run it.
+    pub fn audit(&self) -> Result<(), String> {
+        self.state.audit(self.head.height)?;
+        if self.state.root() != self.head.state_root {
+            return Err("state root differs from the head's".into());
+        }
+        Ok(())
+    }
+}
+
+/// Checks an account's inclusion proof against a state root: the entry's leaf, its slot, the
+/// sibling hashes and the number of slots (part of the root).
+pub fn verify_account_proof(
+    state_root: &HashValue,
+    next_slot: u64,
+    account: &tenge_types::Account,
+    slot: u64,
+    proof: &[HashValue],
+) -> bool {
+    let leaf = leaf_hash(&StateValue::Account(account.clone()));
+    tree::root_from_proof(slot, &leaf, proof)
+        .is_some_and(|tree_root| state::state_root(&tree_root, next_slot) == *state_root)
+}

@@ -1,0 +1,101 @@
+//! Durable storage of a tenge node: the [`Store`] trait, a RocksDB implementation for nodes and
+//! an in-memory one for the simulator and tests.
+//!
+//! One committed block is one atomic, synced write: the block, its certificate, its receipts in
+//! the transaction index, every state entry it changed, and the new head. A crash at any instant
+//! leaves either the whole block or none of it, and a block whose commit returned is on disk.
+
+mod memory;
+mod rocks;
+
+pub use memory::MemoryStore;
+pub use rocks::RocksStore;
+
+use serde::{Deserialize, Serialize};
+use tenge_types::{Block, HashValue, Height, Receipt, Rejection, Slotted, StateValue};
+
+/// Storage failures. Every one is fatal to the node: it stops rather than run on a state it
+/// cannot trust.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("database is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database belongs to another network: genesis {found}, expected {expected}")]
+    WrongNetwork {
+        expected: HashValue,
+        found: HashValue,
+    },
+    #[error("database schema version {found} is not the supported version {supported}")]
+    Schema { found: u32, supported: u32 },
+    #[error("commit of height {found} does not follow the stored head {head}")]
+    OutOfOrder { head: Height, found: Height },
+    #[error("database is not initialised")]
+    Uninitialised,
+}
+
+/// Where a committed transaction is, and what happened to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionRecord {
+    pub height: Height,
+    pub index: u32,
+    pub outcome: Result<(), Rejection>,
+}
+
+/// Everything one committed block writes.
+pub struct BlockCommit<'a> {
+    pub block: &'a Block,
+    /// The certificate that committed the block (encoded by the consensus layer).
+    pub certificate: &'a [u8],
+    pub receipts: &'a [Receipt],
+    /// State entries created or changed by the block.
+    pub changes: &'a [Slotted<StateValue>],
+}
+
+/// The committed head as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredHead {
+    pub block: Block,
+    pub certificate: Vec<u8>,
+}
+
+/// Durable storage of blocks, state and consensus safety data.
+pub trait Store: Send + Sync {
+    /// Writes the genesis block and state into an empty store, or checks that the store holds
+    /// this network.
+    fn initialize(
+        &self,
+        genesis_hash: HashValue,
+        genesis_block: &Block,
+        entries: &[Slotted<StateValue>],
+    ) -> Result<(), StoreError>;
+
+    /// The committed head, `None` if the store is empty.
+    fn head(&self) -> Result<Option<StoredHead>, StoreError>;
+
+    /// Every state entry, for rebuilding the ledger at start-up.
+    fn state_entries(&self) -> Result<Vec<Slotted<StateValue>>, StoreError>;
+
+    /// Commits one block atomically with a synced write. Its height must follow the head.
+    fn commit_block(&self, commit: &BlockCommit<'_>) -> Result<(), StoreError>;
+
+    fn block(&self, height: Height) -> Result<Option<Block>, StoreError>;
+
+    fn height_of_block(&self, id: &HashValue) -> Result<Option<Height>, StoreError>;
+
+    fn certificate(&self, height: Height) -> Result<Option<Vec<u8>>, StoreError>;
+
+    fn transaction(&self, hash: &HashValue) -> Result<Option<TransactionRecord>, StoreError>;
+
+    /// Stores consensus safety data with a synced write: it is on disk when this returns.
+    fn put_safety_data(&self, bytes: &[u8]) -> Result<(), StoreError>;
+
+    fn safety_data(&self) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// Version of the on-disk layout; a change is a migration decision.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,283 @@
+//! The RocksDB store.
+
+use std::path::Path;
+
+use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
+use tenge_types::codec::decode_trusted;
+use tenge_types::{Block, HashValue, Height, Slotted, StateKey, StateValue, encode};
+
+use crate::{BlockCommit, SCHEMA_VERSION, Store, StoreError, StoredHead, TransactionRecord};
+
+/// Column families. Keys of `blocks` and `certificates` are big-endian heights so that they sort.
+const BLOCKS: &str = "blocks";
+const BLOCK_IDS: &str = "block_ids";
+const CERTIFICATES: &str = "certificates";
+const ACCOUNTS: &str = "accounts";
+const EARMARKS: &str = "earmarks";
+const POLICY: &str = "policy";
+const TRANSACTIONS: &str = "transactions";
+const SAFETY: &str = "safety";
+const METADATA: &str = "metadata";
+const COLUMN_FAMILIES: [&str; 9] = [
+    BLOCKS,
+    BLOCK_IDS,
+    CERTIFICATES,
+    ACCOUNTS,
+    EARMARKS,
+    POLICY,
+    TRANSACTIONS,
+    SAFETY,
+    METADATA,
+];
+
+const KEY_SCHEMA: &[u8] = b"schema_version";
+const KEY_GENESIS: &[u8] = b"genesis_hash";
+const KEY_HEAD: &[u8] = b"head_height";
+const KEY_SAFETY: &[u8] = b"safety_data";
+const KEY_GLOBAL: &[u8] = b"global";
+const KEY_POLICY: &[u8] = b"policy";
+
+/// A RocksDB database with one column family per kind of record.
+pub struct RocksStore {
+    db: DB,
+}
+
+fn database(error: rocksdb::Error) -> StoreError {
+    StoreError::Database(error.into_string())
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+fn synced() -> WriteOptions {
+    let mut options = WriteOptions::default();
+    options.set_sync(true);
+    options
+}
+
+fn height_key(height: Height) -> [u8; 8] {
+    height.0.to_be_bytes()
+}
+
+impl RocksStore {
+    /// Opens (creating if needed) the database in `path`.
+    pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // Refuse to run on a database RocksDB finds damaged rather than silently drop data.
+        options.set_paranoid_checks(true);
+        let families = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, families).map_err(database)?;
+        let store = RocksStore { db };
+        match store.get(METADATA, KEY_SCHEMA)? {
+            None => {}
+            Some(bytes) => {
+                let found = u32::from_le_bytes(
+                    bytes
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| corrupt("schema version", "not 4 bytes"))?,
+                );
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
+    }
+
+    fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(family), key).map_err(database)
+    }
+
+    fn head_height(&self) -> Result<Option<Height>, StoreError> {
+        self.get(METADATA, KEY_HEAD)?
+            .map(|bytes| {
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map(|b| Height(u64::from_be_bytes(b)))
+                    .map_err(|_| corrupt("head height", "not 8 bytes"))
+            })
+            .transpose()
+    }
+
+    fn put_entries(&self, batch: &mut WriteBatch, entries: &[Slotted<StateValue>]) {
+        for entry in entries {
+            let bytes = encode(entry);
+            match &entry.value {
+                StateValue::Account(account) => {
+                    batch.put_cf(self.cf(ACCOUNTS), account.id.0, bytes)
+                }
+                StateValue::Earmark(earmark) => {
+                    batch.put_cf(self.cf(EARMARKS), earmark.id.0, bytes)
+                }
+                StateValue::Global(_) => batch.put_cf(self.cf(POLICY), KEY_GLOBAL, bytes),
+                StateValue::Policy(_) => batch.put_cf(self.cf(POLICY), KEY_POLICY, bytes),
+            }
+        }
+    }
+
+    fn put_block(&self, batch: &mut WriteBatch, block: &Block, certificate: &[u8]) {
+        let height = height_key(block.header.height);
+        batch.put_cf(self.cf(BLOCKS), height, block.to_bytes());
+        batch.put_cf(self.cf(BLOCK_IDS), block.id().0, height);
+        batch.put_cf(self.cf(CERTIFICATES), height, certificate);
+        batch.put_cf(self.cf(METADATA), KEY_HEAD, height);
+    }
+}
+
+impl Store for RocksStore {
+    fn initialize(
+        &self,
+        genesis_hash: HashValue,
+        genesis_block: &Block,
+        entries: &[Slotted<StateValue>],
+    ) -> Result<(), StoreError> {
+        if let Some(stored) = self.get(METADATA, KEY_GENESIS)? {
+            let found = HashValue(
+                stored
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("genesis hash", "not 32 bytes"))?,
+            );
+            if found != genesis_hash {
+                return Err(StoreError::WrongNetwork {
+                    expected: genesis_hash,
+                    found,
+                });
+            }
+            return Ok(());
+        }
+        assert_eq!(genesis_block.header.height, Height::GENESIS);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(METADATA), KEY_SCHEMA, SCHEMA_VERSION.to_le_bytes());
+        self.put_entries(&mut batch, entries);
+        self.put_block(&mut batch, genesis_block, &[]);
+        // The genesis hash goes last in the same batch: its presence means initialisation
+        // completed.
+        batch.put_cf(self.cf(METADATA), KEY_GENESIS, genesis_hash.0);
+        self.db.write_opt(batch, &synced()).map_err(database)
+    }
+
+    fn head(&self) -> Result<Option<StoredHead>, StoreError> {
+        let Some(height) = self.head_height()? else {
+            return Ok(None);
+        };
+        let block = self
+            .block(height)?
+            .ok_or_else(|| corrupt("head", format!("block {height} is missing")))?;
+        let certificate = self
+            .certificate(height)?
+            .ok_or_else(|| corrupt("head", format!("certificate {height} is missing")))?;
+        Ok(Some(StoredHead { block, certificate }))
+    }
+
+    fn state_entries(&self) -> Result<Vec<Slotted<StateValue>>, StoreError> {
+        let mut entries = Vec::new();
+        for family in [POLICY, ACCOUNTS, EARMARKS] {
+            for item in self
+                .db
+                .iterator_cf(self.cf(family), rocksdb::IteratorMode::Start)
+            {
+                let (key, value) = item.map_err(database)?;
+                let entry: Slotted<StateValue> =
+                    decode_trusted("state entry", &value).map_err(|e| corrupt(family, e))?;
+                let entry_key = entry.value.key();
+                let expected_key: &[u8] = match &entry_key {
+                    StateKey::Account(id) => &id.0,
+                    StateKey::Earmark(id) => &id.0,
+                    StateKey::Global => KEY_GLOBAL,
+                    StateKey::Policy => KEY_POLICY,
+                };
+                if *key != *expected_key {
+                    return Err(corrupt(family, "entry stored under another key"));
+                }
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
+    }
+
+    fn commit_block(&self, commit: &BlockCommit<'_>) -> Result<(), StoreError> {
+        let height = commit.block.header.height;
+        let head = self.head_height()?.ok_or(StoreError::Uninitialised)?;
+        if height != head.next() {
+            return Err(StoreError::OutOfOrder {
+                head,
+                found: height,
+            });
+        }
+        assert_eq!(commit.receipts.len(), commit.block.transactions.len());
+        let mut batch = WriteBatch::default();
+        self.put_entries(&mut batch, commit.changes);
+        for (index, receipt) in commit.receipts.iter().enumerate() {
+            let record = TransactionRecord {
+                height,
+                index: index as u32,
+                outcome: receipt.outcome.clone(),
+            };
+            batch.put_cf(
+                self.cf(TRANSACTIONS),
+                receipt.transaction.0,
+                encode(&record),
+            );
+        }
+        self.put_block(&mut batch, commit.block, commit.certificate);
+        self.db.write_opt(batch, &synced()).map_err(database)
+    }
+
+    fn block(&self, height: Height) -> Result<Option<Block>, StoreError> {
+        self.get(BLOCKS, &height_key(height))?
+            .map(|bytes| decode_trusted("block", &bytes).map_err(|e| corrupt("block", e)))
+            .transpose()
+    }
+
+    fn height_of_block(&self, id: &HashValue) -> Result<Option<Height>, StoreError> {
+        self.get(BLOCK_IDS, &id.0)?
+            .map(|bytes| {
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map(|b| Height(u64::from_be_bytes(b)))
+                    .map_err(|_| corrupt("block id index", "not 8 bytes"))
+            })
+            .transpose()
+    }
+
+    fn certificate(&self, height: Height) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(CERTIFICATES, &height_key(height))
+    }
+
+    fn transaction(&self, hash: &HashValue) -> Result<Option<TransactionRecord>, StoreError> {
+        self.get(TRANSACTIONS, &hash.0)?
+            .map(|bytes| {
+                decode_trusted("transaction record", &bytes).map_err(|e| corrupt("transaction", e))
+            })
+            .transpose()
+    }
+
+    fn put_safety_data(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.db
+            .put_cf_opt(self.cf(SAFETY), KEY_SAFETY, bytes, &synced())
+            .map_err(database)
+    }
+
+    fn safety_data(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(SAFETY, KEY_SAFETY)
+    }
+}

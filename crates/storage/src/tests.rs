@@ -1,0 +1,125 @@
+//! The same contract checked on both stores.
+
+use tenge_types::block::transactions_root;
+use tenge_types::{
+    Account, AccountId, Amount, Authentication, Block, BlockHeader, ChainId, Domain, HashValue,
+    Height, PublicKey, Role, Round, Slotted, StateValue, TimestampMs,
+};
+
+use crate::{BlockCommit, MemoryStore, RocksStore, Store, StoreError};
+
+fn block(height: u64, parent: HashValue) -> Block {
+    Block {
+        header: BlockHeader {
+            chain_id: ChainId::new("tenge-test").unwrap(),
+            height: Height(height),
+            round: Round(height),
+            parent_id: parent,
+            timestamp: TimestampMs(height * 1000),
+            transaction_count: 0,
+            transactions_root: transactions_root(&[]),
+            receipts_root: HashValue::ZERO,
+            state_root: Domain::StateRoot.hash(&height.to_le_bytes()),
+        },
+        transactions: vec![],
+    }
+}
+
+fn account(seed: u8, balance: u64) -> Slotted<StateValue> {
+    let mut account = Account::new(
+        Authentication::Key(PublicKey([seed; 32])),
+        Role::CommercialBank {
+            name: format!("bank-{seed}"),
+        },
+        Height(0),
+    );
+    account.balance = Amount::from_tiyn(balance);
+    Slotted {
+        slot: u64::from(seed),
+        value: StateValue::Account(account),
+    }
+}
+
+fn exercise(store: &dyn Store) {
+    let genesis_hash = Domain::Chain.hash(b"genesis");
+    let genesis = block(0, genesis_hash);
+    assert!(store.head().unwrap().is_none());
+    assert!(matches!(
+        store.commit_block(&BlockCommit {
+            block: &block(1, genesis.id()),
+            certificate: b"",
+            receipts: &[],
+            changes: &[]
+        }),
+        Err(StoreError::Uninitialised)
+    ));
+    store
+        .initialize(genesis_hash, &genesis, &[account(1, 0)])
+        .unwrap();
+    // Initialising again with the same genesis is a no-op; with another is refused.
+    store.initialize(genesis_hash, &genesis, &[]).unwrap();
+    assert!(matches!(
+        store.initialize(Domain::Chain.hash(b"other"), &genesis, &[]),
+        Err(StoreError::WrongNetwork { .. })
+    ));
+    assert_eq!(store.head().unwrap().unwrap().block, genesis);
+
+    let first = block(1, genesis.id());
+    let tx = Domain::Transaction.hash(b"tx");
+    let changes = [account(1, 500), account(2, 7)];
+    // A commit that skips a height is refused and changes nothing.
+    assert!(matches!(
+        store.commit_block(&BlockCommit {
+            block: &block(2, first.id()),
+            certificate: b"qc",
+            receipts: &[],
+            changes: &changes
+        }),
+        Err(StoreError::OutOfOrder { .. })
+    ));
+    assert_eq!(store.state_entries().unwrap().len(), 1);
+
+    store
+        .commit_block(&BlockCommit {
+            block: &first,
+            certificate: b"qc-1",
+            receipts: &[],
+            changes: &changes,
+        })
+        .unwrap();
+    let head = store.head().unwrap().unwrap();
+    assert_eq!(head.block, first);
+    assert_eq!(head.certificate, b"qc-1");
+    assert_eq!(store.block(Height(0)).unwrap().unwrap(), genesis);
+    assert_eq!(store.height_of_block(&first.id()).unwrap(), Some(Height(1)));
+    assert_eq!(store.height_of_block(&HashValue([9; 32])).unwrap(), None);
+    let mut entries = store.state_entries().unwrap();
+    entries.sort_by_key(|e| e.slot);
+    assert_eq!(entries, changes.to_vec());
+
+    assert_eq!(store.safety_data().unwrap(), None);
+    store.put_safety_data(b"round 5").unwrap();
+    store.put_safety_data(b"round 6").unwrap();
+    assert_eq!(store.safety_data().unwrap().unwrap(), b"round 6");
+    assert_eq!(store.transaction(&tx).unwrap(), None);
+    assert!(AccountId([0; 32]) < AccountId([1; 32]));
+}
+
+#[test]
+fn memory_store_contract() {
+    exercise(&MemoryStore::new());
+}
+
+#[test]
+fn rocks_store_contract_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RocksStore::open(dir.path()).unwrap();
+        exercise(&store);
+    }
+    let store = RocksStore::open(dir.path()).unwrap();
+    let head = store.head().unwrap().unwrap();
+    assert_eq!(head.block.header.height, Height(1));
+    assert_eq!(store.safety_data().unwrap().unwrap(), b"round 6");
+    assert_eq!(store.state_entries().unwrap().len(), 2);
+}

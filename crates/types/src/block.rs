@@ -1,0 +1,167 @@
+//! Blocks: an ordered batch of signed transactions and a header committing to their effects.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{DecodeError, decode, encode};
+use crate::hash::{Domain, HashValue, merkle_root};
+use crate::ids::{ChainId, Height, Round, TimestampMs};
+use crate::transaction::{MAX_TRANSACTION_BYTES, SignedTransaction};
+
+/// Most transactions one block may carry.
+pub const MAX_BLOCK_TRANSACTIONS: usize = 20_000;
+/// Most bytes an encoded block may take.
+pub const MAX_BLOCK_BYTES: usize = 16 * 1024 * 1024;
+
+/// The hash of a block header: the block's id.
+pub type BlockId = HashValue;
+
+/// What a block commits to. The state and receipts roots are the proposer's result of executing
+/// the block on its parent's state; every validator re-executes and votes only if it gets the
+/// same roots, so a quorum certificate certifies the post-execution state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockHeader {
+    pub chain_id: ChainId,
+    pub height: Height,
+    /// Consensus round in which the block was proposed (0 for genesis).
+    pub round: Round,
+    pub parent_id: BlockId,
+    /// Consensus time, chosen by the proposer, never below the parent's.
+    pub timestamp: TimestampMs,
+    pub transaction_count: u32,
+    /// Merkle root of the transactions' hashes, in block order.
+    pub transactions_root: HashValue,
+    /// Merkle root of the receipts' commitments, in block order.
+    pub receipts_root: HashValue,
+    /// Root of the ledger state after executing this block.
+    pub state_root: HashValue,
+}
+
+impl BlockHeader {
+    pub fn id(&self) -> BlockId {
+        Domain::Block.hash(&encode(self))
+    }
+}
+
+/// A header and its transactions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub header: BlockHeader,
+    pub transactions: Vec<SignedTransaction>,
+}
+
+impl Block {
+    pub fn id(&self) -> BlockId {
+        self.header.id()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Block, DecodeError> {
+        let block: Block = decode("block", bytes, MAX_BLOCK_BYTES)?;
+        block
+            .check_structure()
+            .map_err(|reason| DecodeError::Malformed {
+                what: "block",
+                reason,
+            })?;
+        Ok(block)
+    }
+
+    /// Checks that need no state: counts, the transactions root, sizes of its transactions.
+    /// Individual transactions that are malformed are not a block error: they are executed and
+    /// rejected with a code, so that a block's validity never depends on a node's local limits.
+    pub fn check_structure(&self) -> Result<(), String> {
+        if self.transactions.len() > MAX_BLOCK_TRANSACTIONS {
+            return Err(format!(
+                "{} transactions; at most {MAX_BLOCK_TRANSACTIONS} are allowed",
+                self.transactions.len()
+            ));
+        }
+        if self.header.transaction_count as usize != self.transactions.len() {
+            return Err(format!(
+                "header counts {} transactions, block carries {}",
+                self.header.transaction_count,
+                self.transactions.len()
+            ));
+        }
+        if !self.header.chain_id.is_valid() {
+            return Err("invalid chain id".into());
+        }
+        if self.transactions_root() != self.header.transactions_root {
+            return Err("transactions root does not match the transactions".into());
+        }
+        if let Some(index) = self
+            .transactions
+            .iter()
+            .position(|tx| encode(tx).len() > MAX_TRANSACTION_BYTES)
+        {
+            return Err(format!(
+                "transaction {index} is over {MAX_TRANSACTION_BYTES} bytes"
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn transactions_root(&self) -> HashValue {
+        transactions_root(
+            &self
+                .transactions
+                .iter()
+                .map(|tx| tx.hash())
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
+pub fn transactions_root(hashes: &[HashValue]) -> HashValue {
+    merkle_root(Domain::TransactionsRoot, hashes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty_block() -> Block {
+        let mut header = BlockHeader {
+            chain_id: ChainId::new("tenge-test").unwrap(),
+            height: Height(1),
+            round: Round(1),
+            parent_id: HashValue::ZERO,
+            timestamp: TimestampMs(1_000),
+            transaction_count: 0,
+            transactions_root: HashValue::ZERO,
+            receipts_root: HashValue::ZERO,
+            state_root: HashValue::ZERO,
+        };
+        header.transactions_root = transactions_root(&[]);
+        Block {
+            header,
+            transactions: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trips_and_checks_roots() {
+        let block = empty_block();
+        assert_eq!(Block::from_bytes(&block.to_bytes()).unwrap(), block);
+        let mut wrong_root = block.clone();
+        wrong_root.header.transactions_root = HashValue([9; 32]);
+        assert!(Block::from_bytes(&wrong_root.to_bytes()).is_err());
+        let mut wrong_count = block.clone();
+        wrong_count.header.transaction_count = 1;
+        assert!(Block::from_bytes(&wrong_count.to_bytes()).is_err());
+    }
+
+    #[test]
+    fn id_commits_to_every_header_field() {
+        let block = empty_block();
+        let mut later = block.header.clone();
+        later.timestamp = TimestampMs(1_001);
+        assert_ne!(block.id(), later.id());
+        let mut other_state = block.header.clone();
+        other_state.state_root = HashValue([1; 32]);
+        assert_ne!(block.id(), other_state.id());
+    }
+}

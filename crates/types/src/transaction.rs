@@ -1,0 +1,302 @@
+//! Transactions: what a sender asks the ledger to do, and the signatures that authorise it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::amount::Amount;
+use crate::codec::{DecodeError, decode, encode};
+use crate::hash::{Domain, HashValue};
+use crate::ids::{AccountId, ChainId, EarmarkId, Height, PublicKey, Signature};
+use crate::policy::PolicyParams;
+use crate::state::EarmarkTerms;
+
+/// Most bytes a signed transaction may take on the wire.
+pub const MAX_TRANSACTION_BYTES: usize = 32 * 1024;
+/// Most signatures one transaction may carry (the largest multisig policy).
+pub const MAX_SIGNATURES: usize = 16;
+/// Longest free-text field (bank names, freeze reasons), in bytes.
+pub const MAX_TEXT_BYTES: usize = 128;
+
+/// Mint new tenge to a commercial bank. Central bank only, k-of-m officers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issue {
+    pub to: AccountId,
+    pub amount: Amount,
+}
+
+/// A commercial bank burns tenge from its own balance; the central bank pays it out off-ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redeem {
+    pub amount: Amount,
+}
+
+/// Move ordinary money.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub to: AccountId,
+    pub amount: Amount,
+}
+
+/// Admit a commercial bank. Central bank only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterBank {
+    pub key: PublicKey,
+    pub name: String,
+}
+
+/// A bank opens a customer wallet with the KYC tier it has established.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenWallet {
+    pub key: PublicKey,
+    pub tier: u8,
+}
+
+/// Stop an account from sending or receiving (court order, AML). The central bank may freeze any
+/// account but its own; a bank may freeze the wallets it opened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    pub account: AccountId,
+    pub reason: String,
+}
+
+/// Lift a freeze. Same authority as [`Freeze`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unfreeze {
+    pub account: AccountId,
+    pub reason: String,
+}
+
+/// Adopt new policy parameters from a future height. Central bank only, k-of-m officers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetPolicy {
+    pub effective_height: Height,
+    pub params: PolicyParams,
+}
+
+/// Mint new tenge as earmarked money. Central bank only; counts against the same caps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueEarmarked {
+    pub to: AccountId,
+    pub amount: Amount,
+    pub terms: EarmarkTerms,
+}
+
+/// Send ordinary money that arrives earmarked for the approved payees only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferEarmarked {
+    pub to: AccountId,
+    pub amount: Amount,
+    pub terms: EarmarkTerms,
+}
+
+/// Pay earmarked money to one of its approved payees, where it becomes ordinary money.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendEarmarked {
+    pub earmark: EarmarkId,
+    pub to: AccountId,
+    pub amount: Amount,
+}
+
+/// What a transaction does. The variant order is part of the wire format: append only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    Issue(Issue),
+    Redeem(Redeem),
+    Transfer(Transfer),
+    RegisterBank(RegisterBank),
+    OpenWallet(OpenWallet),
+    Freeze(Freeze),
+    Unfreeze(Unfreeze),
+    SetPolicy(SetPolicy),
+    IssueEarmarked(IssueEarmarked),
+    TransferEarmarked(TransferEarmarked),
+    SpendEarmarked(SpendEarmarked),
+}
+
+impl Payload {
+    /// A stable name for logs, metrics and the API.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Payload::Issue(_) => "issue",
+            Payload::Redeem(_) => "redeem",
+            Payload::Transfer(_) => "transfer",
+            Payload::RegisterBank(_) => "register_bank",
+            Payload::OpenWallet(_) => "open_wallet",
+            Payload::Freeze(_) => "freeze",
+            Payload::Unfreeze(_) => "unfreeze",
+            Payload::SetPolicy(_) => "set_policy",
+            Payload::IssueEarmarked(_) => "issue_earmarked",
+            Payload::TransferEarmarked(_) => "transfer_earmarked",
+            Payload::SpendEarmarked(_) => "spend_earmarked",
+        }
+    }
+}
+
+/// The signed part of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub chain_id: ChainId,
+    pub sender: AccountId,
+    /// Must equal the sender's next sequence number: replays and reorderings are refused.
+    pub sequence: u64,
+    pub payload: Payload,
+}
+
+impl Transaction {
+    /// The transaction's id, and the message every signer signs.
+    pub fn hash(&self) -> HashValue {
+        Domain::Transaction.hash(&encode(self))
+    }
+}
+
+/// One signature over a transaction's hash, with the key that made it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionSignature {
+    pub public_key: PublicKey,
+    pub signature: Signature,
+}
+
+/// A transaction with its signatures: what clients submit and blocks carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTransaction {
+    pub transaction: Transaction,
+    pub signatures: Vec<TransactionSignature>,
+}
+
+impl SignedTransaction {
+    /// The id of the transaction. Signatures are not part of it: the same transaction signed by
+    /// a different set of officers is the same transaction.
+    pub fn hash(&self) -> HashValue {
+        self.transaction.hash()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes a transaction received from outside: size limit, canonical bytes, and the
+    /// structural limits that need no ledger state.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SignedTransaction, DecodeError> {
+        let signed: SignedTransaction = decode("transaction", bytes, MAX_TRANSACTION_BYTES)?;
+        signed
+            .check_structure()
+            .map_err(|reason| DecodeError::Malformed {
+                what: "transaction",
+                reason,
+            })?;
+        Ok(signed)
+    }
+
+    /// Limits that hold for every well-formed transaction regardless of state. A leader that
+    /// proposes a transaction breaking them gets it rejected at execution like any other.
+    pub fn check_structure(&self) -> Result<(), String> {
+        if !self.transaction.chain_id.is_valid() {
+            return Err(format!("invalid chain id {:?}", self.transaction.chain_id));
+        }
+        if self.signatures.is_empty() {
+            return Err("transaction carries no signature".into());
+        }
+        if self.signatures.len() > MAX_SIGNATURES {
+            return Err(format!(
+                "transaction carries {} signatures; at most {MAX_SIGNATURES} are allowed",
+                self.signatures.len()
+            ));
+        }
+        let text_ok =
+            |text: &str| text.len() <= MAX_TEXT_BYTES && !text.chars().any(char::is_control);
+        match &self.transaction.payload {
+            Payload::RegisterBank(register)
+                if register.name.is_empty() || !text_ok(&register.name) =>
+            {
+                Err(format!(
+                    "bank name must be 1 to {MAX_TEXT_BYTES} bytes without control characters"
+                ))
+            }
+            Payload::Freeze(Freeze { reason, .. }) | Payload::Unfreeze(Unfreeze { reason, .. })
+                if !text_ok(reason) =>
+            {
+                Err(format!(
+                    "reason must be at most {MAX_TEXT_BYTES} bytes without control characters"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SignedTransaction {
+        SignedTransaction {
+            transaction: Transaction {
+                chain_id: ChainId::new("tenge-test").unwrap(),
+                sender: AccountId([1; 32]),
+                sequence: 7,
+                payload: Payload::Transfer(Transfer {
+                    to: AccountId([2; 32]),
+                    amount: Amount::from_tiyn(150),
+                }),
+            },
+            signatures: vec![TransactionSignature {
+                public_key: PublicKey([3; 32]),
+                signature: Signature([4; 64]),
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_canonical_bytes() {
+        let tx = sample();
+        assert_eq!(SignedTransaction::from_bytes(&tx.to_bytes()).unwrap(), tx);
+    }
+
+    #[test]
+    fn hash_ignores_signatures_but_not_fields() {
+        let tx = sample();
+        let mut other_signature = tx.clone();
+        other_signature.signatures[0].signature = Signature([5; 64]);
+        assert_eq!(tx.hash(), other_signature.hash());
+        let mut other_sequence = tx.clone();
+        other_sequence.transaction.sequence += 1;
+        assert_ne!(tx.hash(), other_sequence.hash());
+    }
+
+    #[test]
+    fn refuses_structurally_bad_transactions() {
+        let mut unsigned = sample();
+        unsigned.signatures.clear();
+        assert!(SignedTransaction::from_bytes(&unsigned.to_bytes()).is_err());
+
+        let mut too_many = sample();
+        too_many.signatures = vec![too_many.signatures[0].clone(); MAX_SIGNATURES + 1];
+        assert!(SignedTransaction::from_bytes(&too_many.to_bytes()).is_err());
+
+        let mut bad_chain = sample();
+        bad_chain.transaction.chain_id = ChainId("UPPER".into());
+        assert!(SignedTransaction::from_bytes(&bad_chain.to_bytes()).is_err());
+
+        let mut long_name = sample();
+        long_name.transaction.payload = Payload::RegisterBank(RegisterBank {
+            key: PublicKey([1; 32]),
+            name: "b".repeat(MAX_TEXT_BYTES + 1),
+        });
+        assert!(SignedTransaction::from_bytes(&long_name.to_bytes()).is_err());
+
+        let oversized = vec![0u8; MAX_TRANSACTION_BYTES + 1];
+        assert!(matches!(
+            SignedTransaction::from_bytes(&oversized),
+            Err(DecodeError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_payload_variant_is_refused() {
+        let mut bytes = sample().to_bytes();
+        // chain id (1 + 10 bytes), sender (32), sequence (8): the payload tag follows.
+        let tag = 1 + 10 + 32 + 8;
+        assert_eq!(bytes[tag], 2, "Transfer is variant 2");
+        bytes[tag] = 200;
+        assert!(SignedTransaction::from_bytes(&bytes).is_err());
+    }
+}
