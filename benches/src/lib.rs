@@ -1,1 +1,3 @@
-//! Placeholder
+//! Fixtures shared by tenge's benchmarks.
+
+pub mod fixture;

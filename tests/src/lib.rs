@@ -1,1 +1,3 @@
-//! Placeholder
+//! Shared pieces of tenge's multi-process and cross-crate tests.
+
+pub mod workload;

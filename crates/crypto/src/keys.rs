@@ -77,6 +77,25 @@ impl std::fmt::Debug for Keypair {
     }
 }
 
+/// Signs a transaction with each of `signers` (one for an ordinary account, k officers for the
+/// central bank).
+pub fn sign_transaction(
+    transaction: tenge_types::Transaction,
+    signers: &[&Keypair],
+) -> tenge_types::SignedTransaction {
+    let hash = transaction.hash();
+    tenge_types::SignedTransaction {
+        transaction,
+        signatures: signers
+            .iter()
+            .map(|signer| tenge_types::TransactionSignature {
+                public_key: signer.public_key(),
+                signature: signer.sign(&hash),
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,24 +150,5 @@ mod tests {
         let message = HashValue([5; 32]);
         assert_eq!(key.sign(&message), key.sign(&message));
         assert_ne!(key.sign(&message), key.sign(&HashValue([6; 32])));
-    }
-}
-
-/// Signs a transaction with each of `signers` (one for an ordinary account, k officers for the
-/// central bank).
-pub fn sign_transaction(
-    transaction: tenge_types::Transaction,
-    signers: &[&Keypair],
-) -> tenge_types::SignedTransaction {
-    let hash = transaction.hash();
-    tenge_types::SignedTransaction {
-        transaction,
-        signatures: signers
-            .iter()
-            .map(|signer| tenge_types::TransactionSignature {
-                public_key: signer.public_key(),
-                signature: signer.sign(&hash),
-            })
-            .collect(),
     }
 }

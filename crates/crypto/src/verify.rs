@@ -49,12 +49,7 @@ fn prechecks(item: &SignatureItem<'_>) -> Option<(VerifyingKey, ed25519_dalek::S
         return None;
     }
     let s_bytes: [u8; 32] = item.signature.0[32..].try_into().expect("32 bytes");
-    if curve25519_dalek::Scalar::from_canonical_bytes(s_bytes)
-        .into_option()
-        .is_none()
-    {
-        return None;
-    }
+    curve25519_dalek::Scalar::from_canonical_bytes(s_bytes).into_option()?;
     Some((key, ed25519_dalek::Signature::from_bytes(&item.signature.0)))
 }
 

@@ -168,7 +168,8 @@ mod tests {
     #[test]
     fn refuses_bad_text_with_the_specific_reason() {
         use AmountParseError::*;
-        let cases: &[(&str, fn(String) -> AmountParseError)] = &[
+        type Expected = fn(String) -> AmountParseError;
+        let cases: &[(&str, Expected)] = &[
             ("-1", Negative),
             ("-0.01", Negative),
             ("1.234", TooManyDecimals),

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite of tenge: what CI runs (via .ci/run) and what the README tells you to run.
+#
+# Needs the Rust toolchain and libclang (RocksDB's bindings are generated with bindgen). On
+# Debian/Ubuntu the script installs libclang-dev itself when run as root, or through sudo.
+# Everything is built once, in the release profile: tests, the simulator and benchmarks share
+# it, because a second profile would compile RocksDB's C++ a second time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$SECONDS
+
+step "build prerequisites"
+if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q libclang; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq libclang-dev >/dev/null
+    elif command -v sudo >/dev/null; then
+        sudo apt-get update -qq && sudo apt-get install -y -qq libclang-dev >/dev/null
+    else
+        echo "libclang is missing: install it as root with: apt-get install -y libclang-dev" >&2
+        exit 1
+    fi
+fi
+echo "libclang: ok"
+
+step "formatting (cargo fmt --check)"
+cargo fmt --all -- --check
+
+step "pure cores do not depend on tokio, libp2p or rocksdb"
+bash scripts/check-pure-cores.sh
+
+step "lints (cargo clippy, release profile)"
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+
+step "tests (cargo test, release profile)"
+cargo test --release --workspace --locked
+
+if [ -f crates/sim/regressions.txt ]; then
+    step "simulator"
+    bash scripts/sim-ci.sh
+fi
+
+printf '\nall checks passed in %d s\n' $((SECONDS - started))
