@@ -23,9 +23,33 @@ pub struct SignatureItem<'a> {
     pub signature: &'a Signature,
 }
 
-/// Items per batch: large enough to amortise the multiscalar multiplication, small enough that
-/// one bad signature costs only this many strict re-checks.
-const BATCH_SIZE: usize = 64;
+/// Items per batch: the multiscalar multiplication gets cheaper per item up to a few hundred
+/// items (measured on the 2-core machine: 17.7 us per signature at 64, 15.4 at 256). A failed
+/// batch is bisected, so one bad signature costs about two batches' work, not 256 strict checks.
+const BATCH_SIZE: usize = 256;
+/// Below this many items a failed batch is re-checked one by one.
+const BISECT_BELOW: usize = 8;
+
+/// Decompressed public keys, so that an account that signs often is decompressed once (a
+/// decompression costs about 5 us, a third of a batched verification). Bounded; cleared when
+/// full. It only saves work: a key's decompression is deterministic.
+fn verifying_key(public_key: &PublicKey) -> Option<VerifyingKey> {
+    use std::collections::HashMap;
+    use std::sync::{OnceLock, RwLock};
+    const CAPACITY: usize = 1 << 18;
+    static CACHE: OnceLock<RwLock<HashMap<PublicKey, VerifyingKey>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| RwLock::new(HashMap::new()));
+    if let Some(key) = cache.read().expect("key cache lock").get(public_key) {
+        return Some(*key);
+    }
+    let key = VerifyingKey::from_bytes(&public_key.0).ok()?;
+    let mut cache = cache.write().expect("key cache lock");
+    if cache.len() >= CAPACITY {
+        cache.clear();
+    }
+    cache.insert(*public_key, key);
+    Some(key)
+}
 
 /// The consensus rule: true if the signature is valid under `verify_strict`.
 pub fn verify_strict(message: &HashValue, public_key: &PublicKey, signature: &Signature) -> bool {
@@ -36,20 +60,49 @@ pub fn verify_strict(message: &HashValue, public_key: &PublicKey, signature: &Si
     key.verify_strict(&message.0, &signature).is_ok()
 }
 
-/// The checks `verify_strict` makes before its equation, for the batch path: `R` decodes, is
-/// canonical and is not of small order; `s` is canonical; the key is not of small order.
+/// Encodings of the points of small order (the eight torsion points), including the two
+/// non-canonical spellings with the sign bit set on a point whose x is zero, which the decoder
+/// accepts. An `R` among them is refused by `verify_strict`.
+fn small_order_encodings() -> &'static [[u8; 32]] {
+    static ENCODINGS: std::sync::OnceLock<Vec<[u8; 32]>> = std::sync::OnceLock::new();
+    ENCODINGS.get_or_init(|| {
+        let mut encodings = Vec::new();
+        for point in curve25519_dalek::constants::EIGHT_TORSION {
+            let bytes = point.compress().0;
+            encodings.push(bytes);
+            let mut signed = bytes;
+            signed[31] |= 0x80;
+            if CompressedEdwardsY(signed).decompress() == Some(point) {
+                encodings.push(signed);
+            }
+        }
+        encodings
+    })
+}
+
+/// True if the 255-bit y coordinate is below p = 2^255 - 19: the only canonical spellings.
+fn y_is_canonical(bytes: &[u8; 32]) -> bool {
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    // y >= p only for 2^255 - 19 ..= 2^255 - 1: low byte >= 0xed, all middle bytes 0xff, top 0x7f.
+    !(y[31] == 0x7f && y[1..31].iter().all(|b| *b == 0xff) && y[0] >= 0xed)
+}
+
+/// The checks `verify_strict` makes before its equation, for the batch path, done on bytes where
+/// possible: `R` is canonical and not of small order; `s` is canonical; the key decodes and is
+/// not of small order. An `R` that is not a point at all fails the batch, and the strict re-check
+/// then refuses it.
 fn prechecks(item: &SignatureItem<'_>) -> Option<(VerifyingKey, ed25519_dalek::Signature)> {
-    let key = VerifyingKey::from_bytes(&item.public_key.0).ok()?;
-    if key.is_weak() {
-        return None;
-    }
     let r_bytes: [u8; 32] = item.signature.0[..32].try_into().expect("32 bytes");
-    let r = CompressedEdwardsY(r_bytes).decompress()?;
-    if r.is_small_order() || r.compress().0 != r_bytes {
+    if !y_is_canonical(&r_bytes) || small_order_encodings().contains(&r_bytes) {
         return None;
     }
     let s_bytes: [u8; 32] = item.signature.0[32..].try_into().expect("32 bytes");
     curve25519_dalek::Scalar::from_canonical_bytes(s_bytes).into_option()?;
+    let key = verifying_key(item.public_key)?;
+    if key.is_weak() {
+        return None;
+    }
     Some((key, ed25519_dalek::Signature::from_bytes(&item.signature.0)))
 }
 
@@ -68,31 +121,47 @@ pub fn verify_batch(items: &[SignatureItem<'_>]) -> Vec<bool> {
 
 fn verify_chunk(items: &[SignatureItem<'_>], results: &mut [bool]) {
     let mut indexes = Vec::with_capacity(items.len());
-    let mut messages: Vec<&[u8]> = Vec::with_capacity(items.len());
-    let mut signatures = Vec::with_capacity(items.len());
-    let mut keys = Vec::with_capacity(items.len());
+    let mut prepared = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         // An item failing a precheck fails verify_strict too: it stays false.
-        if let Some((key, signature)) = prechecks(item) {
+        if let Some(checked) = prechecks(item) {
             indexes.push(index);
-            messages.push(&item.message.0);
-            signatures.push(signature);
-            keys.push(key);
+            prepared.push(checked);
         }
     }
+    verify_prepared(items, &indexes, &prepared, results);
+}
+
+/// Batch-verifies the prechecked items at `indexes`; on failure, bisects down to small groups
+/// that are re-checked with `verify_strict`.
+fn verify_prepared(
+    items: &[SignatureItem<'_>],
+    indexes: &[usize],
+    prepared: &[(VerifyingKey, ed25519_dalek::Signature)],
+    results: &mut [bool],
+) {
     if indexes.is_empty() {
         return;
     }
-    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-        for index in indexes {
-            results[index] = true;
-        }
-    } else {
-        for index in indexes {
+    if indexes.len() < BISECT_BELOW {
+        for &index in indexes {
             let item = &items[index];
             results[index] = verify_strict(item.message, item.public_key, item.signature);
         }
+        return;
     }
+    let messages: Vec<&[u8]> = indexes.iter().map(|&i| &items[i].message.0[..]).collect();
+    let signatures: Vec<ed25519_dalek::Signature> = prepared.iter().map(|(_, s)| *s).collect();
+    let keys: Vec<VerifyingKey> = prepared.iter().map(|(k, _)| *k).collect();
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        for &index in indexes {
+            results[index] = true;
+        }
+        return;
+    }
+    let half = indexes.len() / 2;
+    verify_prepared(items, &indexes[..half], &prepared[..half], results);
+    verify_prepared(items, &indexes[half..], &prepared[half..], results);
 }
 
 /// [`verify_batch`] spread over `threads` OS threads (scoped: they end before this returns).
@@ -177,8 +246,8 @@ mod tests {
     fn signed(count: usize) -> Vec<(HashValue, PublicKey, Signature)> {
         (0..count)
             .map(|i| {
-                let key = Keypair::from_secret([i as u8 + 1; 32]);
-                let message = HashValue([i as u8; 32]);
+                let key = Keypair::from_secret([(i % 250) as u8 + 1; 32]);
+                let message = tenge_types::Domain::Transaction.hash(&i.to_le_bytes());
                 (message, key.public_key(), key.sign(&message))
             })
             .collect()
@@ -203,15 +272,16 @@ mod tests {
 
     #[test]
     fn one_bad_signature_is_found_and_its_neighbours_kept() {
-        let mut list = signed(150);
+        let mut list = signed(600);
         list[70].2.0[5] ^= 1; // corrupt R
         list[140].0 = HashValue([0xee; 32]); // signature over another message
+        list[599].2.0[40] ^= 1; // corrupt s
         for results in [
             verify_batch(&items(&list)),
             verify_parallel(&items(&list), 2),
         ] {
             for (index, ok) in results.iter().enumerate() {
-                assert_eq!(*ok, index != 70 && index != 140, "item {index}");
+                assert_eq!(*ok, ![70, 140, 599].contains(&index), "item {index}");
             }
         }
     }
@@ -246,6 +316,50 @@ mod tests {
             assert!(!verify_strict(message, key, signature));
         }
         assert_eq!(verify_batch(&items(&list)), vec![false, true, false]);
+    }
+
+    #[test]
+    fn byte_prechecks_agree_with_point_arithmetic() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        // Every small-order encoding decodes to a small-order point; a strong point is not listed.
+        for bytes in small_order_encodings() {
+            assert!(
+                CompressedEdwardsY(*bytes)
+                    .decompress()
+                    .unwrap()
+                    .is_small_order()
+            );
+        }
+        assert!(small_order_encodings().len() >= 8);
+        let strong = Keypair::from_secret([3; 32]).public_key().0;
+        assert!(!small_order_encodings().contains(&strong));
+        // Canonical y: exactly the values below p.
+        let mut p = [0xffu8; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        assert!(!y_is_canonical(&p));
+        let mut below = p;
+        below[0] = 0xec;
+        assert!(y_is_canonical(&below));
+        let mut top = [0xffu8; 32];
+        top[31] = 0xff; // sign bit set, y = 2^255 - 1
+        assert!(!y_is_canonical(&top));
+        assert!(y_is_canonical(&strong));
+    }
+
+    #[test]
+    fn non_canonical_r_is_refused_by_both_paths() {
+        // R with y = p + 1 spells the same point as y = 1 (the identity) non-canonically; build a
+        // signature with that R and check both paths refuse it.
+        let mut list = signed(2);
+        let mut r = [0u8; 32];
+        r[0] = 0xee;
+        r[1..31].fill(0xff);
+        r[31] = 0x7f;
+        list[0].2.0[..32].copy_from_slice(&r);
+        let (message, key, signature) = &list[0];
+        assert!(!verify_strict(message, key, signature));
+        assert_eq!(verify_batch(&items(&list)), vec![false, true]);
     }
 
     #[test]
