@@ -1,1 +1,1137 @@
-//! Placeholder
+//! The BFT consensus core of tenge: 2-chain HotStuff (Jolteon / DiemBFT-v4 / Aptos family) as a
+//! sans-IO state machine.
+//!
+//! [`Consensus::handle`] takes one [`Input`] (a message, a timer, an executed block, a built
+//! payload) and returns [`Effect`]s for the caller to perform: send, schedule a timer, execute or
+//! build a block, commit, fetch. It reads no clock (time arrives with each input), does no I/O
+//! and draws no randomness. Votes, timeouts and proposals leave only inside [`StagedMessages`],
+//! whose messages can be taken out only by persisting the safety data first: the type system is
+//! what stops a node from speaking before it has durably remembered what it said.
+//!
+//! Protocol summary (docs/consensus.md has the whole of it): round-robin leaders; a proposal
+//! carries the QC of its parent and, after a failed round, a TC; validators execute the block
+//! and vote for (block id, round, state root) by sending the vote to the next leader; 2f+1 votes
+//! make a QC; a QC on a block whose parent is one round older commits the parent (2-chain rule);
+//! a round timer that expires makes a validator broadcast a timeout with its highest QC; 2f+1
+//! timeouts make a TC; the timer backs off exponentially with a cap and resets on a QC.
+
+mod safety;
+mod verify;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use tenge_crypto::Keypair;
+use tenge_types::consensus::{
+    BlockWithParentQc, ConsensusMessage, Proposal, QuorumCertificate, Timeout, TimeoutCertificate,
+    ValidatorIndex, ValidatorSet, Vote, VoteData, proposal_signing_hash,
+};
+use tenge_types::{Block, BlockId, HashValue, Height, Round, TimestampMs, encode};
+
+pub use safety::{
+    SafetyData, SafetyViolation, check_proposal, check_timeout, check_vote, observe_qc,
+};
+pub use verify::{InvalidMessage, Verifier};
+
+/// Timing and size settings of the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Round timeout after a round that ended with a QC.
+    pub round_timeout_base_ms: u64,
+    /// The back-off never waits longer than this.
+    pub round_timeout_max_ms: u64,
+    /// Proposals stamped further than this in the future (by the local clock) get no vote.
+    pub max_clock_skew_ms: u64,
+    /// Blocks asked for in one fetch.
+    pub fetch_batch: u16,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            round_timeout_base_ms: 1_000,
+            round_timeout_max_ms: 30_000,
+            max_clock_skew_ms: 2_000,
+            fetch_batch: 64,
+        }
+    }
+}
+
+/// Something that happened, for the core to react to.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// The node starts (or restarts): enter the current round.
+    Start,
+    /// A message from another validator (or from this one, looped back by the caller).
+    Message {
+        from: ValidatorIndex,
+        message: ConsensusMessage,
+    },
+    /// The timer scheduled for `round` fired.
+    RoundTimerFired { round: Round },
+    /// The block this leader asked for with [`Effect::RequestPayload`], built and executed.
+    PayloadReady { round: Round, block: Block },
+    /// The result of [`Effect::ExecuteBlock`]: `Ok` if execution reproduced the header's roots.
+    BlockExecuted {
+        block_id: BlockId,
+        result: Result<(), String>,
+    },
+}
+
+/// A message to send once safety data is persisted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outgoing {
+    Send {
+        to: ValidatorIndex,
+        message: ConsensusMessage,
+    },
+    Broadcast {
+        message: ConsensusMessage,
+    },
+}
+
+/// Where safety data goes: a synced write.
+pub trait SafetyStorage {
+    type Error;
+    fn persist_safety_data(&mut self, data: &SafetyData) -> Result<(), Self::Error>;
+}
+
+/// Signed votes, timeouts or proposals, held back until the safety data they depend on is on
+/// disk. The only way to the messages is [`StagedMessages::persist`].
+#[derive(Debug)]
+#[must_use = "signed messages must be persisted and sent"]
+pub struct StagedMessages {
+    safety: SafetyData,
+    outgoing: Vec<Outgoing>,
+}
+
+impl StagedMessages {
+    /// Persists the safety data with `storage`, then hands over the messages to send.
+    pub fn persist<S: SafetyStorage>(self, storage: &mut S) -> Result<Vec<Outgoing>, S::Error> {
+        storage.persist_safety_data(&self.safety)?;
+        Ok(self.outgoing)
+    }
+
+    /// The safety data that will be persisted (for inspection; the messages stay inside).
+    pub fn safety_data(&self) -> &SafetyData {
+        &self.safety
+    }
+}
+
+/// What the caller must do.
+#[derive(Debug)]
+pub enum Effect {
+    /// Send a message that carries no new signature (fetch requests).
+    Send {
+        to: ValidatorIndex,
+        message: ConsensusMessage,
+    },
+    /// Persist safety data with a synced write, then send what it signs.
+    Signed(StagedMessages),
+    /// Call back with [`Input::RoundTimerFired`] after `after_ms` milliseconds.
+    ScheduleTimer { round: Round, after_ms: u64 },
+    /// This node leads `round`: build a block on `parent_id` from the mempool, execute it, and
+    /// return it with [`Input::PayloadReady`].
+    RequestPayload { round: Round, parent_id: BlockId },
+    /// Execute `block` on top of its parent (executed earlier, or the committed head) and
+    /// answer with [`Input::BlockExecuted`].
+    ExecuteBlock { block: Block },
+    /// Make these blocks permanent, in order. `certificate` is the QC that commits the last.
+    Commit {
+        blocks: Vec<BlockWithParentQc>,
+        certificate: QuorumCertificate,
+    },
+    /// Ask `from` for `count` blocks ending at `block_id`.
+    Fetch {
+        from: ValidatorIndex,
+        block_id: BlockId,
+        count: u16,
+    },
+    /// A peer asked for blocks: answer from [`Consensus::block`] and committed storage.
+    ServeFetch {
+        to: ValidatorIndex,
+        block_id: BlockId,
+        count: u16,
+    },
+    /// A validator signed two conflicting messages.
+    Evidence(Evidence),
+    /// Safety is broken beyond what the protocol tolerates (more than f faulty validators):
+    /// the node stops and must be investigated.
+    Halt { reason: String },
+    /// A message from `from` was invalid: the network layer may penalise the peer.
+    Invalid {
+        from: ValidatorIndex,
+        reason: InvalidMessage,
+    },
+}
+
+/// Proof that a validator signed two conflicting messages in one round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    pub author: ValidatorIndex,
+    pub round: Round,
+    pub kind: &'static str,
+    /// The two messages, canonically encoded, each carrying its signature.
+    pub first: Vec<u8>,
+    pub second: Vec<u8>,
+}
+
+/// What a node recovers from storage when it starts.
+#[derive(Clone, Debug)]
+pub struct Recovery {
+    /// The committed head and the QC on its parent (the genesis QC for genesis).
+    pub committed: BlockWithParentQc,
+    /// The QC that committed the head; `None` at genesis.
+    pub commit_certificate: Option<QuorumCertificate>,
+    pub safety: SafetyData,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Execution {
+    Waiting,
+    Running,
+    Done,
+    Failed,
+}
+
+struct Entry {
+    block: Block,
+    parent_qc: QuorumCertificate,
+    timeout_certificate: Option<TimeoutCertificate>,
+    execution: Execution,
+}
+
+/// Kept per (author, round) to detect equivocation; pruned below the committed round.
+#[derive(Default)]
+struct Signed {
+    proposals: HashMap<(ValidatorIndex, Round), (HashValue, Vec<u8>)>,
+    votes: HashMap<(ValidatorIndex, Round), (HashValue, Vec<u8>)>,
+    timeouts: HashMap<(ValidatorIndex, Round), (HashValue, Vec<u8>)>,
+}
+
+/// The consensus state machine of one validator.
+pub struct Consensus {
+    config: Config,
+    me: ValidatorIndex,
+    signer: Keypair,
+    verifier: Verifier,
+    safety: SafetyData,
+    round: Round,
+    /// Rounds entered by a TC since the last QC: drives the back-off.
+    failed_rounds: u32,
+    high_qc: QuorumCertificate,
+    last_tc: Option<TimeoutCertificate>,
+    committed: BlockWithParentQc,
+    committed_round: Round,
+    blocks: HashMap<BlockId, Entry>,
+    /// Blocks referenced but unknown, with their heights.
+    wanted: HashMap<BlockId, Height>,
+    /// The QC whose 2-chain commit waits for blocks or their execution.
+    pending_commit: Option<QuorumCertificate>,
+    /// The proposal of the current round this node will vote for.
+    current_proposal: Option<BlockId>,
+    /// The first valid proposal seen for each upcoming round (the one to vote for).
+    first_proposal: BTreeMap<Round, BlockId>,
+    /// Set when the node saw a certified chain conflicting with its committed one.
+    halted: Option<String>,
+    payload_requested: Option<Round>,
+    votes: BTreeMap<Round, HashMap<HashValue, BTreeMap<ValidatorIndex, Vote>>>,
+    timeouts: BTreeMap<Round, BTreeMap<ValidatorIndex, Timeout>>,
+    last_timeout: Option<Timeout>,
+    signed: Signed,
+    evidence: Vec<Evidence>,
+    now: TimestampMs,
+}
+
+const MAX_EVIDENCE: usize = 1_024;
+
+impl Consensus {
+    pub fn new(
+        config: Config,
+        me: ValidatorIndex,
+        signer: Keypair,
+        validators: ValidatorSet,
+        genesis_block: &Block,
+        recovery: Recovery,
+    ) -> Consensus {
+        assert_eq!(
+            validators.key(me),
+            Some(&signer.public_key()),
+            "signing key is not validator {me}'s"
+        );
+        let genesis_qc = QuorumCertificate::genesis(genesis_block);
+        let mut safety = recovery.safety;
+        // The highest QC known before the restart, or the one that committed the head.
+        let high_qc = [safety.high_qc.clone(), recovery.commit_certificate.clone()]
+            .into_iter()
+            .flatten()
+            .max_by_key(|qc| qc.round())
+            .unwrap_or_else(|| genesis_qc.clone());
+        let last_tc = safety.last_tc.clone();
+        let committed_round = recovery.committed.block.header.round;
+        observe_qc(&mut safety, &high_qc);
+        // Resume in the round the persisted certificates justify: the node can time out of it
+        // (its safety data allows that), so a cluster restarted all at once makes progress.
+        let round =
+            Round((high_qc.round().0 + 1).max(last_tc.as_ref().map_or(0, |tc| tc.round.0 + 1)));
+        Consensus {
+            config,
+            me,
+            signer,
+            verifier: Verifier::new(validators, genesis_qc),
+            safety,
+            round,
+            failed_rounds: 0,
+            high_qc,
+            last_tc,
+            committed: recovery.committed,
+            committed_round,
+            blocks: HashMap::new(),
+            wanted: HashMap::new(),
+            pending_commit: None,
+            current_proposal: None,
+            first_proposal: BTreeMap::new(),
+            halted: None,
+            payload_requested: None,
+            votes: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
+            last_timeout: None,
+            signed: Signed::default(),
+            evidence: Vec::new(),
+            now: TimestampMs(0),
+        }
+    }
+
+    pub fn round(&self) -> Round {
+        self.round
+    }
+
+    pub fn high_qc(&self) -> &QuorumCertificate {
+        &self.high_qc
+    }
+
+    pub fn committed(&self) -> &BlockWithParentQc {
+        &self.committed
+    }
+
+    pub fn safety_data(&self) -> &SafetyData {
+        &self.safety
+    }
+
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    pub fn evidence(&self) -> &[Evidence] {
+        &self.evidence
+    }
+
+    pub fn validators(&self) -> &ValidatorSet {
+        self.verifier.validators()
+    }
+
+    /// A block this node holds uncommitted (or its committed head), with its parent's QC.
+    pub fn block(&self, id: &BlockId) -> Option<BlockWithParentQc> {
+        if self.committed.block.id() == *id {
+            return Some(self.committed.clone());
+        }
+        self.blocks.get(id).map(|entry| BlockWithParentQc {
+            block: entry.block.clone(),
+            parent_qc: entry.parent_qc.clone(),
+        })
+    }
+
+    /// Reacts to one input at local time `now`.
+    pub fn handle(&mut self, now: TimestampMs, input: Input) -> Vec<Effect> {
+        self.now = now;
+        let mut effects = Vec::new();
+        if self.halted.is_some() {
+            return effects;
+        }
+        match input {
+            Input::Start => {
+                self.schedule_timer(&mut effects);
+                let high_qc = self.high_qc.clone();
+                if high_qc.data.height > self.committed.block.header.height {
+                    self.want(
+                        high_qc.block_id(),
+                        high_qc.data.height,
+                        self.me,
+                        &mut effects,
+                    );
+                }
+                self.try_propose(&mut effects);
+            }
+            Input::Message { from, message } => self.on_message(from, message, &mut effects),
+            Input::RoundTimerFired { round } => self.on_timer(round, &mut effects),
+            Input::PayloadReady { round, block } => self.on_payload(round, block, &mut effects),
+            Input::BlockExecuted { block_id, result } => {
+                self.on_executed(block_id, result, &mut effects)
+            }
+        }
+        effects
+    }
+
+    fn on_message(
+        &mut self,
+        from: ValidatorIndex,
+        message: ConsensusMessage,
+        effects: &mut Vec<Effect>,
+    ) {
+        if self.validators().key(from).is_none() {
+            effects.push(Effect::Invalid {
+                from,
+                reason: InvalidMessage::UnknownAuthor(from),
+            });
+            return;
+        }
+        let result = match message {
+            ConsensusMessage::Proposal(proposal) => self.on_proposal(from, proposal, effects),
+            ConsensusMessage::Vote(vote) => self.on_vote(vote, effects),
+            ConsensusMessage::Timeout(timeout) => self.on_timeout(timeout, effects),
+            ConsensusMessage::FetchRequest { block_id, count } => {
+                let count = count.min(self.config.fetch_batch);
+                effects.push(Effect::ServeFetch {
+                    to: from,
+                    block_id,
+                    count,
+                });
+                Ok(())
+            }
+            ConsensusMessage::FetchResponse { blocks } => self.on_fetched(from, blocks, effects),
+        };
+        if let Err(reason) = result {
+            effects.push(Effect::Invalid { from, reason });
+        }
+    }
+
+    // ---- certificates and rounds -------------------------------------------------------
+
+    /// Learns from a verified QC: highest QC, commits, missing blocks, round.
+    fn process_qc(
+        &mut self,
+        qc: &QuorumCertificate,
+        hint: ValidatorIndex,
+        effects: &mut Vec<Effect>,
+    ) {
+        observe_qc(&mut self.safety, qc);
+        if qc.round() > self.high_qc.round() {
+            self.high_qc = qc.clone();
+        }
+        if qc.data.height > self.committed.block.header.height {
+            self.want(qc.block_id(), qc.data.height, hint, effects);
+        }
+        if let Some((_, parent_round)) = qc.data.commits()
+            && parent_round > self.committed_round
+            && self
+                .pending_commit
+                .as_ref()
+                .is_none_or(|pending| pending.round() < qc.round())
+        {
+            self.pending_commit = Some(qc.clone());
+        }
+        self.try_commit(effects);
+        self.advance_round(Round(qc.round().0 + 1), true, effects);
+    }
+
+    fn process_tc(
+        &mut self,
+        tc: &TimeoutCertificate,
+        hint: ValidatorIndex,
+        effects: &mut Vec<Effect>,
+    ) {
+        self.process_qc(&tc.high_qc, hint, effects);
+        if self
+            .last_tc
+            .as_ref()
+            .is_none_or(|last| last.round < tc.round)
+        {
+            self.last_tc = Some(tc.clone());
+        }
+        self.advance_round(Round(tc.round.0 + 1), false, effects);
+    }
+
+    fn advance_round(&mut self, round: Round, by_qc: bool, effects: &mut Vec<Effect>) {
+        if round <= self.round {
+            return;
+        }
+        self.round = round;
+        self.failed_rounds = if by_qc {
+            0
+        } else {
+            self.failed_rounds.saturating_add(1)
+        };
+        self.current_proposal = None;
+        // Keep only recent aggregation state.
+        let keep_from = Round(round.0.saturating_sub(2));
+        self.votes = self.votes.split_off(&keep_from);
+        self.timeouts = self.timeouts.split_off(&keep_from);
+        self.schedule_timer(effects);
+        self.try_propose(effects);
+        self.first_proposal = self.first_proposal.split_off(&round);
+        // A proposal for the new round may have arrived before the certificate that opens it.
+        if let Some(&id) = self.first_proposal.get(&round) {
+            self.current_proposal = Some(id);
+            self.try_vote(id, effects);
+        }
+    }
+
+    /// The back-off: base × 2^(rounds failed in a row), capped.
+    pub fn round_timeout_ms(&self) -> u64 {
+        let factor = 1u64
+            .checked_shl(self.failed_rounds.min(20))
+            .unwrap_or(u64::MAX);
+        self.config
+            .round_timeout_base_ms
+            .saturating_mul(factor)
+            .min(self.config.round_timeout_max_ms)
+    }
+
+    fn schedule_timer(&self, effects: &mut Vec<Effect>) {
+        effects.push(Effect::ScheduleTimer {
+            round: self.round,
+            after_ms: self.round_timeout_ms(),
+        });
+    }
+
+    // ---- proposing ---------------------------------------------------------------------
+
+    fn try_propose(&mut self, effects: &mut Vec<Effect>) {
+        let round = self.round;
+        if self.validators().leader(round) != self.me
+            || self.safety.last_proposed_round >= round
+            || self.payload_requested == Some(round)
+        {
+            return;
+        }
+        // A round is justified by the QC of the round before it, or by a TC for it.
+        let justified = self.high_qc.round().0 + 1 == round.0
+            || self
+                .last_tc
+                .as_ref()
+                .is_some_and(|tc| tc.round.0 + 1 == round.0);
+        if !justified || !self.is_executed(&self.high_qc.block_id()) {
+            return;
+        }
+        self.payload_requested = Some(round);
+        effects.push(Effect::RequestPayload {
+            round,
+            parent_id: self.high_qc.block_id(),
+        });
+    }
+
+    /// Wraps signed messages with the safety data (and the certificates needed to resume) that
+    /// must be on disk before they leave.
+    fn stage(&self, mut safety: SafetyData, outgoing: Vec<Outgoing>) -> Effect {
+        safety.high_qc = Some(self.high_qc.clone());
+        safety.last_tc = self.last_tc.clone();
+        Effect::Signed(StagedMessages { safety, outgoing })
+    }
+
+    fn is_executed(&self, id: &BlockId) -> bool {
+        *id == self.committed.block.id()
+            || self
+                .blocks
+                .get(id)
+                .is_some_and(|e| e.execution == Execution::Done)
+    }
+
+    fn on_payload(&mut self, round: Round, block: Block, effects: &mut Vec<Effect>) {
+        if round != self.round || self.safety.last_proposed_round >= round {
+            return;
+        }
+        let parent_qc = self.high_qc.clone();
+        if block.header.parent_id != parent_qc.block_id() || block.header.round != round {
+            // The high QC moved on while the block was built: build again on the new one.
+            self.payload_requested = None;
+            self.try_propose(effects);
+            return;
+        }
+        let timeout_certificate = if parent_qc.round().0 + 1 == round.0 {
+            None
+        } else {
+            self.last_tc.clone().filter(|tc| tc.round.0 + 1 == round.0)
+        };
+        let mut safety = self.safety.clone();
+        if check_proposal(&mut safety, round).is_err() {
+            return;
+        }
+        let block_id = block.id();
+        let proposal = Proposal {
+            signature: self.signer.sign(&proposal_signing_hash(&block_id, round)),
+            block: block.clone(),
+            parent_qc: parent_qc.clone(),
+            timeout_certificate: timeout_certificate.clone(),
+            author: self.me,
+        };
+        let mut outgoing = vec![Outgoing::Broadcast {
+            message: ConsensusMessage::Proposal(proposal.clone()),
+        }];
+        if let Some(vote) = self.sign_vote(
+            &mut safety,
+            &block,
+            &parent_qc,
+            timeout_certificate.as_ref(),
+        ) {
+            outgoing.push(self.vote_message(vote));
+        }
+        self.record_signed(&ConsensusMessage::Proposal(proposal), effects);
+        self.safety = safety.clone();
+        self.blocks.insert(
+            block_id,
+            Entry {
+                block,
+                parent_qc,
+                timeout_certificate,
+                execution: Execution::Done,
+            },
+        );
+        self.current_proposal = Some(block_id);
+        effects.push(self.stage(safety, outgoing));
+    }
+
+    // ---- voting ------------------------------------------------------------------------
+
+    fn on_proposal(
+        &mut self,
+        from: ValidatorIndex,
+        proposal: Proposal,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), InvalidMessage> {
+        self.verifier.verify_proposal(&proposal)?;
+        self.record_signed(&ConsensusMessage::Proposal(proposal.clone()), effects);
+        let round = proposal.round();
+        let block_id = proposal.block.id();
+        let height = proposal.block.header.height;
+        let is_new =
+            height > self.committed.block.header.height && !self.blocks.contains_key(&block_id);
+        if is_new {
+            self.wanted.remove(&block_id);
+            self.blocks.insert(
+                block_id,
+                Entry {
+                    block: proposal.block,
+                    parent_qc: proposal.parent_qc.clone(),
+                    timeout_certificate: proposal.timeout_certificate.clone(),
+                    execution: Execution::Waiting,
+                },
+            );
+        }
+        if round >= self.round && self.blocks.contains_key(&block_id) {
+            self.first_proposal.entry(round).or_insert(block_id);
+        }
+        self.process_qc(&proposal.parent_qc, from, effects);
+        if let Some(tc) = &proposal.timeout_certificate {
+            self.process_tc(tc, from, effects);
+        }
+        if round == self.round && self.current_proposal.is_none() {
+            self.current_proposal = self.first_proposal.get(&round).copied();
+        }
+        self.execute_ready(effects);
+        self.try_vote(block_id, effects);
+        Ok(())
+    }
+
+    fn try_vote(&mut self, block_id: BlockId, effects: &mut Vec<Effect>) {
+        if self.current_proposal != Some(block_id) {
+            return;
+        }
+        let Some(entry) = self.blocks.get(&block_id) else {
+            return;
+        };
+        if entry.execution != Execution::Done || entry.block.header.round != self.round {
+            return;
+        }
+        // Consensus time may not run ahead of this node's clock by more than the allowed skew.
+        if entry.block.header.timestamp.0 > self.now.0.saturating_add(self.config.max_clock_skew_ms)
+        {
+            return;
+        }
+        if let Some(last) = &self.safety.last_vote
+            && last.data.block_id == block_id
+        {
+            let message = self.vote_message(last.clone());
+            effects.push(self.stage(self.safety.clone(), vec![message]));
+            return;
+        }
+        let block = entry.block.clone();
+        let parent_qc = entry.parent_qc.clone();
+        let tc = entry.timeout_certificate.clone();
+        let mut safety = self.safety.clone();
+        if let Some(vote) = self.sign_vote(&mut safety, &block, &parent_qc, tc.as_ref()) {
+            self.safety = safety.clone();
+            let message = self.vote_message(vote);
+            effects.push(self.stage(safety, vec![message]));
+        }
+    }
+
+    /// Applies the voting rule and signs; updates `safety` (the caller stages it).
+    fn sign_vote(
+        &self,
+        safety: &mut SafetyData,
+        block: &Block,
+        parent_qc: &QuorumCertificate,
+        tc: Option<&TimeoutCertificate>,
+    ) -> Option<Vote> {
+        let round = block.header.round;
+        check_vote(safety, round, parent_qc, tc).ok()?;
+        let data = VoteData {
+            block_id: block.id(),
+            round,
+            height: block.header.height,
+            state_root: block.header.state_root,
+            parent_id: parent_qc.block_id(),
+            parent_round: parent_qc.round(),
+        };
+        let vote = Vote {
+            signature: self.signer.sign(&data.signing_hash()),
+            data,
+            author: self.me,
+        };
+        safety.last_vote = Some(vote.clone());
+        Some(vote)
+    }
+
+    fn vote_message(&self, vote: Vote) -> Outgoing {
+        let next_leader = self.validators().leader(Round(vote.data.round.0 + 1));
+        Outgoing::Send {
+            to: next_leader,
+            message: ConsensusMessage::Vote(vote),
+        }
+    }
+
+    fn on_vote(&mut self, vote: Vote, effects: &mut Vec<Effect>) -> Result<(), InvalidMessage> {
+        let round = vote.data.round;
+        if round.0 + 1 < self.round.0 {
+            return Ok(()); // stale: a QC for it would not move anything
+        }
+        self.verifier.verify_vote(&vote)?;
+        self.record_signed(&ConsensusMessage::Vote(vote.clone()), effects);
+        let key = vote.data.signing_hash();
+        let quorum = self.validators().quorum();
+        let voters = self.votes.entry(round).or_default().entry(key).or_default();
+        voters.insert(vote.author, vote);
+        if voters.len() == quorum {
+            let data = voters
+                .values()
+                .next()
+                .expect("quorum is not empty")
+                .data
+                .clone();
+            let signatures = voters
+                .iter()
+                .map(|(author, vote)| (*author, vote.signature))
+                .collect();
+            let qc = QuorumCertificate { data, signatures };
+            let hint = self.me;
+            self.process_qc(&qc, hint, effects);
+        }
+        Ok(())
+    }
+
+    // ---- timeouts ----------------------------------------------------------------------
+
+    fn on_timer(&mut self, round: Round, effects: &mut Vec<Effect>) {
+        if round != self.round {
+            return;
+        }
+        self.send_timeout(effects);
+        self.refetch(effects);
+        self.schedule_timer(effects);
+    }
+
+    fn send_timeout(&mut self, effects: &mut Vec<Effect>) {
+        let round = self.round;
+        let timeout = match &self.last_timeout {
+            Some(timeout) if timeout.round == round => timeout.clone(),
+            _ => {
+                let mut safety = self.safety.clone();
+                if check_timeout(&mut safety, round, &self.high_qc, self.last_tc.as_ref()).is_err()
+                {
+                    return;
+                }
+                let mut timeout = Timeout {
+                    round,
+                    high_qc: self.high_qc.clone(),
+                    last_tc: self.last_tc.clone(),
+                    author: self.me,
+                    signature: tenge_types::Signature([0; 64]),
+                };
+                timeout.signature = self.signer.sign(&timeout.data().signing_hash());
+                self.safety = safety;
+                self.last_timeout = Some(timeout.clone());
+                timeout
+            }
+        };
+        let message = ConsensusMessage::Timeout(timeout);
+        let outgoing = vec![
+            Outgoing::Broadcast {
+                message: message.clone(),
+            },
+            Outgoing::Send {
+                to: self.me,
+                message,
+            },
+        ];
+        effects.push(self.stage(self.safety.clone(), outgoing));
+    }
+
+    fn on_timeout(
+        &mut self,
+        timeout: Timeout,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), InvalidMessage> {
+        let brings_tc = timeout
+            .last_tc
+            .as_ref()
+            .is_some_and(|tc| tc.round >= self.round);
+        if timeout.round < self.round
+            && timeout.high_qc.round() <= self.high_qc.round()
+            && !brings_tc
+        {
+            return Ok(());
+        }
+        self.verifier.verify_timeout(&timeout)?;
+        self.record_signed(&ConsensusMessage::Timeout(timeout.clone()), effects);
+        let author = timeout.author;
+        self.process_qc(&timeout.high_qc, author, effects);
+        if let Some(tc) = &timeout.last_tc
+            && tc.round >= self.round
+        {
+            self.verifier.verify_tc(tc)?;
+            self.process_tc(tc, author, effects);
+        }
+        let round = timeout.round;
+        if round < self.round {
+            return Ok(());
+        }
+        let collected = self.timeouts.entry(round).or_default();
+        collected.insert(author, timeout);
+        let count = collected.len();
+        let validators = self.validators();
+        let (quorum, echo) = (validators.quorum(), validators.max_faulty() + 1);
+        if count >= quorum {
+            let collected = &self.timeouts[&round];
+            let high_qc = collected
+                .values()
+                .map(|t| &t.high_qc)
+                .max_by_key(|qc| qc.round())
+                .expect("quorum is not empty")
+                .clone();
+            let signatures = collected
+                .iter()
+                .map(|(author, t)| (*author, t.high_qc.round(), t.signature))
+                .collect();
+            let tc = TimeoutCertificate {
+                round,
+                high_qc,
+                signatures,
+            };
+            self.process_tc(&tc, author, effects);
+        } else if count >= echo
+            && round == self.round
+            && self.last_timeout.as_ref().is_none_or(|t| t.round < round)
+        {
+            // f+1 validators gave up on this round, so at least one honest one did: join them
+            // rather than wait out the full timer.
+            self.send_timeout(effects);
+        }
+        Ok(())
+    }
+
+    // ---- execution, fetching and commits -------------------------------------------------
+
+    fn on_executed(
+        &mut self,
+        block_id: BlockId,
+        result: Result<(), String>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(entry) = self.blocks.get_mut(&block_id) else {
+            return;
+        };
+        entry.execution = if result.is_ok() {
+            Execution::Done
+        } else {
+            Execution::Failed
+        };
+        if result.is_ok() {
+            self.execute_ready(effects);
+            self.try_vote(block_id, effects);
+            self.try_commit(effects);
+            self.try_propose(effects);
+        }
+    }
+
+    /// Asks for execution of every block whose parent is executed.
+    fn execute_ready(&mut self, effects: &mut Vec<Effect>) {
+        let mut ready: Vec<(Height, BlockId)> = self
+            .blocks
+            .iter()
+            .filter(|(_, entry)| entry.execution == Execution::Waiting)
+            .filter(|(_, entry)| self.is_executed(&entry.block.header.parent_id))
+            .map(|(id, entry)| (entry.block.header.height, *id))
+            .collect();
+        ready.sort();
+        for (_, id) in ready {
+            let entry = self.blocks.get_mut(&id).expect("listed above");
+            entry.execution = Execution::Running;
+            effects.push(Effect::ExecuteBlock {
+                block: entry.block.clone(),
+            });
+        }
+    }
+
+    fn want(
+        &mut self,
+        id: BlockId,
+        height: Height,
+        from: ValidatorIndex,
+        effects: &mut Vec<Effect>,
+    ) {
+        if self.blocks.contains_key(&id)
+            || id == self.committed.block.id()
+            || self.wanted.contains_key(&id)
+        {
+            return;
+        }
+        self.wanted.insert(id, height);
+        self.fetch(id, height, from, effects);
+    }
+
+    fn fetch(&self, id: BlockId, height: Height, from: ValidatorIndex, effects: &mut Vec<Effect>) {
+        let behind = height
+            .0
+            .saturating_sub(self.committed.block.header.height.0);
+        let count = behind.clamp(1, u64::from(self.config.fetch_batch)) as u16;
+        let from = if from == self.me {
+            // Ask someone else; the round makes successive retries rotate.
+            let n = self.validators().len() as u64;
+            ((u64::from(self.me) + 1 + self.round.0 % (n - 1).max(1)) % n) as ValidatorIndex
+        } else {
+            from
+        };
+        if from != self.me {
+            effects.push(Effect::Fetch {
+                from,
+                block_id: id,
+                count,
+            });
+        }
+    }
+
+    /// Retries outstanding fetches (on every round timer), from a rotating peer.
+    fn refetch(&mut self, effects: &mut Vec<Effect>) {
+        let committed_height = self.committed.block.header.height;
+        self.wanted.retain(|_, height| *height > committed_height);
+        let mut wanted: Vec<(BlockId, Height)> =
+            self.wanted.iter().map(|(id, h)| (*id, *h)).collect();
+        wanted.sort_by_key(|(id, height)| (*height, *id));
+        for (id, height) in wanted.into_iter().take(4) {
+            self.fetch(id, height, self.me, effects);
+        }
+    }
+
+    fn on_fetched(
+        &mut self,
+        from: ValidatorIndex,
+        blocks: Vec<BlockWithParentQc>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), InvalidMessage> {
+        let committed_height = self.committed.block.header.height;
+        let mut lowest: Option<(BlockId, Height)> = None;
+        for item in blocks {
+            let id = item.block.id();
+            if !self.wanted.contains_key(&id) {
+                continue; // unasked-for blocks are ignored, not trusted
+            }
+            let header = &item.block.header;
+            if header.parent_id != item.parent_qc.block_id()
+                || header.height.0 != item.parent_qc.data.height.0 + 1
+            {
+                return Err(InvalidMessage::Inconsistent(
+                    "fetched block does not match its parent QC".into(),
+                ));
+            }
+            self.verifier.verify_qc(&item.parent_qc)?;
+            self.wanted.remove(&id);
+            let parent = (header.parent_id, item.parent_qc.data.height);
+            self.blocks.insert(
+                id,
+                Entry {
+                    block: item.block,
+                    parent_qc: item.parent_qc,
+                    timeout_certificate: None,
+                    execution: Execution::Waiting,
+                },
+            );
+            let (parent_id, parent_height) = parent;
+            if parent_height > committed_height
+                && !self.blocks.contains_key(&parent_id)
+                && parent_id != self.committed.block.id()
+            {
+                self.wanted.insert(parent_id, parent_height);
+                lowest = Some((parent_id, parent_height));
+            }
+        }
+        if let Some((id, height)) = lowest {
+            self.fetch(id, height, from, effects);
+        }
+        self.execute_ready(effects);
+        self.try_commit(effects);
+        Ok(())
+    }
+
+    fn try_commit(&mut self, effects: &mut Vec<Effect>) {
+        let Some(qc) = self.pending_commit.clone() else {
+            return;
+        };
+        let Some((commit_id, commit_round)) = qc.data.commits() else {
+            return;
+        };
+        if commit_round <= self.committed_round {
+            self.pending_commit = None;
+            return;
+        }
+        // Collect the chain from the block to commit down to the committed head.
+        let head_id = self.committed.block.id();
+        let mut chain = Vec::new();
+        let mut cursor = commit_id;
+        while cursor != head_id {
+            let Some(entry) = self.blocks.get(&cursor) else {
+                let height = Height(qc.data.height.0.saturating_sub(1));
+                let hint = qc.signatures.first().map_or(self.me, |(signer, _)| *signer);
+                self.want(cursor, height, hint, effects);
+                return;
+            };
+            if entry.execution != Execution::Done {
+                return; // commit once executed
+            }
+            if entry.block.header.height <= self.committed.block.header.height {
+                // A certified chain that does not extend our committed head: more than f
+                // validators are faulty. Stop loudly rather than follow either chain.
+                let reason = format!(
+                    "certified block {} at height {} conflicts with committed block {} at height {}",
+                    commit_id.short(),
+                    qc.data.height.0.saturating_sub(1),
+                    head_id.short(),
+                    self.committed.block.header.height
+                );
+                self.halted = Some(reason.clone());
+                effects.push(Effect::Halt { reason });
+                return;
+            }
+            chain.push(cursor);
+            cursor = entry.block.header.parent_id;
+        }
+        chain.reverse();
+        let blocks: Vec<BlockWithParentQc> = chain
+            .iter()
+            .map(|id| {
+                let entry = &self.blocks[id];
+                BlockWithParentQc {
+                    block: entry.block.clone(),
+                    parent_qc: entry.parent_qc.clone(),
+                }
+            })
+            .collect();
+        let head = blocks
+            .last()
+            .expect("commit round above the committed round")
+            .clone();
+        self.committed_round = head.block.header.round;
+        self.committed = head;
+        self.pending_commit = None;
+        self.prune();
+        effects.push(Effect::Commit {
+            blocks,
+            certificate: qc,
+        });
+    }
+
+    /// Drops blocks that can no longer commit: at or below the committed height, or off the
+    /// committed chain.
+    fn prune(&mut self) {
+        let head_id = self.committed.block.id();
+        let head_height = self.committed.block.header.height;
+        let mut keep: HashSet<BlockId> = HashSet::new();
+        let mut ids: Vec<(Height, BlockId)> = self
+            .blocks
+            .iter()
+            .filter(|(_, e)| e.block.header.height > head_height)
+            .map(|(id, e)| (e.block.header.height, *id))
+            .collect();
+        ids.sort();
+        for (_, id) in ids {
+            let parent = self.blocks[&id].block.header.parent_id;
+            if parent == head_id || keep.contains(&parent) {
+                keep.insert(id);
+            }
+        }
+        self.blocks.retain(|id, _| keep.contains(id));
+        let committed_round = self.committed_round;
+        for map in [
+            &mut self.signed.proposals,
+            &mut self.signed.votes,
+            &mut self.signed.timeouts,
+        ] {
+            map.retain(|(_, round), _| *round >= committed_round);
+        }
+    }
+
+    // ---- evidence --------------------------------------------------------------------------
+
+    /// Remembers what each validator signed per round; a second, different message is evidence.
+    fn record_signed(&mut self, message: &ConsensusMessage, effects: &mut Vec<Effect>) {
+        let (map, author, round, digest, kind) = match message {
+            ConsensusMessage::Proposal(p) => (
+                &mut self.signed.proposals,
+                p.author,
+                p.round(),
+                p.block.id(),
+                "proposal",
+            ),
+            ConsensusMessage::Vote(v) => (
+                &mut self.signed.votes,
+                v.author,
+                v.data.round,
+                v.data.signing_hash(),
+                "vote",
+            ),
+            ConsensusMessage::Timeout(t) => (
+                &mut self.signed.timeouts,
+                t.author,
+                t.round,
+                t.data().signing_hash(),
+                "timeout",
+            ),
+            _ => return,
+        };
+        if round < self.committed_round {
+            return;
+        }
+        match map.get(&(author, round)) {
+            None => {
+                map.insert((author, round), (digest, encode(message)));
+            }
+            Some((first, _)) if *first == digest => {}
+            Some((_, first_bytes)) => {
+                let evidence = Evidence {
+                    author,
+                    round,
+                    kind,
+                    first: first_bytes.clone(),
+                    second: encode(message),
+                };
+                if self.evidence.len() < MAX_EVIDENCE
+                    && !self
+                        .evidence
+                        .iter()
+                        .any(|e| e.author == author && e.round == round && e.kind == kind)
+                {
+                    self.evidence.push(evidence.clone());
+                    effects.push(Effect::Evidence(evidence));
+                }
+            }
+        }
+    }
+}

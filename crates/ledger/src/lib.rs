@@ -203,7 +203,7 @@ impl Ledger {
             &transactions,
             signatures_valid,
         );
-        let hashes: Vec<HashValue> = transactions.iter().map(SignedTransaction::hash).collect();
+        let digests: Vec<HashValue> = transactions.iter().map(SignedTransaction::digest).collect();
         let header = BlockHeader {
             chain_id: self.chain_id.clone(),
             height,
@@ -211,7 +211,7 @@ impl Ledger {
             parent_id: parent.id(),
             timestamp,
             transaction_count: u32::try_from(transactions.len()).expect("block size is bounded"),
-            transactions_root: transactions_root(&hashes),
+            transactions_root: transactions_root(&digests),
             receipts_root: execution.receipts_root,
             state_root: execution.state_root(),
         };

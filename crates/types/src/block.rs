@@ -28,7 +28,7 @@ pub struct BlockHeader {
     /// Consensus time, chosen by the proposer, never below the parent's.
     pub timestamp: TimestampMs,
     pub transaction_count: u32,
-    /// Merkle root of the transactions' hashes, in block order.
+    /// Merkle root of the signed transactions' digests (signatures included), in block order.
     pub transactions_root: HashValue,
     /// Merkle root of the receipts' commitments, in block order.
     pub receipts_root: HashValue,
@@ -109,7 +109,7 @@ impl Block {
             &self
                 .transactions
                 .iter()
-                .map(|tx| tx.hash())
+                .map(SignedTransaction::digest)
                 .collect::<Vec<_>>(),
         )
     }

@@ -103,6 +103,7 @@ impl FromStr for HashValue {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Domain {
     Transaction,
+    SignedTransaction,
     Block,
     TransactionsRoot,
     ReceiptsRoot,
@@ -119,8 +120,9 @@ pub enum Domain {
 }
 
 impl Domain {
-    pub const ALL: [Domain; 14] = [
+    pub const ALL: [Domain; 15] = [
         Domain::Transaction,
+        Domain::SignedTransaction,
         Domain::Block,
         Domain::TransactionsRoot,
         Domain::ReceiptsRoot,
@@ -139,6 +141,7 @@ impl Domain {
     pub const fn name(self) -> &'static str {
         match self {
             Domain::Transaction => "TENGE::Tx",
+            Domain::SignedTransaction => "TENGE::SignedTx",
             Domain::Block => "TENGE::Block",
             Domain::TransactionsRoot => "TENGE::TxRoot",
             Domain::ReceiptsRoot => "TENGE::ReceiptRoot",

@@ -7,6 +7,8 @@
 pub mod amount;
 pub mod block;
 pub mod codec;
+pub mod consensus;
+
 pub mod genesis;
 pub mod hash;
 pub mod ids;

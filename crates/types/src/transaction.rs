@@ -169,6 +169,13 @@ impl SignedTransaction {
         self.transaction.hash()
     }
 
+    /// The hash of the transaction *with* its signatures. Blocks commit to these, so that a block
+    /// id fixes every signature byte: a relay that alters a signature changes the block id.
+    /// Caches of verification results are keyed by it for the same reason.
+    pub fn digest(&self) -> HashValue {
+        Domain::SignedTransaction.hash(&encode(self))
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         encode(self)
     }

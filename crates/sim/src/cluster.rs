@@ -1,0 +1,795 @@
+//! The simulated cluster: event loop, network faults, crashes, the client, and the verdict.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use tenge_consensus::{Config, Input, Verifier};
+use tenge_ledger::testkit::{TestNetwork, test_key};
+use tenge_types::consensus::{ConsensusMessage, QuorumCertificate, ValidatorIndex, ValidatorSet};
+use tenge_types::transaction::{Issue, Transfer};
+use tenge_types::{Amount, Block, Domain, HashValue, Payload, Round, SignedTransaction, encode};
+
+use crate::checker::Checker;
+use crate::node::{Action, Node, Target};
+use crate::rng::Rng;
+
+/// What a validator does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behavior {
+    Honest,
+    /// Sends nothing.
+    Silent,
+    /// Sends random, corrupted and oversized bytes half the time.
+    Garbage,
+    /// As leader, sends different valid blocks to different validators.
+    Equivocator,
+    /// Signs a second, conflicting vote for every vote.
+    DoubleVoter,
+    /// One of two nodes sharing a validator key, each otherwise honest.
+    Twin,
+}
+
+impl Behavior {
+    pub fn is_byzantine(self) -> bool {
+        self != Behavior::Honest
+    }
+}
+
+/// Which faults a run injects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultSet {
+    pub drop: bool,
+    pub duplicate: bool,
+    pub reorder: bool,
+    pub delay: bool,
+    pub partition: bool,
+    pub crash: bool,
+    pub skew: bool,
+}
+
+impl FaultSet {
+    pub const NAMES: [&'static str; 7] = [
+        "drop",
+        "duplicate",
+        "reorder",
+        "delay",
+        "partition",
+        "crash",
+        "skew",
+    ];
+
+    pub fn all() -> FaultSet {
+        FaultSet {
+            drop: true,
+            duplicate: true,
+            reorder: true,
+            delay: true,
+            partition: true,
+            crash: true,
+            skew: true,
+        }
+    }
+
+    /// `all`, `none`, or a comma-separated list of [`FaultSet::NAMES`].
+    pub fn parse(text: &str) -> Result<FaultSet, String> {
+        match text {
+            "all" => return Ok(FaultSet::all()),
+            "none" => return Ok(FaultSet::default()),
+            _ => {}
+        }
+        let mut set = FaultSet::default();
+        for name in text.split(',') {
+            match name.trim() {
+                "drop" => set.drop = true,
+                "duplicate" => set.duplicate = true,
+                "reorder" => set.reorder = true,
+                "delay" => set.delay = true,
+                "partition" => set.partition = true,
+                "crash" => set.crash = true,
+                "skew" => set.skew = true,
+                other => {
+                    return Err(format!(
+                        "unknown fault `{other}`; known: all, none, {}",
+                        FaultSet::NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// How a run is set up.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub validators: usize,
+    /// Byzantine validators (twins included); default f.
+    pub byzantine: usize,
+    /// Validators run as twin pairs (two nodes, one key).
+    pub twins: usize,
+    pub faults: FaultSet,
+    /// Faults happen in `[0, fault_phase_ms)` of simulated time; then the network heals.
+    pub fault_phase_ms: u64,
+    /// After healing, every honest node must commit `liveness_blocks` new blocks within this.
+    pub liveness_bound_ms: u64,
+    pub liveness_blocks: u64,
+    pub consensus: Config,
+}
+
+impl SimConfig {
+    pub fn new(validators: usize) -> SimConfig {
+        SimConfig {
+            validators,
+            byzantine: (validators - 1) / 3,
+            twins: 0,
+            faults: FaultSet::all(),
+            fault_phase_ms: 6_000,
+            liveness_bound_ms: 60_000,
+            liveness_blocks: 10,
+            consensus: Config {
+                round_timeout_base_ms: 1_000,
+                round_timeout_max_ms: 8_000,
+                max_clock_skew_ms: 2_000,
+                fetch_batch: 64,
+            },
+        }
+    }
+}
+
+/// One run's verdict.
+#[derive(Clone, Debug)]
+pub struct SeedReport {
+    pub seed: u64,
+    pub violations: Vec<String>,
+    /// Height of the agreed chain at the end.
+    pub committed_blocks: u64,
+    /// Digest of every node's committed chain (for determinism checks).
+    pub chains_digest: HashValue,
+    pub evidence: usize,
+    pub simulated_ms: u64,
+    pub events: u64,
+}
+
+enum Event {
+    Deliver {
+        to: usize,
+        from: ValidatorIndex,
+        bytes: Vec<u8>,
+    },
+    Timer {
+        node: usize,
+        incarnation: u64,
+        round: Round,
+    },
+    Local {
+        node: usize,
+        incarnation: u64,
+        input: Input,
+    },
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
+    Client,
+}
+
+struct Scheduled {
+    time: u64,
+    sequence: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.sequence) == (other.time, other.sequence)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.time, self.sequence).cmp(&(other.time, other.sequence))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum PartitionKind {
+    /// Two groups that cannot talk.
+    Symmetric,
+    /// Group A cannot reach group B; B still reaches A.
+    Asymmetric,
+    /// One node (often the next leader) cut off both ways.
+    Isolated,
+    /// Each node talks only to its two ring neighbours.
+    Ring,
+}
+
+struct Partition {
+    start: u64,
+    end: u64,
+    kind: PartitionKind,
+    /// Group of each node (0 or 1) for the group kinds; ring order for `Ring`.
+    groups: Vec<usize>,
+}
+
+impl Partition {
+    fn blocks(&self, from: usize, to: usize, now: u64) -> bool {
+        if now < self.start || now >= self.end || from == to {
+            return false;
+        }
+        match self.kind {
+            PartitionKind::Symmetric => self.groups[from] != self.groups[to],
+            PartitionKind::Asymmetric => self.groups[from] == 0 && self.groups[to] == 1,
+            PartitionKind::Isolated => self.groups[from] != self.groups[to],
+            PartitionKind::Ring => {
+                let n = self.groups.len();
+                let (a, b) = (self.groups[from], self.groups[to]);
+                !((a + 1) % n == b || (b + 1) % n == a)
+            }
+        }
+    }
+}
+
+/// Per-seed network fault parameters (per mille).
+struct NetworkFaults {
+    drop: u64,
+    duplicate: u64,
+    spike: u64,
+    max_delay_ms: u64,
+}
+
+/// The client: a few senders with one outstanding transaction each.
+struct Client {
+    net: TestNetwork,
+    /// (sender label, next payload), resubmitted until committed.
+    outstanding: HashMap<usize, (SignedTransaction, u64)>,
+}
+
+const CLIENT_TICK_MS: u64 = 40;
+const RESUBMIT_MS: u64 = 1_500;
+
+struct Cluster {
+    config: SimConfig,
+    rng: Rng,
+    now: u64,
+    sequence: u64,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    nodes: Vec<Node>,
+    genesis: tenge_types::Genesis,
+    validators: ValidatorSet,
+    verifier: Verifier,
+    checker: Checker,
+    partitions: Vec<Partition>,
+    faults: NetworkFaults,
+    heal_at: u64,
+    /// Committed height of each honest node at the heal (or its first restart after).
+    height_at_heal: Vec<Option<u64>>,
+    client: Client,
+    evidence: usize,
+    events: u64,
+}
+
+/// Runs one seed to its verdict.
+pub fn run_seed(seed: u64, config: &SimConfig) -> SeedReport {
+    let mut cluster = Cluster::new(seed, config.clone());
+    cluster.run();
+    cluster.report(seed)
+}
+
+impl Cluster {
+    fn new(seed: u64, config: SimConfig) -> Cluster {
+        let mut rng = Rng::new(seed);
+        let n = config.validators;
+        let net = TestNetwork::new(2, n);
+        let genesis = net.genesis.clone();
+        let validators =
+            ValidatorSet::new(genesis.validators.iter().map(|v| v.consensus_key).collect());
+        let genesis_ledger = tenge_ledger::Ledger::from_genesis(&genesis).expect("genesis");
+        let genesis_block = Block {
+            header: genesis_ledger.head().clone(),
+            transactions: vec![],
+        };
+        let verifier = Verifier::new(
+            validators.clone(),
+            QuorumCertificate::genesis(&genesis_block),
+        );
+
+        // Byzantine validators: a random subset; the first `twins` of them are twin pairs.
+        let byzantine = config.byzantine.max(config.twins).min(n);
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut behaviors = vec![Behavior::Honest; n];
+        for (k, &v) in order.iter().take(byzantine).enumerate() {
+            behaviors[v] = if k < config.twins {
+                Behavior::Twin
+            } else {
+                *rng.pick(&[
+                    Behavior::Silent,
+                    Behavior::Garbage,
+                    Behavior::Equivocator,
+                    Behavior::DoubleVoter,
+                ])
+            };
+        }
+        let mut nodes = Vec::new();
+        for (v, behavior) in behaviors.iter().enumerate() {
+            let copies = if *behavior == Behavior::Twin { 2 } else { 1 };
+            for _ in 0..copies {
+                let skew = if config.faults.skew {
+                    rng.between(0, 1_000) as i64 - 500
+                } else {
+                    0
+                };
+                let key = test_key(&format!("validator-{}", v + 1));
+                nodes.push(Node::new(
+                    v as ValidatorIndex,
+                    *behavior,
+                    key,
+                    skew,
+                    rng.fork(),
+                ));
+            }
+        }
+        let faults = NetworkFaults {
+            drop: if config.faults.drop {
+                *rng.pick(&[0, 20, 50, 100])
+            } else {
+                0
+            },
+            duplicate: if config.faults.duplicate {
+                *rng.pick(&[0, 20, 50])
+            } else {
+                0
+            },
+            spike: if config.faults.delay {
+                *rng.pick(&[0, 10, 30])
+            } else {
+                0
+            },
+            max_delay_ms: if config.faults.reorder { 40 } else { 5 },
+        };
+        let heal_at = config.fault_phase_ms;
+        let node_count = nodes.len();
+        let mut cluster = Cluster {
+            rng,
+            now: 0,
+            sequence: 0,
+            queue: BinaryHeap::new(),
+            nodes,
+            genesis,
+            validators,
+            verifier,
+            checker: Checker::default(),
+            partitions: Vec::new(),
+            faults,
+            heal_at,
+            height_at_heal: vec![None; node_count],
+            client: Client {
+                net,
+                outstanding: HashMap::new(),
+            },
+            evidence: 0,
+            events: 0,
+            config,
+        };
+        cluster.plan_faults();
+        cluster
+    }
+
+    fn schedule(&mut self, after_ms: u64, event: Event) {
+        self.sequence += 1;
+        self.queue.push(Reverse(Scheduled {
+            time: self.now + after_ms,
+            sequence: self.sequence,
+            event,
+        }));
+    }
+
+    /// Partitions and crashes during the fault phase. Twins runs always include a partition that
+    /// separates each twin from its other half, the scenario in which twins can fork.
+    fn plan_faults(&mut self) {
+        let n = self.nodes.len();
+        let phase = self.config.fault_phase_ms;
+        if self.config.faults.partition || self.config.twins > 0 {
+            let episodes = self.rng.between(1, 3);
+            for _ in 0..episodes {
+                let start = self.rng.below(phase);
+                let end = (start + self.rng.between(300, 3_000)).min(phase);
+                let kind = *self.rng.pick(&[
+                    PartitionKind::Symmetric,
+                    PartitionKind::Asymmetric,
+                    PartitionKind::Isolated,
+                    PartitionKind::Ring,
+                ]);
+                let groups = match kind {
+                    PartitionKind::Isolated => {
+                        let victim = self.rng.below(n as u64) as usize;
+                        (0..n).map(|i| usize::from(i == victim)).collect()
+                    }
+                    PartitionKind::Ring => {
+                        let mut order: Vec<usize> = (0..n).collect();
+                        for i in (1..n).rev() {
+                            order.swap(i, self.rng.below(i as u64 + 1) as usize);
+                        }
+                        let mut position = vec![0; n];
+                        for (p, node) in order.iter().enumerate() {
+                            position[*node] = p;
+                        }
+                        position
+                    }
+                    _ => (0..n).map(|_| self.rng.below(2) as usize).collect(),
+                };
+                self.partitions.push(Partition {
+                    start,
+                    end,
+                    kind,
+                    groups,
+                });
+            }
+            if self.config.twins > 0 {
+                // Split every twin pair across two groups; spread the others at random.
+                let mut groups = vec![0; n];
+                let mut seen: HashMap<ValidatorIndex, usize> = HashMap::new();
+                for (i, node) in self.nodes.iter().enumerate() {
+                    groups[i] = match seen.get(&node.validator) {
+                        Some(first) => 1 - groups[*first],
+                        None => {
+                            seen.insert(node.validator, i);
+                            self.rng.below(2) as usize
+                        }
+                    };
+                }
+                let start = self.rng.below(phase / 2);
+                self.partitions.push(Partition {
+                    start,
+                    end: phase,
+                    kind: PartitionKind::Symmetric,
+                    groups,
+                });
+            }
+        }
+        if self.config.faults.crash {
+            let crashes = self.rng.between(1, 3);
+            for _ in 0..crashes {
+                let node = self.rng.below(n as u64) as usize;
+                let at = self.rng.below(phase);
+                let down = self.rng.between(200, 3_000);
+                self.sequence += 1;
+                self.queue.push(Reverse(Scheduled {
+                    time: at,
+                    sequence: self.sequence,
+                    event: Event::Crash { node },
+                }));
+                self.sequence += 1;
+                self.queue.push(Reverse(Scheduled {
+                    time: (at + down).min(phase),
+                    sequence: self.sequence,
+                    event: Event::Restart { node },
+                }));
+            }
+        }
+    }
+
+    fn run(&mut self) {
+        for node in 0..self.nodes.len() {
+            self.start_node(node);
+        }
+        self.schedule(CLIENT_TICK_MS, Event::Client);
+        let deadline = self.heal_at + self.config.liveness_bound_ms;
+        while let Some(Reverse(next)) = self.queue.pop() {
+            if next.time > deadline {
+                break;
+            }
+            self.now = next.time;
+            self.events += 1;
+            if self.now >= self.heal_at {
+                self.note_heal_heights();
+                if self.liveness_reached() {
+                    break;
+                }
+            }
+            if self.events > 3_000_000 {
+                self.checker.violation("event budget exhausted".into());
+                break;
+            }
+            match next.event {
+                Event::Deliver { to, from, bytes } => self.deliver(to, from, bytes),
+                Event::Timer {
+                    node,
+                    incarnation,
+                    round,
+                } => {
+                    if self.nodes[node].incarnation == incarnation {
+                        self.input(node, Input::RoundTimerFired { round });
+                    }
+                }
+                Event::Local {
+                    node,
+                    incarnation,
+                    input,
+                } => {
+                    if self.nodes[node].incarnation == incarnation {
+                        self.input(node, input);
+                    }
+                }
+                Event::Crash { node } => self.nodes[node].crash(),
+                Event::Restart { node } => {
+                    if !self.nodes[node].is_up() {
+                        self.start_node(node);
+                    }
+                }
+                Event::Client => {
+                    self.client_tick();
+                    self.schedule(CLIENT_TICK_MS, Event::Client);
+                }
+            }
+        }
+        self.note_heal_heights();
+        self.check_liveness();
+    }
+
+    fn honest(&self, node: usize) -> bool {
+        !self.nodes[node].behavior.is_byzantine()
+    }
+
+    fn start_node(&mut self, node: usize) {
+        let (genesis, validators, consensus) = (
+            self.genesis.clone(),
+            self.validators.clone(),
+            self.config.consensus.clone(),
+        );
+        if let Err(violation) = self.nodes[node].start(&genesis, &validators, &consensus) {
+            if self.honest(node) {
+                self.checker.violation(format!("node {node}: {violation}"));
+            }
+            return;
+        }
+        self.input(node, Input::Start);
+    }
+
+    fn note_heal_heights(&mut self) {
+        if self.now < self.heal_at {
+            return;
+        }
+        for node in 0..self.nodes.len() {
+            if self.honest(node) && self.height_at_heal[node].is_none() && self.nodes[node].is_up()
+            {
+                self.height_at_heal[node] = Some(self.nodes[node].committed_height());
+            }
+        }
+    }
+
+    fn liveness_reached(&self) -> bool {
+        (0..self.nodes.len())
+            .filter(|n| self.honest(*n))
+            .all(|node| {
+                self.height_at_heal[node].is_some_and(|start| {
+                    self.nodes[node].committed_height() >= start + self.config.liveness_blocks
+                })
+            })
+    }
+
+    fn check_liveness(&mut self) {
+        for node in 0..self.nodes.len() {
+            if !self.honest(node) {
+                continue;
+            }
+            let start = self.height_at_heal[node].unwrap_or(0);
+            let height = self.nodes[node].committed_height();
+            if height < start + self.config.liveness_blocks {
+                self.checker.violation(format!(
+                    "liveness: node {node} committed {} blocks in the {} ms after the network healed (from height {start}), fewer than {}",
+                    height.saturating_sub(start),
+                    self.config.liveness_bound_ms,
+                    self.config.liveness_blocks
+                ));
+            }
+        }
+    }
+
+    fn input(&mut self, node: usize, input: Input) {
+        let actions = self.nodes[node].input(self.now, input);
+        for action in actions {
+            self.act(node, action);
+        }
+    }
+
+    fn act(&mut self, node: usize, action: Action) {
+        let incarnation = self.nodes[node].incarnation;
+        match action {
+            Action::Send { target, bytes } => {
+                let from = self.nodes[node].validator;
+                let recipients: Vec<usize> = match target {
+                    Target::Myself => vec![node],
+                    Target::Validator(v) => (0..self.nodes.len())
+                        .filter(|i| self.nodes[*i].validator == v)
+                        .collect(),
+                    Target::Others => (0..self.nodes.len()).filter(|i| *i != node).collect(),
+                };
+                for to in recipients {
+                    self.transmit(node, to, from, bytes.clone());
+                }
+            }
+            Action::Timer { round, after_ms } => self.schedule(
+                after_ms,
+                Event::Timer {
+                    node,
+                    incarnation,
+                    round,
+                },
+            ),
+            Action::Local { input, after_ms } => self.schedule(
+                after_ms,
+                Event::Local {
+                    node,
+                    incarnation,
+                    input,
+                },
+            ),
+            Action::Committed {
+                previous_head,
+                blocks,
+                certificate,
+            } => {
+                if self.honest(node) {
+                    self.checker.on_commit(
+                        node,
+                        previous_head,
+                        &blocks,
+                        &certificate,
+                        &mut self.verifier,
+                    );
+                }
+            }
+            Action::Signed(message) => {
+                if self.honest(node) {
+                    let author = self.nodes[node].validator;
+                    self.checker.on_signed(author, &message);
+                }
+            }
+            Action::Halted(reason) => {
+                if self.honest(node) {
+                    self.checker
+                        .violation(format!("halt: honest node {node} stopped: {reason}"));
+                }
+            }
+            Action::Evidence => self.evidence += 1,
+            Action::AuditFailed(error) => {
+                if self.honest(node) {
+                    self.checker
+                        .violation(format!("ledger: node {node} audit failed: {error}"));
+                }
+            }
+        }
+    }
+
+    /// Puts a message on the simulated wire, through the faults in force.
+    fn transmit(&mut self, from_node: usize, to: usize, from: ValidatorIndex, bytes: Vec<u8>) {
+        let faulty = self.now < self.heal_at;
+        let mut copies = 1;
+        if faulty && from_node != to {
+            if self
+                .partitions
+                .iter()
+                .any(|p| p.blocks(from_node, to, self.now))
+                || self.rng.chance(self.faults.drop)
+            {
+                return;
+            }
+            if self.rng.chance(self.faults.duplicate) {
+                copies = 2;
+            }
+        }
+        for _ in 0..copies {
+            let delay = if from_node == to {
+                0
+            } else if faulty && self.rng.chance(self.faults.spike) {
+                // Up to twice the base round timeout.
+                self.rng
+                    .between(1, 2 * self.config.consensus.round_timeout_base_ms)
+            } else {
+                self.rng.between(1, self.faults.max_delay_ms)
+            };
+            self.schedule(
+                delay,
+                Event::Deliver {
+                    to,
+                    from,
+                    bytes: bytes.clone(),
+                },
+            );
+        }
+    }
+
+    fn deliver(&mut self, to: usize, from: ValidatorIndex, bytes: Vec<u8>) {
+        if !self.nodes[to].is_up() {
+            return;
+        }
+        // The receiving side decodes untrusted bytes with limits, as the real network edge does.
+        let Ok(message) = ConsensusMessage::from_bytes(&bytes) else {
+            return;
+        };
+        self.input(to, Input::Message { from, message });
+    }
+
+    /// The client keeps one transaction in flight per sender: the central bank issuing, and the
+    /// two banks paying each other. It reads sequence numbers from the most advanced honest node.
+    fn client_tick(&mut self) {
+        let reference = (0..self.nodes.len())
+            .filter(|n| self.honest(*n) && self.nodes[*n].is_up())
+            .max_by_key(|n| (self.nodes[*n].committed_height(), Reverse(*n)));
+        let Some(reference) = reference else { return };
+        let ledger = &self.nodes[reference].running.as_ref().expect("up").ledger;
+        let net = &self.client.net;
+        let senders = [net.central_bank(), net.bank(0), net.bank(1)];
+        let mut submissions = Vec::new();
+        for (sender, account) in senders.iter().enumerate() {
+            let next = ledger.state().account(account).map_or(0, |a| a.sequence);
+            let stale = match self.client.outstanding.get(&sender) {
+                Some((tx, sent_at)) if tx.transaction.sequence == next => {
+                    self.now >= sent_at + RESUBMIT_MS
+                }
+                _ => true,
+            };
+            if !stale {
+                continue;
+            }
+            let tx = match self.client.outstanding.get(&sender) {
+                Some((tx, _)) if tx.transaction.sequence == next => tx.clone(),
+                _ => {
+                    let payload = if sender == 0 {
+                        Payload::Issue(Issue {
+                            to: net.bank((next % 2) as usize),
+                            amount: Amount::from_tenge(1_000).expect("fits"),
+                        })
+                    } else {
+                        Payload::Transfer(Transfer {
+                            to: net.bank(2 - sender),
+                            amount: Amount::from_tiyn(100 + next % 1_000),
+                        })
+                    };
+                    if sender == 0 {
+                        net.officers_sign(next, payload)
+                    } else {
+                        net.sign(&net.banks[sender - 1], next, payload)
+                    }
+                }
+            };
+            self.client
+                .outstanding
+                .insert(sender, (tx.clone(), self.now));
+            submissions.push(tx);
+        }
+        for tx in submissions {
+            // To two random nodes, as a client would try more than one.
+            for _ in 0..2 {
+                let node = self.rng.below(self.nodes.len() as u64) as usize;
+                self.nodes[node].submit(&tx);
+            }
+        }
+    }
+
+    fn report(&self, seed: u64) -> SeedReport {
+        let mut chains = Vec::new();
+        for node in &self.nodes {
+            chains.push(encode(&node.committed));
+        }
+        SeedReport {
+            seed,
+            violations: self.checker.violations.clone(),
+            committed_blocks: self.checker.highest_committed().0,
+            chains_digest: Domain::Chain.hash(&encode(&chains)),
+            evidence: self.evidence,
+            simulated_ms: self.now,
+            events: self.events,
+        }
+    }
+}

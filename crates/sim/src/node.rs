@@ -1,0 +1,644 @@
+//! One simulated node: the consensus core, the ledger and a store, and what it does with the
+//! core's effects. Byzantine behaviours rewrite what the node sends.
+
+use std::collections::{HashMap, HashSet};
+
+use tenge_consensus::{
+    Config, Consensus, Effect, Input, Outgoing, Recovery, SafetyData, SafetyStorage,
+};
+use tenge_crypto::Keypair;
+use tenge_ledger::{ExecutedBlock, Ledger, verify_signatures};
+use tenge_storage::{BlockCommit, MemoryStore, Store};
+use tenge_types::consensus::{
+    BlockWithParentQc, ConsensusMessage, Proposal, QuorumCertificate, StoredCertificates,
+    ValidatorIndex, ValidatorSet, Vote, proposal_signing_hash,
+};
+use tenge_types::{Block, BlockId, Genesis, HashValue, Round, SignedTransaction, TimestampMs};
+
+use crate::cluster::Behavior;
+use crate::rng::Rng;
+
+/// Most transactions a simulated leader puts in a block.
+const MAX_BLOCK_TRANSACTIONS: usize = 16;
+
+/// Where a message goes.
+pub enum Target {
+    Validator(ValidatorIndex),
+    /// Every node but the sender (its twin included).
+    Others,
+    /// Back to the sending node itself.
+    Myself,
+}
+
+/// What the cluster must do for a node.
+pub enum Action {
+    Send {
+        target: Target,
+        bytes: Vec<u8>,
+    },
+    Timer {
+        round: Round,
+        after_ms: u64,
+    },
+    Local {
+        input: Input,
+        after_ms: u64,
+    },
+    /// Committed blocks: (head before, blocks, certificate), for the checker.
+    Committed {
+        previous_head: BlockId,
+        blocks: Vec<BlockWithParentQc>,
+        certificate: QuorumCertificate,
+    },
+    /// A message this node signed (after persisting), for the double-signing check.
+    Signed(ConsensusMessage),
+    Halted(String),
+    Evidence,
+    AuditFailed(String),
+}
+
+struct SafetyWriter<'a>(&'a MemoryStore);
+
+impl SafetyStorage for SafetyWriter<'_> {
+    type Error = tenge_storage::StoreError;
+    fn persist_safety_data(&mut self, data: &SafetyData) -> Result<(), Self::Error> {
+        self.0.put_safety_data(&data.to_bytes())
+    }
+}
+
+/// The parts of a node lost in a crash.
+pub struct Running {
+    pub consensus: Consensus,
+    pub ledger: Ledger,
+    executed: HashMap<BlockId, ExecutedBlock>,
+    mempool: Vec<SignedTransaction>,
+    in_mempool: HashSet<HashValue>,
+    /// Signature verdicts by signed-transaction digest (signatures included).
+    verified: HashMap<HashValue, bool>,
+}
+
+pub struct Node {
+    pub validator: ValidatorIndex,
+    pub behavior: Behavior,
+    keypair: Keypair,
+    pub store: MemoryStore,
+    pub running: Option<Running>,
+    /// Incremented at every restart; timers and local inputs of an earlier life are dropped.
+    pub incarnation: u64,
+    pub clock_skew_ms: i64,
+    rng: Rng,
+    /// Committed block ids by height, as this node committed them (durability check).
+    pub committed: Vec<BlockId>,
+}
+
+impl Node {
+    pub fn new(
+        validator: ValidatorIndex,
+        behavior: Behavior,
+        keypair: Keypair,
+        clock_skew_ms: i64,
+        rng: Rng,
+    ) -> Node {
+        Node {
+            validator,
+            behavior,
+            keypair,
+            store: MemoryStore::new(),
+            running: None,
+            incarnation: 0,
+            clock_skew_ms,
+            rng,
+            committed: Vec::new(),
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// This node's clock: simulated time counts from the genesis time, plus the node's skew.
+    pub fn local_time(&self, now: u64) -> TimestampMs {
+        let since_genesis = now.saturating_add_signed(self.clock_skew_ms);
+        TimestampMs(tenge_ledger::testkit::TEST_GENESIS_TIME.0 + since_genesis)
+    }
+
+    /// Starts (or restarts) from the store. Returns a durability violation if the store lost
+    /// committed blocks.
+    pub fn start(
+        &mut self,
+        genesis: &Genesis,
+        validators: &ValidatorSet,
+        config: &Config,
+    ) -> Result<(), String> {
+        let genesis_ledger = Ledger::from_genesis(genesis).expect("valid genesis");
+        let genesis_block = Block {
+            header: genesis_ledger.head().clone(),
+            transactions: vec![],
+        };
+        self.store
+            .initialize(
+                genesis.hash(),
+                &genesis_block,
+                &genesis_ledger.state().entries(),
+            )
+            .expect("memory store initialises");
+        let head = self
+            .store
+            .head()
+            .expect("store reads")
+            .expect("initialised store has a head");
+        let height = head.block.header.height.0 as usize;
+        // Durability: everything committed before the crash is still there, unchanged.
+        if height + 1 < self.committed.len() {
+            return Err(format!(
+                "durability: store holds height {height}, {} were committed",
+                self.committed.len() - 1
+            ));
+        }
+        for (h, id) in self.committed.iter().enumerate() {
+            let stored = self
+                .store
+                .block(tenge_types::Height(h as u64))
+                .expect("store reads")
+                .map(|b| b.id());
+            if stored != Some(*id) {
+                return Err(format!(
+                    "durability: block at height {h} changed or vanished after restart"
+                ));
+            }
+        }
+        let (parent_qc, commit_certificate) = if height == 0 {
+            (QuorumCertificate::genesis(&genesis_block), None)
+        } else {
+            let certificates = StoredCertificates::from_bytes(&head.certificate)
+                .expect("stored certificates decode");
+            (certificates.parent_qc, certificates.commit_qc)
+        };
+        let ledger = Ledger::from_stored(
+            genesis.chain_id.clone(),
+            head.block.header.clone(),
+            self.store.state_entries().expect("store reads"),
+        )
+        .map_err(|e| format!("durability: stored state does not rebuild: {e}"))?;
+        let safety = match self.store.safety_data().expect("store reads") {
+            Some(bytes) => SafetyData::from_bytes(&bytes).expect("safety data decodes"),
+            None => SafetyData::default(),
+        };
+        let recovery = Recovery {
+            committed: BlockWithParentQc {
+                block: head.block.clone(),
+                parent_qc,
+            },
+            commit_certificate,
+            safety,
+        };
+        let signer = Keypair::from_secret(self.keypair.secret_bytes());
+        let consensus = Consensus::new(
+            config.clone(),
+            self.validator,
+            signer,
+            validators.clone(),
+            &genesis_block,
+            recovery,
+        );
+        self.committed = (0..=height as u64)
+            .map(|h| {
+                self.store
+                    .block(tenge_types::Height(h))
+                    .expect("store reads")
+                    .expect("committed block stored")
+                    .id()
+            })
+            .collect();
+        self.incarnation += 1;
+        self.running = Some(Running {
+            consensus,
+            ledger,
+            executed: HashMap::new(),
+            mempool: Vec::new(),
+            in_mempool: HashSet::new(),
+            verified: HashMap::new(),
+        });
+        Ok(())
+    }
+
+    pub fn crash(&mut self) {
+        self.running = None;
+    }
+
+    pub fn committed_height(&self) -> u64 {
+        self.committed.len() as u64 - 1
+    }
+
+    /// A client hands this node a transaction.
+    pub fn submit(&mut self, tx: &SignedTransaction) {
+        let Some(running) = self.running.as_mut() else {
+            return;
+        };
+        let hash = tx.hash();
+        if running.in_mempool.contains(&hash) {
+            return;
+        }
+        let valid = *running
+            .verified
+            .entry(tx.digest())
+            .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0]);
+        if valid {
+            running.in_mempool.insert(hash);
+            running.mempool.push(tx.clone());
+        }
+    }
+
+    /// Feeds one input to the core and turns its effects into actions.
+    pub fn input(&mut self, now: u64, input: Input) -> Vec<Action> {
+        let local = self.local_time(now);
+        let Some(running) = self.running.as_mut() else {
+            return Vec::new();
+        };
+        let trace = std::env::var("SIM_TRACE").is_ok();
+        if trace {
+            eprintln!(
+                "[{now}] v{} round {} <- {}",
+                self.validator,
+                running.consensus.round(),
+                match &input {
+                    Input::Message { from, message } => format!("{} from {from}", message.kind()),
+                    other => format!("{other:?}")
+                        .chars()
+                        .take(if std::env::var("SIM_TRACE_LONG").is_ok() {
+                            100000
+                        } else {
+                            80
+                        })
+                        .collect(),
+                }
+            );
+        }
+        let effects = running.consensus.handle(local, input);
+        if trace {
+            for e in &effects {
+                eprintln!(
+                    "      -> {}",
+                    format!("{e:?}")
+                        .chars()
+                        .take(if std::env::var("SIM_TRACE_LONG").is_ok() {
+                            100000
+                        } else {
+                            120
+                        })
+                        .collect::<String>()
+                );
+            }
+        }
+        let mut actions = Vec::new();
+        for effect in effects {
+            self.effect(local, effect, &mut actions);
+        }
+        actions
+    }
+
+    fn effect(&mut self, local: TimestampMs, effect: Effect, actions: &mut Vec<Action>) {
+        match effect {
+            Effect::Send { to, message } => actions.push(Action::Send {
+                target: Target::Validator(to),
+                bytes: message.to_bytes(),
+            }),
+            Effect::Signed(staged) => {
+                let outgoing = staged
+                    .persist(&mut SafetyWriter(&self.store))
+                    .expect("memory store writes");
+                for message in outgoing {
+                    self.send_signed(local, message, actions);
+                }
+            }
+            Effect::ScheduleTimer { round, after_ms } => {
+                actions.push(Action::Timer { round, after_ms })
+            }
+            Effect::RequestPayload { round, parent_id } => {
+                if let Some(block) = self.build(local, round, parent_id, 0) {
+                    actions.push(Action::Local {
+                        input: Input::PayloadReady { round, block },
+                        after_ms: 1,
+                    });
+                }
+            }
+            Effect::ExecuteBlock { block } => {
+                let block_id = block.id();
+                let result = self.execute(block);
+                actions.push(Action::Local {
+                    input: Input::BlockExecuted { block_id, result },
+                    after_ms: 1,
+                });
+            }
+            Effect::Commit {
+                blocks,
+                certificate,
+            } => self.commit(blocks, certificate, actions),
+            Effect::Fetch {
+                from,
+                block_id,
+                count,
+            } => actions.push(Action::Send {
+                target: Target::Validator(from),
+                bytes: ConsensusMessage::FetchRequest { block_id, count }.to_bytes(),
+            }),
+            Effect::ServeFetch {
+                to,
+                block_id,
+                count,
+            } => {
+                let blocks = self.serve(block_id, count);
+                if !blocks.is_empty() {
+                    actions.push(Action::Send {
+                        target: Target::Validator(to),
+                        bytes: ConsensusMessage::FetchResponse { blocks }.to_bytes(),
+                    });
+                }
+            }
+            Effect::Evidence(_) => actions.push(Action::Evidence),
+            Effect::Invalid { .. } => {}
+            Effect::Halt { reason } => actions.push(Action::Halted(reason)),
+        }
+    }
+
+    fn running(&self) -> &Running {
+        self.running.as_ref().expect("node is up")
+    }
+
+    /// The executed, uncommitted blocks from the committed head to `parent_id`, oldest first.
+    fn ancestors(&self, parent_id: BlockId) -> Option<Vec<&ExecutedBlock>> {
+        let running = self.running();
+        let head = running.ledger.head().id();
+        let mut chain = Vec::new();
+        let mut cursor = parent_id;
+        while cursor != head {
+            let executed = running.executed.get(&cursor)?;
+            cursor = executed.block.header.parent_id;
+            chain.push(executed);
+        }
+        chain.reverse();
+        Some(chain)
+    }
+
+    /// Builds and executes a block on `parent_id` from the mempool.
+    fn build(
+        &mut self,
+        local: TimestampMs,
+        round: Round,
+        parent_id: BlockId,
+        timestamp_offset: u64,
+    ) -> Option<Block> {
+        let running = self.running();
+        let ancestors = self.ancestors(parent_id)?;
+        let included: HashSet<HashValue> = ancestors
+            .iter()
+            .flat_map(|a| a.block.transactions.iter().map(SignedTransaction::hash))
+            .collect();
+        let state = running.ledger.state();
+        let transactions: Vec<SignedTransaction> = running
+            .mempool
+            .iter()
+            .filter(|tx| !included.contains(&tx.hash()))
+            .filter(|tx| {
+                state
+                    .account(&tx.transaction.sender)
+                    .is_none_or(|a| a.sequence <= tx.transaction.sequence)
+            })
+            .take(MAX_BLOCK_TRANSACTIONS)
+            .cloned()
+            .collect();
+        let valid: Vec<bool> = transactions
+            .iter()
+            .map(|tx| running.verified.get(&tx.digest()).copied().unwrap_or(false))
+            .collect();
+        let timestamp = TimestampMs(local.0 + timestamp_offset);
+        let executed =
+            running
+                .ledger
+                .build_block(&ancestors, round, timestamp, transactions, &valid);
+        let block = executed.block.clone();
+        self.running
+            .as_mut()
+            .expect("node is up")
+            .executed
+            .insert(block.id(), executed);
+        Some(block)
+    }
+
+    fn execute(&mut self, block: Block) -> Result<(), String> {
+        let id = block.id();
+        if self.running().executed.contains_key(&id) {
+            return Ok(());
+        }
+        let running = self.running.as_mut().expect("node is up");
+        for tx in &block.transactions {
+            let digest = tx.digest();
+            if !running.verified.contains_key(&digest) {
+                let valid = verify_signatures(std::slice::from_ref(tx), 1)[0];
+                running.verified.insert(digest, valid);
+            }
+        }
+        let running = self.running();
+        let valid: Vec<bool> = block
+            .transactions
+            .iter()
+            .map(|tx| running.verified[&tx.digest()])
+            .collect();
+        let ancestors = self
+            .ancestors(block.header.parent_id)
+            .ok_or("parent is not executed")?;
+        let execution = running
+            .ledger
+            .execute_block(&ancestors, &block, &valid)
+            .map_err(|e| e.to_string())?;
+        self.running
+            .as_mut()
+            .expect("node is up")
+            .executed
+            .insert(id, ExecutedBlock { block, execution });
+        Ok(())
+    }
+
+    fn commit(
+        &mut self,
+        blocks: Vec<BlockWithParentQc>,
+        certificate: QuorumCertificate,
+        actions: &mut Vec<Action>,
+    ) {
+        let previous_head = *self.committed.last().expect("genesis is committed");
+        let count = blocks.len();
+        let running = self.running.as_mut().expect("node is up");
+        for (index, item) in blocks.iter().enumerate() {
+            let id = item.block.id();
+            let executed = running
+                .executed
+                .remove(&id)
+                .expect("the core commits executed blocks only");
+            running.ledger.commit(&executed);
+            let certificates = StoredCertificates {
+                parent_qc: item.parent_qc.clone(),
+                commit_qc: (index + 1 == count).then(|| certificate.clone()),
+            };
+            self.store
+                .commit_block(&BlockCommit {
+                    block: &executed.block,
+                    certificate: &certificates.to_bytes(),
+                    receipts: &executed.execution.receipts,
+                    changes: &executed.execution.delta.entries,
+                })
+                .expect("memory store commits in order");
+            self.committed.push(id);
+            for tx in &executed.block.transactions {
+                running.in_mempool.remove(&tx.hash());
+            }
+        }
+        if let Err(error) = running.ledger.audit() {
+            actions.push(Action::AuditFailed(error));
+        }
+        let head_height = running.ledger.head().height;
+        running
+            .executed
+            .retain(|_, e| e.block.header.height > head_height);
+        let state = running.ledger.state();
+        let in_mempool = &mut running.in_mempool;
+        running.mempool.retain(|tx| {
+            let keep = in_mempool.contains(&tx.hash())
+                && state
+                    .account(&tx.transaction.sender)
+                    .is_none_or(|a| a.sequence <= tx.transaction.sequence);
+            if !keep {
+                in_mempool.remove(&tx.hash());
+            }
+            keep
+        });
+        actions.push(Action::Committed {
+            previous_head,
+            blocks,
+            certificate,
+        });
+    }
+
+    fn serve(&self, block_id: BlockId, count: u16) -> Vec<BlockWithParentQc> {
+        let running = self.running();
+        let mut blocks = Vec::new();
+        let mut cursor = block_id;
+        while blocks.len() < usize::from(count) {
+            let item = running.consensus.block(&cursor).or_else(|| {
+                let height = self.store.height_of_block(&cursor).ok()??;
+                if height.0 == 0 {
+                    return None;
+                }
+                let block = self.store.block(height).ok()??;
+                let certificates =
+                    StoredCertificates::from_bytes(&self.store.certificate(height).ok()??).ok()?;
+                Some(BlockWithParentQc {
+                    block,
+                    parent_qc: certificates.parent_qc,
+                })
+            });
+            let Some(item) = item else { break };
+            if item.block.header.height.0 == 0 {
+                break;
+            }
+            cursor = item.block.header.parent_id;
+            blocks.push(item);
+        }
+        blocks
+    }
+
+    /// Sends a persisted, signed message, as this node's behaviour dictates.
+    fn send_signed(&mut self, local: TimestampMs, message: Outgoing, actions: &mut Vec<Action>) {
+        let (target, message) = match message {
+            Outgoing::Send { to, message } if to == self.validator => (Target::Myself, message),
+            Outgoing::Send { to, message } => (Target::Validator(to), message),
+            Outgoing::Broadcast { message } => (Target::Others, message),
+        };
+        actions.push(Action::Signed(message.clone()));
+        match self.behavior {
+            Behavior::Honest | Behavior::Twin => actions.push(Action::Send {
+                target,
+                bytes: message.to_bytes(),
+            }),
+            Behavior::Silent => {}
+            Behavior::Garbage => {
+                let bytes = if self.rng.chance(500) {
+                    let length = if self.rng.chance(20) {
+                        tenge_types::consensus::MAX_CONSENSUS_MESSAGE_BYTES + 1
+                    } else {
+                        self.rng.between(0, 300) as usize
+                    };
+                    (0..length).map(|_| self.rng.next_u64() as u8).collect()
+                } else {
+                    let mut bytes = message.to_bytes();
+                    let position = self.rng.below(bytes.len() as u64) as usize;
+                    bytes[position] ^= 1 + self.rng.below(255) as u8;
+                    bytes
+                };
+                actions.push(Action::Send { target, bytes });
+            }
+            Behavior::Equivocator => match (&message, &target) {
+                (ConsensusMessage::Proposal(proposal), Target::Others) => {
+                    // A second, different, valid block for the same round: half the validators
+                    // get one, half the other.
+                    let other = self.equivocate(local, proposal);
+                    let n = self.running().consensus.validators().len() as ValidatorIndex;
+                    for v in (0..n).filter(|v| *v != self.validator) {
+                        let chosen = match &other {
+                            Some(other) if v % 2 == 1 => other,
+                            _ => proposal,
+                        };
+                        actions.push(Action::Send {
+                            target: Target::Validator(v),
+                            bytes: ConsensusMessage::Proposal(chosen.clone()).to_bytes(),
+                        });
+                    }
+                }
+                _ => actions.push(Action::Send {
+                    target,
+                    bytes: message.to_bytes(),
+                }),
+            },
+            Behavior::DoubleVoter => {
+                if let ConsensusMessage::Vote(vote) = &message {
+                    let mut data = vote.data.clone();
+                    data.block_id = tenge_types::Domain::Block.hash(&data.block_id.0);
+                    let conflicting = Vote {
+                        signature: self.keypair.sign(&data.signing_hash()),
+                        data,
+                        author: vote.author,
+                    };
+                    let target_copy = match &target {
+                        Target::Validator(v) => Target::Validator(*v),
+                        Target::Others => Target::Others,
+                        Target::Myself => Target::Myself,
+                    };
+                    actions.push(Action::Send {
+                        target: target_copy,
+                        bytes: ConsensusMessage::Vote(conflicting).to_bytes(),
+                    });
+                }
+                actions.push(Action::Send {
+                    target,
+                    bytes: message.to_bytes(),
+                });
+            }
+        }
+    }
+
+    fn equivocate(&mut self, local: TimestampMs, proposal: &Proposal) -> Option<Proposal> {
+        let round = proposal.round();
+        let block = self.build(local, round, proposal.block.header.parent_id, 1)?;
+        if block.id() == proposal.block.id() {
+            return None;
+        }
+        Some(Proposal {
+            signature: self
+                .keypair
+                .sign(&proposal_signing_hash(&block.id(), round)),
+            block,
+            parent_qc: proposal.parent_qc.clone(),
+            timeout_certificate: proposal.timeout_certificate.clone(),
+            author: proposal.author,
+        })
+    }
+}
