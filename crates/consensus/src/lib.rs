@@ -89,10 +89,15 @@ pub enum Outgoing {
     },
 }
 
-/// Where safety data goes: a synced write.
+/// Where safety data goes: a synced write. With a vote goes the block voted for, so that a
+/// certified block survives even if every validator that holds it crashes.
 pub trait SafetyStorage {
     type Error;
-    fn persist_safety_data(&mut self, data: &SafetyData) -> Result<(), Self::Error>;
+    fn persist_safety_data(
+        &mut self,
+        data: &SafetyData,
+        voted_block: Option<&BlockWithParentQc>,
+    ) -> Result<(), Self::Error>;
 }
 
 /// Signed votes, timeouts or proposals, held back until the safety data they depend on is on
@@ -101,13 +106,14 @@ pub trait SafetyStorage {
 #[must_use = "signed messages must be persisted and sent"]
 pub struct StagedMessages {
     safety: SafetyData,
+    voted_block: Option<BlockWithParentQc>,
     outgoing: Vec<Outgoing>,
 }
 
 impl StagedMessages {
     /// Persists the safety data with `storage`, then hands over the messages to send.
     pub fn persist<S: SafetyStorage>(self, storage: &mut S) -> Result<Vec<Outgoing>, S::Error> {
-        storage.persist_safety_data(&self.safety)?;
+        storage.persist_safety_data(&self.safety, self.voted_block.as_ref())?;
         Ok(self.outgoing)
     }
 
@@ -183,7 +189,21 @@ pub struct Recovery {
     /// The QC that committed the head; `None` at genesis.
     pub commit_certificate: Option<QuorumCertificate>,
     pub safety: SafetyData,
+    /// Uncommitted blocks persisted with votes (any order; stale ones are ignored).
+    pub pending: Vec<BlockWithParentQc>,
 }
+
+/// A block referenced (by a QC or as a parent) but not held.
+#[derive(Clone, Copy, Debug)]
+struct Wanted {
+    height: Height,
+    /// Round of the last request: at most one request per block per round from `want`.
+    asked_in_round: Round,
+    attempts: u32,
+}
+
+/// Requests for one block before it is forgotten (a new reference revives it).
+const MAX_FETCH_ATTEMPTS: u32 = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Execution {
@@ -224,7 +244,7 @@ pub struct Consensus {
     committed_round: Round,
     blocks: HashMap<BlockId, Entry>,
     /// Blocks referenced but unknown, with their heights.
-    wanted: HashMap<BlockId, Height>,
+    wanted: HashMap<BlockId, Wanted>,
     /// The QC whose 2-chain commit waits for blocks or their execution.
     pending_commit: Option<QuorumCertificate>,
     /// The proposal of the current round this node will vote for.
@@ -273,6 +293,21 @@ impl Consensus {
         // (its safety data allows that), so a cluster restarted all at once makes progress.
         let round =
             Round((high_qc.round().0 + 1).max(last_tc.as_ref().map_or(0, |tc| tc.round.0 + 1)));
+        let committed_height = recovery.committed.block.header.height;
+        let blocks = recovery
+            .pending
+            .into_iter()
+            .filter(|pending| pending.block.header.height > committed_height)
+            .map(|pending| {
+                let entry = Entry {
+                    block: pending.block,
+                    parent_qc: pending.parent_qc,
+                    timeout_certificate: None,
+                    execution: Execution::Waiting,
+                };
+                (entry.block.id(), entry)
+            })
+            .collect();
         Consensus {
             config,
             me,
@@ -285,7 +320,7 @@ impl Consensus {
             last_tc,
             committed: recovery.committed,
             committed_round,
-            blocks: HashMap::new(),
+            blocks,
             wanted: HashMap::new(),
             pending_commit: None,
             current_proposal: None,
@@ -329,6 +364,27 @@ impl Consensus {
         self.verifier.validators()
     }
 
+    /// A one-line description of the core's state, for traces and logs.
+    pub fn summary(&self) -> String {
+        let mut blocks: Vec<String> = self
+            .blocks
+            .values()
+            .map(|e| format!("h{}r{}:{:?}", e.block.header.height, e.block.header.round, e.execution))
+            .collect();
+        blocks.sort();
+        format!(
+            "round {} committed h{}r{} high_qc h{}r{} tc {:?} blocks [{}] wanted {}",
+            self.round,
+            self.committed.block.header.height,
+            self.committed_round,
+            self.high_qc.data.height,
+            self.high_qc.round(),
+            self.last_tc.as_ref().map(|tc| tc.round.0),
+            blocks.join(" "),
+            self.wanted.len()
+        )
+    }
+
     /// A block this node holds uncommitted (or its committed head), with its parent's QC.
     pub fn block(&self, id: &BlockId) -> Option<BlockWithParentQc> {
         if self.committed.block.id() == *id {
@@ -359,6 +415,7 @@ impl Consensus {
                         &mut effects,
                     );
                 }
+                self.execute_ready(&mut effects);
                 self.try_propose(&mut effects);
             }
             Input::Message { from, message } => self.on_message(from, message, &mut effects),
@@ -521,10 +578,16 @@ impl Consensus {
 
     /// Wraps signed messages with the safety data (and the certificates needed to resume) that
     /// must be on disk before they leave.
-    fn stage(&self, mut safety: SafetyData, outgoing: Vec<Outgoing>) -> Effect {
+    fn stage(
+        &self,
+        mut safety: SafetyData,
+        voted_block: Option<BlockId>,
+        outgoing: Vec<Outgoing>,
+    ) -> Effect {
         safety.high_qc = Some(self.high_qc.clone());
         safety.last_tc = self.last_tc.clone();
-        Effect::Signed(StagedMessages { safety, outgoing })
+        let voted_block = voted_block.and_then(|id| self.block(&id));
+        Effect::Signed(StagedMessages { safety, voted_block, outgoing })
     }
 
     fn is_executed(&self, id: &BlockId) -> bool {
@@ -586,7 +649,7 @@ impl Consensus {
             },
         );
         self.current_proposal = Some(block_id);
-        effects.push(self.stage(safety, outgoing));
+        effects.push(self.stage(safety, Some(block_id), outgoing));
     }
 
     // ---- voting ------------------------------------------------------------------------
@@ -650,7 +713,7 @@ impl Consensus {
             && last.data.block_id == block_id
         {
             let message = self.vote_message(last.clone());
-            effects.push(self.stage(self.safety.clone(), vec![message]));
+            effects.push(self.stage(self.safety.clone(), None, vec![message]));
             return;
         }
         let block = entry.block.clone();
@@ -660,7 +723,7 @@ impl Consensus {
         if let Some(vote) = self.sign_vote(&mut safety, &block, &parent_qc, tc.as_ref()) {
             self.safety = safety.clone();
             let message = self.vote_message(vote);
-            effects.push(self.stage(safety, vec![message]));
+            effects.push(self.stage(safety, Some(block_id), vec![message]));
         }
     }
 
@@ -772,7 +835,7 @@ impl Consensus {
                 message,
             },
         ];
-        effects.push(self.stage(self.safety.clone(), outgoing));
+        effects.push(self.stage(self.safety.clone(), None, outgoing));
     }
 
     fn on_timeout(
@@ -879,6 +942,23 @@ impl Consensus {
                 block: entry.block.clone(),
             });
         }
+        // Blocks waiting on a parent nobody referenced yet (e.g. recovered after a restart
+        // whose parent was fetched, not voted for): fetch the parent.
+        let committed_height = self.committed.block.header.height;
+        let mut orphans: Vec<(Height, BlockId)> = self
+            .blocks
+            .values()
+            .filter(|entry| entry.execution == Execution::Waiting)
+            .map(|entry| (entry.parent_qc.data.height, entry.block.header.parent_id))
+            .filter(|(height, parent)| {
+                *height > committed_height && !self.blocks.contains_key(parent)
+            })
+            .collect();
+        orphans.sort();
+        orphans.dedup();
+        for (height, parent) in orphans {
+            self.want(parent, height, self.me, effects);
+        }
     }
 
     fn want(
@@ -888,25 +968,40 @@ impl Consensus {
         from: ValidatorIndex,
         effects: &mut Vec<Effect>,
     ) {
-        if self.blocks.contains_key(&id)
-            || id == self.committed.block.id()
-            || self.wanted.contains_key(&id)
-        {
+        if self.blocks.contains_key(&id) || id == self.committed.block.id() {
             return;
         }
-        self.wanted.insert(id, height);
-        self.fetch(id, height, from, effects);
+        let round = self.round;
+        let wanted = self.wanted.entry(id).or_insert(Wanted {
+            height,
+            asked_in_round: Round(0),
+            attempts: 0,
+        });
+        if wanted.asked_in_round == round && wanted.attempts > 0 {
+            return;
+        }
+        wanted.asked_in_round = round;
+        wanted.attempts = 0;
+        self.fetch(id, height, from, 0, effects);
     }
 
-    fn fetch(&self, id: BlockId, height: Height, from: ValidatorIndex, effects: &mut Vec<Effect>) {
+    fn fetch(
+        &self,
+        id: BlockId,
+        height: Height,
+        from: ValidatorIndex,
+        attempt: u32,
+        effects: &mut Vec<Effect>,
+    ) {
         let behind = height
             .0
             .saturating_sub(self.committed.block.header.height.0);
         let count = behind.clamp(1, u64::from(self.config.fetch_batch)) as u16;
         let from = if from == self.me {
-            // Ask someone else; the round makes successive retries rotate.
+            // Ask someone else; round and attempt make successive retries rotate.
             let n = self.validators().len() as u64;
-            ((u64::from(self.me) + 1 + self.round.0 % (n - 1).max(1)) % n) as ValidatorIndex
+            let offset = (self.round.0 + u64::from(attempt)) % (n - 1).max(1);
+            ((u64::from(self.me) + 1 + offset) % n) as ValidatorIndex
         } else {
             from
         };
@@ -922,12 +1017,19 @@ impl Consensus {
     /// Retries outstanding fetches (on every round timer), from a rotating peer.
     fn refetch(&mut self, effects: &mut Vec<Effect>) {
         let committed_height = self.committed.block.header.height;
-        self.wanted.retain(|_, height| *height > committed_height);
-        let mut wanted: Vec<(BlockId, Height)> =
-            self.wanted.iter().map(|(id, h)| (*id, *h)).collect();
-        wanted.sort_by_key(|(id, height)| (*height, *id));
-        for (id, height) in wanted.into_iter().take(4) {
-            self.fetch(id, height, self.me, effects);
+        self.wanted.retain(|_, wanted| {
+            wanted.height > committed_height && wanted.attempts < MAX_FETCH_ATTEMPTS
+        });
+        // The newest first: fetching a block brings its missing ancestors along.
+        let mut wanted: Vec<(Height, BlockId)> =
+            self.wanted.iter().map(|(id, w)| (w.height, *id)).collect();
+        wanted.sort_by(|a, b| b.cmp(a));
+        for (height, id) in wanted.into_iter().take(4) {
+            let entry = self.wanted.get_mut(&id).expect("listed above");
+            entry.attempts += 1;
+            entry.asked_in_round = self.round;
+            let attempt = entry.attempts;
+            self.fetch(id, height, self.me, attempt, effects);
         }
     }
 
@@ -969,12 +1071,19 @@ impl Consensus {
                 && !self.blocks.contains_key(&parent_id)
                 && parent_id != self.committed.block.id()
             {
-                self.wanted.insert(parent_id, parent_height);
+                self.wanted.insert(
+                    parent_id,
+                    Wanted {
+                        height: parent_height,
+                        asked_in_round: self.round,
+                        attempts: 0,
+                    },
+                );
                 lowest = Some((parent_id, parent_height));
             }
         }
         if let Some((id, height)) = lowest {
-            self.fetch(id, height, from, effects);
+            self.fetch(id, height, from, 0, effects);
         }
         self.execute_ready(effects);
         self.try_commit(effects);

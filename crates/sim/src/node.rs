@@ -61,8 +61,17 @@ struct SafetyWriter<'a>(&'a MemoryStore);
 
 impl SafetyStorage for SafetyWriter<'_> {
     type Error = tenge_storage::StoreError;
-    fn persist_safety_data(&mut self, data: &SafetyData) -> Result<(), Self::Error> {
-        self.0.put_safety_data(&data.to_bytes())
+    fn persist_safety_data(
+        &mut self,
+        data: &SafetyData,
+        voted_block: Option<&BlockWithParentQc>,
+    ) -> Result<(), Self::Error> {
+        let pending = voted_block.map(|voted| tenge_storage::PendingBlock {
+            height: voted.block.header.height,
+            id: voted.block.id(),
+            bytes: tenge_types::encode(voted),
+        });
+        self.0.put_safety_data(&data.to_bytes(), pending.as_ref())
     }
 }
 
@@ -184,7 +193,18 @@ impl Node {
             Some(bytes) => SafetyData::from_bytes(&bytes).expect("safety data decodes"),
             None => SafetyData::default(),
         };
+        let pending = self
+            .store
+            .pending_blocks()
+            .expect("store reads")
+            .iter()
+            .map(|bytes| {
+                tenge_types::codec::decode_trusted("pending block", bytes)
+                    .expect("pending block decodes")
+            })
+            .collect();
         let recovery = Recovery {
+            pending,
             committed: BlockWithParentQc {
                 block: head.block.clone(),
                 parent_qc,
@@ -275,6 +295,9 @@ impl Node {
             );
         }
         let effects = running.consensus.handle(local, input);
+        if trace {
+            eprintln!("      == {}", running.consensus.summary());
+        }
         if trace {
             for e in &effects {
                 eprintln!(

@@ -53,6 +53,14 @@ pub struct BlockCommit<'a> {
     pub changes: &'a [Slotted<StateValue>],
 }
 
+/// An uncommitted block kept so that a certified block survives a crash of its voters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingBlock {
+    pub height: Height,
+    pub id: HashValue,
+    pub bytes: Vec<u8>,
+}
+
 /// The committed head as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredHead {
@@ -88,10 +96,15 @@ pub trait Store: Send + Sync {
 
     fn transaction(&self, hash: &HashValue) -> Result<Option<TransactionRecord>, StoreError>;
 
-    /// Stores consensus safety data with a synced write: it is on disk when this returns.
-    fn put_safety_data(&self, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Stores consensus safety data, and the uncommitted block being voted for if any, in one
+    /// synced write: both are on disk when this returns.
+    fn put_safety_data(&self, bytes: &[u8], pending_block: Option<&PendingBlock>) -> Result<(), StoreError>;
 
     fn safety_data(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Uncommitted blocks this node voted for, above the committed head (encoded by the
+    /// consensus layer). Committing a height deletes the pending blocks at or below it.
+    fn pending_blocks(&self) -> Result<Vec<Vec<u8>>, StoreError>;
 }
 
 /// Version of the on-disk layout; a change is a migration decision.

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use tenge_types::{Block, HashValue, Height, Slotted, StateKey, StateValue};
 
-use crate::{BlockCommit, Store, StoreError, StoredHead, TransactionRecord};
+use crate::{BlockCommit, PendingBlock, Store, StoreError, StoredHead, TransactionRecord};
 
 #[derive(Default, Clone)]
 struct Inner {
@@ -16,6 +16,7 @@ struct Inner {
     state: HashMap<StateKey, Slotted<StateValue>>,
     transactions: HashMap<HashValue, TransactionRecord>,
     safety: Option<Vec<u8>>,
+    pending: BTreeMap<(Height, HashValue), Vec<u8>>,
 }
 
 /// Everything in memory; every write is "synced" the moment it returns, so a simulated crash
@@ -120,6 +121,7 @@ impl Store for MemoryStore {
             );
         }
         put_block(&mut inner, commit.block, commit.certificate);
+        inner.pending.retain(|(pending_height, _), _| *pending_height > height);
         Ok(())
     }
 
@@ -139,9 +141,21 @@ impl Store for MemoryStore {
         Ok(self.lock().transactions.get(hash).cloned())
     }
 
-    fn put_safety_data(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.lock().safety = Some(bytes.to_vec());
+    fn put_safety_data(
+        &self,
+        bytes: &[u8],
+        pending_block: Option<&PendingBlock>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.safety = Some(bytes.to_vec());
+        if let Some(block) = pending_block {
+            inner.pending.insert((block.height, block.id), block.bytes.clone());
+        }
         Ok(())
+    }
+
+    fn pending_blocks(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self.lock().pending.values().cloned().collect())
     }
 
     fn safety_data(&self) -> Result<Option<Vec<u8>>, StoreError> {

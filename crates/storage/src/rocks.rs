@@ -6,7 +6,9 @@ use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 use tenge_types::codec::decode_trusted;
 use tenge_types::{Block, HashValue, Height, Slotted, StateKey, StateValue, encode};
 
-use crate::{BlockCommit, SCHEMA_VERSION, Store, StoreError, StoredHead, TransactionRecord};
+use crate::{
+    BlockCommit, PendingBlock, SCHEMA_VERSION, Store, StoreError, StoredHead, TransactionRecord,
+};
 
 /// Column families. Keys of `blocks` and `certificates` are big-endian heights so that they sort.
 const BLOCKS: &str = "blocks";
@@ -17,8 +19,10 @@ const EARMARKS: &str = "earmarks";
 const POLICY: &str = "policy";
 const TRANSACTIONS: &str = "transactions";
 const SAFETY: &str = "safety";
+const PENDING: &str = "pending_blocks";
 const METADATA: &str = "metadata";
-const COLUMN_FAMILIES: [&str; 9] = [
+const COLUMN_FAMILIES: [&str; 10] = [
+    PENDING,
     BLOCKS,
     BLOCK_IDS,
     CERTIFICATES,
@@ -238,6 +242,11 @@ impl Store for RocksStore {
             );
         }
         self.put_block(&mut batch, commit.block, commit.certificate);
+        // Pending blocks are keyed height || id: everything up to this height goes.
+        let mut end = [0xffu8; 40];
+        end[..8].copy_from_slice(&height_key(height));
+        batch.delete_range_cf(self.cf(PENDING), [0u8; 40], end);
+        batch.delete_cf(self.cf(PENDING), end);
         self.db.write_opt(batch, &synced()).map_err(database)
     }
 
@@ -271,10 +280,27 @@ impl Store for RocksStore {
             .transpose()
     }
 
-    fn put_safety_data(&self, bytes: &[u8]) -> Result<(), StoreError> {
+    fn put_safety_data(
+        &self,
+        bytes: &[u8],
+        pending_block: Option<&PendingBlock>,
+    ) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(SAFETY), KEY_SAFETY, bytes);
+        if let Some(block) = pending_block {
+            let mut key = [0u8; 40];
+            key[..8].copy_from_slice(&height_key(block.height));
+            key[8..].copy_from_slice(&block.id.0);
+            batch.put_cf(self.cf(PENDING), key, &block.bytes);
+        }
+        self.db.write_opt(batch, &synced()).map_err(database)
+    }
+
+    fn pending_blocks(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         self.db
-            .put_cf_opt(self.cf(SAFETY), KEY_SAFETY, bytes, &synced())
-            .map_err(database)
+            .iterator_cf(self.cf(PENDING), rocksdb::IteratorMode::Start)
+            .map(|item| item.map(|(_, value)| value.to_vec()).map_err(database))
+            .collect()
     }
 
     fn safety_data(&self) -> Result<Option<Vec<u8>>, StoreError> {

@@ -98,9 +98,27 @@ fn exercise(store: &dyn Store) {
     assert_eq!(entries, changes.to_vec());
 
     assert_eq!(store.safety_data().unwrap(), None);
-    store.put_safety_data(b"round 5").unwrap();
-    store.put_safety_data(b"round 6").unwrap();
+    let pending = |height: u64, tag: u8| crate::PendingBlock {
+        height: Height(height),
+        id: HashValue([tag; 32]),
+        bytes: vec![tag],
+    };
+    store.put_safety_data(b"round 5", Some(&pending(2, 20))).unwrap();
+    store.put_safety_data(b"round 6", Some(&pending(3, 30))).unwrap();
+    store.put_safety_data(b"round 6", None).unwrap();
     assert_eq!(store.safety_data().unwrap().unwrap(), b"round 6");
+    assert_eq!(store.pending_blocks().unwrap(), vec![vec![20], vec![30]]);
+    // Committing height 2 drops the pending block at height 2 and keeps the one at 3.
+    let second = block(2, first.id());
+    store
+        .commit_block(&BlockCommit {
+            block: &second,
+            certificate: b"qc-2",
+            receipts: &[],
+            changes: &[],
+        })
+        .unwrap();
+    assert_eq!(store.pending_blocks().unwrap(), vec![vec![30]]);
     assert_eq!(store.transaction(&tx).unwrap(), None);
     assert!(AccountId([0; 32]) < AccountId([1; 32]));
 }
@@ -119,7 +137,8 @@ fn rocks_store_contract_and_reopen() {
     }
     let store = RocksStore::open(dir.path()).unwrap();
     let head = store.head().unwrap().unwrap();
-    assert_eq!(head.block.header.height, Height(1));
+    assert_eq!(head.block.header.height, Height(2));
     assert_eq!(store.safety_data().unwrap().unwrap(), b"round 6");
+    assert_eq!(store.pending_blocks().unwrap(), vec![vec![30]]);
     assert_eq!(store.state_entries().unwrap().len(), 2);
 }
