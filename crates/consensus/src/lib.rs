@@ -132,7 +132,7 @@ pub enum Effect {
         message: ConsensusMessage,
     },
     /// Persist safety data with a synced write, then send what it signs.
-    Signed(StagedMessages),
+    Signed(Box<StagedMessages>),
     /// Call back with [`Input::RoundTimerFired`] after `after_ms` milliseconds.
     ScheduleTimer { round: Round, after_ms: u64 },
     /// This node leads `round`: build a block on `parent_id` from the mempool, execute it, and
@@ -256,7 +256,6 @@ pub struct Consensus {
     payload_requested: Option<Round>,
     votes: BTreeMap<Round, HashMap<HashValue, BTreeMap<ValidatorIndex, Vote>>>,
     timeouts: BTreeMap<Round, BTreeMap<ValidatorIndex, Timeout>>,
-    last_timeout: Option<Timeout>,
     signed: Signed,
     evidence: Vec<Evidence>,
     now: TimestampMs,
@@ -329,7 +328,6 @@ impl Consensus {
             payload_requested: None,
             votes: BTreeMap::new(),
             timeouts: BTreeMap::new(),
-            last_timeout: None,
             signed: Signed::default(),
             evidence: Vec::new(),
             now: TimestampMs(0),
@@ -369,7 +367,12 @@ impl Consensus {
         let mut blocks: Vec<String> = self
             .blocks
             .values()
-            .map(|e| format!("h{}r{}:{:?}", e.block.header.height, e.block.header.round, e.execution))
+            .map(|e| {
+                format!(
+                    "h{}r{}:{:?}",
+                    e.block.header.height, e.block.header.round, e.execution
+                )
+            })
             .collect();
         blocks.sort();
         format!(
@@ -442,9 +445,9 @@ impl Consensus {
             return;
         }
         let result = match message {
-            ConsensusMessage::Proposal(proposal) => self.on_proposal(from, proposal, effects),
+            ConsensusMessage::Proposal(proposal) => self.on_proposal(from, *proposal, effects),
             ConsensusMessage::Vote(vote) => self.on_vote(vote, effects),
-            ConsensusMessage::Timeout(timeout) => self.on_timeout(timeout, effects),
+            ConsensusMessage::Timeout(timeout) => self.on_timeout(*timeout, effects),
             ConsensusMessage::FetchRequest { block_id, count } => {
                 let count = count.min(self.config.fetch_batch);
                 effects.push(Effect::ServeFetch {
@@ -587,7 +590,11 @@ impl Consensus {
         safety.high_qc = Some(self.high_qc.clone());
         safety.last_tc = self.last_tc.clone();
         let voted_block = voted_block.and_then(|id| self.block(&id));
-        Effect::Signed(StagedMessages { safety, voted_block, outgoing })
+        Effect::Signed(Box::new(StagedMessages {
+            safety,
+            voted_block,
+            outgoing,
+        }))
     }
 
     fn is_executed(&self, id: &BlockId) -> bool {
@@ -627,7 +634,7 @@ impl Consensus {
             author: self.me,
         };
         let mut outgoing = vec![Outgoing::Broadcast {
-            message: ConsensusMessage::Proposal(proposal.clone()),
+            message: ConsensusMessage::Proposal(Box::new(proposal.clone())),
         }];
         if let Some(vote) = self.sign_vote(
             &mut safety,
@@ -637,7 +644,7 @@ impl Consensus {
         ) {
             outgoing.push(self.vote_message(vote));
         }
-        self.record_signed(&ConsensusMessage::Proposal(proposal), effects);
+        self.record_signed(&ConsensusMessage::Proposal(Box::new(proposal)), effects);
         self.safety = safety.clone();
         self.blocks.insert(
             block_id,
@@ -661,7 +668,10 @@ impl Consensus {
         effects: &mut Vec<Effect>,
     ) -> Result<(), InvalidMessage> {
         self.verifier.verify_proposal(&proposal)?;
-        self.record_signed(&ConsensusMessage::Proposal(proposal.clone()), effects);
+        self.record_signed(
+            &ConsensusMessage::Proposal(Box::new(proposal.clone())),
+            effects,
+        );
         let round = proposal.round();
         let block_id = proposal.block.id();
         let height = proposal.block.header.height;
@@ -804,7 +814,7 @@ impl Consensus {
 
     fn send_timeout(&mut self, effects: &mut Vec<Effect>) {
         let round = self.round;
-        let timeout = match &self.last_timeout {
+        let timeout = match &self.safety.last_timeout {
             Some(timeout) if timeout.round == round => timeout.clone(),
             _ => {
                 let mut safety = self.safety.clone();
@@ -820,12 +830,12 @@ impl Consensus {
                     signature: tenge_types::Signature([0; 64]),
                 };
                 timeout.signature = self.signer.sign(&timeout.data().signing_hash());
+                safety.last_timeout = Some(timeout.clone());
                 self.safety = safety;
-                self.last_timeout = Some(timeout.clone());
                 timeout
             }
         };
-        let message = ConsensusMessage::Timeout(timeout);
+        let message = ConsensusMessage::Timeout(Box::new(timeout));
         let outgoing = vec![
             Outgoing::Broadcast {
                 message: message.clone(),
@@ -854,7 +864,10 @@ impl Consensus {
             return Ok(());
         }
         self.verifier.verify_timeout(&timeout)?;
-        self.record_signed(&ConsensusMessage::Timeout(timeout.clone()), effects);
+        self.record_signed(
+            &ConsensusMessage::Timeout(Box::new(timeout.clone())),
+            effects,
+        );
         let author = timeout.author;
         self.process_qc(&timeout.high_qc, author, effects);
         if let Some(tc) = &timeout.last_tc
@@ -892,7 +905,11 @@ impl Consensus {
             self.process_tc(&tc, author, effects);
         } else if count >= echo
             && round == self.round
-            && self.last_timeout.as_ref().is_none_or(|t| t.round < round)
+            && self
+                .safety
+                .last_timeout
+                .as_ref()
+                .is_none_or(|t| t.round < round)
         {
             // f+1 validators gave up on this round, so at least one honest one did: join them
             // rather than wait out the full timer.

@@ -3,7 +3,7 @@
 //! with a synced write before the vote or timeout leaves the node (see `StagedMessages`).
 
 use serde::{Deserialize, Serialize};
-use tenge_types::consensus::{QuorumCertificate, TimeoutCertificate, Vote};
+use tenge_types::consensus::{QuorumCertificate, Timeout, TimeoutCertificate, Vote};
 use tenge_types::{Round, encode};
 
 /// What a validator must remember across restarts to never contradict itself.
@@ -22,6 +22,8 @@ pub struct SafetyData {
     pub last_proposed_round: Round,
     /// The last vote, resent unchanged if the same proposal comes again.
     pub last_vote: Option<Vote>,
+    /// The last timeout, resent unchanged while the round lasts (also after a restart).
+    pub last_timeout: Option<Timeout>,
     /// The highest QC and the last TC known when this was written: after a restart the node
     /// resumes in the round they justify and can time out of it.
     pub high_qc: Option<QuorumCertificate>,
@@ -67,6 +69,8 @@ pub enum SafetyViolation {
     TimeoutQcTooOld { qc_round: Round, one_chain: Round },
     #[error("timeout round {round} is below the last voted round {last_voted}")]
     TimeoutBelowLastVote { round: Round, last_voted: Round },
+    #[error("already timed out of round {round}: resend that timeout instead")]
+    AlreadyTimedOut { round: Round },
     #[error("already proposed in round {round}")]
     AlreadyProposed { round: Round },
 }
@@ -124,6 +128,9 @@ pub fn check_timeout(
     last_tc: Option<&TimeoutCertificate>,
 ) -> Result<(), SafetyViolation> {
     observe_qc(data, high_qc);
+    if round <= data.highest_timeout_round && data.highest_timeout_round.0 > 0 {
+        return Err(SafetyViolation::AlreadyTimedOut { round });
+    }
     if round < data.last_voted_round {
         return Err(SafetyViolation::TimeoutBelowLastVote {
             round,
@@ -404,6 +411,19 @@ mod tests {
                 assert_eq!(safety.highest_timeout_round, Round(case.round));
             }
         }
+    }
+
+    #[test]
+    fn one_timeout_per_round() {
+        let mut safety = SafetyData::default();
+        check_timeout(&mut safety, Round(5), &qc(4, 3), None).unwrap();
+        // A second timeout for round 5, even with a higher QC, would be a second signature.
+        assert_eq!(
+            check_timeout(&mut safety, Round(5), &qc(4, 3), None),
+            Err(SafetyViolation::AlreadyTimedOut { round: Round(5) })
+        );
+        assert!(check_timeout(&mut safety, Round(4), &qc(4, 3), None).is_err());
+        check_timeout(&mut safety, Round(6), &qc(5, 4), None).unwrap();
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl SimConfig {
             twins: 0,
             faults: FaultSet::all(),
             fault_phase_ms: 6_000,
-            liveness_bound_ms: 60_000,
+            liveness_bound_ms: 120_000,
             liveness_blocks: 10,
             consensus: Config {
                 round_timeout_base_ms: 1_000,
@@ -148,6 +148,8 @@ pub struct SeedReport {
     pub evidence: usize,
     pub simulated_ms: u64,
     pub events: u64,
+    /// Mean time from a block's proposal to its commit at an honest node.
+    pub mean_commit_latency_ms: f64,
 }
 
 enum Event {
@@ -241,6 +243,8 @@ struct NetworkFaults {
     drop: u64,
     duplicate: u64,
     spike: u64,
+    /// Message delays are uniform in `min_delay_ms..=max_delay_ms` outside spikes.
+    min_delay_ms: u64,
     max_delay_ms: u64,
 }
 
@@ -252,6 +256,8 @@ struct Client {
 }
 
 const CLIENT_TICK_MS: u64 = 40;
+/// The one message delay of runs without reordering.
+pub const FIXED_DELAY_MS: u64 = 10;
 const RESUBMIT_MS: u64 = 1_500;
 
 struct Cluster {
@@ -273,6 +279,10 @@ struct Cluster {
     client: Client,
     evidence: usize,
     events: u64,
+    /// When each block was first proposed by an honest leader.
+    proposed_at: HashMap<tenge_types::BlockId, u64>,
+    /// Sum of (commit time - proposal time) over honest nodes' commits, and their count.
+    commit_latency: (u64, u64),
 }
 
 /// Runs one seed to its verdict.
@@ -354,7 +364,18 @@ impl Cluster {
             } else {
                 0
             },
-            max_delay_ms: if config.faults.reorder { 40 } else { 5 },
+            // Without reordering every message takes the same time, which makes latency
+            // measurable in message delays.
+            min_delay_ms: if config.faults.reorder {
+                1
+            } else {
+                FIXED_DELAY_MS
+            },
+            max_delay_ms: if config.faults.reorder {
+                40
+            } else {
+                FIXED_DELAY_MS
+            },
         };
         let heal_at = config.fault_phase_ms;
         let node_count = nodes.len();
@@ -378,6 +399,8 @@ impl Cluster {
             },
             evidence: 0,
             events: 0,
+            proposed_at: HashMap::new(),
+            commit_latency: (0, 0),
             config,
         };
         cluster.plan_faults();
@@ -640,6 +663,12 @@ impl Cluster {
                 certificate,
             } => {
                 if self.honest(node) {
+                    for item in &blocks {
+                        if let Some(proposed) = self.proposed_at.get(&item.block.id()) {
+                            self.commit_latency.0 += self.now - proposed;
+                            self.commit_latency.1 += 1;
+                        }
+                    }
                     self.checker.on_commit(
                         node,
                         previous_head,
@@ -653,6 +682,11 @@ impl Cluster {
                 if self.honest(node) {
                     let author = self.nodes[node].validator;
                     self.checker.on_signed(author, &message);
+                    if let ConsensusMessage::Proposal(proposal) = &message {
+                        self.proposed_at
+                            .entry(proposal.block.id())
+                            .or_insert(self.now);
+                    }
                 }
             }
             Action::Halted(reason) => {
@@ -696,7 +730,8 @@ impl Cluster {
                 self.rng
                     .between(1, 2 * self.config.consensus.round_timeout_base_ms)
             } else {
-                self.rng.between(1, self.faults.max_delay_ms)
+                self.rng
+                    .between(self.faults.min_delay_ms, self.faults.max_delay_ms)
             };
             self.schedule(
                 delay,
@@ -790,6 +825,8 @@ impl Cluster {
             evidence: self.evidence,
             simulated_ms: self.now,
             events: self.events,
+            mean_commit_latency_ms: self.commit_latency.0 as f64
+                / self.commit_latency.1.max(1) as f64,
         }
     }
 }

@@ -114,8 +114,13 @@ fn main() -> ExitCode {
                     if args.verbose || !report.violations.is_empty() {
                         let status = if report.violations.is_empty() { "ok" } else { "FAILED" };
                         eprintln!(
-                            "seed {seed}: {status}, committed {}, evidence {}, {} events, {} ms simulated",
-                            report.committed_blocks, report.evidence, report.events, report.simulated_ms
+                            "seed {seed}: {status}, committed {}, evidence {}, {} events, {} ms simulated, \
+                             commit latency {:.1} ms",
+                            report.committed_blocks,
+                            report.evidence,
+                            report.events,
+                            report.simulated_ms,
+                            report.mean_commit_latency_ms
                         );
                     }
                     reports.lock().expect("reports lock").push(report);

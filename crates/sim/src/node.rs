@@ -18,6 +18,18 @@ use tenge_types::{Block, BlockId, Genesis, HashValue, Round, SignedTransaction, 
 use crate::cluster::Behavior;
 use crate::rng::Rng;
 
+/// Debug tracing of every input and effect to stderr: `TENGE_SIM_TRACE=1` (short lines) or
+/// `TENGE_SIM_TRACE=2` (whole values). Use with a single seed.
+fn trace_level() -> u8 {
+    static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        std::env::var("TENGE_SIM_TRACE")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0)
+    })
+}
+
 /// Most transactions a simulated leader puts in a block.
 const MAX_BLOCK_TRANSACTIONS: usize = 16;
 
@@ -275,7 +287,7 @@ impl Node {
         let Some(running) = self.running.as_mut() else {
             return Vec::new();
         };
-        let trace = std::env::var("SIM_TRACE").is_ok();
+        let trace = trace_level() > 0;
         if trace {
             eprintln!(
                 "[{now}] v{} round {} <- {}",
@@ -285,11 +297,7 @@ impl Node {
                     Input::Message { from, message } => format!("{} from {from}", message.kind()),
                     other => format!("{other:?}")
                         .chars()
-                        .take(if std::env::var("SIM_TRACE_LONG").is_ok() {
-                            100000
-                        } else {
-                            80
-                        })
+                        .take(if trace_level() > 1 { 100000 } else { 80 })
                         .collect(),
                 }
             );
@@ -304,11 +312,7 @@ impl Node {
                     "      -> {}",
                     format!("{e:?}")
                         .chars()
-                        .take(if std::env::var("SIM_TRACE_LONG").is_ok() {
-                            100000
-                        } else {
-                            120
-                        })
+                        .take(if trace_level() > 1 { 100000 } else { 120 })
                         .collect::<String>()
                 );
             }
@@ -456,10 +460,10 @@ impl Node {
         let running = self.running.as_mut().expect("node is up");
         for tx in &block.transactions {
             let digest = tx.digest();
-            if !running.verified.contains_key(&digest) {
-                let valid = verify_signatures(std::slice::from_ref(tx), 1)[0];
-                running.verified.insert(digest, valid);
-            }
+            running
+                .verified
+                .entry(digest)
+                .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0]);
         }
         let running = self.running();
         let valid: Vec<bool> = block
@@ -612,7 +616,7 @@ impl Node {
                         };
                         actions.push(Action::Send {
                             target: Target::Validator(v),
-                            bytes: ConsensusMessage::Proposal(chosen.clone()).to_bytes(),
+                            bytes: ConsensusMessage::Proposal(Box::new(chosen.clone())).to_bytes(),
                         });
                     }
                 }

@@ -6,9 +6,11 @@
 //! leaves either the whole block or none of it, and a block whose commit returned is on disk.
 
 mod memory;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "rocksdb")]
 pub use rocks::RocksStore;
 
 use serde::{Deserialize, Serialize};
@@ -98,7 +100,11 @@ pub trait Store: Send + Sync {
 
     /// Stores consensus safety data, and the uncommitted block being voted for if any, in one
     /// synced write: both are on disk when this returns.
-    fn put_safety_data(&self, bytes: &[u8], pending_block: Option<&PendingBlock>) -> Result<(), StoreError>;
+    fn put_safety_data(
+        &self,
+        bytes: &[u8],
+        pending_block: Option<&PendingBlock>,
+    ) -> Result<(), StoreError>;
 
     fn safety_data(&self) -> Result<Option<Vec<u8>>, StoreError>;
 

@@ -121,7 +121,9 @@ impl Store for MemoryStore {
             );
         }
         put_block(&mut inner, commit.block, commit.certificate);
-        inner.pending.retain(|(pending_height, _), _| *pending_height > height);
+        inner
+            .pending
+            .retain(|(pending_height, _), _| *pending_height > height);
         Ok(())
     }
 
@@ -149,7 +151,9 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         inner.safety = Some(bytes.to_vec());
         if let Some(block) = pending_block {
-            inner.pending.insert((block.height, block.id), block.bytes.clone());
+            inner
+                .pending
+                .insert((block.height, block.id), block.bytes.clone());
         }
         Ok(())
     }

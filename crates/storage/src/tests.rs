@@ -6,7 +6,7 @@ use tenge_types::{
     Height, PublicKey, Role, Round, Slotted, StateValue, TimestampMs,
 };
 
-use crate::{BlockCommit, MemoryStore, RocksStore, Store, StoreError};
+use crate::{BlockCommit, MemoryStore, Store, StoreError};
 
 fn block(height: u64, parent: HashValue) -> Block {
     Block {
@@ -103,8 +103,12 @@ fn exercise(store: &dyn Store) {
         id: HashValue([tag; 32]),
         bytes: vec![tag],
     };
-    store.put_safety_data(b"round 5", Some(&pending(2, 20))).unwrap();
-    store.put_safety_data(b"round 6", Some(&pending(3, 30))).unwrap();
+    store
+        .put_safety_data(b"round 5", Some(&pending(2, 20)))
+        .unwrap();
+    store
+        .put_safety_data(b"round 6", Some(&pending(3, 30)))
+        .unwrap();
     store.put_safety_data(b"round 6", None).unwrap();
     assert_eq!(store.safety_data().unwrap().unwrap(), b"round 6");
     assert_eq!(store.pending_blocks().unwrap(), vec![vec![20], vec![30]]);
@@ -128,8 +132,10 @@ fn memory_store_contract() {
     exercise(&MemoryStore::new());
 }
 
+#[cfg(feature = "rocksdb")]
 #[test]
 fn rocks_store_contract_and_reopen() {
+    use crate::RocksStore;
     let dir = tempfile::tempdir().unwrap();
     {
         let store = RocksStore::open(dir.path()).unwrap();

@@ -240,9 +240,10 @@ impl StoredCertificates {
 /// Everything validators send each other about consensus.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConsensusMessage {
-    Proposal(Proposal),
+    // Boxed so that small messages stay small in memory; the encoding is the same.
+    Proposal(Box<Proposal>),
     Vote(Vote),
-    Timeout(Timeout),
+    Timeout(Box<Timeout>),
     /// Ask for `count` blocks ending at `block_id` (it and its ancestors, newest first).
     FetchRequest {
         block_id: BlockId,

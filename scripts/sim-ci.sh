@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The simulator in CI: every regression seed, 2,000 seeds at n=4 and 500 at n=7 with all faults
+# and f Byzantine validators, and the negative control (twins beyond f must be caught forking).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sim=(cargo run --release --locked --quiet -p tenge-sim --)
+cargo build --release --locked --workspace --quiet
+
+echo "regression seeds (crates/sim/regressions.txt)"
+grep -v '^\s*#' crates/sim/regressions.txt | sed 's/#.*//' | while read -r seed args; do
+    [ -n "$seed" ] || continue
+    # shellcheck disable=SC2086
+    "${sim[@]}" --seeds "$seed" $args | tail -n 1
+done
+
+run() {
+    local started=$SECONDS
+    "${sim[@]}" "$@"
+    local elapsed=$((SECONDS - started))
+    echo "($*: $elapsed s)"
+}
+run --seeds 1000..3000 --validators 4 --faults all
+run --seeds 1000..1500 --validators 7 --faults all
+
+echo "negative control: --validators 4 --twins 2 must find a safety violation"
+if output=$("${sim[@]}" --seeds 0..200 --validators 4 --twins 2); then
+    echo "$output" | tail -n 1
+    echo "negative control FAILED: two twin pairs among 4 validators produced no violation" >&2
+    exit 1
+fi
+echo "$output" | grep -c 'agreement' | xargs echo "seeds with an agreement violation:"
+echo "$output" | tail -n 1
