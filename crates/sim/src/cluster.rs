@@ -113,6 +113,8 @@ pub struct SimConfig {
     /// After healing, every honest node must commit `liveness_blocks` new blocks within this.
     pub liveness_bound_ms: u64,
     pub liveness_blocks: u64,
+    /// Stop every node at this time and start them all 500 ms later (besides `faults.crash`).
+    pub restart_all_at_ms: Option<u64>,
     pub consensus: Config,
 }
 
@@ -126,6 +128,7 @@ impl SimConfig {
             fault_phase_ms: 6_000,
             liveness_bound_ms: 120_000,
             liveness_blocks: 10,
+            restart_all_at_ms: None,
             consensus: Config {
                 round_timeout_base_ms: 1_000,
                 round_timeout_max_ms: 8_000,
@@ -206,8 +209,10 @@ enum PartitionKind {
     Symmetric,
     /// Group A cannot reach group B; B still reaches A.
     Asymmetric,
-    /// One node (often the next leader) cut off both ways.
+    /// One random node cut off both ways.
     Isolated,
+    /// Whichever validator leads the current round is cut off both ways.
+    IsolatedLeader,
     /// Each node talks only to its two ring neighbours.
     Ring,
 }
@@ -221,11 +226,14 @@ struct Partition {
 }
 
 impl Partition {
-    fn blocks(&self, from: usize, to: usize, now: u64) -> bool {
+    /// Whether a message from node `from` to node `to` is cut; `leader` tells which nodes are
+    /// the current round's leader.
+    fn blocks(&self, from: usize, to: usize, now: u64, leader: &dyn Fn(usize) -> bool) -> bool {
         if now < self.start || now >= self.end || from == to {
             return false;
         }
         match self.kind {
+            PartitionKind::IsolatedLeader => leader(from) || leader(to),
             PartitionKind::Symmetric => self.groups[from] != self.groups[to],
             PartitionKind::Asymmetric => self.groups[from] == 0 && self.groups[to] == 1,
             PartitionKind::Isolated => self.groups[from] != self.groups[to],
@@ -430,6 +438,7 @@ impl Cluster {
                     PartitionKind::Symmetric,
                     PartitionKind::Asymmetric,
                     PartitionKind::Isolated,
+                    PartitionKind::IsolatedLeader,
                     PartitionKind::Ring,
                 ]);
                 let groups = match kind {
@@ -479,25 +488,37 @@ impl Cluster {
                 });
             }
         }
+        let mut outages: Vec<(usize, u64, u64)> = Vec::new();
         if self.config.faults.crash {
             let crashes = self.rng.between(1, 3);
             for _ in 0..crashes {
                 let node = self.rng.below(n as u64) as usize;
                 let at = self.rng.below(phase);
                 let down = self.rng.between(200, 3_000);
-                self.sequence += 1;
-                self.queue.push(Reverse(Scheduled {
-                    time: at,
-                    sequence: self.sequence,
-                    event: Event::Crash { node },
-                }));
-                self.sequence += 1;
-                self.queue.push(Reverse(Scheduled {
-                    time: (at + down).min(phase),
-                    sequence: self.sequence,
-                    event: Event::Restart { node },
-                }));
+                outages.push((node, at, (at + down).min(phase)));
             }
+            // One run in eight also stops the whole cluster at once and starts it again.
+            if self.rng.chance(125) {
+                let at = self.rng.below(phase);
+                outages.extend((0..n).map(|node| (node, at, (at + 500).min(phase))));
+            }
+        }
+        if let Some(at) = self.config.restart_all_at_ms {
+            outages.extend((0..n).map(|node| (node, at, at + 500)));
+        }
+        for (node, down_at, up_at) in outages {
+            self.sequence += 1;
+            self.queue.push(Reverse(Scheduled {
+                time: down_at,
+                sequence: self.sequence,
+                event: Event::Crash { node },
+            }));
+            self.sequence += 1;
+            self.queue.push(Reverse(Scheduled {
+                time: up_at,
+                sequence: self.sequence,
+                event: Event::Restart { node },
+            }));
         }
     }
 
@@ -710,10 +731,18 @@ impl Cluster {
         let faulty = self.now < self.heal_at;
         let mut copies = 1;
         if faulty && from_node != to {
+            // The current round: the highest any running honest node is in.
+            let round = (0..self.nodes.len())
+                .filter(|n| self.honest(*n))
+                .filter_map(|n| self.nodes[n].running.as_ref().map(|r| r.consensus.round()))
+                .max()
+                .unwrap_or_default();
+            let leader_validator = self.validators.leader(round);
+            let leader = |node: usize| self.nodes[node].validator == leader_validator;
             if self
                 .partitions
                 .iter()
-                .any(|p| p.blocks(from_node, to, self.now))
+                .any(|p| p.blocks(from_node, to, self.now, &leader))
                 || self.rng.chance(self.faults.drop)
             {
                 return;
