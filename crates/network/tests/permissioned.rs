@@ -1,0 +1,248 @@
+//! Real libp2p nodes on loopback: listed peers talk; unlisted peers cannot; oversized frames are
+//! refused and their sender penalised until banned, without harming the receiver.
+
+use std::time::Duration;
+
+use tenge_crypto::Keypair;
+use tenge_network::{
+    Channel, NetworkClient, NetworkConfig, NetworkEvent, NetworkLimits, PeerConfig, start,
+};
+use tokio::sync::mpsc::Receiver;
+use tokio::time::timeout;
+
+fn key(seed: u8) -> Keypair {
+    Keypair::from_secret([seed; 32])
+}
+
+async fn node(
+    secret: &Keypair,
+    peers: Vec<PeerConfig>,
+    limits: NetworkLimits,
+) -> (NetworkClient, Receiver<NetworkEvent>, String) {
+    let config = NetworkConfig {
+        secret_key: secret.secret_bytes(),
+        listen_address: "/ip4/127.0.0.1/tcp/0".into(),
+        peers,
+        limits,
+    };
+    let (client, events) = start(config).await.expect("network starts");
+    let mut address = None;
+    for _ in 0..100 {
+        if let Some(first) = client.listen_addresses().await.unwrap().into_iter().next() {
+            address = Some(first);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (client, events, address.expect("listening"))
+}
+
+/// The next message event, skipping connection events.
+async fn next_message(
+    events: &mut Receiver<NetworkEvent>,
+    within: Duration,
+) -> Option<NetworkEvent> {
+    timeout(within, async {
+        loop {
+            match events.recv().await {
+                Some(NetworkEvent::PeerConnected(_)) | Some(NetworkEvent::PeerDisconnected(_)) => {
+                    continue;
+                }
+                other => return other,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listed_peers_exchange_messages_and_sync_requests() {
+    let (a, b) = (key(1), key(2));
+    let (client_a, mut events_a, address_a) = node(
+        &a,
+        vec![PeerConfig {
+            key: b.public_key(),
+            address: None,
+        }],
+        NetworkLimits::default(),
+    )
+    .await;
+    let (client_b, mut events_b, _) = node(
+        &b,
+        vec![PeerConfig {
+            key: a.public_key(),
+            address: Some(address_a),
+        }],
+        NetworkLimits::default(),
+    )
+    .await;
+
+    // B to A, one-way, retried until the connection is up.
+    let mut received = None;
+    for _ in 0..50 {
+        client_b
+            .send(a.public_key(), Channel::Consensus, b"vote".to_vec())
+            .await
+            .unwrap();
+        if let Some(event) = next_message(&mut events_a, Duration::from_millis(200)).await {
+            received = Some(event);
+            break;
+        }
+    }
+    match received.expect("A received B's message") {
+        NetworkEvent::Message {
+            from,
+            channel,
+            bytes,
+        } => {
+            assert_eq!(from, b.public_key());
+            assert_eq!(channel, Channel::Consensus);
+            assert_eq!(bytes, b"vote");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // A asks B for blocks; B answers.
+    let request = tokio::spawn({
+        let client_a = client_a.clone();
+        let b_key = b.public_key();
+        async move { client_a.request(b_key, b"blocks after 7".to_vec()).await }
+    });
+    match next_message(&mut events_b, Duration::from_secs(10))
+        .await
+        .expect("B got the request")
+    {
+        NetworkEvent::SyncRequest { from, bytes, reply } => {
+            assert_eq!(from, a.public_key());
+            assert_eq!(bytes, b"blocks after 7");
+            reply.send(b"here they are".to_vec());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(request.await.unwrap().unwrap(), b"here they are");
+    assert!(client_a.peers().await.unwrap().contains(&b.public_key()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlisted_peers_cannot_connect_or_inject() {
+    let (a, intruder) = (key(3), key(4));
+    // A lists nobody but a third key; the intruder lists A and dials it.
+    let (client_a, mut events_a, address_a) = node(
+        &a,
+        vec![PeerConfig {
+            key: key(5).public_key(),
+            address: None,
+        }],
+        NetworkLimits::default(),
+    )
+    .await;
+    let (client_i, _events_i, _) = node(
+        &intruder,
+        vec![PeerConfig {
+            key: a.public_key(),
+            address: Some(address_a),
+        }],
+        NetworkLimits::default(),
+    )
+    .await;
+    for _ in 0..20 {
+        client_i
+            .send(a.public_key(), Channel::Consensus, b"forged".to_vec())
+            .await
+            .unwrap();
+        client_i
+            .send(a.public_key(), Channel::Transactions, b"forged".to_vec())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        next_message(&mut events_a, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "A accepted an unlisted peer's message"
+    );
+    assert!(
+        client_a.peers().await.unwrap().is_empty(),
+        "an unlisted peer is connected"
+    );
+    assert!(
+        client_i
+            .request(a.public_key(), b"x".to_vec())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_are_refused_and_the_sender_banned() {
+    let (a, b) = (key(6), key(7));
+    let small = NetworkLimits {
+        max_message_bytes: 1_024,
+        ban_seconds: 600,
+        ..NetworkLimits::default()
+    };
+    let (client_a, mut events_a, address_a) = node(
+        &a,
+        vec![PeerConfig {
+            key: b.public_key(),
+            address: None,
+        }],
+        small,
+    )
+    .await;
+    // B allows itself bigger messages than A accepts.
+    let (client_b, _events_b, _) = node(
+        &b,
+        vec![PeerConfig {
+            key: a.public_key(),
+            address: Some(address_a),
+        }],
+        NetworkLimits::default(),
+    )
+    .await;
+    // First make sure normal messages get through.
+    let mut delivered = false;
+    for _ in 0..50 {
+        client_b
+            .send(a.public_key(), Channel::Consensus, b"ok".to_vec())
+            .await
+            .unwrap();
+        if next_message(&mut events_a, Duration::from_millis(200))
+            .await
+            .is_some()
+        {
+            delivered = true;
+            break;
+        }
+    }
+    assert!(delivered);
+    for _ in 0..8 {
+        client_b
+            .send(a.public_key(), Channel::Consensus, vec![0u8; 4_096])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // None of the oversized frames reached the node, and B is now banned.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(event) = events_a.try_recv() {
+        if let NetworkEvent::Message { bytes, .. } = event {
+            assert!(bytes.len() <= 1_024, "an oversized frame was delivered");
+        }
+    }
+    client_b
+        .send(a.public_key(), Channel::Consensus, b"after ban".to_vec())
+        .await
+        .unwrap();
+    assert!(
+        next_message(&mut events_a, Duration::from_secs(1))
+            .await
+            .is_none(),
+        "a banned peer still got through"
+    );
+    // A is still working: its client answers.
+    assert!(client_a.peers().await.is_ok());
+}
