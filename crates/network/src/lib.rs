@@ -390,6 +390,7 @@ pub async fn start(
 
 type PendingReply = BoxFuture<'static, (ResponseChannel<Vec<u8>>, Option<Vec<u8>>)>;
 type RequestEvent = request_response::Event<Frame, Vec<u8>>;
+type RequestReply = oneshot::Sender<Result<Vec<u8>, NetworkError>>;
 
 struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -397,8 +398,7 @@ struct EventLoop {
     limits: NetworkLimits,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetworkEvent>,
-    pending_requests:
-        HashMap<OutboundRequestId, (PublicKey, oneshot::Sender<Result<Vec<u8>, NetworkError>>)>,
+    pending_requests: HashMap<OutboundRequestId, (PublicKey, RequestReply)>,
     pending_replies: FuturesUnordered<PendingReply>,
     connected: HashSet<PeerId>,
     listening: Vec<String>,
@@ -660,10 +660,12 @@ impl EventLoop {
                     }));
                 }
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                if let request_response::InboundFailure::Io(error) = &error {
-                    self.penalize(peer, &format!("bad sync frame: {error}"));
-                }
+            request_response::Event::InboundFailure {
+                peer,
+                error: request_response::InboundFailure::Io(error),
+                ..
+            } => {
+                self.penalize(peer, &format!("bad sync frame: {error}"));
             }
             _ => {}
         }
