@@ -70,6 +70,12 @@ pub enum Input {
     RoundTimerFired { round: Round },
     /// The block this leader asked for with [`Effect::RequestPayload`], built and executed.
     PayloadReady { round: Round, block: Block },
+    /// The caller committed blocks up to `head` through range sync (after checking `certificate`
+    /// commits `head`); the core moves its committed head there.
+    Synced {
+        head: Box<BlockWithParentQc>,
+        certificate: Box<QuorumCertificate>,
+    },
     /// The result of [`Effect::ExecuteBlock`]: `Ok` if execution reproduced the header's roots.
     BlockExecuted {
         block_id: BlockId,
@@ -262,6 +268,8 @@ pub struct Consensus {
 }
 
 const MAX_EVIDENCE: usize = 1_024;
+/// Votes and timeouts are kept for rounds at most this far ahead of the current one.
+const FUTURE_ROUNDS: u64 = 3;
 
 impl Consensus {
     pub fn new(
@@ -290,8 +298,11 @@ impl Consensus {
         observe_qc(&mut safety, &high_qc);
         // Resume in the round the persisted certificates justify: the node can time out of it
         // (its safety data allows that), so a cluster restarted all at once makes progress.
-        let round =
-            Round((high_qc.round().0 + 1).max(last_tc.as_ref().map_or(0, |tc| tc.round.0 + 1)));
+        let round = high_qc.round().saturating_next().max(
+            last_tc
+                .as_ref()
+                .map_or(Round(0), |tc| tc.round.saturating_next()),
+        );
         let committed_height = recovery.committed.block.header.height;
         let blocks = recovery
             .pending
@@ -424,6 +435,9 @@ impl Consensus {
             Input::Message { from, message } => self.on_message(from, message, &mut effects),
             Input::RoundTimerFired { round } => self.on_timer(round, &mut effects),
             Input::PayloadReady { round, block } => self.on_payload(round, block, &mut effects),
+            Input::Synced { head, certificate } => {
+                self.on_synced(*head, *certificate, &mut effects)
+            }
             Input::BlockExecuted { block_id, result } => {
                 self.on_executed(block_id, result, &mut effects)
             }
@@ -474,6 +488,22 @@ impl Consensus {
         effects: &mut Vec<Effect>,
     ) {
         observe_qc(&mut self.safety, qc);
+        if self
+            .blocks
+            .get(&qc.block_id())
+            .is_some_and(|entry| entry.execution == Execution::Failed)
+        {
+            // A quorum certified a block this node could not execute: its execution differs
+            // from the validators'. Following on would be guessing.
+            let reason = format!(
+                "block {} at height {} is certified but failed to execute here",
+                qc.block_id().short(),
+                qc.data.height
+            );
+            self.halted = Some(reason.clone());
+            effects.push(Effect::Halt { reason });
+            return;
+        }
         if qc.round() > self.high_qc.round() {
             self.high_qc = qc.clone();
         }
@@ -490,7 +520,7 @@ impl Consensus {
             self.pending_commit = Some(qc.clone());
         }
         self.try_commit(effects);
-        self.advance_round(Round(qc.round().0 + 1), true, effects);
+        self.advance_round(qc.round().saturating_next(), true, effects);
     }
 
     fn process_tc(
@@ -507,7 +537,7 @@ impl Consensus {
         {
             self.last_tc = Some(tc.clone());
         }
-        self.advance_round(Round(tc.round.0 + 1), false, effects);
+        self.advance_round(tc.round.saturating_next(), false, effects);
     }
 
     fn advance_round(&mut self, round: Round, by_qc: bool, effects: &mut Vec<Effect>) {
@@ -564,11 +594,11 @@ impl Consensus {
             return;
         }
         // A round is justified by the QC of the round before it, or by a TC for it.
-        let justified = self.high_qc.round().0 + 1 == round.0
+        let justified = round.follows(self.high_qc.round())
             || self
                 .last_tc
                 .as_ref()
-                .is_some_and(|tc| tc.round.0 + 1 == round.0);
+                .is_some_and(|tc| round.follows(tc.round));
         if !justified || !self.is_executed(&self.high_qc.block_id()) {
             return;
         }
@@ -616,10 +646,10 @@ impl Consensus {
             self.try_propose(effects);
             return;
         }
-        let timeout_certificate = if parent_qc.round().0 + 1 == round.0 {
+        let timeout_certificate = if round.follows(parent_qc.round()) {
             None
         } else {
-            self.last_tc.clone().filter(|tc| tc.round.0 + 1 == round.0)
+            self.last_tc.clone().filter(|tc| round.follows(tc.round))
         };
         let mut safety = self.safety.clone();
         if check_proposal(&mut safety, round).is_err() {
@@ -627,7 +657,12 @@ impl Consensus {
         }
         let block_id = block.id();
         let proposal = Proposal {
-            signature: self.signer.sign(&proposal_signing_hash(&block_id, round)),
+            signature: self.signer.sign(&proposal_signing_hash(
+                &block_id,
+                round,
+                &parent_qc,
+                timeout_certificate.as_ref(),
+            )),
             block: block.clone(),
             parent_qc: parent_qc.clone(),
             timeout_certificate: timeout_certificate.clone(),
@@ -668,13 +703,29 @@ impl Consensus {
         effects: &mut Vec<Effect>,
     ) -> Result<(), InvalidMessage> {
         self.verifier.verify_proposal(&proposal)?;
+        let round = proposal.round();
+        let block_id = proposal.block.id();
+        let height = proposal.block.header.height;
+        // Certificates first: they may move this node to the proposal's round.
+        self.process_qc(&proposal.parent_qc, from, effects);
+        if let Some(tc) = &proposal.timeout_certificate {
+            self.process_tc(tc, from, effects);
+        }
+        if round < self.round || round.0 > self.round.0.saturating_add(FUTURE_ROUNDS) {
+            // Too old to vote on, or too far ahead to keep; fetching finds it if it is needed.
+            self.execute_ready(effects);
+            return Ok(());
+        }
         self.record_signed(
             &ConsensusMessage::Proposal(Box::new(proposal.clone())),
             effects,
         );
-        let round = proposal.round();
-        let block_id = proposal.block.id();
-        let height = proposal.block.header.height;
+        if let Some(entry) = self.blocks.get_mut(&block_id)
+            && entry.timeout_certificate.is_none()
+        {
+            // Known from a fetch, which carries no TC: the proposal's TC is needed to vote.
+            entry.timeout_certificate = proposal.timeout_certificate.clone();
+        }
         let is_new =
             height > self.committed.block.header.height && !self.blocks.contains_key(&block_id);
         if is_new {
@@ -689,12 +740,8 @@ impl Consensus {
                 },
             );
         }
-        if round >= self.round && self.blocks.contains_key(&block_id) {
+        if self.blocks.contains_key(&block_id) {
             self.first_proposal.entry(round).or_insert(block_id);
-        }
-        self.process_qc(&proposal.parent_qc, from, effects);
-        if let Some(tc) = &proposal.timeout_certificate {
-            self.process_tc(tc, from, effects);
         }
         if round == self.round && self.current_proposal.is_none() {
             self.current_proposal = self.first_proposal.get(&round).copied();
@@ -765,7 +812,7 @@ impl Consensus {
     }
 
     fn vote_message(&self, vote: Vote) -> Outgoing {
-        let next_leader = self.validators().leader(Round(vote.data.round.0 + 1));
+        let next_leader = self.validators().leader(vote.data.round.saturating_next());
         Outgoing::Send {
             to: next_leader,
             message: ConsensusMessage::Vote(vote),
@@ -774,8 +821,11 @@ impl Consensus {
 
     fn on_vote(&mut self, vote: Vote, effects: &mut Vec<Effect>) -> Result<(), InvalidMessage> {
         let round = vote.data.round;
-        if round.0 + 1 < self.round.0 {
+        if round.saturating_next() < self.round {
             return Ok(()); // stale: a QC for it would not move anything
+        }
+        if round.0 > self.round.0.saturating_add(FUTURE_ROUNDS) {
+            return Ok(()); // too far ahead to keep: bounded memory against a flood of votes
         }
         self.verifier.verify_vote(&vote)?;
         self.record_signed(&ConsensusMessage::Vote(vote.clone()), effects);
@@ -864,22 +914,29 @@ impl Consensus {
             return Ok(());
         }
         self.verifier.verify_timeout(&timeout)?;
-        self.record_signed(
-            &ConsensusMessage::Timeout(Box::new(timeout.clone())),
-            effects,
-        );
         let author = timeout.author;
         self.process_qc(&timeout.high_qc, author, effects);
         if let Some(tc) = &timeout.last_tc
             && tc.round >= self.round
         {
-            self.verifier.verify_tc(tc)?;
-            self.process_tc(tc, author, effects);
+            // The TC is not covered by the timeout's signature: a bad one is reported, and the
+            // genuine timeout still counts.
+            match self.verifier.verify_tc(tc) {
+                Ok(()) => self.process_tc(tc, author, effects),
+                Err(reason) => effects.push(Effect::Invalid {
+                    from: author,
+                    reason,
+                }),
+            }
         }
         let round = timeout.round;
-        if round < self.round {
+        if round < self.round || round.0 > self.round.0.saturating_add(FUTURE_ROUNDS) {
             return Ok(());
         }
+        self.record_signed(
+            &ConsensusMessage::Timeout(Box::new(timeout.clone())),
+            effects,
+        );
         let collected = self.timeouts.entry(round).or_default();
         collected.insert(author, timeout);
         let count = collected.len();
@@ -989,17 +1046,27 @@ impl Consensus {
             return;
         }
         let round = self.round;
-        let wanted = self.wanted.entry(id).or_insert(Wanted {
-            height,
-            asked_in_round: Round(0),
-            attempts: 0,
-        });
-        if wanted.asked_in_round == round && wanted.attempts > 0 {
-            return;
-        }
-        wanted.asked_in_round = round;
-        wanted.attempts = 0;
-        self.fetch(id, height, from, 0, effects);
+        let attempt = match self.wanted.get_mut(&id) {
+            // Asked already in this round: at most one request per block per round.
+            Some(wanted) if wanted.asked_in_round == round => return,
+            Some(wanted) => {
+                wanted.asked_in_round = round;
+                wanted.attempts += 1;
+                wanted.attempts
+            }
+            None => {
+                self.wanted.insert(
+                    id,
+                    Wanted {
+                        height,
+                        asked_in_round: round,
+                        attempts: 1,
+                    },
+                );
+                1
+            }
+        };
+        self.fetch(id, height, from, attempt, effects);
     }
 
     fn fetch(
@@ -1065,7 +1132,7 @@ impl Consensus {
             }
             let header = &item.block.header;
             if header.parent_id != item.parent_qc.block_id()
-                || header.height.0 != item.parent_qc.data.height.0 + 1
+                || !header.height.follows(item.parent_qc.data.height)
             {
                 return Err(InvalidMessage::Inconsistent(
                     "fetched block does not match its parent QC".into(),
@@ -1187,9 +1254,13 @@ impl Consensus {
             .map(|(id, e)| (e.block.header.height, *id))
             .collect();
         ids.sort();
-        for (_, id) in ids {
+        for (height, id) in ids {
             let parent = self.blocks[&id].block.header.parent_id;
-            if parent == head_id || keep.contains(&parent) {
+            // Keep blocks on the committed chain, and blocks whose parent is still unknown above
+            // the head (it may yet connect); drop only blocks known to be on another branch.
+            let parent_unknown_above =
+                !self.blocks.contains_key(&parent) && height.0 > head_height.0 + 1;
+            if parent == head_id || keep.contains(&parent) || parent_unknown_above {
                 keep.insert(id);
             }
         }
@@ -1202,6 +1273,35 @@ impl Consensus {
         ] {
             map.retain(|(_, round), _| *round >= committed_round);
         }
+    }
+
+    fn on_synced(
+        &mut self,
+        head: BlockWithParentQc,
+        certificate: QuorumCertificate,
+        effects: &mut Vec<Effect>,
+    ) {
+        if head.block.header.height <= self.committed.block.header.height {
+            return;
+        }
+        if self.verifier.verify_qc(&certificate).is_err()
+            || certificate.data.commits() != Some((head.block.id(), head.block.header.round))
+        {
+            return;
+        }
+        self.committed_round = head.block.header.round;
+        self.committed = head;
+        if self.pending_commit.as_ref().is_some_and(|qc| {
+            qc.data
+                .commits()
+                .is_none_or(|(_, round)| round <= self.committed_round)
+        }) {
+            self.pending_commit = None;
+        }
+        self.prune();
+        self.process_qc(&certificate, self.me, effects);
+        self.execute_ready(effects);
+        self.try_propose(effects);
     }
 
     // ---- evidence --------------------------------------------------------------------------

@@ -103,9 +103,9 @@ pub fn check_vote(
             preferred: data.preferred_round,
         });
     }
-    let follows_qc = round.0 == qc_round.0 + 1;
+    let follows_qc = round.follows(qc_round);
     let follows_tc =
-        tc.is_some_and(|tc| round.0 == tc.round.0 + 1 && qc_round >= tc.highest_qc_round());
+        tc.is_some_and(|tc| round.follows(tc.round) && qc_round >= tc.highest_qc_round());
     if !(follows_qc || follows_tc) {
         return Err(SafetyViolation::NotSafeToVote {
             round,
@@ -138,7 +138,7 @@ pub fn check_timeout(
         });
     }
     let qc_round = high_qc.round();
-    let follows = round.0 == qc_round.0 + 1 || last_tc.is_some_and(|tc| round.0 == tc.round.0 + 1);
+    let follows = round.follows(qc_round) || last_tc.is_some_and(|tc| round.follows(tc.round));
     if !follows {
         return Err(SafetyViolation::NotSafeToTimeout {
             round,

@@ -191,7 +191,12 @@ impl Verifier {
         let key = *self.key(proposal.author)?;
         let block_id = proposal.block.id();
         if !verify_strict(
-            &proposal_signing_hash(&block_id, round),
+            &proposal_signing_hash(
+                &block_id,
+                round,
+                &proposal.parent_qc,
+                proposal.timeout_certificate.as_ref(),
+            ),
             &key,
             &proposal.signature,
         ) {
@@ -204,7 +209,7 @@ impl Verifier {
                 "parent id is not the QC's block".into(),
             ));
         }
-        if header.height.0 != qc.data.height.0 + 1 {
+        if !header.height.follows(qc.data.height) {
             return Err(InvalidMessage::Inconsistent(
                 "height does not follow the QC's block".into(),
             ));
@@ -215,12 +220,12 @@ impl Verifier {
             ));
         }
         match &proposal.timeout_certificate {
-            Some(tc) if tc.round.0 + 1 != round.0 => {
+            Some(tc) if !round.follows(tc.round) => {
                 return Err(InvalidMessage::Inconsistent(
                     "TC is not for the previous round".into(),
                 ));
             }
-            None if round.0 != qc.round().0 + 1 => {
+            None if !round.follows(qc.round()) => {
                 return Err(InvalidMessage::Inconsistent(
                     "round skips ahead without a TC".into(),
                 ));

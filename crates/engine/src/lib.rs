@@ -1,1 +1,269 @@
-//! Placeholder
+//! The engine of a tenge node: it drives the consensus core (validators) or follows the chain
+//! (observers), with the mempool, block execution through `tenge-ledger`, commits through
+//! `tenge-storage` and messages through `tenge-network`.
+//!
+//! The consensus core, the ledger and the store are driven from one OS thread (the engine
+//! thread), fed by a bounded channel; network and API run on tokio. Reads (accounts, blocks,
+//! status) go straight to the shared ledger and store, so queries never wait for consensus.
+
+pub mod mempool;
+mod runtime;
+mod sync;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use tenge_consensus::Config as ConsensusConfig;
+use tenge_crypto::Keypair;
+use tenge_ledger::Ledger;
+use tenge_network::{NetworkLimits, PeerConfig};
+use tenge_storage::{RocksStore, TransactionRecord};
+use tenge_types::{BlockId, Genesis, HashValue, Height, Round, SignedTransaction, TimestampMs};
+use tokio::sync::{broadcast, oneshot, watch};
+
+pub use mempool::MempoolError;
+pub use runtime::start;
+
+/// What the node does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Takes part in consensus.
+    Validator,
+    /// Follows committed blocks, checks every certificate, re-executes, never votes.
+    Observer,
+}
+
+/// Limits with their units in their names.
+#[derive(Clone, Debug)]
+pub struct EngineLimits {
+    pub mempool_max_txs: usize,
+    pub block_max_txs: usize,
+    /// Threads used to verify signatures of batches.
+    pub verify_threads: usize,
+    /// Events waiting for the engine thread before new ones are refused.
+    pub engine_queue_events: usize,
+    /// Blocks asked for in one range-sync request.
+    pub sync_batch_blocks: u16,
+    /// Observers ask validators for new blocks this often.
+    pub observer_poll_ms: u64,
+    /// A validator this many blocks behind the highest certificate it has seen range-syncs.
+    pub sync_gap_blocks: u64,
+}
+
+impl Default for EngineLimits {
+    fn default() -> EngineLimits {
+        EngineLimits {
+            mempool_max_txs: 200_000,
+            block_max_txs: 10_000,
+            verify_threads: 2,
+            engine_queue_events: 100_000,
+            sync_batch_blocks: 256,
+            observer_poll_ms: 200,
+            sync_gap_blocks: 32,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub mode: Mode,
+    pub genesis: Genesis,
+    /// The node's key: a validator's consensus key, or an observer's identity.
+    pub key: Arc<Keypair>,
+    pub data_dir: PathBuf,
+    /// Multiaddr to listen on.
+    pub listen_address: String,
+    /// Peers besides the genesis validators allowed to connect (observers), with addresses if
+    /// this node should dial them.
+    pub extra_peers: Vec<PeerConfig>,
+    pub consensus: ConsensusConfig,
+    pub limits: EngineLimits,
+    pub network: NetworkLimits,
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("storage: {0}")]
+    Storage(#[from] tenge_storage::StoreError),
+    #[error("genesis: {0}")]
+    Genesis(#[from] tenge_ledger::GenesisError),
+    #[error("stored state: {0}")]
+    State(#[from] tenge_ledger::StateLoadError),
+    #[error("network: {0}")]
+    Network(#[from] tenge_network::NetworkError),
+    #[error("this node's key {0} is not a validator in the genesis")]
+    NotAValidator(tenge_types::PublicKey),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Why a submitted transaction was not accepted into the mempool.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("a signature does not verify")]
+    InvalidSignature,
+    #[error("transaction is for chain {0}")]
+    WrongChain(String),
+    #[error("{0}")]
+    Mempool(#[from] MempoolError),
+    #[error("node is shutting down")]
+    Stopped,
+    #[error("node is overloaded: the engine queue is full")]
+    Overloaded,
+    #[error("this node stopped following the chain: {0}")]
+    Halted(String),
+}
+
+/// Where a transaction is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransactionStatus {
+    Pending,
+    Committed(TransactionRecord),
+    Unknown,
+}
+
+/// The node's state, for the API and for operators.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Status {
+    pub mode: Mode,
+    pub chain_id: String,
+    pub height: Height,
+    pub block_id: BlockId,
+    pub state_root: HashValue,
+    pub block_time: TimestampMs,
+    pub round: Round,
+    pub peers: usize,
+    pub syncing: bool,
+    pub mempool_transactions: usize,
+    /// Set when the node stopped: it found its execution disagreeing with a certified state.
+    pub halted: Option<String>,
+}
+
+/// A committed block, announced to API subscribers.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CommitEvent {
+    pub height: Height,
+    pub block_id: BlockId,
+    pub state_root: HashValue,
+    pub timestamp: TimestampMs,
+    pub transactions: u32,
+    pub applied: u32,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub committed_transactions: std::sync::atomic::AtomicU64,
+    pub rejected_by_code: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
+    /// Milliseconds from a block's timestamp to its commit here, recent values.
+    pub commit_latency_ms: std::sync::Mutex<Vec<u64>>,
+}
+
+/// What the API holds to talk to a running engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    events: std::sync::mpsc::SyncSender<runtime::EngineEvent>,
+    pub ledger: Arc<RwLock<Ledger>>,
+    pub store: Arc<RocksStore>,
+    pub status: watch::Receiver<Status>,
+    pub commits: broadcast::Sender<CommitEvent>,
+    pub counters: Arc<Counters>,
+    pub genesis: Arc<Genesis>,
+    pub verify_threads: usize,
+}
+
+impl EngineHandle {
+    /// Verifies signatures (in a batch, off the async threads) and offers the transactions to
+    /// the mempool. One result per transaction.
+    pub async fn submit(
+        &self,
+        transactions: Vec<SignedTransaction>,
+    ) -> Vec<Result<HashValue, SubmitError>> {
+        let threads = self.verify_threads;
+        let chain = self.genesis.chain_id.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let valid = tenge_ledger::verify_signatures(&transactions, threads);
+            (transactions, valid)
+        })
+        .await;
+        let Ok((transactions, valid)) = checked else {
+            return vec![Err(SubmitError::Stopped)];
+        };
+        let mut results: Vec<Option<Result<HashValue, SubmitError>>> =
+            Vec::with_capacity(transactions.len());
+        let mut admitted = Vec::new();
+        for (tx, ok) in transactions.into_iter().zip(valid) {
+            if tx.transaction.chain_id != chain {
+                results.push(Some(Err(SubmitError::WrongChain(
+                    tx.transaction.chain_id.to_string(),
+                ))));
+            } else if !ok {
+                results.push(Some(Err(SubmitError::InvalidSignature)));
+            } else {
+                results.push(None);
+                admitted.push(tx);
+            }
+        }
+        if !admitted.is_empty() {
+            let (reply, answer) = oneshot::channel();
+            let outcome = match self.events.try_send(runtime::EngineEvent::Submit {
+                transactions: admitted,
+                reply,
+            }) {
+                Ok(()) => answer
+                    .await
+                    .unwrap_or_else(|_| vec![Err(SubmitError::Stopped)]),
+                Err(std::sync::mpsc::TrySendError::Full(_)) => vec![Err(SubmitError::Overloaded)],
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                    vec![Err(SubmitError::Stopped)]
+                }
+            };
+            let mut outcome = outcome.into_iter();
+            for slot in results.iter_mut().filter(|slot| slot.is_none()) {
+                *slot = Some(outcome.next().unwrap_or(Err(SubmitError::Stopped)));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every slot filled"))
+            .collect()
+    }
+
+    /// Pending in the mempool, committed (with outcome), or unknown to this node.
+    pub async fn transaction_status(&self, hash: HashValue) -> TransactionStatus {
+        if let Ok(Some(record)) = self.store.transaction(&hash) {
+            return TransactionStatus::Committed(record);
+        }
+        let (reply, answer) = oneshot::channel();
+        if self
+            .events
+            .try_send(runtime::EngineEvent::IsPending { hash, reply })
+            .is_err()
+        {
+            return TransactionStatus::Unknown;
+        }
+        match answer.await {
+            Ok(true) => TransactionStatus::Pending,
+            _ => match self.store.transaction(&hash) {
+                Ok(Some(record)) => TransactionStatus::Committed(record),
+                _ => TransactionStatus::Unknown,
+            },
+        }
+    }
+
+    /// Asks the engine thread to stop; returns when it has.
+    pub fn shutdown(&self) {
+        let (reply, answer) = std::sync::mpsc::channel();
+        if self
+            .events
+            .send(runtime::EngineEvent::Shutdown { reply })
+            .is_ok()
+        {
+            let _ = answer.recv();
+        }
+    }
+}
+
+use tenge_storage::Store as _;

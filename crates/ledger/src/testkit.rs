@@ -61,6 +61,7 @@ impl TestNetwork {
                 .map(|(i, key)| GenesisValidator {
                     name: format!("validator-{}", i + 1),
                     consensus_key: key.public_key(),
+                    address: format!("/ip4/127.0.0.1/tcp/{}", 7100 + i),
                 })
                 .collect(),
         };

@@ -18,6 +18,44 @@ use tenge_types::{Block, BlockId, Genesis, HashValue, Round, SignedTransaction, 
 use crate::cluster::Behavior;
 use crate::rng::Rng;
 
+/// A well-formed message with extreme numbers where no signature covers them (or a bad
+/// signature where one does): rounds and heights at `u64::MAX` must never crash a receiver.
+fn extreme(message: &ConsensusMessage) -> ConsensusMessage {
+    let max = tenge_types::Height(u64::MAX);
+    match message.clone() {
+        ConsensusMessage::Proposal(mut proposal) => {
+            proposal.parent_qc.data.height = max;
+            proposal.parent_qc.data.round = Round(u64::MAX);
+            if let Some(tc) = proposal.timeout_certificate.as_mut() {
+                tc.round = Round(u64::MAX);
+            }
+            ConsensusMessage::Proposal(proposal)
+        }
+        ConsensusMessage::Vote(mut vote) => {
+            vote.data.round = Round(u64::MAX);
+            vote.data.parent_round = Round(u64::MAX);
+            vote.data.height = max;
+            ConsensusMessage::Vote(vote)
+        }
+        ConsensusMessage::Timeout(mut timeout) => {
+            timeout.round = Round(u64::MAX);
+            timeout.high_qc.data.round = Round(u64::MAX);
+            timeout.high_qc.data.height = max;
+            ConsensusMessage::Timeout(timeout)
+        }
+        ConsensusMessage::FetchResponse { mut blocks } => {
+            for item in &mut blocks {
+                item.parent_qc.data.height = max;
+            }
+            ConsensusMessage::FetchResponse { blocks }
+        }
+        ConsensusMessage::FetchRequest { block_id, .. } => ConsensusMessage::FetchRequest {
+            block_id,
+            count: u16::MAX,
+        },
+    }
+}
+
 /// Debug tracing of every input and effect to stderr: `TENGE_SIM_TRACE=1` (short lines) or
 /// `TENGE_SIM_TRACE=2` (whole values). Use with a single seed.
 fn trace_level() -> u8 {
@@ -548,8 +586,9 @@ impl Node {
     fn serve(&self, block_id: BlockId, count: u16) -> Vec<BlockWithParentQc> {
         let running = self.running();
         let mut blocks = Vec::new();
+        let mut bytes = 0usize;
         let mut cursor = block_id;
-        while blocks.len() < usize::from(count) {
+        while blocks.len() < usize::from(count) && bytes < 8 * 1024 * 1024 {
             let item = running.consensus.block(&cursor).or_else(|| {
                 let height = self.store.height_of_block(&cursor).ok()??;
                 if height.0 == 0 {
@@ -568,6 +607,7 @@ impl Node {
                 break;
             }
             cursor = item.block.header.parent_id;
+            bytes += tenge_types::encode(&item).len();
             blocks.push(item);
         }
         blocks
@@ -588,7 +628,9 @@ impl Node {
             }),
             Behavior::Silent => {}
             Behavior::Garbage => {
-                let bytes = if self.rng.chance(500) {
+                let bytes = if self.rng.chance(250) {
+                    extreme(&message).to_bytes()
+                } else if self.rng.chance(500) {
                     let length = if self.rng.chance(20) {
                         tenge_types::consensus::MAX_CONSENSUS_MESSAGE_BYTES + 1
                     } else {
@@ -659,9 +701,12 @@ impl Node {
             return None;
         }
         Some(Proposal {
-            signature: self
-                .keypair
-                .sign(&proposal_signing_hash(&block.id(), round)),
+            signature: self.keypair.sign(&proposal_signing_hash(
+                &block.id(),
+                round,
+                &proposal.parent_qc,
+                proposal.timeout_certificate.as_ref(),
+            )),
             block,
             parent_qc: proposal.parent_qc.clone(),
             timeout_certificate: proposal.timeout_certificate.clone(),

@@ -79,7 +79,7 @@ impl VoteData {
     /// The block this certificate commits under the 2-chain rule: a certified block whose
     /// parent is one round earlier commits the parent.
     pub fn commits(&self) -> Option<(BlockId, Round)> {
-        (self.round.0 == self.parent_round.0 + 1 && self.round.0 > 0)
+        (self.round.follows(self.parent_round) && self.round.0 > 0)
             .then_some((self.parent_id, self.parent_round))
     }
 }
@@ -189,9 +189,21 @@ impl TimeoutCertificate {
     }
 }
 
-/// What a leader signs for a proposal.
-pub fn proposal_signing_hash(block_id: &BlockId, round: Round) -> HashValue {
-    Domain::Proposal.hash(&encode(&(block_id, round)))
+/// What a leader signs for a proposal: the block, the round, and the certificates it carries
+/// (so that no relay can swap a certificate without breaking the signature).
+pub fn proposal_signing_hash(
+    block_id: &BlockId,
+    round: Round,
+    parent_qc: &QuorumCertificate,
+    timeout_certificate: Option<&TimeoutCertificate>,
+) -> HashValue {
+    let tc = timeout_certificate.map(encode);
+    Domain::Proposal.hash(&encode(&(
+        block_id,
+        round,
+        parent_qc.hash(),
+        tc.map(|bytes| Domain::Timeout.hash(&bytes)),
+    )))
 }
 
 /// A leader's proposal: the block, the QC on its parent, and after a failed round the TC that
@@ -353,7 +365,15 @@ mod tests {
         };
         assert_ne!(data.signing_hash(), timeout.signing_hash());
         assert_ne!(
-            proposal_signing_hash(&data.block_id, Round(1)),
+            proposal_signing_hash(
+                &data.block_id,
+                Round(1),
+                &QuorumCertificate {
+                    data: data.clone(),
+                    signatures: vec![]
+                },
+                None
+            ),
             data.signing_hash()
         );
     }

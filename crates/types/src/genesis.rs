@@ -20,8 +20,10 @@ pub struct GenesisBank {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenesisValidator {
     pub name: String,
-    /// Signs proposals, votes and timeouts.
+    /// Signs proposals, votes and timeouts, and is the validator's network identity.
     pub consensus_key: PublicKey,
+    /// Where the validator listens for peers, as a multiaddr (`/ip4/10.0.0.5/tcp/7100`).
+    pub address: String,
 }
 
 /// The genesis of a tenge network.

@@ -202,6 +202,11 @@ pub struct Height(pub u64);
 impl Height {
     pub const GENESIS: Height = Height(0);
 
+    /// True if this height comes right after `previous` (never panics on peers' values).
+    pub fn follows(self, previous: Height) -> bool {
+        previous.0.checked_add(1) == Some(self.0)
+    }
+
     pub fn next(self) -> Height {
         Height(self.0.checked_add(1).expect("height overflow"))
     }
@@ -223,6 +228,16 @@ pub struct Round(pub u64);
 impl Round {
     pub fn next(self) -> Round {
         Round(self.0.checked_add(1).expect("round overflow"))
+    }
+
+    /// The next round, or the same at `u64::MAX` (for values from peers: never panics).
+    pub fn saturating_next(self) -> Round {
+        Round(self.0.saturating_add(1))
+    }
+
+    /// True if this round comes right after `previous`.
+    pub fn follows(self, previous: Round) -> bool {
+        previous.0.checked_add(1) == Some(self.0)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod policy;
 pub mod receipt;
 pub mod state;
+pub mod sync;
 pub mod transaction;
 
 pub use amount::{Amount, AmountParseError};

@@ -1,0 +1,247 @@
+//! The mempool: signature-checked transactions waiting for a block.
+//!
+//! Deduplicated by transaction id, ordered per sender by sequence number, bounded in size. A
+//! transaction whose sequence number is already used on the committed ledger is refused at the
+//! door and evicted after every commit.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use tenge_types::{AccountId, HashValue, SignedTransaction};
+
+/// Why the mempool refused a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MempoolError {
+    #[error("mempool full: {0} transactions are waiting; try again shortly")]
+    Full(usize),
+    #[error("sequence {sequence} was already used; the sender's next is {next}")]
+    SequenceUsed { sequence: u64, next: u64 },
+    #[error("sequence {sequence} is more than {window} ahead of the sender's next ({next})")]
+    SequenceTooFarAhead {
+        sequence: u64,
+        next: u64,
+        window: u64,
+    },
+}
+
+/// How far ahead of the committed sequence a sender may queue transactions.
+pub const SEQUENCE_WINDOW: u64 = 1_000;
+
+#[derive(Default)]
+pub struct Mempool {
+    max: usize,
+    transactions: HashMap<HashValue, SignedTransaction>,
+    by_sender: BTreeMap<AccountId, BTreeMap<u64, HashValue>>,
+}
+
+impl Mempool {
+    pub fn new(max: usize) -> Mempool {
+        Mempool {
+            max,
+            ..Mempool::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.transactions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.transactions.is_empty()
+    }
+
+    pub fn contains(&self, hash: &HashValue) -> bool {
+        self.transactions.contains_key(hash)
+    }
+
+    /// Admits a transaction whose signatures were verified. `next_sequence` is the sender's next
+    /// sequence on the committed ledger. Returns false if it was already there.
+    pub fn insert(
+        &mut self,
+        tx: SignedTransaction,
+        next_sequence: u64,
+    ) -> Result<bool, MempoolError> {
+        let hash = tx.hash();
+        if self.transactions.contains_key(&hash) {
+            return Ok(false);
+        }
+        let sequence = tx.transaction.sequence;
+        if sequence < next_sequence {
+            return Err(MempoolError::SequenceUsed {
+                sequence,
+                next: next_sequence,
+            });
+        }
+        if sequence >= next_sequence + SEQUENCE_WINDOW {
+            return Err(MempoolError::SequenceTooFarAhead {
+                sequence,
+                next: next_sequence,
+                window: SEQUENCE_WINDOW,
+            });
+        }
+        if self.transactions.len() >= self.max {
+            return Err(MempoolError::Full(self.transactions.len()));
+        }
+        let queue = self.by_sender.entry(tx.transaction.sender).or_default();
+        // Another transaction with the same sender and sequence (a different payload): keep the
+        // first; the ledger would refuse the second anyway.
+        if queue.contains_key(&sequence) {
+            return Ok(false);
+        }
+        queue.insert(sequence, hash);
+        self.transactions.insert(hash, tx);
+        Ok(true)
+    }
+
+    /// Up to `max` transactions for a block: for each sender (in account order) the run of
+    /// consecutive sequence numbers starting at its next one, skipping transactions already in
+    /// uncommitted ancestor blocks (`excluded`). `next_sequence` reads the committed ledger.
+    pub fn select(
+        &self,
+        max: usize,
+        excluded: &HashSet<HashValue>,
+        next_sequence: impl Fn(&AccountId) -> u64,
+    ) -> Vec<SignedTransaction> {
+        let mut chosen = Vec::new();
+        for (sender, queue) in &self.by_sender {
+            let mut expected = next_sequence(sender);
+            for (&sequence, hash) in queue.range(expected..) {
+                if chosen.len() >= max {
+                    return chosen;
+                }
+                if excluded.contains(hash) {
+                    expected = sequence + 1;
+                    continue;
+                }
+                if sequence != expected {
+                    break;
+                }
+                chosen.push(self.transactions[hash].clone());
+                expected += 1;
+            }
+        }
+        chosen
+    }
+
+    /// Drops committed transactions and any whose sequence the ledger has moved past.
+    pub fn remove_committed(
+        &mut self,
+        committed: &[HashValue],
+        next_sequence: impl Fn(&AccountId) -> u64,
+    ) {
+        let mut touched = HashSet::new();
+        for hash in committed {
+            if let Some(tx) = self.transactions.remove(hash) {
+                touched.insert(tx.transaction.sender);
+                if let Some(queue) = self.by_sender.get_mut(&tx.transaction.sender) {
+                    queue.remove(&tx.transaction.sequence);
+                }
+            }
+        }
+        for sender in touched {
+            let next = next_sequence(&sender);
+            if let Some(queue) = self.by_sender.get_mut(&sender) {
+                let stale: Vec<u64> = queue.range(..next).map(|(s, _)| *s).collect();
+                for sequence in stale {
+                    if let Some(hash) = queue.remove(&sequence) {
+                        self.transactions.remove(&hash);
+                    }
+                }
+                if queue.is_empty() {
+                    self.by_sender.remove(&sender);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenge_ledger::testkit::{TestNetwork, test_key};
+    use tenge_types::transaction::Transfer;
+    use tenge_types::{Amount, Payload};
+
+    fn transfer(
+        net: &TestNetwork,
+        sender: &tenge_crypto::Keypair,
+        sequence: u64,
+    ) -> SignedTransaction {
+        let payload = Payload::Transfer(Transfer {
+            to: net.bank(1),
+            amount: Amount::from_tiyn(1 + sequence),
+        });
+        net.sign(sender, sequence, payload)
+    }
+
+    #[test]
+    fn orders_by_sender_and_sequence_and_stops_at_gaps() {
+        let net = TestNetwork::new(2, 0);
+        let (a, b) = (test_key("a"), test_key("b"));
+        let mut pool = Mempool::new(100);
+        for sequence in [2, 0, 1, 4] {
+            assert!(pool.insert(transfer(&net, &a, sequence), 0).unwrap());
+        }
+        assert!(pool.insert(transfer(&net, &b, 5), 5).unwrap());
+        assert!(!pool.insert(transfer(&net, &a, 0), 0).unwrap(), "duplicate");
+        let next = |id: &AccountId| if *id == b.account_id() { 5 } else { 0 };
+        let chosen = pool.select(10, &HashSet::new(), next);
+        let picked: Vec<(AccountId, u64)> = chosen
+            .iter()
+            .map(|tx| (tx.transaction.sender, tx.transaction.sequence))
+            .collect();
+        // a: 0, 1, 2 (4 waits for 3); b: 5.
+        assert_eq!(picked.len(), 4);
+        assert!(picked.contains(&(a.account_id(), 2)) && !picked.contains(&(a.account_id(), 4)));
+        assert!(picked.contains(&(b.account_id(), 5)));
+        // Excluding what an ancestor block already holds continues after it.
+        let excluded: HashSet<HashValue> = chosen
+            .iter()
+            .filter(|tx| tx.transaction.sender == a.account_id())
+            .map(|tx| tx.hash())
+            .collect();
+        assert!(
+            pool.select(10, &excluded, next)
+                .iter()
+                .all(|tx| tx.transaction.sender == b.account_id())
+        );
+    }
+
+    #[test]
+    fn refuses_stale_far_and_overflowing_transactions() {
+        let net = TestNetwork::new(2, 0);
+        let a = test_key("a");
+        let mut pool = Mempool::new(2);
+        assert_eq!(
+            pool.insert(transfer(&net, &a, 3), 5),
+            Err(MempoolError::SequenceUsed {
+                sequence: 3,
+                next: 5
+            })
+        );
+        assert!(matches!(
+            pool.insert(transfer(&net, &a, 5 + SEQUENCE_WINDOW), 5),
+            Err(MempoolError::SequenceTooFarAhead { .. })
+        ));
+        pool.insert(transfer(&net, &a, 5), 5).unwrap();
+        pool.insert(transfer(&net, &a, 6), 5).unwrap();
+        assert_eq!(
+            pool.insert(transfer(&net, &a, 7), 5),
+            Err(MempoolError::Full(2))
+        );
+    }
+
+    #[test]
+    fn commits_evict_included_and_stale_transactions() {
+        let net = TestNetwork::new(2, 0);
+        let a = test_key("a");
+        let mut pool = Mempool::new(10);
+        let txs: Vec<SignedTransaction> = (0..4).map(|s| transfer(&net, &a, s)).collect();
+        for tx in &txs {
+            pool.insert(tx.clone(), 0).unwrap();
+        }
+        // Block committed sequences 0 and 1; the ledger's next is now 3 (2 came another way).
+        pool.remove_committed(&[txs[0].hash(), txs[1].hash()], |_| 3);
+        assert_eq!(pool.len(), 1);
+        assert!(pool.contains(&txs[3].hash()));
+    }
+}

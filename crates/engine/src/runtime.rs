@@ -1,0 +1,1079 @@
+//! The engine thread: one loop that owns the consensus core, the mempool and the executed but
+//! uncommitted blocks, and performs the core's effects.
+
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tenge_consensus::{
+    Consensus, Effect, Input, Outgoing, Recovery, SafetyData, SafetyStorage, Verifier,
+};
+use tenge_ledger::{ExecutedBlock, Ledger, verify_signatures};
+use tenge_network::{
+    Channel, NetworkClient, NetworkConfig, NetworkEvent, PeerConfig, PublicKey, SyncReply,
+};
+use tenge_storage::{BlockCommit, PendingBlock, RocksStore, Store};
+use tenge_types::consensus::{
+    BlockWithParentQc, ConsensusMessage, QuorumCertificate, StoredCertificates, ValidatorIndex,
+    ValidatorSet,
+};
+use tenge_types::sync::{CommittedBlock, SyncRequest, SyncResponse};
+use tenge_types::{
+    AccountId, Block, BlockId, Domain, HashValue, Round, SignedTransaction, TimestampMs, encode,
+};
+use tokio::sync::{broadcast, oneshot, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::mempool::Mempool;
+use crate::{
+    CommitEvent, Counters, EngineConfig, EngineError, EngineHandle, Mode, Status, SubmitError,
+};
+
+/// Most transactions in one gossip batch.
+const GOSSIP_BATCH: usize = 2_000;
+/// Most bytes of a gossip batch accepted from a peer.
+const MAX_GOSSIP_BYTES: usize = 16 * 1024 * 1024;
+/// A fetch response stops growing past this many bytes (a consensus message may be 16 MiB).
+const FETCH_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+/// Remembered verified transaction digests, per generation (two generations are kept).
+const VERIFIED_GENERATION: usize = 500_000;
+
+pub(crate) enum EngineEvent {
+    Network(NetworkEvent),
+    Consensus {
+        from: PublicKey,
+        message: ConsensusMessage,
+    },
+    Gossip {
+        transactions: Vec<SignedTransaction>,
+    },
+    Submit {
+        transactions: Vec<SignedTransaction>,
+        reply: oneshot::Sender<Vec<Result<HashValue, SubmitError>>>,
+    },
+    SyncResult {
+        from: PublicKey,
+        result: Result<SyncResponse, String>,
+    },
+    IsPending {
+        hash: HashValue,
+        reply: oneshot::Sender<bool>,
+    },
+    Shutdown {
+        reply: std::sync::mpsc::Sender<()>,
+    },
+}
+
+fn now_ms() -> TimestampMs {
+    TimestampMs(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    )
+}
+
+/// Storage failures are fatal: the node stops rather than run on state it cannot trust.
+fn fatal(what: &str, error: impl std::fmt::Display) -> ! {
+    error!(%error, "fatal storage failure: {what}");
+    panic!("fatal storage failure: {what}: {error}");
+}
+
+struct StoreSafety<'a>(&'a RocksStore);
+
+impl SafetyStorage for StoreSafety<'_> {
+    type Error = tenge_storage::StoreError;
+    fn persist_safety_data(
+        &mut self,
+        data: &SafetyData,
+        voted_block: Option<&BlockWithParentQc>,
+    ) -> Result<(), Self::Error> {
+        let pending = voted_block.map(|voted| PendingBlock {
+            height: voted.block.header.height,
+            id: voted.block.id(),
+            bytes: encode(voted),
+        });
+        self.0.put_safety_data(&data.to_bytes(), pending.as_ref())
+    }
+}
+
+/// Verified signed-transaction digests, in two generations so the set stays bounded.
+#[derive(Default)]
+struct VerifiedSet {
+    current: HashSet<HashValue>,
+    previous: HashSet<HashValue>,
+}
+
+impl VerifiedSet {
+    fn insert(&mut self, digest: HashValue) {
+        if self.current.len() >= VERIFIED_GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(digest);
+    }
+
+    fn contains(&self, digest: &HashValue) -> bool {
+        self.current.contains(digest) || self.previous.contains(digest)
+    }
+}
+
+/// Opens the store, rebuilds the ledger, starts the network and the engine thread.
+pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| EngineError::Corrupt(format!("data dir: {e}")))?;
+    let store = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
+    let genesis_ledger = Ledger::from_genesis(&config.genesis)?;
+    let genesis_block = Block {
+        header: genesis_ledger.head().clone(),
+        transactions: vec![],
+    };
+    store.initialize(
+        config.genesis.hash(),
+        &genesis_block,
+        &genesis_ledger.state().entries(),
+    )?;
+    let head = store
+        .head()?
+        .ok_or_else(|| EngineError::Corrupt("initialised store has no head".into()))?;
+    let ledger = Ledger::from_stored(
+        config.genesis.chain_id.clone(),
+        head.block.header.clone(),
+        store.state_entries()?,
+    )?;
+    info!(height = %ledger.head().height, root = %ledger.state().root().short(), "state loaded and audited");
+
+    let validators = ValidatorSet::new(
+        config
+            .genesis
+            .validators
+            .iter()
+            .map(|v| v.consensus_key)
+            .collect(),
+    );
+    let me = validators
+        .keys
+        .iter()
+        .position(|k| *k == config.key.public_key())
+        .map(|i| i as ValidatorIndex);
+    let consensus = match config.mode {
+        Mode::Validator => {
+            let me = me.ok_or(EngineError::NotAValidator(config.key.public_key()))?;
+            let (parent_qc, commit_certificate) = if head.block.header.height.0 == 0 {
+                (QuorumCertificate::genesis(&genesis_block), None)
+            } else {
+                let certificates = StoredCertificates::from_bytes(&head.certificate)
+                    .map_err(|e| EngineError::Corrupt(format!("head certificates: {e}")))?;
+                (certificates.parent_qc, certificates.commit_qc)
+            };
+            let safety = match store.safety_data()? {
+                Some(bytes) => SafetyData::from_bytes(&bytes)
+                    .map_err(|e| EngineError::Corrupt(format!("safety data: {e}")))?,
+                None => SafetyData::default(),
+            };
+            let pending = store
+                .pending_blocks()?
+                .iter()
+                .map(|bytes| tenge_types::codec::decode_trusted("pending block", bytes))
+                .collect::<Result<Vec<BlockWithParentQc>, _>>()
+                .map_err(|e| EngineError::Corrupt(format!("pending blocks: {e}")))?;
+            info!(validator = me, last_voted_round = %safety.last_voted_round, pending = pending.len(), "consensus state recovered");
+            let signer = tenge_crypto::Keypair::from_secret(config.key.secret_bytes());
+            Some(Consensus::new(
+                config.consensus.clone(),
+                me,
+                signer,
+                validators.clone(),
+                &genesis_block,
+                Recovery {
+                    committed: BlockWithParentQc {
+                        block: head.block.clone(),
+                        parent_qc,
+                    },
+                    commit_certificate,
+                    safety,
+                    pending,
+                },
+            ))
+        }
+        Mode::Observer => None,
+    };
+
+    let mut peers: Vec<PeerConfig> = config
+        .genesis
+        .validators
+        .iter()
+        .map(|v| PeerConfig {
+            key: v.consensus_key,
+            address: Some(v.address.clone()),
+        })
+        .collect();
+    peers.extend(config.extra_peers.iter().cloned());
+    let (network, network_events) = tenge_network::start(NetworkConfig {
+        secret_key: config.key.secret_bytes(),
+        listen_address: config.listen_address.clone(),
+        peers,
+        limits: config.network.clone(),
+    })
+    .await?;
+
+    let (events, inbox) = sync_channel(config.limits.engine_queue_events);
+    let ledger = Arc::new(RwLock::new(ledger));
+    let initial_status = Status {
+        mode: config.mode,
+        chain_id: config.genesis.chain_id.to_string(),
+        height: head.block.header.height,
+        block_id: head.block.id(),
+        state_root: head.block.header.state_root,
+        block_time: head.block.header.timestamp,
+        round: consensus.as_ref().map_or(Round(0), Consensus::round),
+        peers: 0,
+        syncing: false,
+        mempool_transactions: 0,
+        halted: None,
+    };
+    let (status_sender, status) = watch::channel(initial_status);
+    let (commits, _) = broadcast::channel(1_024);
+    let counters = Arc::new(Counters::default());
+    let handle = EngineHandle {
+        events: events.clone(),
+        ledger: ledger.clone(),
+        store: store.clone(),
+        status,
+        commits: commits.clone(),
+        counters: counters.clone(),
+        genesis: Arc::new(config.genesis.clone()),
+        verify_threads: config.limits.verify_threads,
+    };
+    let runtime = tokio::runtime::Handle::current();
+    runtime.spawn(forward_network(
+        network_events,
+        events.clone(),
+        network.clone(),
+        config.limits.verify_threads,
+    ));
+
+    let verifier = Verifier::new(
+        validators.clone(),
+        QuorumCertificate::genesis(&genesis_block),
+    );
+    let engine = Engine {
+        mempool: Mempool::new(config.limits.mempool_max_txs),
+        config,
+        consensus,
+        validators,
+        me,
+        ledger,
+        store,
+        network,
+        runtime,
+        events,
+        executed: HashMap::new(),
+        verified: VerifiedSet::default(),
+        timers: BinaryHeap::new(),
+        local: VecDeque::new(),
+        gossip: Vec::new(),
+        connected: HashSet::new(),
+        status: status_sender,
+        commits,
+        counters,
+        verifier,
+        sync_in_flight: None,
+        sync_cursor: 0,
+        halted: None,
+    };
+    std::thread::Builder::new()
+        .name("tenge-engine".into())
+        .spawn(move || engine.run(inbox))
+        .map_err(|e| EngineError::Corrupt(format!("cannot start the engine thread: {e}")))?;
+    Ok(handle)
+}
+
+/// Decodes and checks what peers send before it reaches the engine thread: consensus messages
+/// are decoded with limits, transaction batches decoded and their signatures verified in a
+/// batch. Garbage costs the sender its standing.
+async fn forward_network(
+    mut network_events: tokio::sync::mpsc::Receiver<NetworkEvent>,
+    engine: SyncSender<EngineEvent>,
+    network: NetworkClient,
+    threads: usize,
+) {
+    while let Some(event) = network_events.recv().await {
+        let event = match event {
+            NetworkEvent::Message {
+                from,
+                channel: Channel::Consensus,
+                bytes,
+            } => match ConsensusMessage::from_bytes(&bytes) {
+                Ok(message) => EngineEvent::Consensus { from, message },
+                Err(error) => {
+                    let _ = network
+                        .penalize(from, format!("undecodable consensus message: {error}"))
+                        .await;
+                    continue;
+                }
+            },
+            NetworkEvent::Message {
+                from,
+                channel: Channel::Transactions,
+                bytes,
+            } => {
+                let decoded: Result<Vec<SignedTransaction>, _> =
+                    tenge_types::decode("transaction batch", &bytes, MAX_GOSSIP_BYTES);
+                let transactions = match decoded {
+                    Ok(transactions) if transactions.len() <= GOSSIP_BATCH => transactions,
+                    Ok(_) => {
+                        let _ = network
+                            .penalize(from, "transaction batch too long".into())
+                            .await;
+                        continue;
+                    }
+                    Err(error) => {
+                        let _ = network
+                            .penalize(from, format!("undecodable transaction batch: {error}"))
+                            .await;
+                        continue;
+                    }
+                };
+                let checked = tokio::task::spawn_blocking(move || {
+                    let valid = verify_signatures(&transactions, threads);
+                    (transactions, valid)
+                })
+                .await;
+                let Ok((transactions, valid)) = checked else {
+                    continue;
+                };
+                let bad = valid.iter().filter(|ok| !**ok).count();
+                if bad > 0 {
+                    let _ = network
+                        .penalize(from, format!("{bad} transactions with invalid signatures"))
+                        .await;
+                }
+                let transactions = transactions
+                    .into_iter()
+                    .zip(valid)
+                    .filter(|(_, ok)| *ok)
+                    .map(|(tx, _)| tx)
+                    .collect();
+                EngineEvent::Gossip { transactions }
+            }
+            other => EngineEvent::Network(other),
+        };
+        if engine.try_send(event).is_err() {
+            debug!("engine queue full: network event dropped");
+        }
+    }
+}
+
+struct Engine {
+    config: EngineConfig,
+    consensus: Option<Consensus>,
+    validators: ValidatorSet,
+    me: Option<ValidatorIndex>,
+    ledger: Arc<RwLock<Ledger>>,
+    store: Arc<RocksStore>,
+    network: NetworkClient,
+    runtime: tokio::runtime::Handle,
+    events: SyncSender<EngineEvent>,
+    mempool: Mempool,
+    executed: HashMap<BlockId, ExecutedBlock>,
+    verified: VerifiedSet,
+    /// Round timers: (deadline, round), earliest first.
+    timers: BinaryHeap<std::cmp::Reverse<(Instant, Round)>>,
+    /// Inputs produced by this node for itself (loopback messages, executions).
+    local: VecDeque<Input>,
+    /// Client transactions to forward to the other validators.
+    gossip: Vec<SignedTransaction>,
+    connected: HashSet<PublicKey>,
+    status: watch::Sender<Status>,
+    commits: broadcast::Sender<CommitEvent>,
+    counters: Arc<Counters>,
+    verifier: Verifier,
+    /// When the outstanding range-sync request was sent.
+    sync_in_flight: Option<Instant>,
+    sync_cursor: usize,
+    halted: Option<String>,
+}
+
+impl Engine {
+    fn run(mut self, inbox: Receiver<EngineEvent>) {
+        self.input(Input::Start);
+        let mut last_periodic = Instant::now();
+        loop {
+            let next_timer = self
+                .timers
+                .peek()
+                .map(|std::cmp::Reverse((deadline, _))| *deadline);
+            let wait = next_timer
+                .map_or(Duration::from_millis(20), |deadline| {
+                    deadline.saturating_duration_since(Instant::now())
+                })
+                .min(Duration::from_millis(20));
+            match inbox.recv_timeout(wait) {
+                Ok(EngineEvent::Shutdown { reply }) => {
+                    info!("engine stopping");
+                    let _ = reply.send(());
+                    return;
+                }
+                Ok(event) => self.on_event(event),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Drain what else is waiting before timers, so a burst is handled in one go.
+            while let Ok(event) = inbox.try_recv() {
+                if let EngineEvent::Shutdown { reply } = event {
+                    info!("engine stopping");
+                    let _ = reply.send(());
+                    return;
+                }
+                self.on_event(event);
+            }
+            let now = Instant::now();
+            while let Some(std::cmp::Reverse((deadline, round))) = self.timers.peek().copied() {
+                if deadline > now {
+                    break;
+                }
+                self.timers.pop();
+                self.input(Input::RoundTimerFired { round });
+            }
+            self.flush_gossip();
+            if now.duration_since(last_periodic) >= Duration::from_millis(self.periodic_ms()) {
+                last_periodic = now;
+                self.maybe_sync();
+                self.publish_status();
+            }
+        }
+    }
+
+    fn periodic_ms(&self) -> u64 {
+        match self.config.mode {
+            Mode::Observer => self.config.limits.observer_poll_ms,
+            Mode::Validator => 250,
+        }
+    }
+
+    fn on_event(&mut self, event: EngineEvent) {
+        match event {
+            EngineEvent::Consensus { from, message } => {
+                let Some(from) = self.validators.keys.iter().position(|k| *k == from) else {
+                    return;
+                };
+                if self.consensus.is_some() {
+                    self.input(Input::Message {
+                        from: from as ValidatorIndex,
+                        message,
+                    });
+                }
+            }
+            EngineEvent::Network(NetworkEvent::SyncRequest { from, bytes, reply }) => {
+                self.serve_sync(from, &bytes, reply)
+            }
+            EngineEvent::Network(NetworkEvent::PeerConnected(peer)) => {
+                self.connected.insert(peer);
+            }
+            EngineEvent::Network(NetworkEvent::PeerDisconnected(peer)) => {
+                self.connected.remove(&peer);
+            }
+            EngineEvent::Network(NetworkEvent::Message { .. }) => {}
+            EngineEvent::Gossip { transactions } => {
+                for tx in transactions {
+                    self.verified.insert(tx.digest());
+                    let next = self.next_sequence(&tx.transaction.sender);
+                    // Gossip is best effort: a full mempool or a stale transaction just drops it.
+                    let _ = self.mempool.insert(tx, next);
+                }
+            }
+            EngineEvent::Submit {
+                transactions,
+                reply,
+            } => {
+                let results = transactions
+                    .into_iter()
+                    .map(|tx| self.admit_client(tx))
+                    .collect();
+                let _ = reply.send(results);
+            }
+            EngineEvent::SyncResult { from, result } => self.on_sync_result(from, result),
+            EngineEvent::IsPending { hash, reply } => {
+                let _ = reply.send(self.mempool.contains(&hash));
+            }
+            EngineEvent::Shutdown { .. } => unreachable!("handled by the loop"),
+        }
+    }
+
+    fn next_sequence(&self, account: &AccountId) -> u64 {
+        let ledger = self.ledger.read().expect("ledger lock");
+        ledger.state().account(account).map_or(0, |a| a.sequence)
+    }
+
+    fn admit_client(&mut self, tx: SignedTransaction) -> Result<HashValue, SubmitError> {
+        if let Some(reason) = &self.halted {
+            return Err(SubmitError::Halted(reason.clone()));
+        }
+        let hash = tx.hash();
+        self.verified.insert(tx.digest());
+        match self.config.mode {
+            Mode::Observer => {
+                // Observers hold no mempool: they pass transactions on to the validators.
+                self.gossip.push(tx);
+                Ok(hash)
+            }
+            Mode::Validator => {
+                let next = self.next_sequence(&tx.transaction.sender);
+                if self.mempool.insert(tx.clone(), next)? {
+                    self.gossip.push(tx);
+                }
+                Ok(hash)
+            }
+        }
+    }
+
+    fn flush_gossip(&mut self) {
+        while !self.gossip.is_empty() {
+            let batch: Vec<SignedTransaction> = self
+                .gossip
+                .drain(..self.gossip.len().min(GOSSIP_BATCH))
+                .collect();
+            let bytes = encode(&batch);
+            let network = self.network.clone();
+            let me = self.config.key.public_key();
+            let targets: Vec<PublicKey> = self
+                .validators
+                .keys
+                .iter()
+                .copied()
+                .filter(|k| *k != me)
+                .collect();
+            self.runtime.spawn(async move {
+                for target in targets {
+                    let _ = network
+                        .send(target, Channel::Transactions, bytes.clone())
+                        .await;
+                }
+            });
+        }
+    }
+
+    // ---- consensus ---------------------------------------------------------------------------
+
+    fn input(&mut self, input: Input) {
+        self.local.push_back(input);
+        while let Some(input) = self.local.pop_front() {
+            if self.halted.is_some() {
+                self.local.clear();
+                return;
+            }
+            let Some(consensus) = self.consensus.as_mut() else {
+                return;
+            };
+            let effects = consensus.handle(now_ms(), input);
+            for effect in effects {
+                self.effect(effect);
+            }
+        }
+    }
+
+    fn effect(&mut self, effect: Effect) {
+        match effect {
+            Effect::Send { to, message } => self.send(to, message),
+            Effect::Signed(staged) => {
+                let outgoing = match staged.persist(&mut StoreSafety(&self.store)) {
+                    Ok(outgoing) => outgoing,
+                    Err(error) => fatal("persisting safety data", error),
+                };
+                for message in outgoing {
+                    match message {
+                        Outgoing::Send { to, message } => self.send(to, message),
+                        Outgoing::Broadcast { message } => {
+                            let bytes = message.to_bytes();
+                            let network = self.network.clone();
+                            self.runtime.spawn(async move {
+                                let _ = network.broadcast(Channel::Consensus, bytes).await;
+                            });
+                        }
+                    }
+                }
+            }
+            Effect::ScheduleTimer { round, after_ms } => {
+                self.timers.push(std::cmp::Reverse((
+                    Instant::now() + Duration::from_millis(after_ms),
+                    round,
+                )));
+            }
+            Effect::RequestPayload { round, parent_id } => {
+                if let Some(block) = self.build(round, parent_id) {
+                    self.local.push_back(Input::PayloadReady { round, block });
+                }
+            }
+            Effect::ExecuteBlock { block } => {
+                let block_id = block.id();
+                let result = self.execute(block);
+                if let Err(reason) = &result {
+                    warn!(block = %block_id.short(), %reason, "block refused");
+                }
+                self.local
+                    .push_back(Input::BlockExecuted { block_id, result });
+            }
+            Effect::Commit {
+                blocks,
+                certificate,
+            } => self.commit_consensus(blocks, certificate),
+            Effect::Fetch {
+                from,
+                block_id,
+                count,
+            } => self.send(from, ConsensusMessage::FetchRequest { block_id, count }),
+            Effect::ServeFetch {
+                to,
+                block_id,
+                count,
+            } => {
+                let blocks = self.serve_fetch(block_id, count);
+                if !blocks.is_empty() {
+                    self.send(to, ConsensusMessage::FetchResponse { blocks });
+                }
+            }
+            Effect::Evidence(evidence) => {
+                warn!(author = evidence.author, round = %evidence.round, kind = evidence.kind, "equivocation evidence");
+            }
+            Effect::Invalid { from, reason } => {
+                if let Some(key) = self.validators.key(from).copied() {
+                    let network = self.network.clone();
+                    self.runtime.spawn(async move {
+                        let _ = network.penalize(key, reason.to_string()).await;
+                    });
+                }
+            }
+            Effect::Halt { reason } => self.halt(reason),
+        }
+    }
+
+    fn send(&mut self, to: ValidatorIndex, message: ConsensusMessage) {
+        if Some(to) == self.me {
+            self.local.push_back(Input::Message { from: to, message });
+            return;
+        }
+        let Some(key) = self.validators.key(to).copied() else {
+            return;
+        };
+        let bytes = message.to_bytes();
+        let network = self.network.clone();
+        self.runtime.spawn(async move {
+            let _ = network.send(key, Channel::Consensus, bytes).await;
+        });
+    }
+
+    fn halt(&mut self, reason: String) {
+        error!(%reason, "HALTED: this node stops following the chain; investigate before restarting");
+        self.halted = Some(reason);
+        self.publish_status();
+    }
+
+    /// Executed uncommitted blocks from the committed head to `parent_id`, oldest first.
+    fn ancestors(&self, head: BlockId, parent_id: BlockId) -> Option<Vec<&ExecutedBlock>> {
+        let mut chain = Vec::new();
+        let mut cursor = parent_id;
+        while cursor != head {
+            let executed = self.executed.get(&cursor)?;
+            cursor = executed.block.header.parent_id;
+            chain.push(executed);
+        }
+        chain.reverse();
+        Some(chain)
+    }
+
+    fn build(&mut self, round: Round, parent_id: BlockId) -> Option<Block> {
+        let ledger = self.ledger.read().expect("ledger lock");
+        let ancestors = self.ancestors(ledger.head().id(), parent_id)?;
+        let excluded: HashSet<HashValue> = ancestors
+            .iter()
+            .flat_map(|a| a.block.transactions.iter().map(SignedTransaction::hash))
+            .collect();
+        let state = ledger.state();
+        let transactions = self
+            .mempool
+            .select(self.config.limits.block_max_txs, &excluded, |id| {
+                state.account(id).map_or(0, |a| a.sequence)
+            });
+        // Every mempool transaction was verified on entry.
+        let valid = vec![true; transactions.len()];
+        let executed = ledger.build_block(&ancestors, round, now_ms(), transactions, &valid);
+        drop(ledger);
+        let block = executed.block.clone();
+        self.executed.insert(block.id(), executed);
+        Some(block)
+    }
+
+    /// Signature verdicts for a block: from the verified set, the rest verified now (batched).
+    fn signature_verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool> {
+        let digests: Vec<HashValue> = transactions.iter().map(SignedTransaction::digest).collect();
+        let unknown: Vec<usize> = (0..transactions.len())
+            .filter(|i| !self.verified.contains(&digests[*i]))
+            .collect();
+        let mut valid = vec![true; transactions.len()];
+        if !unknown.is_empty() {
+            let batch: Vec<SignedTransaction> =
+                unknown.iter().map(|i| transactions[*i].clone()).collect();
+            let results = verify_signatures(&batch, self.config.limits.verify_threads);
+            for (i, ok) in unknown.into_iter().zip(results) {
+                valid[i] = ok;
+                if ok {
+                    self.verified.insert(digests[i]);
+                }
+            }
+        }
+        valid
+    }
+
+    fn execute(&mut self, block: Block) -> Result<(), String> {
+        let id = block.id();
+        if self.executed.contains_key(&id) {
+            return Ok(());
+        }
+        let valid = self.signature_verdicts(&block.transactions);
+        let ledger = self.ledger.read().expect("ledger lock");
+        let ancestors = self
+            .ancestors(ledger.head().id(), block.header.parent_id)
+            .ok_or("parent is not executed")?;
+        let execution = ledger
+            .execute_block(&ancestors, &block, &valid)
+            .map_err(|e| e.to_string())?;
+        drop(ledger);
+        self.executed.insert(id, ExecutedBlock { block, execution });
+        Ok(())
+    }
+
+    fn commit_consensus(&mut self, blocks: Vec<BlockWithParentQc>, certificate: QuorumCertificate) {
+        let count = blocks.len();
+        for (index, item) in blocks.into_iter().enumerate() {
+            let id = item.block.id();
+            let Some(executed) = self.executed.remove(&id) else {
+                fatal(
+                    "commit",
+                    format!(
+                        "block {} committed by consensus was never executed",
+                        id.short()
+                    ),
+                );
+            };
+            let certificates = StoredCertificates {
+                parent_qc: item.parent_qc,
+                commit_qc: (index + 1 == count).then(|| certificate.clone()),
+            };
+            self.commit_executed(executed, certificates);
+        }
+        let head_height = self.ledger.read().expect("ledger lock").head().height;
+        self.executed
+            .retain(|_, e| e.block.header.height > head_height);
+    }
+
+    /// Writes one executed block to the store (atomic, synced), then to the in-memory ledger.
+    fn commit_executed(&mut self, executed: ExecutedBlock, certificates: StoredCertificates) {
+        let commit = BlockCommit {
+            block: &executed.block,
+            certificate: &certificates.to_bytes(),
+            receipts: &executed.execution.receipts,
+            changes: &executed.execution.delta.entries,
+        };
+        if let Err(error) = self.store.commit_block(&commit) {
+            fatal("committing a block", error);
+        }
+        {
+            let mut ledger = self.ledger.write().expect("ledger lock");
+            ledger.commit(&executed);
+        }
+        let header = &executed.block.header;
+        let applied = executed.execution.applied_count() as u32;
+        self.counters
+            .committed_transactions
+            .fetch_add(u64::from(applied), Ordering::Relaxed);
+        {
+            let mut rejected = self
+                .counters
+                .rejected_by_code
+                .lock()
+                .expect("counters lock");
+            for receipt in &executed.execution.receipts {
+                if let Err(rejection) = &receipt.outcome {
+                    *rejected.entry(rejection.code.code()).or_default() += 1;
+                }
+            }
+        }
+        {
+            let latency = now_ms().0.saturating_sub(header.timestamp.0);
+            let mut latencies = self
+                .counters
+                .commit_latency_ms
+                .lock()
+                .expect("counters lock");
+            if latencies.len() >= 10_000 {
+                latencies.clear();
+            }
+            latencies.push(latency);
+        }
+        let hashes: Vec<HashValue> = executed
+            .block
+            .transactions
+            .iter()
+            .map(SignedTransaction::hash)
+            .collect();
+        {
+            let ledger = self.ledger.read().expect("ledger lock");
+            let state = ledger.state();
+            self.mempool
+                .remove_committed(&hashes, |id| state.account(id).map_or(0, |a| a.sequence));
+        }
+        let _ = self.commits.send(CommitEvent {
+            height: header.height,
+            block_id: executed.block.id(),
+            state_root: header.state_root,
+            timestamp: header.timestamp,
+            transactions: header.transaction_count,
+            applied,
+        });
+        debug!(height = %header.height, transactions = header.transaction_count, "committed");
+    }
+
+    fn serve_fetch(&self, block_id: BlockId, count: u16) -> Vec<BlockWithParentQc> {
+        let mut blocks = Vec::new();
+        let mut bytes = 0usize;
+        let mut cursor = block_id;
+        // Within the peer's message limit: stop after FETCH_RESPONSE_BYTES (at least one block).
+        while blocks.len() < usize::from(count) && bytes < FETCH_RESPONSE_BYTES {
+            let item = self
+                .consensus
+                .as_ref()
+                .and_then(|c| c.block(&cursor))
+                .or_else(|| {
+                    let height = self.store.height_of_block(&cursor).ok()??;
+                    if height.0 == 0 {
+                        return None;
+                    }
+                    let block = self.store.block(height).ok()??;
+                    let certificates =
+                        StoredCertificates::from_bytes(&self.store.certificate(height).ok()??)
+                            .ok()?;
+                    Some(BlockWithParentQc {
+                        block,
+                        parent_qc: certificates.parent_qc,
+                    })
+                });
+            let Some(item) = item else { break };
+            if item.block.header.height.0 == 0 {
+                break;
+            }
+            cursor = item.block.header.parent_id;
+            bytes += encode(&item).len();
+            blocks.push(item);
+        }
+        blocks
+    }
+
+    // ---- range sync ---------------------------------------------------------------------------
+
+    fn serve_sync(&mut self, from: PublicKey, bytes: &[u8], reply: SyncReply) {
+        let request = match SyncRequest::from_bytes(bytes) {
+            Ok(request) => request,
+            Err(error) => {
+                let network = self.network.clone();
+                self.runtime.spawn(async move {
+                    let _ = network
+                        .penalize(from, format!("undecodable sync request: {error}"))
+                        .await;
+                });
+                return;
+            }
+        };
+        let SyncRequest::Committed {
+            after_height,
+            max_blocks,
+        } = request;
+        let max_blocks = max_blocks.min(self.config.limits.sync_batch_blocks);
+        let blocks = match crate::sync::serve(&self.store, after_height, max_blocks) {
+            Ok(blocks) => blocks,
+            Err(error) => fatal("serving sync", error),
+        };
+        let head = self.ledger.read().expect("ledger lock").head().height;
+        reply.send(SyncResponse::Committed { blocks, head }.to_bytes());
+    }
+
+    /// Asks a peer for committed blocks when this node is behind (validators) or on every poll
+    /// (observers).
+    fn maybe_sync(&mut self) {
+        if self.halted.is_some() {
+            return;
+        }
+        if self
+            .sync_in_flight
+            .is_some_and(|sent| sent.elapsed() < Duration::from_secs(15))
+        {
+            return;
+        }
+        let height = self.ledger.read().expect("ledger lock").head().height;
+        let behind = match &self.consensus {
+            None => true,
+            Some(consensus) => {
+                consensus.high_qc().data.height.0 > height.0 + self.config.limits.sync_gap_blocks
+            }
+        };
+        if !behind {
+            return;
+        }
+        let me = self.config.key.public_key();
+        let candidates: Vec<PublicKey> = self
+            .validators
+            .keys
+            .iter()
+            .copied()
+            .filter(|k| *k != me)
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        // Prefer connected peers; rotate so a slow or faulty one is not asked forever.
+        let connected: Vec<PublicKey> = candidates
+            .iter()
+            .copied()
+            .filter(|k| self.connected.contains(k))
+            .collect();
+        let pool = if connected.is_empty() {
+            &candidates
+        } else {
+            &connected
+        };
+        self.sync_cursor = self.sync_cursor.wrapping_add(1);
+        let peer = pool[self.sync_cursor % pool.len()];
+        let request = SyncRequest::Committed {
+            after_height: height,
+            max_blocks: self.config.limits.sync_batch_blocks,
+        }
+        .to_bytes();
+        let network = self.network.clone();
+        let events = self.events.clone();
+        self.sync_in_flight = Some(Instant::now());
+        self.runtime.spawn(async move {
+            let result = match network.request(peer, request).await {
+                Ok(bytes) => SyncResponse::from_bytes(&bytes)
+                    .map_err(|e| format!("undecodable sync response: {e}")),
+                Err(error) => Err(error.to_string()),
+            };
+            let _ = events.try_send(EngineEvent::SyncResult { from: peer, result });
+        });
+    }
+
+    fn on_sync_result(&mut self, from: PublicKey, result: Result<SyncResponse, String>) {
+        self.sync_in_flight = None;
+        let SyncResponse::Committed { blocks, head } = match result {
+            Ok(response) => response,
+            Err(error) => {
+                debug!(peer = %from.short(), %error, "sync request failed");
+                return;
+            }
+        };
+        if blocks.is_empty() {
+            return;
+        }
+        let (head_id, head_height) = {
+            let ledger = self.ledger.read().expect("ledger lock");
+            (ledger.head().id(), ledger.head().height)
+        };
+        // A response for a height we already passed (the chain moved on meanwhile) is skipped.
+        let skip = blocks
+            .iter()
+            .take_while(|b| b.block.header.height <= head_height)
+            .count();
+        let blocks: Vec<CommittedBlock> = blocks.into_iter().skip(skip).collect();
+        if blocks.is_empty() {
+            return;
+        }
+        let certificate =
+            match crate::sync::check(&mut self.verifier, head_id, head_height, &blocks) {
+                Ok(certificate) => certificate,
+                Err(reason) => {
+                    warn!(peer = %from.short(), %reason, "sync response refused");
+                    let network = self.network.clone();
+                    self.runtime.spawn(async move {
+                        let _ = network
+                            .penalize(from, format!("invalid sync response: {reason}"))
+                            .await;
+                    });
+                    return;
+                }
+            };
+        let count = blocks.len();
+        let mut last = None;
+        for item in blocks {
+            let valid = self.signature_verdicts(&item.block.transactions);
+            let result = {
+                let ledger = self.ledger.read().expect("ledger lock");
+                ledger.execute_block(&[], &item.block, &valid)
+            };
+            let execution = match result {
+                Ok(execution) => execution,
+                Err(error) => {
+                    // The block is certified by a quorum: a different result here means this
+                    // node's execution disagrees with the validators'. Never follow silently.
+                    self.halt(format!(
+                        "certified block {} at height {} does not re-execute: {error}",
+                        item.block.id().short(),
+                        item.block.header.height
+                    ));
+                    return;
+                }
+            };
+            let block_with_qc = BlockWithParentQc {
+                block: item.block.clone(),
+                parent_qc: item.certificates.parent_qc.clone(),
+            };
+            self.commit_executed(
+                ExecutedBlock {
+                    block: item.block,
+                    execution,
+                },
+                item.certificates,
+            );
+            last = Some(block_with_qc);
+        }
+        info!(blocks = count, peer = %from.short(), peer_head = %head, "synced");
+        if let Some(head_block) = last {
+            let new_height = head_block.block.header.height;
+            self.executed
+                .retain(|_, e| e.block.header.height > new_height);
+            if self.consensus.is_some() {
+                self.input(Input::Synced {
+                    head: Box::new(head_block),
+                    certificate: Box::new(certificate),
+                });
+            }
+            if head > new_height {
+                self.maybe_sync();
+            }
+        }
+        self.publish_status();
+    }
+
+    fn publish_status(&mut self) {
+        let ledger = self.ledger.read().expect("ledger lock");
+        let header = ledger.head();
+        let status = Status {
+            mode: self.config.mode,
+            chain_id: self.config.genesis.chain_id.to_string(),
+            height: header.height,
+            block_id: header.id(),
+            state_root: header.state_root,
+            block_time: header.timestamp,
+            round: self.consensus.as_ref().map_or(Round(0), Consensus::round),
+            peers: self.connected.len(),
+            syncing: self.sync_in_flight.is_some(),
+            mempool_transactions: self.mempool.len(),
+            halted: self.halted.clone(),
+        };
+        drop(ledger);
+        self.status.send_replace(status);
+    }
+}
+
+#[allow(dead_code)]
+fn domain_marker() -> Domain {
+    Domain::Block
+}
