@@ -1,1 +1,3 @@
-//! Placeholder
+//! The pieces of the `tenge` command line that other tools reuse: devnet layout and files.
+
+pub mod devnet;

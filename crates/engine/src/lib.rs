@@ -114,6 +114,8 @@ pub enum SubmitError {
     Overloaded,
     #[error("this node stopped following the chain: {0}")]
     Halted(String),
+    #[error("{0}")]
+    Rejected(tenge_types::Rejection),
 }
 
 /// Where a transaction is.
@@ -194,16 +196,36 @@ impl EngineHandle {
         let mut results: Vec<Option<Result<HashValue, SubmitError>>> =
             Vec::with_capacity(transactions.len());
         let mut admitted = Vec::new();
-        for (tx, ok) in transactions.into_iter().zip(valid) {
-            if tx.transaction.chain_id != chain {
-                results.push(Some(Err(SubmitError::WrongChain(
-                    tx.transaction.chain_id.to_string(),
-                ))));
-            } else if !ok {
-                results.push(Some(Err(SubmitError::InvalidSignature)));
-            } else {
-                results.push(None);
-                admitted.push(tx);
+        let now = TimestampMs(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        );
+        {
+            let ledger = self.ledger.read().expect("ledger lock");
+            for (tx, ok) in transactions.into_iter().zip(valid) {
+                if tx.transaction.chain_id != chain {
+                    results.push(Some(Err(SubmitError::WrongChain(
+                        tx.transaction.chain_id.to_string(),
+                    ))));
+                } else if !ok {
+                    results.push(Some(Err(SubmitError::InvalidSignature)));
+                } else {
+                    // Refuse at the door what would be rejected in the next block anyway, except
+                    // a sequence number ahead of the next: the sender may have earlier ones in
+                    // flight.
+                    match ledger.dry_run(&tx, true, now) {
+                        Err(rejection)
+                            if rejection.code != tenge_types::RejectionCode::SequenceTooHigh =>
+                        {
+                            results.push(Some(Err(SubmitError::Rejected(rejection))));
+                        }
+                        _ => {
+                            results.push(None);
+                            admitted.push(tx);
+                        }
+                    }
+                }
             }
         }
         if !admitted.is_empty() {

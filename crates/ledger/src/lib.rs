@@ -244,6 +244,31 @@ impl Ledger {
         )
     }
 
+    /// What would happen to `transaction` if it were the only one in the next block, at time
+    /// `now`: the check a node makes before admitting a transaction to its mempool.
+    pub fn dry_run(
+        &self,
+        transaction: &SignedTransaction,
+        signatures_valid: bool,
+        now: TimestampMs,
+    ) -> Result<(), tenge_types::Rejection> {
+        let height = self.head.height.next();
+        let timestamp = now.max(self.head.timestamp);
+        let execution = self.run(
+            &[],
+            height,
+            timestamp,
+            std::slice::from_ref(transaction),
+            &[signatures_valid],
+        );
+        execution
+            .receipts
+            .into_iter()
+            .next()
+            .expect("one receipt per transaction")
+            .outcome
+    }
+
     /// Makes a block executed on the committed head permanent.
     pub fn commit(&mut self, executed: &ExecutedBlock) {
         let header = &executed.block.header;

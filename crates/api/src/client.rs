@@ -1,0 +1,180 @@
+//! A typed client of the node API, used by the CLI, the load generator and the tests.
+
+use std::time::Duration;
+
+use tenge_types::{AccountId, HashValue, SignedTransaction};
+
+use crate::views::*;
+
+/// Why a call to a node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("node {url} is unreachable: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("{}", describe(.0))]
+    Api(ErrorDetail),
+    #[error("unexpected answer from {url}: {reason}")]
+    Protocol { url: String, reason: String },
+}
+
+fn describe(detail: &ErrorDetail) -> String {
+    match (&detail.code, &detail.name) {
+        (Some(code), Some(name)) => format!("rejected: {name} ({code}): {}", detail.message),
+        _ => format!("{} ({}): {}", detail.kind, detail.status, detail.message),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(16)
+            .build()
+            .expect("HTTP client builds");
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        response: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<T, ClientError> {
+        let response = response.map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: self.base.clone(),
+                reason: e.to_string(),
+            })?;
+        if status.is_success() {
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
+                url: self.base.clone(),
+                reason: e.to_string(),
+            })
+        } else {
+            match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) => Err(ClientError::Api(body.error)),
+                Err(_) => Err(ClientError::Protocol {
+                    url: self.base.clone(),
+                    reason: format!(
+                        "HTTP {status}: {}",
+                        String::from_utf8_lossy(&bytes)
+                            .chars()
+                            .take(200)
+                            .collect::<String>()
+                    ),
+                }),
+            }
+        }
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.answer(self.http.get(format!("{}{path}", self.base)).send().await)
+            .await
+    }
+
+    pub async fn submit(&self, tx: &SignedTransaction) -> Result<HashValue, ClientError> {
+        let response: SubmitResponse = self
+            .answer(
+                self.http
+                    .post(format!("{}/v1/transactions", self.base))
+                    .header("content-type", "application/octet-stream")
+                    .body(tx.to_bytes())
+                    .send()
+                    .await,
+            )
+            .await?;
+        response.hash.parse().map_err(|_| ClientError::Protocol {
+            url: self.base.clone(),
+            reason: "bad hash".into(),
+        })
+    }
+
+    /// Submits many transactions in one request; one result per transaction.
+    pub async fn submit_batch(
+        &self,
+        transactions: &[SignedTransaction],
+    ) -> Result<Vec<crate::server::BatchItem>, ClientError> {
+        self.answer(
+            self.http
+                .post(format!("{}/v1/transactions/batch", self.base))
+                .header("content-type", "application/octet-stream")
+                .body(tenge_types::encode(transactions))
+                .send()
+                .await,
+        )
+        .await
+    }
+
+    pub async fn transaction(&self, hash: &HashValue) -> Result<TransactionView, ClientError> {
+        self.get(&format!("/v1/transactions/{hash}")).await
+    }
+
+    pub async fn account(&self, id: &AccountId) -> Result<AccountView, ClientError> {
+        self.get(&format!("/v1/accounts/{id}")).await
+    }
+
+    pub async fn block(&self, height: u64) -> Result<BlockView, ClientError> {
+        self.get(&format!("/v1/blocks/{height}")).await
+    }
+
+    pub async fn latest_block(&self) -> Result<BlockView, ClientError> {
+        self.get("/v1/blocks/latest").await
+    }
+
+    pub async fn supply(&self) -> Result<SupplyView, ClientError> {
+        self.get("/v1/supply").await
+    }
+
+    pub async fn policy(&self) -> Result<PolicyView, ClientError> {
+        self.get("/v1/policy").await
+    }
+
+    pub async fn validators(&self) -> Result<Vec<ValidatorView>, ClientError> {
+        self.get("/v1/validators").await
+    }
+
+    pub async fn status(&self) -> Result<StatusView, ClientError> {
+        self.get("/v1/status").await
+    }
+
+    /// Waits until the transaction is committed or rejected in a block, or `timeout` passes.
+    pub async fn wait_final(
+        &self,
+        hash: &HashValue,
+        timeout: Duration,
+    ) -> Result<TransactionView, ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match self.transaction(hash).await {
+                Ok(view) if view.status != "pending" => return Ok(view),
+                Ok(_) | Err(ClientError::Api(_)) => {}
+                Err(error) => return Err(error),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClientError::Protocol {
+                    url: self.base.clone(),
+                    reason: format!("transaction {hash} not final after {timeout:?}"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -1,0 +1,625 @@
+//! The HTTP server (axum).
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::Stream;
+use tenge_engine::{EngineHandle, SubmitError, TransactionStatus};
+use tenge_storage::Store;
+use tenge_types::consensus::StoredCertificates;
+use tenge_types::{AccountId, Height, RejectionCode, SignedTransaction};
+
+use crate::views::*;
+
+/// Largest request body for a single transaction, in bytes (hex in JSON doubles it).
+pub const MAX_TRANSACTION_BODY_BYTES: usize =
+    2 * tenge_types::transaction::MAX_TRANSACTION_BYTES + 1024;
+/// Largest request body for a batch of transactions.
+pub const MAX_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Most transactions in one batch submission.
+pub const MAX_BATCH_TRANSACTIONS: usize = 20_000;
+
+/// Every route the API serves: (method, path). The OpenAPI document is checked against it.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/transactions"),
+    ("post", "/v1/transactions/batch"),
+    ("get", "/v1/transactions/{hash}"),
+    ("get", "/v1/accounts/{id}"),
+    ("get", "/v1/blocks/latest"),
+    ("get", "/v1/blocks/{height}"),
+    ("get", "/v1/supply"),
+    ("get", "/v1/policy"),
+    ("get", "/v1/validators"),
+    ("get", "/v1/status"),
+    ("get", "/v1/events"),
+    ("get", "/v1/openapi.json"),
+    ("get", "/metrics"),
+    ("get", "/health"),
+    ("get", "/ready"),
+];
+
+/// An API error in the one shape.
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    code: Option<RejectionCode>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn rejected(code: RejectionCode, message: impl Into<String>) -> ApiError {
+        let status = match code {
+            RejectionCode::SequenceAlreadyUsed => StatusCode::CONFLICT,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError {
+            status,
+            kind: "rejected",
+            message: message.into(),
+            code: Some(code),
+        }
+    }
+
+    fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                status: self.status.as_u16(),
+                kind: self.kind.to_string(),
+                message: self.message.clone(),
+                code: self.code.map(RejectionCode::code),
+                name: self.code.map(|c| c.name().to_string()),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body())).into_response()
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> ApiError {
+        let message = error.to_string();
+        match error {
+            SubmitError::InvalidSignature => {
+                ApiError::rejected(RejectionCode::InvalidSignature, message)
+            }
+            SubmitError::WrongChain(_) => ApiError::rejected(RejectionCode::WrongChain, message),
+            SubmitError::Rejected(rejection) => {
+                ApiError::rejected(rejection.code, rejection.message)
+            }
+            SubmitError::Mempool(tenge_engine::MempoolError::SequenceUsed { .. }) => {
+                ApiError::rejected(RejectionCode::SequenceAlreadyUsed, message)
+            }
+            SubmitError::Mempool(tenge_engine::MempoolError::SequenceTooFarAhead { .. }) => {
+                ApiError::rejected(RejectionCode::SequenceTooHigh, message)
+            }
+            SubmitError::Mempool(tenge_engine::MempoolError::Full(_)) | SubmitError::Overloaded => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            }
+            SubmitError::Stopped | SubmitError::Halted(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            }
+        }
+    }
+}
+
+type ApiResult<T> = Result<axum::Json<T>, ApiError>;
+
+/// The router of a node's API.
+pub fn router(engine: EngineHandle) -> Router {
+    let single = Router::new()
+        .route("/v1/transactions", post(submit))
+        .layer(DefaultBodyLimit::max(MAX_TRANSACTION_BODY_BYTES));
+    let batch = Router::new()
+        .route("/v1/transactions/batch", post(submit_batch))
+        .layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES));
+    Router::new()
+        .merge(single)
+        .merge(batch)
+        .route("/v1/transactions/{hash}", get(transaction))
+        .route("/v1/accounts/{id}", get(account))
+        .route("/v1/blocks/latest", get(latest_block))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/supply", get(supply))
+        .route("/v1/policy", get(policy))
+        .route("/v1/validators", get(validators))
+        .route("/v1/status", get(status))
+        .route("/v1/events", get(events))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
+        .with_state(engine)
+}
+
+/// The transaction in a submission: canonical bytes as the body, or JSON
+/// `{"transaction_hex": "..."}`.
+fn transaction_from_body(headers: &HeaderMap, body: &[u8]) -> Result<SignedTransaction, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let bytes = if json {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            transaction_hex: String,
+        }
+        let body: Body = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+        hex_decode(&body.transaction_hex)?
+    } else {
+        body.to_vec()
+    };
+    SignedTransaction::from_bytes(&bytes).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn hex_decode(text: &str) -> Result<Vec<u8>, ApiError> {
+    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request("transaction_hex is not hexadecimal"));
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&text[i..i + 2], 16)
+                .map_err(|_| ApiError::bad_request("transaction_hex is not hexadecimal"))
+        })
+        .collect()
+}
+
+async fn submit(
+    State(engine): State<EngineHandle>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, axum::Json<SubmitResponse>), ApiError> {
+    let tx = transaction_from_body(&headers, &body)?;
+    let result = engine
+        .submit(vec![tx])
+        .await
+        .into_iter()
+        .next()
+        .unwrap_or(Err(SubmitError::Stopped));
+    let hash = result?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(SubmitResponse {
+            hash: hash.to_hex(),
+        }),
+    ))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct BatchItem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+/// A batch: the BCS encoding of a list of signed transactions.
+async fn submit_batch(
+    State(engine): State<EngineHandle>,
+    body: Bytes,
+) -> ApiResult<Vec<BatchItem>> {
+    let transactions: Vec<SignedTransaction> =
+        tenge_types::decode("transaction batch", &body, MAX_BATCH_BODY_BYTES)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if transactions.len() > MAX_BATCH_TRANSACTIONS {
+        return Err(ApiError::bad_request(format!(
+            "{} transactions; at most {MAX_BATCH_TRANSACTIONS} per batch",
+            transactions.len()
+        )));
+    }
+    for (index, tx) in transactions.iter().enumerate() {
+        tx.check_structure()
+            .map_err(|e| ApiError::bad_request(format!("transaction {index}: {e}")))?;
+    }
+    let results = engine.submit(transactions).await;
+    Ok(axum::Json(
+        results
+            .into_iter()
+            .map(|result| match result {
+                Ok(hash) => BatchItem {
+                    hash: Some(hash.to_hex()),
+                    error: None,
+                },
+                Err(error) => BatchItem {
+                    hash: None,
+                    error: Some(ApiError::from(error).body().error),
+                },
+            })
+            .collect(),
+    ))
+}
+
+async fn transaction(
+    State(engine): State<EngineHandle>,
+    Path(hash): Path<String>,
+) -> ApiResult<TransactionView> {
+    let hash: tenge_types::HashValue = hash
+        .parse()
+        .map_err(|e: tenge_types::hash::HexParseError| ApiError::bad_request(e.to_string()))?;
+    let view = match engine.transaction_status(hash).await {
+        TransactionStatus::Pending => TransactionView {
+            hash: hash.to_hex(),
+            status: "pending".into(),
+            height: None,
+            index: None,
+            code: None,
+            name: None,
+            reason: None,
+        },
+        TransactionStatus::Committed(record) => {
+            let (status, code, name, reason) = match record.outcome {
+                Ok(()) => ("committed", None, None, None),
+                Err(rejection) => (
+                    "rejected",
+                    Some(rejection.code.code()),
+                    Some(rejection.code.name().to_string()),
+                    Some(rejection.message),
+                ),
+            };
+            TransactionView {
+                hash: hash.to_hex(),
+                status: status.into(),
+                height: Some(record.height.0),
+                index: Some(record.index),
+                code,
+                name,
+                reason,
+            }
+        }
+        TransactionStatus::Unknown => {
+            return Err(ApiError::not_found(format!(
+                "transaction {hash} is unknown to this node"
+            )));
+        }
+    };
+    Ok(axum::Json(view))
+}
+
+async fn account(
+    State(engine): State<EngineHandle>,
+    Path(id): Path<String>,
+) -> ApiResult<AccountView> {
+    let id: AccountId = id
+        .parse()
+        .map_err(|e: tenge_types::hash::HexParseError| ApiError::bad_request(e.to_string()))?;
+    let ledger = engine
+        .ledger
+        .read()
+        .map_err(|_| ApiError::internal("ledger lock poisoned"))?;
+    let state = ledger.state();
+    let account = state
+        .account(&id)
+        .ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?;
+    let earmarks = account
+        .earmarked
+        .iter()
+        .map(|holding| {
+            let earmark = state.earmark(&holding.earmark);
+            EarmarkHoldingView {
+                earmark: holding.earmark.to_hex(),
+                purpose: earmark.map(|e| e.terms.purpose.clone()).unwrap_or_default(),
+                amount_tiyn: holding.amount.tiyn(),
+                approved_payees: earmark
+                    .map(|e| e.terms.approved_payees.iter().map(|p| p.to_hex()).collect())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    Ok(axum::Json(AccountView::new(account, earmarks)))
+}
+
+fn block_view(engine: &EngineHandle, height: Height) -> Result<BlockView, ApiError> {
+    let block = engine
+        .store
+        .block(height)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
+    let outcomes = block
+        .transactions
+        .iter()
+        .map(|tx| {
+            engine
+                .store
+                .transaction(&tx.hash())
+                .ok()
+                .flatten()
+                .filter(|record| record.height == height)
+                .and_then(|record| record.outcome.err())
+        })
+        .collect();
+    let certificates = engine
+        .store
+        .certificate(height)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .filter(|bytes| !bytes.is_empty())
+        .and_then(|bytes| StoredCertificates::from_bytes(&bytes).ok());
+    Ok(BlockView::new(&block, outcomes, certificates))
+}
+
+async fn block(
+    State(engine): State<EngineHandle>,
+    Path(height): Path<String>,
+) -> ApiResult<BlockView> {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("`{height}` is not a block height")))?;
+    Ok(axum::Json(block_view(&engine, Height(height))?))
+}
+
+async fn latest_block(State(engine): State<EngineHandle>) -> ApiResult<BlockView> {
+    let height = engine
+        .ledger
+        .read()
+        .map_err(|_| ApiError::internal("ledger lock poisoned"))?
+        .head()
+        .height;
+    Ok(axum::Json(block_view(&engine, height)?))
+}
+
+async fn supply(State(engine): State<EngineHandle>) -> ApiResult<SupplyView> {
+    let ledger = engine
+        .ledger
+        .read()
+        .map_err(|_| ApiError::internal("ledger lock poisoned"))?;
+    let head = ledger.head();
+    let state = ledger.state();
+    let global = state.global();
+    let params = &state.policy().active_at(head.height).params;
+    let epoch = tenge_policy_epoch(params, global, head.timestamp);
+    Ok(axum::Json(SupplyView {
+        central_bank: global.central_bank.to_hex(),
+        issued_tiyn: global.issued.tiyn(),
+        redeemed_tiyn: global.redeemed.tiyn(),
+        outstanding_tiyn: global.outstanding().tiyn(),
+        ceiling_tiyn: params.supply_ceiling.tiyn(),
+        epoch,
+        epoch_issued_tiyn: global.epoch_issuance.in_period(epoch).tiyn(),
+        epoch_cap_tiyn: params.issuance_cap_per_epoch.tiyn(),
+        height: head.height.0,
+    }))
+}
+
+fn tenge_policy_epoch(
+    params: &tenge_types::PolicyParams,
+    global: &tenge_types::GlobalState,
+    time: tenge_types::TimestampMs,
+) -> u64 {
+    time.0.saturating_sub(global.genesis_time.0) / params.epoch_duration_ms
+}
+
+async fn policy(State(engine): State<EngineHandle>) -> ApiResult<PolicyView> {
+    let ledger = engine
+        .ledger
+        .read()
+        .map_err(|_| ApiError::internal("ledger lock poisoned"))?;
+    let policy = ledger.state().policy();
+    Ok(axum::Json(PolicyView {
+        current: policy.active_at(ledger.head().height).clone(),
+        history: policy.history.clone(),
+    }))
+}
+
+async fn validators(State(engine): State<EngineHandle>) -> ApiResult<Vec<ValidatorView>> {
+    Ok(axum::Json(
+        engine
+            .genesis
+            .validators
+            .iter()
+            .enumerate()
+            .map(|(index, v)| ValidatorView {
+                index: index as u16,
+                name: v.name.clone(),
+                consensus_key: v.consensus_key.to_hex(),
+                address: v.address.clone(),
+            })
+            .collect(),
+    ))
+}
+
+fn status_view(engine: &EngineHandle) -> StatusView {
+    let status = engine.status.borrow().clone();
+    StatusView {
+        mode: format!("{:?}", status.mode).to_lowercase(),
+        chain_id: status.chain_id,
+        height: status.height.0,
+        block_id: status.block_id.to_hex(),
+        state_root: status.state_root.to_hex(),
+        block_time_ms: status.block_time.0,
+        round: status.round.0,
+        peers: status.peers,
+        syncing: status.syncing,
+        mempool_transactions: status.mempool_transactions,
+        halted: status.halted,
+    }
+}
+
+async fn status(State(engine): State<EngineHandle>) -> ApiResult<StatusView> {
+    Ok(axum::Json(status_view(&engine)))
+}
+
+async fn events(
+    State(engine): State<EngineHandle>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let receiver = engine.commits.subscribe();
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(commit) => {
+                    let data = serde_json::to_string(&commit).unwrap_or_default();
+                    return Some((Ok(Event::default().event("block").data(data)), receiver));
+                }
+                // A slow reader skips what it missed; the next block still arrives.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document().to_string(),
+    )
+}
+
+async fn health(State(engine): State<EngineHandle>) -> Response {
+    match engine.status.borrow().halted.clone() {
+        None => (StatusCode::OK, "ok\n").into_response(),
+        Some(reason) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("halted: {reason}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn ready(State(engine): State<EngineHandle>) -> Response {
+    let status = engine.status.borrow().clone();
+    if status.halted.is_some() || status.peers == 0 {
+        let reason = if status.halted.is_some() {
+            "halted"
+        } else {
+            "no peers connected"
+        };
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", reason)
+            .into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
+}
+
+async fn metrics(State(engine): State<EngineHandle>) -> Response {
+    let status = engine.status.borrow().clone();
+    let counters = &engine.counters;
+    let mut text = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, lines: Vec<(String, String)>| {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in lines {
+            let _ = writeln!(text, "{name}{labels} {value}");
+        }
+    };
+    metric(
+        "tenge_height",
+        "gauge",
+        "Height of the committed head.",
+        vec![(String::new(), status.height.0.to_string())],
+    );
+    metric(
+        "tenge_round",
+        "gauge",
+        "Current consensus round (0 for observers).",
+        vec![(String::new(), status.round.0.to_string())],
+    );
+    metric(
+        "tenge_peers",
+        "gauge",
+        "Connected peers.",
+        vec![(String::new(), status.peers.to_string())],
+    );
+    metric(
+        "tenge_mempool_transactions",
+        "gauge",
+        "Transactions waiting in the mempool.",
+        vec![(String::new(), status.mempool_transactions.to_string())],
+    );
+    metric(
+        "tenge_committed_transactions_total",
+        "counter",
+        "Transactions applied in committed blocks.",
+        vec![(
+            String::new(),
+            counters
+                .committed_transactions
+                .load(Ordering::Relaxed)
+                .to_string(),
+        )],
+    );
+    let rejections = counters
+        .rejected_by_code
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default();
+    metric(
+        "tenge_rejections_total",
+        "counter",
+        "Transactions rejected in committed blocks, by code.",
+        rejections
+            .iter()
+            .map(|(code, count)| {
+                let name = RejectionCode::from_code(*code).map_or("unknown", RejectionCode::name);
+                (
+                    format!("{{code=\"{code}\",name=\"{name}\"}}"),
+                    count.to_string(),
+                )
+            })
+            .collect(),
+    );
+    let latencies = counters
+        .commit_latency_ms
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
+    let buckets = [50u64, 100, 200, 500, 1_000, 2_000, 5_000, 10_000];
+    let mut lines: Vec<(String, String)> = buckets
+        .iter()
+        .map(|bound| {
+            let count = latencies.iter().filter(|l| **l <= *bound).count();
+            (
+                format!("_bucket{{le=\"{}\"}}", *bound as f64 / 1000.0),
+                count.to_string(),
+            )
+        })
+        .collect();
+    lines.push(("_bucket{le=\"+Inf\"}".into(), latencies.len().to_string()));
+    lines.push((
+        "_sum".into(),
+        format!("{}", latencies.iter().sum::<u64>() as f64 / 1000.0),
+    ));
+    lines.push(("_count".into(), latencies.len().to_string()));
+    metric(
+        "tenge_commit_latency_seconds",
+        "histogram",
+        "From block time to commit on this node (recent blocks).",
+        lines,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

@@ -1,0 +1,231 @@
+//! The JSON shapes of the API. Amounts are integer tiyn in fields ending `_tiyn`; ids and hashes
+//! are lowercase hex.
+
+use serde::{Deserialize, Serialize};
+use tenge_types::consensus::StoredCertificates;
+use tenge_types::{Account, Block, PolicyChange, Rejection, Role, TransactionSignature};
+
+/// The one error shape of the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// HTTP status, repeated for clients that only see the body.
+    pub status: u16,
+    /// What kind of problem: `bad_request`, `not_found`, `rejected`, `payload_too_large`,
+    /// `unavailable`, `internal`.
+    pub kind: String,
+    pub message: String,
+    /// For `rejected`: the stable rejection code and its name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionView {
+    pub hash: String,
+    /// `pending`, `committed` or `rejected`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarmarkHoldingView {
+    pub earmark: String,
+    pub purpose: String,
+    pub amount_tiyn: u64,
+    pub approved_payees: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub id: String,
+    /// Ordinary money.
+    pub balance_tiyn: u64,
+    /// Earmarked money, all earmarks together.
+    pub earmarked_tiyn: u64,
+    pub earmarks: Vec<EarmarkHoldingView>,
+    pub sequence: u64,
+    /// `central_bank`, `commercial_bank` or `wallet`.
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bank: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub frozen: bool,
+    /// Keys that sign for the account, and how many must.
+    pub keys: Vec<String>,
+    pub threshold: u8,
+}
+
+impl AccountView {
+    pub fn new(account: &Account, earmarks: Vec<EarmarkHoldingView>) -> AccountView {
+        let (keys, threshold) = match &account.authentication {
+            tenge_types::Authentication::Key(key) => (vec![key.to_hex()], 1),
+            tenge_types::Authentication::Multisig(policy) => (
+                policy.keys.iter().map(|k| k.to_hex()).collect(),
+                policy.threshold,
+            ),
+        };
+        let (tier, bank, name) = match &account.role {
+            Role::Wallet { bank, tier } => (Some(*tier), Some(bank.to_hex()), None),
+            Role::CommercialBank { name } => (None, None, Some(name.clone())),
+            Role::CentralBank => (None, None, None),
+        };
+        AccountView {
+            id: account.id.to_hex(),
+            balance_tiyn: account.balance.tiyn(),
+            earmarked_tiyn: account.earmarked_total().tiyn(),
+            earmarks,
+            sequence: account.sequence,
+            role: account.role.name().to_string(),
+            tier,
+            bank,
+            name,
+            frozen: account.frozen,
+            keys,
+            threshold,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupplyView {
+    /// The central bank's (multisig) account.
+    pub central_bank: String,
+    pub issued_tiyn: u64,
+    pub redeemed_tiyn: u64,
+    pub outstanding_tiyn: u64,
+    pub ceiling_tiyn: u64,
+    pub epoch: u64,
+    pub epoch_issued_tiyn: u64,
+    pub epoch_cap_tiyn: u64,
+    pub height: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyView {
+    /// The version in force at the current height.
+    pub current: PolicyChange,
+    /// Every version ever adopted, including scheduled ones.
+    pub history: Vec<PolicyChange>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockTransactionView {
+    pub hash: String,
+    pub sender: String,
+    pub sequence: u64,
+    pub kind: String,
+    pub signatures: Vec<TransactionSignature>,
+    /// `applied` or `rejected`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockView {
+    pub height: u64,
+    pub id: String,
+    pub parent_id: String,
+    pub round: u64,
+    pub timestamp_ms: u64,
+    pub transaction_count: u32,
+    pub transactions_root: String,
+    pub receipts_root: String,
+    pub state_root: String,
+    pub transactions: Vec<BlockTransactionView>,
+    /// The QC on the parent, and for the last block of a commit the QC that committed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<StoredCertificates>,
+}
+
+impl BlockView {
+    pub fn new(
+        block: &Block,
+        outcomes: Vec<Option<Rejection>>,
+        certificates: Option<StoredCertificates>,
+    ) -> BlockView {
+        let header = &block.header;
+        BlockView {
+            height: header.height.0,
+            id: block.id().to_hex(),
+            parent_id: header.parent_id.to_hex(),
+            round: header.round.0,
+            timestamp_ms: header.timestamp.0,
+            transaction_count: header.transaction_count,
+            transactions_root: header.transactions_root.to_hex(),
+            receipts_root: header.receipts_root.to_hex(),
+            state_root: header.state_root.to_hex(),
+            transactions: block
+                .transactions
+                .iter()
+                .zip(outcomes)
+                .map(|(tx, rejection)| BlockTransactionView {
+                    hash: tx.hash().to_hex(),
+                    sender: tx.transaction.sender.to_hex(),
+                    sequence: tx.transaction.sequence,
+                    kind: tx.transaction.payload.kind().to_string(),
+                    signatures: tx.signatures.clone(),
+                    outcome: if rejection.is_some() {
+                        "rejected"
+                    } else {
+                        "applied"
+                    }
+                    .to_string(),
+                    code: rejection.as_ref().map(|r| r.code.code()),
+                    reason: rejection.map(|r| r.message),
+                })
+                .collect(),
+            certificates,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorView {
+    pub index: u16,
+    pub name: String,
+    pub consensus_key: String,
+    pub address: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub mode: String,
+    pub chain_id: String,
+    pub height: u64,
+    pub block_id: String,
+    pub state_root: String,
+    pub block_time_ms: u64,
+    pub round: u64,
+    pub peers: usize,
+    pub syncing: bool,
+    pub mempool_transactions: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
+}

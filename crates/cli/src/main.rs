@@ -1,0 +1,1118 @@
+//! `tenge`: the command line of the digital tenge.
+//!
+//! Exit codes: 0 success; 1 the transaction was rejected (by the node or in a block); 2 bad
+//! input (arguments, amounts, key files, files); 3 node unreachable or answering wrongly;
+//! 4 no final answer in time.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use tenge_api::{Client, ClientError};
+use tenge_cli::devnet::{self, DevnetOptions};
+use tenge_crypto::{Keypair, read_key_file, write_key_file};
+use tenge_types::transaction::{
+    Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank, SetPolicy, SpendEarmarked,
+    Transfer, TransferEarmarked, Unfreeze,
+};
+use tenge_types::{
+    AccountId, Amount, ChainId, EarmarkId, EarmarkTerms, HashValue, Height, Payload, PolicyParams,
+    SignedTransaction, Transaction, TransactionSignature,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "tenge",
+    version,
+    about = "The digital tenge: keys, devnet, transactions, queries"
+)]
+struct Cli {
+    /// The node to talk to.
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:8100",
+        env = "TENGE_NODE"
+    )]
+    node: String,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new key file (mode 0600).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Build a genesis file from key files and a policy file.
+    Genesis(GenesisArgs),
+    /// A local devnet.
+    #[command(subcommand)]
+    Devnet(DevnetCommand),
+    /// Issue new tenge to a bank (k of m officers).
+    Issue(IssueArgs),
+    /// Add an officer's signature to an unsigned or partly signed transaction file.
+    Sign {
+        file: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Submit a signed transaction file and wait for its outcome.
+    Submit {
+        file: PathBuf,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// A bank redeems tenge from its own balance.
+    Redeem {
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Send tenge.
+    Transfer {
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Commercial banks.
+    #[command(subcommand)]
+    Bank(BankCommand),
+    /// Customer wallets.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Freeze an account (central bank: any; bank: its wallets).
+    Freeze(FreezeArgs),
+    /// Lift a freeze.
+    Unfreeze(FreezeArgs),
+    /// Earmarked funds.
+    #[command(subcommand)]
+    Earmark(EarmarkCommand),
+    /// Monetary policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// An account: `tenge account ID` or `tenge account --key FILE`.
+    Account {
+        id: Option<String>,
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Issued, redeemed and outstanding supply.
+    Supply,
+    /// A transaction's status.
+    Tx { hash: String },
+    /// A block (the latest without HEIGHT).
+    Block { height: Option<u64> },
+    /// The node's status.
+    Status,
+}
+
+#[derive(Args)]
+struct WaitArgs {
+    /// Return once the node accepts the transaction, without waiting for finality.
+    #[arg(long)]
+    no_wait: bool,
+    /// How long to wait for finality, in seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout_seconds: u64,
+}
+
+#[derive(Args)]
+struct GenesisArgs {
+    #[arg(long, default_value = "tenge-devnet")]
+    chain_id: String,
+    /// An officer's key file (repeat for each officer).
+    #[arg(long = "officer-key", required = true)]
+    officer_keys: Vec<PathBuf>,
+    /// Officer signatures required.
+    #[arg(long)]
+    threshold: u8,
+    /// A bank: NAME=KEY_FILE (repeat).
+    #[arg(long = "bank")]
+    banks: Vec<String>,
+    /// A validator: NAME=KEY_FILE@MULTIADDR (repeat).
+    #[arg(long = "validator", required = true)]
+    validators: Vec<String>,
+    /// Policy parameters (TOML); defaults if absent.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum DevnetCommand {
+    /// Write keys, genesis and node configs.
+    Init(DevnetArgs),
+    /// Init if needed, start every node, fund the banks, wait for Ctrl-C.
+    Up(DevnetArgs),
+}
+
+#[derive(Args)]
+struct DevnetArgs {
+    #[arg(long)]
+    dir: PathBuf,
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    #[arg(long, default_value_t = 1)]
+    observers: usize,
+    /// Validator i uses peer port BASE+i and API port BASE+1000+i.
+    #[arg(long, default_value_t = 7100)]
+    base_port: u16,
+    /// The `tenged` binary (default: next to this `tenge`, then PATH).
+    #[arg(long)]
+    tenged: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct IssueArgs {
+    #[arg(long)]
+    to: String,
+    #[arg(long)]
+    amount: String,
+    /// An officer's key file (repeat: k officers sign).
+    #[arg(long = "key")]
+    keys: Vec<PathBuf>,
+    /// Write the transaction to --out unsigned, for officers to sign one by one.
+    #[arg(long)]
+    unsigned: bool,
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    wait: WaitArgs,
+}
+
+#[derive(Subcommand)]
+enum BankCommand {
+    /// Admit a commercial bank (officers sign).
+    Register {
+        #[arg(long)]
+        name: String,
+        /// The bank's key file (only its public key is used).
+        #[arg(long)]
+        bank_key: PathBuf,
+        #[arg(long = "key")]
+        keys: Vec<PathBuf>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum WalletCommand {
+    /// A bank opens a wallet for the owner of a key, with a KYC tier.
+    Open {
+        #[arg(long)]
+        tier: u8,
+        /// The owner's key file (only its public key is used).
+        #[arg(long)]
+        owner_key: PathBuf,
+        /// The bank's key file.
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+#[derive(Args)]
+struct FreezeArgs {
+    #[arg(long)]
+    account: String,
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// Officer key files (central bank) or one bank key file.
+    #[arg(long = "key", required = true)]
+    keys: Vec<PathBuf>,
+    #[command(flatten)]
+    wait: WaitArgs,
+}
+
+#[derive(Subcommand)]
+enum EarmarkCommand {
+    /// Officers issue new tenge earmarked for approved payees.
+    Issue {
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        purpose: String,
+        /// An approved payee (repeat).
+        #[arg(long = "payee", required = true)]
+        payees: Vec<String>,
+        #[arg(long = "key", required = true)]
+        keys: Vec<PathBuf>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Send ordinary money that arrives earmarked.
+    Transfer {
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        purpose: String,
+        #[arg(long = "payee", required = true)]
+        payees: Vec<String>,
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Pay earmarked money to an approved payee.
+    Spend {
+        #[arg(long)]
+        earmark: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// The policy in force and its history.
+    Show,
+    /// Adopt new parameters from a future height (officers sign).
+    Set {
+        /// Parameters (TOML, amounts in tenge); omitted fields keep their current values.
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        effective_height: u64,
+        #[arg(long = "key", required = true)]
+        keys: Vec<PathBuf>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+/// A failure, with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn input(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Failure {
+        let code = match &error {
+            ClientError::Api(detail) if detail.kind == "rejected" => 1,
+            ClientError::Api(detail) if detail.status < 500 => 2,
+            _ => 3,
+        };
+        Failure {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+type Outcome = Result<serde_json::Value, Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let output = cli.output;
+    match runtime.block_on(run(cli)) {
+        Ok(value) => {
+            print(output, &value);
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            if output == Output::Json {
+                println!(
+                    "{}",
+                    json!({"error": failure.message, "exit_code": failure.code})
+                );
+            }
+            eprintln!("tenge: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn print(output: Output, value: &serde_json::Value) {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(value).expect("JSON")),
+        Output::Text => print_text(value, 0),
+    }
+}
+
+fn print_text(value: &serde_json::Value, indent: usize) {
+    let pad = " ".repeat(indent);
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                match value {
+                    serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+                        println!("{pad}{key}:");
+                        print_text(value, indent + 2);
+                    }
+                    _ => println!("{pad}{key}: {}", scalar(key, value)),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                match item {
+                    serde_json::Value::Object(_) => {
+                        println!("{pad}-");
+                        print_text(item, indent + 2);
+                    }
+                    _ => println!("{pad}- {}", scalar("", item)),
+                }
+            }
+        }
+        other => println!("{pad}{}", scalar("", other)),
+    }
+}
+
+/// Text output shows amounts in tenge with two decimals.
+fn scalar(key: &str, value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Number(n) if key.ends_with("_tiyn") => n.as_u64().map_or_else(
+            || n.to_string(),
+            |tiyn| format!("{} tenge", Amount::from_tiyn(tiyn)),
+        ),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn amount(text: &str) -> Result<Amount, Failure> {
+    text.parse()
+        .map_err(|e| Failure::input(format!("bad amount: {e}")))
+}
+
+fn account_id(text: &str) -> Result<AccountId, Failure> {
+    text.parse()
+        .map_err(|e| Failure::input(format!("bad account id: {e}")))
+}
+
+fn key(path: &Path) -> Result<Keypair, Failure> {
+    read_key_file(path).map_err(|e| Failure::input(e.to_string()))
+}
+
+fn keys(paths: &[PathBuf]) -> Result<Vec<Keypair>, Failure> {
+    if paths.is_empty() {
+        return Err(Failure::input("at least one --key is needed"));
+    }
+    paths.iter().map(|p| key(p)).collect()
+}
+
+fn terms(purpose: &str, payees: &[String]) -> Result<EarmarkTerms, Failure> {
+    let mut approved_payees = payees
+        .iter()
+        .map(|p| account_id(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    approved_payees.sort();
+    approved_payees.dedup();
+    let terms = EarmarkTerms {
+        purpose: purpose.to_string(),
+        approved_payees,
+    };
+    terms
+        .validate()
+        .map_err(|e| Failure::input(format!("bad earmark: {e}")))?;
+    Ok(terms)
+}
+
+/// What the node says about chain and accounts, for building transactions.
+struct Context {
+    client: Client,
+    chain_id: ChainId,
+}
+
+impl Context {
+    async fn new(node: &str) -> Result<Context, Failure> {
+        let client = Client::new(node);
+        let status = client.status().await?;
+        let chain_id = ChainId::new(&status.chain_id).map_err(|e| Failure {
+            code: 3,
+            message: format!("node reports a bad chain id: {e}"),
+        })?;
+        Ok(Context { client, chain_id })
+    }
+
+    async fn sequence(&self, account: &AccountId) -> Result<u64, Failure> {
+        match self.client.account(account).await {
+            Ok(view) => Ok(view.sequence),
+            Err(ClientError::Api(detail)) if detail.status == 404 => Ok(0),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn central_bank(&self) -> Result<AccountId, Failure> {
+        let supply = self.client.supply().await?;
+        account_id(&supply.central_bank)
+    }
+
+    async fn transaction(
+        &self,
+        sender: AccountId,
+        payload: Payload,
+    ) -> Result<Transaction, Failure> {
+        Ok(Transaction {
+            chain_id: self.chain_id.clone(),
+            sender,
+            sequence: self.sequence(&sender).await?,
+            payload,
+        })
+    }
+
+    /// Signs, submits and (unless told not to) waits for the block outcome.
+    async fn send(
+        &self,
+        transaction: Transaction,
+        signers: &[Keypair],
+        wait: &WaitArgs,
+    ) -> Outcome {
+        let refs: Vec<&Keypair> = signers.iter().collect();
+        let signed = tenge_crypto::sign_transaction(transaction, &refs);
+        self.submit(&signed, wait).await
+    }
+
+    async fn submit(&self, signed: &SignedTransaction, wait: &WaitArgs) -> Outcome {
+        let hash = self.client.submit(signed).await?;
+        if wait.no_wait {
+            return Ok(json!({"hash": hash.to_hex(), "status": "pending"}));
+        }
+        final_outcome(&self.client, &hash, wait.timeout_seconds).await
+    }
+}
+
+async fn final_outcome(client: &Client, hash: &HashValue, timeout_seconds: u64) -> Outcome {
+    let view = client
+        .wait_final(hash, Duration::from_secs(timeout_seconds))
+        .await
+        .map_err(|e| Failure {
+            code: 4,
+            message: e.to_string(),
+        })?;
+    let value = json!({
+        "hash": view.hash, "status": view.status, "height": view.height, "code": view.code, "reason": view.reason,
+    });
+    if view.status == "committed" {
+        Ok(value)
+    } else {
+        let name = view.name.unwrap_or_default();
+        print(Output::Json, &value);
+        Err(Failure {
+            code: 1,
+            message: format!(
+                "rejected in block {}: {name} ({}): {}",
+                view.height.unwrap_or(0),
+                view.code.unwrap_or(0),
+                view.reason.unwrap_or_default()
+            ),
+        })
+    }
+}
+
+async fn run(cli: Cli) -> Outcome {
+    match cli.command {
+        Command::Keygen { out } => {
+            let key = Keypair::generate().map_err(|e| Failure::input(e.to_string()))?;
+            write_key_file(&out, &key).map_err(|e| Failure::input(e.to_string()))?;
+            Ok(
+                json!({"id": key.account_id().to_hex(), "public_key": key.public_key().to_hex(), "file": out}),
+            )
+        }
+        Command::Genesis(args) => genesis(args),
+        Command::Devnet(DevnetCommand::Init(args)) => {
+            let file = devnet::init(&args.dir, &devnet_options(&args)).map_err(Failure::input)?;
+            Ok(serde_json::to_value(file).expect("JSON"))
+        }
+        Command::Devnet(DevnetCommand::Up(args)) => devnet_up(args).await,
+        Command::Issue(args) => issue(&cli.node, args).await,
+        Command::Sign {
+            file,
+            key: key_path,
+        } => {
+            let mut signed = read_transaction_file(&file)?;
+            let signer = key(&key_path)?;
+            if signed
+                .signatures
+                .iter()
+                .any(|s| s.public_key == signer.public_key())
+            {
+                return Err(Failure::input(format!(
+                    "{} already signed this transaction",
+                    key_path.display()
+                )));
+            }
+            signed.signatures.push(TransactionSignature {
+                public_key: signer.public_key(),
+                signature: signer.sign(&signed.hash()),
+            });
+            write_transaction_file(&file, &signed)?;
+            Ok(
+                json!({"hash": signed.hash().to_hex(), "signatures": signed.signatures.len(), "file": file}),
+            )
+        }
+        Command::Submit { file, wait } => {
+            let signed = read_transaction_file(&file)?;
+            let context = Context::new(&cli.node).await?;
+            context.submit(&signed, &wait).await
+        }
+        Command::Redeem {
+            amount: text,
+            key: key_path,
+            wait,
+        } => {
+            let signer = key(&key_path)?;
+            let context = Context::new(&cli.node).await?;
+            let tx = context
+                .transaction(
+                    signer.account_id(),
+                    Payload::Redeem(Redeem {
+                        amount: amount(&text)?,
+                    }),
+                )
+                .await?;
+            context.send(tx, &[signer], &wait).await
+        }
+        Command::Transfer {
+            to,
+            amount: text,
+            key: key_path,
+            wait,
+        } => {
+            let signer = key(&key_path)?;
+            let payload = Payload::Transfer(Transfer {
+                to: account_id(&to)?,
+                amount: amount(&text)?,
+            });
+            let context = Context::new(&cli.node).await?;
+            let tx = context.transaction(signer.account_id(), payload).await?;
+            context.send(tx, &[signer], &wait).await
+        }
+        Command::Bank(BankCommand::Register {
+            name,
+            bank_key,
+            keys: officer_keys,
+            wait,
+        }) => {
+            let bank = key(&bank_key)?;
+            let officers = keys(&officer_keys)?;
+            let context = Context::new(&cli.node).await?;
+            let payload = Payload::RegisterBank(RegisterBank {
+                key: bank.public_key(),
+                name,
+            });
+            let tx = context
+                .transaction(context.central_bank().await?, payload)
+                .await?;
+            let mut outcome = context.send(tx, &officers, &wait).await?;
+            outcome["id"] = json!(bank.account_id().to_hex());
+            Ok(outcome)
+        }
+        Command::Wallet(WalletCommand::Open {
+            tier,
+            owner_key,
+            key: bank_key,
+            wait,
+        }) => {
+            let owner = key(&owner_key)?;
+            let bank = key(&bank_key)?;
+            let context = Context::new(&cli.node).await?;
+            let tx = context
+                .transaction(
+                    bank.account_id(),
+                    Payload::OpenWallet(OpenWallet {
+                        key: owner.public_key(),
+                        tier,
+                    }),
+                )
+                .await?;
+            let mut outcome = context.send(tx, &[bank], &wait).await?;
+            outcome["id"] = json!(owner.account_id().to_hex());
+            Ok(outcome)
+        }
+        Command::Freeze(args) => freeze(&cli.node, args, true).await,
+        Command::Unfreeze(args) => freeze(&cli.node, args, false).await,
+        Command::Earmark(command) => earmark(&cli.node, command).await,
+        Command::Policy(PolicyCommand::Show) => {
+            let policy = Client::new(&cli.node).policy().await?;
+            Ok(serde_json::to_value(policy).expect("JSON"))
+        }
+        Command::Policy(PolicyCommand::Set {
+            file,
+            effective_height,
+            keys: officer_keys,
+            wait,
+        }) => {
+            let officers = keys(&officer_keys)?;
+            let context = Context::new(&cli.node).await?;
+            let current = context.client.policy().await?.current.params;
+            let params = read_policy_file(&file, current)?;
+            let payload = Payload::SetPolicy(SetPolicy {
+                effective_height: Height(effective_height),
+                params,
+            });
+            let tx = context
+                .transaction(context.central_bank().await?, payload)
+                .await?;
+            context.send(tx, &officers, &wait).await
+        }
+        Command::Account { id, key: key_path } => {
+            let id = match (id, key_path) {
+                (Some(id), None) => account_id(&id)?,
+                (None, Some(path)) => key(&path)?.account_id(),
+                _ => return Err(Failure::input("give an account id or --key FILE, not both")),
+            };
+            Ok(serde_json::to_value(Client::new(&cli.node).account(&id).await?).expect("JSON"))
+        }
+        Command::Supply => {
+            Ok(serde_json::to_value(Client::new(&cli.node).supply().await?).expect("JSON"))
+        }
+        Command::Tx { hash } => {
+            let hash: HashValue = hash
+                .parse()
+                .map_err(|e| Failure::input(format!("bad transaction hash: {e}")))?;
+            Ok(
+                serde_json::to_value(Client::new(&cli.node).transaction(&hash).await?)
+                    .expect("JSON"),
+            )
+        }
+        Command::Block { height } => {
+            let client = Client::new(&cli.node);
+            let block = match height {
+                Some(height) => client.block(height).await?,
+                None => client.latest_block().await?,
+            };
+            Ok(serde_json::to_value(block).expect("JSON"))
+        }
+        Command::Status => {
+            Ok(serde_json::to_value(Client::new(&cli.node).status().await?).expect("JSON"))
+        }
+    }
+}
+
+fn devnet_options(args: &DevnetArgs) -> DevnetOptions {
+    DevnetOptions {
+        validators: args.validators,
+        observers: args.observers,
+        base_port: args.base_port,
+        ..DevnetOptions::default()
+    }
+}
+
+async fn issue(node: &str, args: IssueArgs) -> Outcome {
+    let payload = Payload::Issue(Issue {
+        to: account_id(&args.to)?,
+        amount: amount(&args.amount)?,
+    });
+    let context = Context::new(node).await?;
+    let tx = context
+        .transaction(context.central_bank().await?, payload)
+        .await?;
+    if args.unsigned {
+        let out = args
+            .out
+            .ok_or_else(|| Failure::input("--unsigned needs --out FILE"))?;
+        let signed = SignedTransaction {
+            transaction: tx,
+            signatures: vec![],
+        };
+        write_transaction_file(&out, &signed)?;
+        return Ok(json!({"hash": signed.hash().to_hex(), "file": out, "signatures": 0}));
+    }
+    let officers = keys(&args.keys)?;
+    context.send(tx, &officers, &args.wait).await
+}
+
+async fn freeze(node: &str, args: FreezeArgs, freeze: bool) -> Outcome {
+    let account = account_id(&args.account)?;
+    let signers = keys(&args.keys)?;
+    let payload = if freeze {
+        Payload::Freeze(Freeze {
+            account,
+            reason: args.reason,
+        })
+    } else {
+        Payload::Unfreeze(Unfreeze {
+            account,
+            reason: args.reason,
+        })
+    };
+    let context = Context::new(node).await?;
+    // One key: a bank acting on its wallet; several: officers for the central bank.
+    let sender = if signers.len() == 1 {
+        signers[0].account_id()
+    } else {
+        context.central_bank().await?
+    };
+    let tx = context.transaction(sender, payload).await?;
+    context.send(tx, &signers, &args.wait).await
+}
+
+async fn earmark(node: &str, command: EarmarkCommand) -> Outcome {
+    let context = Context::new(node).await?;
+    match command {
+        EarmarkCommand::Issue {
+            to,
+            amount: text,
+            purpose,
+            payees,
+            keys: officer_keys,
+            wait,
+        } => {
+            let officers = keys(&officer_keys)?;
+            let payload = Payload::IssueEarmarked(IssueEarmarked {
+                to: account_id(&to)?,
+                amount: amount(&text)?,
+                terms: terms(&purpose, &payees)?,
+            });
+            let tx = context
+                .transaction(context.central_bank().await?, payload)
+                .await?;
+            let earmark = EarmarkId(tx.hash().0);
+            let mut outcome = context.send(tx, &officers, &wait).await?;
+            outcome["earmark"] = json!(earmark.to_hex());
+            Ok(outcome)
+        }
+        EarmarkCommand::Transfer {
+            to,
+            amount: text,
+            purpose,
+            payees,
+            key: key_path,
+            wait,
+        } => {
+            let signer = key(&key_path)?;
+            let payload = Payload::TransferEarmarked(TransferEarmarked {
+                to: account_id(&to)?,
+                amount: amount(&text)?,
+                terms: terms(&purpose, &payees)?,
+            });
+            let tx = context.transaction(signer.account_id(), payload).await?;
+            let earmark = EarmarkId(tx.hash().0);
+            let mut outcome = context.send(tx, &[signer], &wait).await?;
+            outcome["earmark"] = json!(earmark.to_hex());
+            Ok(outcome)
+        }
+        EarmarkCommand::Spend {
+            earmark,
+            to,
+            amount: text,
+            key: key_path,
+            wait,
+        } => {
+            let signer = key(&key_path)?;
+            let earmark: EarmarkId = earmark
+                .parse()
+                .map_err(|e| Failure::input(format!("bad earmark id: {e}")))?;
+            let payload = Payload::SpendEarmarked(SpendEarmarked {
+                earmark,
+                to: account_id(&to)?,
+                amount: amount(&text)?,
+            });
+            let tx = context.transaction(signer.account_id(), payload).await?;
+            context.send(tx, &[signer], &wait).await
+        }
+    }
+}
+
+fn read_transaction_file(path: &Path) -> Result<SignedTransaction, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))?;
+    let signed: SignedTransaction = serde_json::from_str(&text).map_err(|e| {
+        Failure::input(format!("{} is not a transaction file: {e}", path.display()))
+    })?;
+    Ok(signed)
+}
+
+fn write_transaction_file(path: &Path, signed: &SignedTransaction) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(signed).expect("JSON") + "\n";
+    std::fs::write(path, text)
+        .map_err(|e| Failure::input(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Policy file: TOML with amounts in tenge; omitted fields keep `current`'s values.
+fn read_policy_file(path: &Path, current: PolicyParams) -> Result<PolicyParams, Failure> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Tier {
+        holding_limit: String,
+        per_transaction_limit: String,
+        daily_outflow_limit: String,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        supply_ceiling: Option<String>,
+        epoch_duration_ms: Option<u64>,
+        issuance_cap_per_epoch: Option<String>,
+        bank_quota_per_epoch: Option<String>,
+        wallet_tiers: Option<Vec<Tier>>,
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))?;
+    let file: File = toml::from_str(&text)
+        .map_err(|e| Failure::input(format!("policy file {}: {e}", path.display())))?;
+    let limit = |text: &str| {
+        if text == "unlimited" {
+            Ok(Amount::MAX)
+        } else {
+            amount(text)
+        }
+    };
+    let mut params = current;
+    if let Some(v) = file.supply_ceiling {
+        params.supply_ceiling = amount(&v)?;
+    }
+    if let Some(v) = file.epoch_duration_ms {
+        params.epoch_duration_ms = v;
+    }
+    if let Some(v) = file.issuance_cap_per_epoch {
+        params.issuance_cap_per_epoch = amount(&v)?;
+    }
+    if let Some(v) = file.bank_quota_per_epoch {
+        params.bank_quota_per_epoch = amount(&v)?;
+    }
+    if let Some(tiers) = file.wallet_tiers {
+        params.wallet_tiers = tiers
+            .iter()
+            .map(|t| {
+                Ok(tenge_types::WalletTierLimits {
+                    holding_limit: limit(&t.holding_limit)?,
+                    per_transaction_limit: limit(&t.per_transaction_limit)?,
+                    daily_outflow_limit: limit(&t.daily_outflow_limit)?,
+                })
+            })
+            .collect::<Result<_, Failure>>()?;
+    }
+    params
+        .validate()
+        .map_err(|e| Failure::input(format!("policy file {}: {e}", path.display())))?;
+    Ok(params)
+}
+
+fn genesis(args: GenesisArgs) -> Outcome {
+    let chain_id = ChainId::new(&args.chain_id).map_err(|e| Failure::input(e.to_string()))?;
+    let officers = keys(&args.officer_keys)?;
+    let officers = tenge_types::MultisigPolicy::new(
+        args.threshold,
+        officers.iter().map(Keypair::public_key).collect(),
+    )
+    .map_err(Failure::input)?;
+    let banks = args
+        .banks
+        .iter()
+        .map(|spec| {
+            let (name, file) = spec.split_once('=').ok_or_else(|| {
+                Failure::input(format!("--bank `{spec}`: expected NAME=KEY_FILE"))
+            })?;
+            Ok(tenge_types::GenesisBank {
+                name: name.to_string(),
+                key: key(Path::new(file))?.public_key(),
+            })
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let validators = args
+        .validators
+        .iter()
+        .map(|spec| {
+            let bad = || {
+                Failure::input(format!(
+                    "--validator `{spec}`: expected NAME=KEY_FILE@MULTIADDR"
+                ))
+            };
+            let (name, rest) = spec.split_once('=').ok_or_else(bad)?;
+            let (file, address) = rest.split_once('@').ok_or_else(bad)?;
+            Ok(tenge_types::GenesisValidator {
+                name: name.to_string(),
+                consensus_key: key(Path::new(file))?.public_key(),
+                address: address.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let policy = match &args.policy {
+        Some(path) => read_policy_file(path, PolicyParams::defaults())?,
+        None => PolicyParams::defaults(),
+    };
+    let genesis = tenge_types::Genesis {
+        chain_id,
+        genesis_time: tenge_types::TimestampMs(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        ),
+        officers,
+        policy,
+        banks,
+        validators,
+    };
+    genesis.validate().map_err(Failure::input)?;
+    let text = serde_json::to_string_pretty(&genesis).expect("JSON") + "\n";
+    std::fs::write(&args.out, text)
+        .map_err(|e| Failure::input(format!("cannot write {}: {e}", args.out.display())))?;
+    Ok(
+        json!({"file": args.out, "chain_id": genesis.chain_id.to_string(), "genesis_hash": genesis.hash().to_hex(), "central_bank": genesis.officers.account_id().to_hex()}),
+    )
+}
+
+fn tenged_binary(explicit: Option<PathBuf>) -> Result<PathBuf, Failure> {
+    if let Some(path) = explicit {
+        return Ok(path);
+    }
+    if let Ok(me) = std::env::current_exe() {
+        let sibling = me.with_file_name("tenged");
+        if sibling.exists() {
+            return Ok(sibling);
+        }
+    }
+    Ok(PathBuf::from("tenged"))
+}
+
+async fn devnet_up(args: DevnetArgs) -> Outcome {
+    let file = if args.dir.join("devnet.json").exists() {
+        devnet::read(&args.dir).map_err(Failure::input)?
+    } else {
+        devnet::init(&args.dir, &devnet_options(&args)).map_err(Failure::input)?
+    };
+    let tenged = tenged_binary(args.tenged.clone())?;
+    let mut children = Vec::new();
+    for node in file.validators.iter().chain(&file.observers) {
+        let log_path = node.config.with_file_name("node.log");
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| Failure::input(format!("cannot create {}: {e}", log_path.display())))?;
+        let child = std::process::Command::new(&tenged)
+            .arg("--config")
+            .arg(&node.config)
+            .stdout(log.try_clone().map_err(|e| Failure::input(e.to_string()))?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| Failure::input(format!("cannot start {}: {e} (build it with `cargo build --release --workspace`, or pass --tenged)", tenged.display())))?;
+        children.push(child);
+    }
+    let stop_all = |children: &mut Vec<std::process::Child>| {
+        for child in children.iter_mut() {
+            // SIGTERM for a graceful stop.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+        for child in children.iter_mut() {
+            let _ = child.wait();
+        }
+    };
+    let first = Client::new(&file.validators[0].api);
+    // Wait for the network to commit.
+    let mut ready = false;
+    for _ in 0..600 {
+        if let Ok(status) = first.status().await
+            && status.height >= 1
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !ready {
+        stop_all(&mut children);
+        return Err(Failure {
+            code: 3,
+            message: format!(
+                "the devnet did not commit a block within a minute; see the node.log files in {}",
+                args.dir.display()
+            ),
+        });
+    }
+    // Fund the two banks once (officers 1 and 2 sign), unless already funded.
+    let officers = [
+        key(&args.dir.join("keys/officer-1.key"))?,
+        key(&args.dir.join("keys/officer-2.key"))?,
+    ];
+    let context = Context::new(&file.validators[0].api).await?;
+    let wait = WaitArgs {
+        no_wait: false,
+        timeout_seconds: 60,
+    };
+    for bank in 1..=devnet::BANKS {
+        let bank_key = key(&args.dir.join(format!("keys/bank-{bank}.key")))?;
+        let funded = context
+            .client
+            .account(&bank_key.account_id())
+            .await
+            .map(|a| a.balance_tiyn > 0)
+            .unwrap_or(false);
+        if !funded {
+            let amount = Amount::from_tenge(10_000_000).expect("fits");
+            let tx = context
+                .transaction(
+                    context.central_bank().await?,
+                    Payload::Issue(Issue {
+                        to: bank_key.account_id(),
+                        amount,
+                    }),
+                )
+                .await?;
+            if let Err(failure) = context.send(tx, &officers, &wait).await {
+                stop_all(&mut children);
+                return Err(failure);
+            }
+        }
+    }
+    let apis: Vec<String> = file
+        .validators
+        .iter()
+        .chain(&file.observers)
+        .map(|n| n.api.clone())
+        .collect();
+    eprintln!(
+        "devnet running: {} validators, {} observers\n  APIs: {}\n  banks funded with 10,000,000.00 tenge each\n\nnext:\n  tenge --node {} supply\n  tenge --node {} account --key {}/keys/bank-1.key\n  tenge --node {} transfer --to $(tenge --output json account --key {}/keys/bank-2.key | jq -r .id) --amount 1500.25 --key {}/keys/bank-1.key\n\nCtrl-C stops every node.",
+        file.validators.len(),
+        file.observers.len(),
+        apis.join(" "),
+        file.validators[0].api,
+        file.validators[0].api,
+        args.dir.display(),
+        file.validators[0].api,
+        args.dir.display(),
+        args.dir.display(),
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("stopping the devnet");
+    stop_all(&mut children);
+    Ok(json!({"stopped": children.len()}))
+}

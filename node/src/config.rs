@@ -1,0 +1,354 @@
+//! The node's configuration: a TOML file, with `TENGE_*` environment variables overriding it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tenge_engine::Mode;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Environment {
+        name: String,
+        value: String,
+        reason: String,
+    },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+/// A peer besides the genesis validators (typically an observer a validator accepts).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    /// The peer's ed25519 public key, hex.
+    pub key: String,
+    /// A multiaddr to dial it at, if this node should dial.
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusSection {
+    pub round_timeout_base_ms: u64,
+    pub round_timeout_max_ms: u64,
+    pub max_clock_skew_ms: u64,
+    pub fetch_batch_blocks: u16,
+}
+
+impl Default for ConsensusSection {
+    fn default() -> ConsensusSection {
+        let defaults = tenge_consensus::Config::default();
+        ConsensusSection {
+            round_timeout_base_ms: defaults.round_timeout_base_ms,
+            round_timeout_max_ms: defaults.round_timeout_max_ms,
+            max_clock_skew_ms: defaults.max_clock_skew_ms,
+            fetch_batch_blocks: defaults.fetch_batch,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub mempool_max_txs: usize,
+    pub block_max_txs: usize,
+    pub verify_threads: usize,
+    pub sync_batch_blocks: u16,
+    pub observer_poll_ms: u64,
+    pub max_message_bytes: usize,
+    pub messages_per_second_per_peer: u32,
+    pub peer_ban_seconds: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> LimitsSection {
+        let engine = tenge_engine::EngineLimits::default();
+        let network = tenge_network::NetworkLimits::default();
+        LimitsSection {
+            mempool_max_txs: engine.mempool_max_txs,
+            block_max_txs: engine.block_max_txs,
+            verify_threads: engine.verify_threads,
+            sync_batch_blocks: engine.sync_batch_blocks,
+            observer_poll_ms: engine.observer_poll_ms,
+            max_message_bytes: network.max_message_bytes,
+            messages_per_second_per_peer: network.messages_per_second_per_peer,
+            peer_ban_seconds: network.ban_seconds,
+        }
+    }
+}
+
+/// `config.toml`. Relative paths are relative to the file's directory.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub mode: Mode,
+    /// Where RocksDB and the node's state live.
+    pub data_dir: PathBuf,
+    /// The node's secret key file (mode 0600).
+    pub key_file: PathBuf,
+    pub genesis_file: PathBuf,
+    /// Peer-to-peer listen address (multiaddr).
+    pub listen_address: String,
+    /// HTTP API listen address (`host:port`).
+    pub api_address: String,
+    #[serde(default = "default_log_format")]
+    pub log_format: String,
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    #[serde(default)]
+    pub peers: Vec<PeerEntry>,
+    #[serde(default)]
+    pub consensus: ConsensusSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+fn default_log_format() -> String {
+    "text".into()
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+impl NodeConfig {
+    /// Reads the file, applies `TENGE_*` overrides from `environment`, resolves relative paths
+    /// against the file's directory, and validates.
+    pub fn load(
+        path: &Path,
+        environment: impl Fn(&str) -> Option<String>,
+    ) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        config.apply_environment(environment)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for file in [
+            &mut config.data_dir,
+            &mut config.key_file,
+            &mut config.genesis_file,
+        ] {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_environment(
+        &mut self,
+        environment: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let invalid = |name: &str, value: &str, reason: &str| ConfigError::Environment {
+            name: name.into(),
+            value: value.into(),
+            reason: reason.into(),
+        };
+        if let Some(value) = environment("TENGE_MODE") {
+            self.mode = match value.as_str() {
+                "validator" => Mode::Validator,
+                "observer" => Mode::Observer,
+                _ => {
+                    return Err(invalid(
+                        "TENGE_MODE",
+                        &value,
+                        "expected `validator` or `observer`",
+                    ));
+                }
+            };
+        }
+        let strings: [(&str, &mut String); 4] = [
+            ("TENGE_LISTEN_ADDRESS", &mut self.listen_address),
+            ("TENGE_API_ADDRESS", &mut self.api_address),
+            ("TENGE_LOG_FORMAT", &mut self.log_format),
+            ("TENGE_LOG_LEVEL", &mut self.log_level),
+        ];
+        for (name, field) in strings {
+            if let Some(value) = environment(name) {
+                *field = value;
+            }
+        }
+        let paths: [(&str, &mut PathBuf); 3] = [
+            ("TENGE_DATA_DIR", &mut self.data_dir),
+            ("TENGE_KEY_FILE", &mut self.key_file),
+            ("TENGE_GENESIS_FILE", &mut self.genesis_file),
+        ];
+        for (name, field) in paths {
+            if let Some(value) = environment(name) {
+                *field = PathBuf::from(value);
+            }
+        }
+        if let Some(value) = environment("TENGE_MEMPOOL_MAX_TXS") {
+            self.limits.mempool_max_txs = value
+                .parse()
+                .map_err(|_| invalid("TENGE_MEMPOOL_MAX_TXS", &value, "not a number"))?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid(format!(
+                "log_format `{}`: expected `text` or `json`",
+                self.log_format
+            )));
+        }
+        if self.api_address.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "api_address `{}` is not host:port",
+                self.api_address
+            )));
+        }
+        if !self.listen_address.starts_with('/') {
+            return Err(ConfigError::Invalid(format!(
+                "listen_address `{}` is not a multiaddr like /ip4/127.0.0.1/tcp/7100",
+                self.listen_address
+            )));
+        }
+        let c = &self.consensus;
+        if c.round_timeout_base_ms == 0 || c.round_timeout_max_ms < c.round_timeout_base_ms {
+            return Err(ConfigError::Invalid("consensus.round_timeout_base_ms must be positive and not above round_timeout_max_ms".into()));
+        }
+        if c.fetch_batch_blocks == 0 {
+            return Err(ConfigError::Invalid(
+                "consensus.fetch_batch_blocks must be positive".into(),
+            ));
+        }
+        let l = &self.limits;
+        if l.mempool_max_txs == 0
+            || l.block_max_txs == 0
+            || l.block_max_txs > tenge_types::block::MAX_BLOCK_TRANSACTIONS
+        {
+            return Err(ConfigError::Invalid(format!(
+                "limits: mempool_max_txs must be positive and block_max_txs between 1 and {}",
+                tenge_types::block::MAX_BLOCK_TRANSACTIONS
+            )));
+        }
+        if l.verify_threads == 0 || l.sync_batch_blocks == 0 || l.messages_per_second_per_peer == 0
+        {
+            return Err(ConfigError::Invalid("limits: verify_threads, sync_batch_blocks and messages_per_second_per_peer must be positive".into()));
+        }
+        for peer in &self.peers {
+            if peer.key.parse::<tenge_types::PublicKey>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "peer key `{}` is not 64 hex characters",
+                    peer.key
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+mode = "validator"
+data_dir = "data"
+key_file = "node.key"
+genesis_file = "../genesis.json"
+listen_address = "/ip4/127.0.0.1/tcp/7100"
+api_address = "127.0.0.1:8100"
+
+[consensus]
+round_timeout_base_ms = 500
+
+[limits]
+mempool_max_txs = 1000
+"#;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn loads_resolves_paths_and_applies_environment() {
+        let (dir, path) = write(SAMPLE);
+        let config = NodeConfig::load(&path, |_| None).unwrap();
+        assert_eq!(config.mode, Mode::Validator);
+        assert_eq!(config.data_dir, dir.path().join("data"));
+        assert_eq!(config.consensus.round_timeout_base_ms, 500);
+        assert_eq!(
+            config.consensus.round_timeout_max_ms,
+            tenge_consensus::Config::default().round_timeout_max_ms
+        );
+        assert_eq!(config.limits.mempool_max_txs, 1000);
+        let env = |name: &str| match name {
+            "TENGE_MODE" => Some("observer".to_string()),
+            "TENGE_API_ADDRESS" => Some("127.0.0.1:9999".to_string()),
+            "TENGE_DATA_DIR" => Some("/var/lib/tenge".to_string()),
+            _ => None,
+        };
+        let config = NodeConfig::load(&path, env).unwrap();
+        assert_eq!(config.mode, Mode::Observer);
+        assert_eq!(config.api_address, "127.0.0.1:9999");
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/tenge"));
+    }
+
+    #[test]
+    fn refuses_bad_configs_with_the_specific_problem() {
+        let cases = [
+            (
+                SAMPLE.replace("mode = \"validator\"", "mode = \"leader\""),
+                "invalid",
+            ),
+            (
+                SAMPLE.replace(
+                    "api_address = \"127.0.0.1:8100\"",
+                    "api_address = \"localhost\"",
+                ),
+                "api_address",
+            ),
+            (
+                SAMPLE.replace("round_timeout_base_ms = 500", "round_timeout_base_ms = 0"),
+                "round_timeout_base_ms",
+            ),
+            (format!("{SAMPLE}\nsurprise = 1\n"), "surprise"),
+            (
+                SAMPLE.replace(
+                    "listen_address = \"/ip4/127.0.0.1/tcp/7100\"",
+                    "listen_address = \"127.0.0.1:7100\"",
+                ),
+                "multiaddr",
+            ),
+        ];
+        for (text, expected) in cases {
+            let (_dir, path) = write(&text);
+            let error = NodeConfig::load(&path, |_| None).unwrap_err().to_string();
+            assert!(error.contains(expected), "`{expected}` not in: {error}");
+        }
+        let (_dir, path) = write(SAMPLE);
+        let error = NodeConfig::load(&path, |name| {
+            (name == "TENGE_MODE").then(|| "boss".to_string())
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("TENGE_MODE"));
+        assert!(
+            NodeConfig::load(Path::new("/nonexistent/config.toml"), |_| None)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read")
+        );
+    }
+}
