@@ -49,6 +49,9 @@ pub struct EngineLimits {
     pub observer_poll_ms: u64,
     /// A validator this many blocks behind the highest certificate it has seen range-syncs.
     pub sync_gap_blocks: u64,
+    /// A leader with nothing to propose waits up to this long for transactions (keep it well
+    /// below the round timeout).
+    pub empty_block_interval_ms: u64,
 }
 
 impl Default for EngineLimits {
@@ -61,6 +64,7 @@ impl Default for EngineLimits {
             sync_batch_blocks: 256,
             observer_poll_ms: 200,
             sync_gap_blocks: 32,
+            empty_block_interval_ms: 300,
         }
     }
 }

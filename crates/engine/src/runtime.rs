@@ -281,6 +281,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         sync_in_flight: None,
         sync_cursor: 0,
         halted: None,
+        payload_due: None,
     };
     std::thread::Builder::new()
         .name("tenge-engine".into())
@@ -393,6 +394,8 @@ struct Engine {
     sync_in_flight: Option<Instant>,
     sync_cursor: usize,
     halted: Option<String>,
+    /// A proposal waiting for transactions: (round, parent, when to propose anyway).
+    payload_due: Option<(Round, BlockId, Instant)>,
 }
 
 impl Engine {
@@ -408,7 +411,11 @@ impl Engine {
                 .map_or(Duration::from_millis(20), |deadline| {
                     deadline.saturating_duration_since(Instant::now())
                 })
-                .min(Duration::from_millis(20));
+                .min(Duration::from_millis(if self.payload_due.is_some() {
+                    2
+                } else {
+                    20
+                }));
             match inbox.recv_timeout(wait) {
                 Ok(EngineEvent::Shutdown { reply }) => {
                     info!("engine stopping");
@@ -437,6 +444,7 @@ impl Engine {
                 self.input(Input::RoundTimerFired { round });
             }
             self.flush_gossip();
+            self.maybe_propose_due();
             if now.duration_since(last_periodic) >= Duration::from_millis(self.periodic_ms()) {
                 last_periodic = now;
                 self.maybe_sync();
@@ -601,8 +609,14 @@ impl Engine {
                 )));
             }
             Effect::RequestPayload { round, parent_id } => {
-                if let Some(block) = self.build(round, parent_id) {
-                    self.local.push_back(Input::PayloadReady { round, block });
+                // Nothing to carry and nothing waiting to be committed: wait a little for
+                // transactions instead of filling the chain (and the disk) with empty blocks.
+                if self.mempool.is_empty() && !self.uncommitted_transactions(parent_id) {
+                    let due = Instant::now()
+                        + Duration::from_millis(self.config.limits.empty_block_interval_ms);
+                    self.payload_due = Some((round, parent_id, due));
+                } else {
+                    self.propose(round, parent_id);
                 }
             }
             Effect::ExecuteBlock { block } => {
@@ -645,6 +659,33 @@ impl Engine {
                 }
             }
             Effect::Halt { reason } => self.halt(reason),
+        }
+    }
+
+    fn propose(&mut self, round: Round, parent_id: BlockId) {
+        self.payload_due = None;
+        if let Some(block) = self.build(round, parent_id) {
+            self.local.push_back(Input::PayloadReady { round, block });
+        }
+    }
+
+    /// True if an uncommitted ancestor (up to `parent_id`) carries transactions: it needs
+    /// children to commit, so the next block goes out at once, empty or not.
+    fn uncommitted_transactions(&self, parent_id: BlockId) -> bool {
+        let ledger = self.ledger.read().expect("ledger lock");
+        self.ancestors(ledger.head().id(), parent_id)
+            .is_some_and(|chain| chain.iter().any(|b| !b.block.transactions.is_empty()))
+    }
+
+    /// Builds a delayed proposal once transactions arrive or the wait is over.
+    fn maybe_propose_due(&mut self) {
+        if let Some((round, parent_id, due)) = self.payload_due
+            && (!self.mempool.is_empty() || Instant::now() >= due)
+        {
+            self.payload_due = None;
+            if let Some(block) = self.build(round, parent_id) {
+                self.input(Input::PayloadReady { round, block });
+            }
         }
     }
 
