@@ -319,6 +319,8 @@ enum PolicyCommand {
 struct Failure {
     code: u8,
     message: String,
+    /// What `--output json` prints instead of `{"error": ...}`.
+    json: Option<serde_json::Value>,
 }
 
 impl Failure {
@@ -326,6 +328,15 @@ impl Failure {
         Failure {
             code: 2,
             message: message.into(),
+            json: None,
+        }
+    }
+
+    fn with_code(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+            json: None,
         }
     }
 }
@@ -337,10 +348,7 @@ impl From<ClientError> for Failure {
             ClientError::Api(detail) if detail.status < 500 => 2,
             _ => 3,
         };
-        Failure {
-            code,
-            message: error.to_string(),
-        }
+        Failure::with_code(code, error.to_string())
     }
 }
 
@@ -360,10 +368,10 @@ fn main() -> ExitCode {
         }
         Err(failure) => {
             if output == Output::Json {
-                println!(
-                    "{}",
-                    json!({"error": failure.message, "exit_code": failure.code})
+                let value = failure.json.clone().unwrap_or_else(
+                    || json!({"error": failure.message, "exit_code": failure.code}),
                 );
+                println!("{value}");
             }
             eprintln!("tenge: {}", failure.message);
             ExitCode::from(failure.code)
@@ -470,6 +478,7 @@ impl Context {
         let chain_id = ChainId::new(&status.chain_id).map_err(|e| Failure {
             code: 3,
             message: format!("node reports a bad chain id: {e}"),
+            json: None,
         })?;
         Ok(Context { client, chain_id })
     }
@@ -513,7 +522,28 @@ impl Context {
     }
 
     async fn submit(&self, signed: &SignedTransaction, wait: &WaitArgs) -> Outcome {
-        let hash = self.client.submit(signed).await?;
+        let hash = match self.client.submit(signed).await {
+            Ok(hash) => hash,
+            // Refused at the door with a rejection code: report it in the same shape as a
+            // rejection in a block.
+            Err(ClientError::Api(detail)) if detail.kind == "rejected" => {
+                let value = json!({
+                    "hash": signed.hash().to_hex(), "status": "rejected", "height": null,
+                    "code": detail.code, "reason": detail.message,
+                });
+                return Err(Failure {
+                    code: 1,
+                    message: format!(
+                        "rejected: {} ({}): {}",
+                        detail.name.unwrap_or_default(),
+                        detail.code.unwrap_or(0),
+                        detail.message
+                    ),
+                    json: Some(value),
+                });
+            }
+            Err(error) => return Err(error.into()),
+        };
         if wait.no_wait {
             return Ok(json!({"hash": hash.to_hex(), "status": "pending"}));
         }
@@ -528,6 +558,7 @@ async fn final_outcome(client: &Client, hash: &HashValue, timeout_seconds: u64) 
         .map_err(|e| Failure {
             code: 4,
             message: e.to_string(),
+            json: None,
         })?;
     let value = json!({
         "hash": view.hash, "status": view.status, "height": view.height, "code": view.code, "reason": view.reason,
@@ -536,7 +567,7 @@ async fn final_outcome(client: &Client, hash: &HashValue, timeout_seconds: u64) 
         Ok(value)
     } else {
         let name = view.name.unwrap_or_default();
-        print(Output::Json, &value);
+
         Err(Failure {
             code: 1,
             message: format!(
@@ -545,6 +576,7 @@ async fn final_outcome(client: &Client, hash: &HashValue, timeout_seconds: u64) 
                 view.code.unwrap_or(0),
                 view.reason.unwrap_or_default()
             ),
+            json: Some(value),
         })
     }
 }
@@ -1056,6 +1088,7 @@ async fn devnet_up(args: DevnetArgs) -> Outcome {
                 "the devnet did not commit a block within a minute; see the node.log files in {}",
                 args.dir.display()
             ),
+            json: None,
         });
     }
     // Fund the two banks once (officers 1 and 2 sign), unless already funded.
