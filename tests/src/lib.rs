@@ -1,3 +1,4 @@
 //! Shared pieces of tenge's multi-process and cross-crate tests.
 
+pub mod cluster;
 pub mod workload;

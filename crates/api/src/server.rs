@@ -189,7 +189,7 @@ fn transaction_from_body(headers: &HeaderMap, body: &[u8]) -> Result<SignedTrans
 }
 
 fn hex_decode(text: &str) -> Result<Vec<u8>, ApiError> {
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("transaction_hex is not hexadecimal"));
     }
     (0..text.len())

@@ -52,6 +52,8 @@ pub struct EngineLimits {
     /// A leader with nothing to propose waits up to this long for transactions (keep it well
     /// below the round timeout).
     pub empty_block_interval_ms: u64,
+    /// A transaction not included within this time leaves the mempool.
+    pub mempool_ttl_ms: u64,
 }
 
 impl Default for EngineLimits {
@@ -65,6 +67,7 @@ impl Default for EngineLimits {
             observer_poll_ms: 200,
             sync_gap_blocks: 32,
             empty_block_interval_ms: 300,
+            mempool_ttl_ms: 120_000,
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct Mempool {
     max: usize,
     transactions: HashMap<HashValue, SignedTransaction>,
     by_sender: BTreeMap<AccountId, BTreeMap<u64, HashValue>>,
+    /// Admission order with times, for expiry.
+    arrivals: std::collections::VecDeque<(std::time::Instant, HashValue)>,
 }
 
 impl Mempool {
@@ -89,7 +91,37 @@ impl Mempool {
         }
         queue.insert(sequence, hash);
         self.transactions.insert(hash, tx);
+        self.arrivals.push_back((std::time::Instant::now(), hash));
         Ok(true)
+    }
+
+    /// Drops transactions that waited longer than `ttl` (for example behind a sequence gap that
+    /// was never filled): their senders see them as unknown and can submit again.
+    pub fn expire(&mut self, ttl: std::time::Duration) -> usize {
+        let now = std::time::Instant::now();
+        let mut expired = 0;
+        while let Some((arrived, hash)) = self.arrivals.front().copied() {
+            if now.duration_since(arrived) < ttl {
+                break;
+            }
+            self.arrivals.pop_front();
+            if let Some(tx) = self.transactions.remove(&hash) {
+                expired += 1;
+                if let Some(queue) = self.by_sender.get_mut(&tx.transaction.sender) {
+                    queue.remove(&tx.transaction.sequence);
+                    if queue.is_empty() {
+                        self.by_sender.remove(&tx.transaction.sender);
+                    }
+                }
+            }
+        }
+        // Keep the arrival list from growing with entries removed by commits.
+        if self.arrivals.len() > 2 * self.transactions.len() + 1_024 {
+            let transactions = &self.transactions;
+            self.arrivals
+                .retain(|(_, hash)| transactions.contains_key(hash));
+        }
+        expired
     }
 
     /// Up to `max` transactions for a block: for each sender (in account order) the run of
@@ -228,6 +260,19 @@ mod tests {
             pool.insert(transfer(&net, &a, 7), 5),
             Err(MempoolError::Full(2))
         );
+    }
+
+    #[test]
+    fn old_transactions_expire() {
+        let net = TestNetwork::new(2, 0);
+        let a = test_key("a");
+        let mut pool = Mempool::new(10);
+        pool.insert(transfer(&net, &a, 3), 0).unwrap();
+        assert_eq!(pool.expire(std::time::Duration::from_secs(60)), 0);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.expire(std::time::Duration::ZERO), 1);
+        assert!(pool.is_empty());
+        assert!(pool.select(10, &HashSet::new(), |_| 3).is_empty());
     }
 
     #[test]

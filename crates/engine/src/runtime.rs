@@ -282,6 +282,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         sync_cursor: 0,
         halted: None,
         payload_due: None,
+        progress: None,
     };
     std::thread::Builder::new()
         .name("tenge-engine".into())
@@ -396,6 +397,8 @@ struct Engine {
     halted: Option<String>,
     /// A proposal waiting for transactions: (round, parent, when to propose anyway).
     payload_due: Option<(Round, BlockId, Instant)>,
+    /// The committed height and since when it has not changed.
+    progress: Option<(tenge_types::Height, Instant)>,
 }
 
 impl Engine {
@@ -448,7 +451,14 @@ impl Engine {
             if now.duration_since(last_periodic) >= Duration::from_millis(self.periodic_ms()) {
                 last_periodic = now;
                 self.maybe_sync();
+                let expired = self
+                    .mempool
+                    .expire(Duration::from_millis(self.config.limits.mempool_ttl_ms));
+                if expired > 0 {
+                    info!(expired, "mempool transactions expired");
+                }
                 self.publish_status();
+                self.report_stall();
             }
         }
     }
@@ -1091,6 +1101,26 @@ impl Engine {
             }
         }
         self.publish_status();
+    }
+
+    /// Logs the consensus state when nothing has committed for a while: the first thing an
+    /// operator looks at when a node falls behind.
+    fn report_stall(&mut self) {
+        let height = self.ledger.read().expect("ledger lock").head().height;
+        let now = Instant::now();
+        match self.progress {
+            Some((last, since)) if last == height => {
+                if now.duration_since(since) >= Duration::from_secs(10) {
+                    let summary = self
+                        .consensus
+                        .as_ref()
+                        .map_or_else(|| "observer".to_string(), Consensus::summary);
+                    warn!(%height, peers = self.connected.len(), %summary, "no commit for 10 s");
+                    self.progress = Some((height, now));
+                }
+            }
+            _ => self.progress = Some((height, now)),
+        }
     }
 
     fn publish_status(&mut self) {

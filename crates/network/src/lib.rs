@@ -447,7 +447,14 @@ impl EventLoop {
             }
         }
         for id in to_dial {
-            if let Err(error) = self.swarm.dial(id) {
+            // Always with the configured address: libp2p forgets addresses after failed dials
+            // (a peer that was down when we started), and a peer id alone cannot be dialled.
+            let addresses: Vec<Multiaddr> = self.peers[&id].address.iter().cloned().collect();
+            let options = libp2p::swarm::dial_opts::DialOpts::peer_id(id)
+                .condition(libp2p::swarm::dial_opts::PeerCondition::DisconnectedAndNotDialing)
+                .addresses(addresses)
+                .build();
+            if let Err(error) = self.swarm.dial(options) {
                 debug!(peer = %id, %error, "dial failed");
             }
         }
@@ -690,11 +697,12 @@ impl EventLoop {
             }
             Command::Request { to, bytes, reply } => match self.id_of(&to) {
                 Some(id) => {
-                    let request_id = self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_request(&id, Frame::Bytes(bytes));
+                    let addresses = self.addresses(&id);
+                    let request_id = self.swarm.behaviour_mut().sync.send_request_with_addresses(
+                        &id,
+                        Frame::Bytes(bytes),
+                        addresses,
+                    );
                     self.pending_requests.insert(request_id, (to, reply));
                 }
                 None => {
@@ -728,10 +736,20 @@ impl EventLoop {
             );
             return;
         }
+        let addresses = self.addresses(&id);
         let behaviour = match channel {
             Channel::Consensus => &mut self.swarm.behaviour_mut().consensus,
             Channel::Transactions => &mut self.swarm.behaviour_mut().transactions,
         };
-        behaviour.send_request(&id, Frame::Bytes(bytes));
+        behaviour.send_request_with_addresses(&id, Frame::Bytes(bytes), addresses);
+    }
+
+    /// The configured address of a peer, for dialling it if a message needs a connection.
+    fn addresses(&self, id: &PeerId) -> Vec<Multiaddr> {
+        self.peers
+            .get(id)
+            .and_then(|peer| peer.address.clone())
+            .into_iter()
+            .collect()
     }
 }
