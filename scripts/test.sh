@@ -33,6 +33,9 @@ bash scripts/check-pure-cores.sh
 step "lints (cargo clippy, release profile)"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 
+step "build (release profile: binaries for the multi-process tests)"
+cargo build --release --workspace --locked
+
 step "tests (cargo test, release profile)"
 cargo test --release --workspace --locked
 
