@@ -12,16 +12,7 @@ step() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
 step "build prerequisites"
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q libclang; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq libclang-dev >/dev/null
-    elif command -v sudo >/dev/null; then
-        sudo apt-get update -qq && sudo apt-get install -y -qq libclang-dev >/dev/null
-    else
-        echo "libclang is missing: install it as root with: apt-get install -y libclang-dev" >&2
-        exit 1
-    fi
-fi
+bash scripts/prerequisites.sh
 echo "libclang: ok"
 
 step "formatting (cargo fmt --check)"

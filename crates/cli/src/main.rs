@@ -432,9 +432,18 @@ fn amount(text: &str) -> Result<Amount, Failure> {
         .map_err(|e| Failure::input(format!("bad amount: {e}")))
 }
 
+/// An account: its hex id, or the path of a key file whose account it is.
 fn account_id(text: &str) -> Result<AccountId, Failure> {
-    text.parse()
-        .map_err(|e| Failure::input(format!("bad account id: {e}")))
+    if let Ok(id) = text.parse() {
+        return Ok(id);
+    }
+    let path = Path::new(text);
+    if path.exists() {
+        return Ok(key(path)?.account_id());
+    }
+    Err(Failure::input(format!(
+        "bad account: `{text}` is neither a 64-hex-character account id nor a key file"
+    )))
 }
 
 fn key(path: &Path) -> Result<Keypair, Failure> {
