@@ -309,8 +309,11 @@ mempool_max_txs = 1000
     #[test]
     fn example_configs_in_the_repository_are_valid() {
         for name in ["validator.toml", "observer.toml"] {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config").join(name);
-            let config = NodeConfig::load(&path, |_| None).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../config")
+                .join(name);
+            let config =
+                NodeConfig::load(&path, |_| None).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(config.data_dir, PathBuf::from("/var/lib/tenge"));
         }
     }
