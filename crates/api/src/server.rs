@@ -163,7 +163,40 @@ pub fn router(engine: EngineHandle) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(engine)
+}
+
+/// Errors produced outside our handlers (body too large, bad path, wrong method) come as plain
+/// text; give them the one JSON error shape.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).trim().to_string();
+    let kind = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    ApiError::new(status, kind, message).into_response()
 }
 
 /// The transaction in a submission: canonical bytes as the body, or JSON
@@ -515,7 +548,8 @@ async fn health(State(engine): State<EngineHandle>) -> Response {
 
 async fn ready(State(engine): State<EngineHandle>) -> Response {
     let status = engine.status.borrow().clone();
-    if status.halted.is_some() || status.peers == 0 {
+    let alone = engine.genesis.validators.len() == 1;
+    if status.halted.is_some() || (status.peers == 0 && !alone) {
         let reason = if status.halted.is_some() {
             "halted"
         } else {

@@ -883,6 +883,7 @@ impl Engine {
             applied,
         });
         debug!(height = %header.height, transactions = header.transaction_count, "committed");
+        self.publish_status();
     }
 
     fn serve_fetch(&self, block_id: BlockId, count: u16) -> Vec<BlockWithParentQc> {
