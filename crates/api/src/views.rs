@@ -67,7 +67,7 @@ pub struct AccountView {
     pub sequence: u64,
     /// `central_bank`, `commercial_bank` or `wallet`.
     pub role: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The wallet tier (null for banks and the central bank).
     pub tier: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bank: Option<String>,
