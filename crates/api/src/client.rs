@@ -135,6 +135,10 @@ impl Client {
         self.get(&format!("/v1/blocks/{height}")).await
     }
 
+    pub async fn block_hashes(&self, height: u64) -> Result<BlockHashesView, ClientError> {
+        self.get(&format!("/v1/blocks/{height}/hashes")).await
+    }
+
     pub async fn latest_block(&self) -> Result<BlockView, ClientError> {
         self.get("/v1/blocks/latest").await
     }

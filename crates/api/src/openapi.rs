@@ -67,6 +67,11 @@ pub fn document() -> Value {
                 "parameters": [{"name": "height", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}],
                 "responses": ok("The block", "Block")
             }},
+            "/v1/blocks/{height}/hashes": {"get": {
+                "summary": "The hashes of a committed block's applied and rejected transactions.",
+                "parameters": [{"name": "height", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}],
+                "responses": ok("Hashes", "BlockHashes")
+            }},
             "/v1/supply": {"get": {"summary": "Issued, redeemed and outstanding supply, ceiling and epoch issuance.", "responses": ok("Supply", "Supply")}},
             "/v1/policy": {"get": {"summary": "Monetary policy in force and its full history.", "responses": ok("Policy", "Policy")}},
             "/v1/validators": {"get": {"summary": "The validator set.", "responses": ok("Validators", "Validators")}},
@@ -95,6 +100,9 @@ pub fn document() -> Value {
                 "height": {"type": "integer"}, "id": hex, "parent_id": hex, "round": {"type": "integer"}, "timestamp_ms": {"type": "integer"},
                 "transaction_count": {"type": "integer"}, "transactions_root": hex, "receipts_root": hex, "state_root": hex,
                 "transactions": {"type": "array", "items": {"type": "object"}}, "certificates": {"type": "object"}}},
+            "BlockHashes": {"type": "object", "required": ["height", "timestamp_ms", "applied", "rejected"], "properties": {
+                "height": {"type": "integer"}, "timestamp_ms": {"type": "integer"},
+                "applied": {"type": "array", "items": hex}, "rejected": {"type": "array", "items": hex}}},
             "Supply": {"type": "object", "required": ["issued_tiyn", "redeemed_tiyn", "outstanding_tiyn", "ceiling_tiyn", "epoch_issued_tiyn", "epoch_cap_tiyn"], "properties": {
                 "issued_tiyn": tiyn, "redeemed_tiyn": tiyn, "outstanding_tiyn": tiyn, "ceiling_tiyn": tiyn, "epoch": {"type": "integer"},
                 "epoch_issued_tiyn": tiyn, "epoch_cap_tiyn": tiyn, "height": {"type": "integer"}}},

@@ -36,6 +36,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/accounts/{id}"),
     ("get", "/v1/blocks/latest"),
     ("get", "/v1/blocks/{height}"),
+    ("get", "/v1/blocks/{height}/hashes"),
     ("get", "/v1/supply"),
     ("get", "/v1/policy"),
     ("get", "/v1/validators"),
@@ -153,6 +154,7 @@ pub fn router(engine: EngineHandle) -> Router {
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block))
+        .route("/v1/blocks/{height}/hashes", get(block_hashes))
         .route("/v1/supply", get(supply))
         .route("/v1/policy", get(policy))
         .route("/v1/validators", get(validators))
@@ -414,6 +416,43 @@ async fn block(
         .parse()
         .map_err(|_| ApiError::bad_request(format!("`{height}` is not a block height")))?;
     Ok(axum::Json(block_view(&engine, Height(height))?))
+}
+
+/// A compact view of a block for load generators and indexers: the hashes of its applied and
+/// rejected transactions.
+async fn block_hashes(
+    State(engine): State<EngineHandle>,
+    Path(height): Path<String>,
+) -> ApiResult<BlockHashesView> {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("`{height}` is not a block height")))?;
+    let block = engine
+        .store
+        .block(Height(height))
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
+    let mut view = BlockHashesView {
+        height,
+        timestamp_ms: block.header.timestamp.0,
+        applied: Vec::new(),
+        rejected: Vec::new(),
+    };
+    for tx in &block.transactions {
+        let hash = tx.hash();
+        let rejected = engine
+            .store
+            .transaction(&hash)
+            .ok()
+            .flatten()
+            .is_some_and(|record| record.height.0 == height && record.outcome.is_err());
+        if rejected {
+            view.rejected.push(hash.to_hex());
+        } else {
+            view.applied.push(hash.to_hex());
+        }
+    }
+    Ok(axum::Json(view))
 }
 
 async fn latest_block(State(engine): State<EngineHandle>) -> ApiResult<BlockView> {

@@ -229,3 +229,12 @@ pub struct StatusView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halted: Option<String>,
 }
+
+/// The transaction hashes of a block, split by outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockHashesView {
+    pub height: u64,
+    pub timestamp_ms: u64,
+    pub applied: Vec<String>,
+    pub rejected: Vec<String>,
+}

@@ -126,6 +126,30 @@ enum Command {
     Block { height: Option<u64> },
     /// The node's status.
     Status,
+    /// Open-loop load: prepare funded wallets, then submit signed transfers at a fixed rate.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// A devnet directory (its validators, officers and bank-1 are used).
+    #[arg(long, conflicts_with = "nodes")]
+    devnet: Option<PathBuf>,
+    /// Validator API URLs, comma-separated (with --key files instead of --devnet).
+    #[arg(long, value_delimiter = ',')]
+    nodes: Vec<String>,
+    /// Key files: one commercial bank's, and officers' if the bank needs issuance (repeat).
+    #[arg(long = "key")]
+    keys: Vec<PathBuf>,
+    /// Transactions per second to submit.
+    #[arg(long)]
+    rate: u64,
+    /// Length of the measured window, in seconds.
+    #[arg(long)]
+    duration: u64,
+    /// Wallets sending the transfers.
+    #[arg(long, default_value_t = 1000)]
+    accounts: usize,
 }
 
 #[derive(Args)]
@@ -767,7 +791,63 @@ async fn run(cli: Cli) -> Outcome {
         Command::Status => {
             Ok(serde_json::to_value(Client::new(&cli.node).status().await?).expect("JSON"))
         }
+        Command::Bench(args) => bench(args).await,
     }
+}
+
+async fn bench(args: BenchArgs) -> Outcome {
+    let (nodes, officers, bank) = match &args.devnet {
+        Some(dir) => {
+            let file = devnet::read(dir).map_err(Failure::input)?;
+            let officers = vec![
+                key(&dir.join("keys/officer-1.key"))?,
+                key(&dir.join("keys/officer-2.key"))?,
+            ];
+            (
+                file.validators.iter().map(|n| n.api.clone()).collect(),
+                officers,
+                key(&dir.join("keys/bank-1.key"))?,
+            )
+        }
+        None => {
+            if args.nodes.is_empty() {
+                return Err(Failure::input(
+                    "give --devnet DIR, or --nodes URL,URL with --key files",
+                ));
+            }
+            let client = Client::new(&args.nodes[0]);
+            let mut bank = None;
+            let mut officers = Vec::new();
+            for path in &args.keys {
+                let k = key(path)?;
+                let role = client
+                    .account(&k.account_id())
+                    .await
+                    .map(|a| a.role)
+                    .unwrap_or_default();
+                if role == "commercial_bank" && bank.is_none() {
+                    bank = Some(k);
+                } else {
+                    officers.push(k);
+                }
+            }
+            let bank =
+                bank.ok_or_else(|| Failure::input("no --key file belongs to a commercial bank"))?;
+            (args.nodes.clone(), officers, bank)
+        }
+    };
+    let options = tenge_cli::bench::BenchOptions {
+        nodes,
+        officers,
+        bank,
+        rate: args.rate,
+        duration_s: args.duration,
+        accounts: args.accounts,
+    };
+    let report = tenge_cli::bench::run(options)
+        .await
+        .map_err(|e| Failure::with_code(3, e))?;
+    Ok(serde_json::to_value(report).expect("JSON"))
 }
 
 fn devnet_options(args: &DevnetArgs) -> DevnetOptions {

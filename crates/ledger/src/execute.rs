@@ -110,6 +110,30 @@ pub fn execute(
     }
 }
 
+/// The outcome `transaction` would have as the only transaction of a block at `context`,
+/// without building the block's state delta (no tree hashing): the cheap check a node makes
+/// before admitting a transaction to its mempool.
+pub fn check(
+    view: &LayeredView<'_>,
+    chain_id: &ChainId,
+    context: BlockContext,
+    transaction: &SignedTransaction,
+    signatures_valid: bool,
+) -> Result<(), Rejection> {
+    let mut working = Working {
+        view,
+        changes: HashMap::new(),
+        next_slot: view.next_slot(),
+    };
+    working.apply(
+        chain_id,
+        &context,
+        transaction,
+        signatures_valid,
+        transaction.hash(),
+    )
+}
+
 /// Block-local changes on top of a view.
 struct Working<'v, 'a> {
     view: &'v LayeredView<'a>,

@@ -252,21 +252,18 @@ impl Ledger {
         signatures_valid: bool,
         now: TimestampMs,
     ) -> Result<(), tenge_types::Rejection> {
-        let height = self.head.height.next();
-        let timestamp = now.max(self.head.timestamp);
-        let execution = self.run(
-            &[],
-            height,
-            timestamp,
-            std::slice::from_ref(transaction),
-            &[signatures_valid],
-        );
-        execution
-            .receipts
-            .into_iter()
-            .next()
-            .expect("one receipt per transaction")
-            .outcome
+        let context = BlockContext {
+            height: self.head.height.next(),
+            timestamp: now.max(self.head.timestamp),
+        };
+        let view = LayeredView::new(&self.state, &[]);
+        execute::check(
+            &view,
+            &self.chain_id,
+            context,
+            transaction,
+            signatures_valid,
+        )
     }
 
     /// Makes a block executed on the committed head permanent.

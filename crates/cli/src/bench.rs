@@ -1,0 +1,412 @@
+//! `tenge bench`: an open-loop load generator.
+//!
+//! It prepares funded tier-1 wallets, signs every transfer before the measured window (signing
+//! would otherwise compete with the nodes for the same cores), then submits at a fixed rate,
+//! spread over the validators, whatever the cluster does. Latency runs from each transaction's
+//! scheduled send time to the moment its block is announced as committed, so a stalled cluster
+//! shows up as latency, not as a lower send rate.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tenge_api::Client;
+use tenge_crypto::{Keypair, sign_transaction};
+use tenge_types::transaction::{Issue, OpenWallet, Transfer};
+use tenge_types::{AccountId, Amount, ChainId, HashValue, Payload, SignedTransaction, Transaction};
+
+pub struct BenchOptions {
+    /// Validator APIs to submit to (round-robin); events are read from the first.
+    pub nodes: Vec<String>,
+    /// Officer keys (k of m) for issuance if the bank needs money.
+    pub officers: Vec<Keypair>,
+    /// The bank that opens and funds the wallets.
+    pub bank: Keypair,
+    pub rate: u64,
+    pub duration_s: u64,
+    pub accounts: usize,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BenchReport {
+    pub submitted: u64,
+    pub committed: u64,
+    pub rejected: u64,
+    pub tps: f64,
+    pub latency_ms: Latency,
+}
+
+/// Transactions per submission request.
+const BATCH: usize = 2_000;
+/// Submission requests in flight at once.
+const IN_FLIGHT: usize = 64;
+
+struct Context {
+    clients: Vec<Client>,
+    chain_id: ChainId,
+}
+
+impl Context {
+    fn tx(&self, sender: AccountId, sequence: u64, payload: Payload) -> Transaction {
+        Transaction {
+            chain_id: self.chain_id.clone(),
+            sender,
+            sequence,
+            payload,
+        }
+    }
+
+    /// Submits in batches and waits until the last one is final.
+    async fn submit_and_wait(&self, transactions: &[SignedTransaction]) -> Result<(), String> {
+        let mut last = None;
+        for (i, chunk) in transactions.chunks(BATCH).enumerate() {
+            let client = &self.clients[i % self.clients.len()];
+            let results = client
+                .submit_batch(chunk)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (tx, result) in chunk.iter().zip(results) {
+                if let Some(error) = result.error {
+                    return Err(format!(
+                        "setup transaction {} refused: {}",
+                        tx.hash(),
+                        error.message
+                    ));
+                }
+            }
+            last = chunk.last().map(SignedTransaction::hash);
+        }
+        if let Some(hash) = last {
+            let view = self.clients[0]
+                .wait_final(&hash, Duration::from_secs(120))
+                .await
+                .map_err(|e| e.to_string())?;
+            if view.status != "committed" {
+                return Err(format!(
+                    "setup transaction {hash} {}: {}",
+                    view.status,
+                    view.reason.unwrap_or_default()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Signs `count` transfers: transaction i moves 1 tiyn from wallet i mod N to the next wallet,
+/// with sequence i / N. Spread over the machine's cores.
+fn sign_all(context_chain: &ChainId, wallets: &[Keypair], count: usize) -> Vec<SignedTransaction> {
+    let n = wallets.len();
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let mut out: Vec<Option<SignedTransaction>> = vec![None; count];
+    let per = count.div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for (chunk_index, chunk) in out.chunks_mut(per).enumerate() {
+            scope.spawn(move || {
+                for (offset, slot) in chunk.iter_mut().enumerate() {
+                    let i = chunk_index * per + offset;
+                    let from = &wallets[i % n];
+                    let tx = Transaction {
+                        chain_id: context_chain.clone(),
+                        sender: from.account_id(),
+                        sequence: (i / n) as u64,
+                        payload: Payload::Transfer(Transfer {
+                            to: wallets[(i + 1) % n].account_id(),
+                            amount: Amount::from_tiyn(1),
+                        }),
+                    };
+                    *slot = Some(sign_transaction(tx, &[from]));
+                }
+            });
+        }
+    });
+    out.into_iter().map(|tx| tx.expect("signed")).collect()
+}
+
+/// Follows `/v1/events` and records when each transaction's block was announced.
+async fn follow_commits(
+    client: Client,
+    base: String,
+    seen: Arc<Mutex<HashMap<HashValue, (Instant, bool)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let http = reqwest::Client::new();
+    let Ok(mut response) = http.get(format!("{base}/v1/events")).send().await else {
+        return;
+    };
+    let mut buffer = String::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let chunk = match tokio::time::timeout(Duration::from_millis(500), response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(_) => return,
+            Err(_) => continue,
+        };
+        let arrived = Instant::now();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue;
+            };
+            let Ok(commit) = serde_json::from_str::<serde_json::Value>(data) else {
+                continue;
+            };
+            if commit["transactions"].as_u64().unwrap_or(0) == 0 {
+                continue;
+            }
+            let Some(height) = commit["height"].as_u64() else {
+                continue;
+            };
+            if let Ok(hashes) = client.block_hashes(height).await {
+                let mut seen = seen.lock().expect("lock");
+                for (list, applied) in [(&hashes.applied, true), (&hashes.rejected, false)] {
+                    for hash in list {
+                        if let Ok(hash) = hash.parse() {
+                            seen.entry(hash).or_insert((arrived, applied));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
+    if options.nodes.is_empty()
+        || options.rate == 0
+        || options.duration_s == 0
+        || options.accounts < 2
+    {
+        return Err(
+            "bench needs nodes, --rate and --duration above zero and at least 2 --accounts".into(),
+        );
+    }
+    let clients: Vec<Client> = options.nodes.iter().map(|url| Client::new(url)).collect();
+    let status = clients[0].status().await.map_err(|e| e.to_string())?;
+    let chain_id = ChainId::new(&status.chain_id).map_err(|e| e.to_string())?;
+    let context = Context {
+        clients: clients.clone(),
+        chain_id: chain_id.clone(),
+    };
+    let bank = options.bank.account_id();
+    let n = options.accounts;
+    let per_wallet = Amount::from_tenge(100).expect("fits");
+
+    // 1. Money for the bank, if it lacks it.
+    let needed = Amount::from_tenge(100 * n as u64 + 1_000).expect("fits");
+    let balance = clients[0]
+        .account(&bank)
+        .await
+        .map(|a| a.balance_tiyn)
+        .unwrap_or(0);
+    if balance < needed.tiyn() {
+        let supply = clients[0].supply().await.map_err(|e| e.to_string())?;
+        let central_bank: AccountId = supply
+            .central_bank
+            .parse()
+            .map_err(|_| "bad central bank id")?;
+        let sequence = clients[0]
+            .account(&central_bank)
+            .await
+            .map(|a| a.sequence)
+            .unwrap_or(0);
+        let officers: Vec<&Keypair> = options.officers.iter().collect();
+        if officers.is_empty() {
+            return Err("the bank needs money and no officer keys were given".into());
+        }
+        let tx = sign_transaction(
+            context.tx(
+                central_bank,
+                sequence,
+                Payload::Issue(Issue {
+                    to: bank,
+                    amount: needed,
+                }),
+            ),
+            &officers,
+        );
+        context.submit_and_wait(&[tx]).await?;
+    }
+    // 2. Wallets: opened, then funded.
+    eprintln!("bench: opening and funding {n} wallets");
+    let wallets: Vec<Keypair> = (0..n)
+        .map(|_| Keypair::generate().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let mut sequence = clients[0]
+        .account(&bank)
+        .await
+        .map(|a| a.sequence)
+        .map_err(|e| e.to_string())?;
+    let opens: Vec<SignedTransaction> = wallets
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            sign_transaction(
+                context.tx(
+                    bank,
+                    sequence + i as u64,
+                    Payload::OpenWallet(OpenWallet {
+                        key: w.public_key(),
+                        tier: 1,
+                    }),
+                ),
+                &[&options.bank],
+            )
+        })
+        .collect();
+    context.submit_and_wait(&opens).await?;
+    sequence += n as u64;
+    let funding: Vec<SignedTransaction> = wallets
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            sign_transaction(
+                context.tx(
+                    bank,
+                    sequence + i as u64,
+                    Payload::Transfer(Transfer {
+                        to: w.account_id(),
+                        amount: per_wallet,
+                    }),
+                ),
+                &[&options.bank],
+            )
+        })
+        .collect();
+    context.submit_and_wait(&funding).await?;
+
+    // 3. Every transfer of the run, signed before the window.
+    let count = (options.rate * options.duration_s) as usize;
+    eprintln!("bench: signing {count} transfers");
+    let transactions = Arc::new(sign_all(&chain_id, &wallets, count));
+    let index: HashMap<HashValue, usize> = transactions
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| (tx.hash(), i))
+        .collect();
+
+    // 4. Open-loop submission, commits followed on the first node's event stream.
+    let seen: Arc<Mutex<HashMap<HashValue, (Instant, bool)>>> =
+        Arc::new(Mutex::new(HashMap::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let follower = tokio::spawn(follow_commits(
+        clients[0].clone(),
+        options.nodes[0].clone(),
+        seen.clone(),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let limiter = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let start = Instant::now() + Duration::from_millis(100);
+    let scheduled = |i: usize| start + Duration::from_secs_f64(i as f64 / options.rate as f64);
+    let mut sent = 0usize;
+    let mut next_node = 0usize;
+    let mut last_progress = Instant::now();
+    eprintln!(
+        "bench: {} tx/s for {} s over {} nodes",
+        options.rate,
+        options.duration_s,
+        clients.len()
+    );
+    while sent < count {
+        let now = Instant::now();
+        let due = if now < start {
+            0
+        } else {
+            (((now - start).as_secs_f64() * options.rate as f64) as usize + 1).min(count)
+        };
+        while sent < due {
+            let end = (sent + BATCH).min(due);
+            let client = clients[next_node % clients.len()].clone();
+            next_node += 1;
+            let batch: Vec<SignedTransaction> = transactions[sent..end].to_vec();
+            let permit = limiter.clone().acquire_owned().await.expect("semaphore");
+            let refused = refused.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                match client.submit_batch(&batch).await {
+                    Ok(results) => {
+                        let bad = results.iter().filter(|r| r.error.is_some()).count();
+                        refused.fetch_add(bad as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        refused.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+            sent = end;
+        }
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            let committed = seen.lock().expect("lock").len();
+            eprintln!(
+                "bench: t={:>4.1}s submitted {sent} committed {committed} refused {}",
+                start.elapsed().as_secs_f64(),
+                refused.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // 5. Wait for the tail: until everything is final, or nothing moves for 10 s.
+    let mut last_count = 0;
+    let mut last_change = Instant::now();
+    loop {
+        let done = seen.lock().expect("lock").len()
+            + refused.load(std::sync::atomic::Ordering::Relaxed) as usize;
+        if done >= count || last_change.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+        if done != last_count {
+            last_count = done;
+            last_change = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = follower.await;
+
+    let seen = seen.lock().expect("lock");
+    let mut latencies = Vec::new();
+    let (mut committed, mut rejected) = (0u64, refused.load(std::sync::atomic::Ordering::Relaxed));
+    for (hash, (at, applied)) in seen.iter() {
+        let Some(&i) = index.get(hash) else { continue };
+        if *applied {
+            committed += 1;
+            latencies.push(at.saturating_duration_since(scheduled(i)).as_secs_f64() * 1_000.0);
+        } else {
+            rejected += 1;
+        }
+    }
+    latencies.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let round = |x: f64| (x * 10.0).round() / 10.0;
+    Ok(BenchReport {
+        submitted: count as u64,
+        committed,
+        rejected,
+        tps: round(committed as f64 / options.duration_s as f64),
+        latency_ms: Latency {
+            p50: round(percentile(&latencies, 50.0)),
+            p95: round(percentile(&latencies, 95.0)),
+            p99: round(percentile(&latencies, 99.0)),
+            max: round(latencies.last().copied().unwrap_or(0.0)),
+        },
+    })
+}
