@@ -1055,7 +1055,10 @@ impl Engine {
         let count = blocks.len();
         let mut last = None;
         for item in blocks {
-            let valid = self.signature_verdicts(&item.block.transactions);
+            // The range is committed under a verified certificate: a quorum of validators, at
+            // least f + 1 of them honest, checked every signature before voting. Re-checking
+            // would cost an observer most of its CPU and change nothing (docs/decisions.md D21).
+            let valid = vec![true; item.block.transactions.len()];
             let result = {
                 let ledger = self.ledger.read().expect("ledger lock");
                 ledger.execute_block(&[], &item.block, &valid)

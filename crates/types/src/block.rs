@@ -89,17 +89,19 @@ impl Block {
         if !self.header.chain_id.is_valid() {
             return Err("invalid chain id".into());
         }
-        if self.transactions_root() != self.header.transactions_root {
-            return Err("transactions root does not match the transactions".into());
+        // One encoding per transaction gives both its size and its digest.
+        let mut digests = Vec::with_capacity(self.transactions.len());
+        for (index, tx) in self.transactions.iter().enumerate() {
+            let bytes = encode(tx);
+            if bytes.len() > MAX_TRANSACTION_BYTES {
+                return Err(format!(
+                    "transaction {index} is over {MAX_TRANSACTION_BYTES} bytes"
+                ));
+            }
+            digests.push(Domain::SignedTransaction.hash(&bytes));
         }
-        if let Some(index) = self
-            .transactions
-            .iter()
-            .position(|tx| encode(tx).len() > MAX_TRANSACTION_BYTES)
-        {
-            return Err(format!(
-                "transaction {index} is over {MAX_TRANSACTION_BYTES} bytes"
-            ));
+        if transactions_root(&digests) != self.header.transactions_root {
+            return Err("transactions root does not match the transactions".into());
         }
         Ok(())
     }
