@@ -1,3 +1,4 @@
 //! Fixtures shared by tenge's benchmarks.
 
 pub mod fixture;
+pub mod plot;
