@@ -43,6 +43,9 @@ pub struct BenchReport {
     pub rejected: u64,
     pub tps: f64,
     pub latency_ms: Latency,
+    /// Committed transactions per second in each 10-second window of send time: a run that
+    /// degrades shows it here.
+    pub timeline_tps: Vec<f64>,
 }
 
 /// Transactions per submission request.
@@ -386,10 +389,15 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let seen = seen.lock().expect("lock");
     let mut latencies = Vec::new();
     let (mut committed, mut rejected) = (0u64, refused.load(std::sync::atomic::Ordering::Relaxed));
+    let windows = options.duration_s.div_ceil(10) as usize;
+    let mut timeline = vec![0u64; windows.max(1)];
     for (hash, (at, applied)) in seen.iter() {
         let Some(&i) = index.get(hash) else { continue };
         if *applied {
             committed += 1;
+            let window = ((i as u64 / options.rate) / 10) as usize;
+            let last = timeline.len() - 1;
+            timeline[window.min(last)] += 1;
             latencies.push(at.saturating_duration_since(scheduled(i)).as_secs_f64() * 1_000.0);
         } else {
             rejected += 1;
@@ -408,5 +416,13 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             p99: round(percentile(&latencies, 99.0)),
             max: round(latencies.last().copied().unwrap_or(0.0)),
         },
+        timeline_tps: timeline
+            .iter()
+            .enumerate()
+            .map(|(w, count)| {
+                let span = (options.duration_s - 10 * w as u64).min(10).max(1);
+                round(*count as f64 / span as f64)
+            })
+            .collect(),
     })
 }
