@@ -420,7 +420,10 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             .iter()
             .enumerate()
             .map(|(w, count)| {
-                let span = (options.duration_s - 10 * w as u64).min(10).max(1);
+                let span = options
+                    .duration_s
+                    .saturating_sub(10 * w as u64)
+                    .clamp(1, 10);
                 round(*count as f64 / span as f64)
             })
             .collect(),

@@ -193,15 +193,14 @@ impl EngineHandle {
         let threads = self.verify_threads;
         let chain = self.genesis.chain_id.clone();
         let checked = tokio::task::spawn_blocking(move || {
-            let valid = tenge_ledger::verify_signatures(&transactions, threads);
-            (transactions, valid)
+            tenge_ledger::check_transactions(transactions, threads)
         })
         .await;
-        let Ok((transactions, valid)) = checked else {
+        let Ok(checked) = checked else {
             return vec![Err(SubmitError::Stopped)];
         };
         let mut results: Vec<Option<Result<HashValue, SubmitError>>> =
-            Vec::with_capacity(transactions.len());
+            Vec::with_capacity(checked.len());
         let mut admitted = Vec::new();
         let now = TimestampMs(
             std::time::SystemTime::now()
@@ -210,7 +209,8 @@ impl EngineHandle {
         );
         {
             let ledger = self.ledger.read().expect("ledger lock");
-            for (tx, ok) in transactions.into_iter().zip(valid) {
+            for checked in checked {
+                let (tx, ok) = (&checked.tx, checked.valid);
                 if tx.transaction.chain_id != chain {
                     results.push(Some(Err(SubmitError::WrongChain(
                         tx.transaction.chain_id.to_string(),
@@ -221,7 +221,7 @@ impl EngineHandle {
                     // Refuse at the door what would be rejected in the next block anyway, except
                     // a sequence number ahead of the next: the sender may have earlier ones in
                     // flight.
-                    match ledger.dry_run(&tx, true, now) {
+                    match ledger.dry_run(tx, true, now) {
                         Err(rejection)
                             if rejection.code != tenge_types::RejectionCode::SequenceTooHigh =>
                         {
@@ -229,7 +229,7 @@ impl EngineHandle {
                         }
                         _ => {
                             results.push(None);
-                            admitted.push(tx);
+                            admitted.push(checked);
                         }
                     }
                 }

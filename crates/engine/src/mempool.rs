@@ -63,6 +63,17 @@ impl Mempool {
         next_sequence: u64,
     ) -> Result<bool, MempoolError> {
         let hash = tx.hash();
+        self.insert_hashed(tx, hash, next_sequence)
+    }
+
+    /// [`insert`](Self::insert) with the transaction's hash already computed (`tx.hash()`).
+    pub fn insert_hashed(
+        &mut self,
+        tx: SignedTransaction,
+        hash: HashValue,
+        next_sequence: u64,
+    ) -> Result<bool, MempoolError> {
+        debug_assert_eq!(hash, tx.hash());
         if self.transactions.contains_key(&hash) {
             return Ok(false);
         }

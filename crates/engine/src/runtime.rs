@@ -10,7 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tenge_consensus::{
     Consensus, Effect, Input, Outgoing, Recovery, SafetyData, SafetyStorage, Verifier,
 };
-use tenge_ledger::{ExecutedBlock, Ledger, verify_signatures};
+use tenge_ledger::{
+    CheckedTransaction, ExecutedBlock, Ledger, check_transactions, verify_signatures,
+};
 use tenge_network::{
     Channel, NetworkClient, NetworkConfig, NetworkEvent, PeerConfig, PublicKey, SyncReply,
 };
@@ -46,11 +48,13 @@ pub(crate) enum EngineEvent {
         from: PublicKey,
         message: ConsensusMessage,
     },
+    /// Transactions from peers whose signatures verified.
     Gossip {
-        transactions: Vec<SignedTransaction>,
+        transactions: Vec<CheckedTransaction>,
     },
+    /// Client transactions whose signatures verified and that passed the dry run.
     Submit {
-        transactions: Vec<SignedTransaction>,
+        transactions: Vec<CheckedTransaction>,
         reply: oneshot::Sender<Vec<Result<HashValue, SubmitError>>>,
     },
     SyncResult {
@@ -337,26 +341,19 @@ async fn forward_network(
                         continue;
                     }
                 };
-                let checked = tokio::task::spawn_blocking(move || {
-                    let valid = verify_signatures(&transactions, threads);
-                    (transactions, valid)
-                })
-                .await;
-                let Ok((transactions, valid)) = checked else {
+                let checked =
+                    tokio::task::spawn_blocking(move || check_transactions(transactions, threads))
+                        .await;
+                let Ok(checked) = checked else {
                     continue;
                 };
-                let bad = valid.iter().filter(|ok| !**ok).count();
+                let bad = checked.iter().filter(|c| !c.valid).count();
                 if bad > 0 {
                     let _ = network
                         .penalize(from, format!("{bad} transactions with invalid signatures"))
                         .await;
                 }
-                let transactions = transactions
-                    .into_iter()
-                    .zip(valid)
-                    .filter(|(_, ok)| *ok)
-                    .map(|(tx, _)| tx)
-                    .collect();
+                let transactions = checked.into_iter().filter(|c| c.valid).collect();
                 EngineEvent::Gossip { transactions }
             }
             other => EngineEvent::Network(other),
@@ -494,11 +491,11 @@ impl Engine {
             }
             EngineEvent::Network(NetworkEvent::Message { .. }) => {}
             EngineEvent::Gossip { transactions } => {
-                for tx in transactions {
-                    self.verified.insert(tx.digest());
-                    let next = self.next_sequence(&tx.transaction.sender);
+                for checked in transactions {
+                    self.verified.insert(checked.digest);
+                    let next = self.next_sequence(&checked.tx.transaction.sender);
                     // Gossip is best effort: a full mempool or a stale transaction just drops it.
-                    let _ = self.mempool.insert(tx, next);
+                    let _ = self.mempool.insert_hashed(checked.tx, checked.hash, next);
                 }
             }
             EngineEvent::Submit {
@@ -524,12 +521,15 @@ impl Engine {
         ledger.state().account(account).map_or(0, |a| a.sequence)
     }
 
-    fn admit_client(&mut self, tx: SignedTransaction) -> Result<HashValue, SubmitError> {
+    fn admit_client(&mut self, checked: CheckedTransaction) -> Result<HashValue, SubmitError> {
         if let Some(reason) = &self.halted {
             return Err(SubmitError::Halted(reason.clone()));
         }
-        let hash = tx.hash();
-        self.verified.insert(tx.digest());
+        debug_assert!(checked.valid, "only verified transactions reach the engine");
+        let CheckedTransaction {
+            tx, hash, digest, ..
+        } = checked;
+        self.verified.insert(digest);
         match self.config.mode {
             Mode::Observer => {
                 // Observers hold no mempool: they pass transactions on to the validators.
@@ -538,7 +538,7 @@ impl Engine {
             }
             Mode::Validator => {
                 let next = self.next_sequence(&tx.transaction.sender);
-                if self.mempool.insert(tx.clone(), next)? {
+                if self.mempool.insert_hashed(tx.clone(), hash, next)? {
                     self.gossip.push(tx);
                 }
                 Ok(hash)
@@ -738,7 +738,7 @@ impl Engine {
         let ancestors = self.ancestors(ledger.head().id(), parent_id)?;
         let excluded: HashSet<HashValue> = ancestors
             .iter()
-            .flat_map(|a| a.block.transactions.iter().map(SignedTransaction::hash))
+            .flat_map(|a| a.execution.receipts.iter().map(|r| r.transaction))
             .collect();
         let state = ledger.state();
         let transactions = self
@@ -863,10 +863,10 @@ impl Engine {
             latencies.push(latency);
         }
         let hashes: Vec<HashValue> = executed
-            .block
-            .transactions
+            .execution
+            .receipts
             .iter()
-            .map(SignedTransaction::hash)
+            .map(|r| r.transaction)
             .collect();
         {
             let ledger = self.ledger.read().expect("ledger lock");

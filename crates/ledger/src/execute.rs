@@ -67,6 +67,57 @@ pub fn verify_signatures(transactions: &[SignedTransaction], threads: usize) -> 
         .collect()
 }
 
+/// A transaction with its id, its digest (signatures included) and whether every signature is
+/// valid: what [`check_transactions`] computes once, off the thread that executes blocks.
+#[derive(Clone, Debug)]
+pub struct CheckedTransaction {
+    pub tx: SignedTransaction,
+    pub hash: HashValue,
+    pub digest: HashValue,
+    pub valid: bool,
+}
+
+/// [`verify_signatures`] that also hands back each transaction's hash and digest, both taken
+/// from one encoding.
+pub fn check_transactions(
+    transactions: Vec<SignedTransaction>,
+    threads: usize,
+) -> Vec<CheckedTransaction> {
+    let hashes: Vec<(HashValue, HashValue)> = transactions
+        .iter()
+        .map(SignedTransaction::hash_and_digest)
+        .collect();
+    let items: Vec<SignatureItem<'_>> = transactions
+        .iter()
+        .zip(&hashes)
+        .flat_map(|(tx, (hash, _))| {
+            tx.signatures.iter().map(move |signature| SignatureItem {
+                message: hash,
+                public_key: &signature.public_key,
+                signature: &signature.signature,
+            })
+        })
+        .collect();
+    let results = tenge_crypto::verify_parallel(&items, threads);
+    drop(items);
+    let mut offset = 0;
+    transactions
+        .into_iter()
+        .zip(hashes)
+        .map(|(tx, (hash, digest))| {
+            let count = tx.signatures.len();
+            let valid = results[offset..offset + count].iter().all(|ok| *ok);
+            offset += count;
+            CheckedTransaction {
+                tx,
+                hash,
+                digest,
+                valid,
+            }
+        })
+        .collect()
+}
+
 /// Executes `transactions` in order on `view`. `signatures_valid[i]` says whether every signature
 /// of transaction `i` is valid (see [`verify_signatures`]); the caller may have learned it
 /// earlier, e.g. on mempool entry. Deterministic: the same inputs give the same receipts and

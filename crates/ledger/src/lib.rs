@@ -12,7 +12,9 @@ mod state;
 pub mod testkit;
 pub mod tree;
 
-pub use execute::{BlockExecution, execute, verify_signatures};
+pub use execute::{
+    BlockExecution, CheckedTransaction, check_transactions, execute, verify_signatures,
+};
 pub use genesis::{GenesisError, genesis_state};
 pub use state::{CommittedState, LayeredView, StateDelta, StateLoadError, leaf_hash};
 pub use tenge_policy::BlockContext;

@@ -176,6 +176,20 @@ impl SignedTransaction {
         Domain::SignedTransaction.hash(&encode(self))
     }
 
+    /// [`hash`](Self::hash) and [`digest`](Self::digest) from one encoding: a BCS struct is the
+    /// concatenation of its fields, so the transaction's bytes are a prefix of the signed
+    /// transaction's bytes.
+    pub fn hash_and_digest(&self) -> (HashValue, HashValue) {
+        let mut bytes = encode(&self.transaction);
+        let transaction_len = bytes.len();
+        bcs::serialize_into(&mut bytes, &self.signatures)
+            .expect("BCS encoding of a tenge type cannot fail");
+        (
+            Domain::Transaction.hash(&bytes[..transaction_len]),
+            Domain::SignedTransaction.hash(&bytes),
+        )
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         encode(self)
     }
@@ -267,6 +281,16 @@ mod tests {
         let mut other_sequence = tx.clone();
         other_sequence.transaction.sequence += 1;
         assert_ne!(tx.hash(), other_sequence.hash());
+    }
+
+    #[test]
+    fn hash_and_digest_from_one_encoding_match_the_separate_ones() {
+        let mut tx = sample();
+        for signatures in 0..3 {
+            tx.signatures = vec![sample().signatures[0].clone(); signatures];
+            assert_eq!(tx.hash_and_digest(), (tx.hash(), tx.digest()));
+        }
+        assert_ne!(tx.hash(), tx.digest());
     }
 
     #[test]
