@@ -9,7 +9,7 @@ use tenge_benches::fixture::Fixture;
 use tenge_crypto::{Keypair, SignatureItem, verify_batch, verify_strict};
 use tenge_ledger::verify_signatures;
 use tenge_storage::{BlockCommit, RocksStore, Store};
-use tenge_types::{Block, Domain, HashValue};
+use tenge_types::{Block, Domain, HashValue, SignedTransaction};
 
 const BLOCK: usize = 10_000;
 const WALLETS: usize = 10_000;
@@ -101,6 +101,24 @@ fn pipeline(c: &mut Criterion) {
     let mut head_block = genesis_block;
     let fixture = std::cell::RefCell::new(fixture);
     let mut next = 0u64;
+    let mut commit = |executed: tenge_ledger::ExecutedBlock| {
+        let mut fixture = fixture.borrow_mut();
+        assert_eq!(executed.execution.applied_count(), BLOCK);
+        let mut stored = executed.block.clone();
+        stored.header.height = head_block.header.height.next();
+        stored.header.parent_id = head_block.id();
+        store
+            .commit_block(&BlockCommit {
+                block: &stored,
+                certificate: b"",
+                receipts: &executed.execution.receipts,
+                changes: &executed.execution.delta.entries,
+            })
+            .expect("commit");
+        fixture.ledger.commit(&executed);
+        fixture.blocks += 1;
+        head_block = stored;
+    };
     group.bench_function("verify_execute_commit", |b| {
         b.iter_batched(
             || {
@@ -108,26 +126,40 @@ fn pipeline(c: &mut Criterion) {
                 fixture.borrow().transfers(next - 1, BLOCK)
             },
             |txs| {
-                let mut fixture = fixture.borrow_mut();
-                let executed = fixture.execute(txs);
-                assert_eq!(executed.execution.applied_count(), BLOCK);
-                let mut stored = executed.block.clone();
-                stored.header.height = head_block.header.height.next();
-                stored.header.parent_id = head_block.id();
-                store
-                    .commit_block(&BlockCommit {
-                        block: &stored,
-                        certificate: b"",
-                        receipts: &executed.execution.receipts,
-                        changes: &executed.execution.delta.entries,
-                    })
-                    .expect("commit");
-                fixture.ledger.commit(&executed);
-                fixture.blocks += 1;
-                head_block = stored;
+                let executed = fixture.borrow().execute(txs);
+                commit(executed);
             },
             BatchSize::PerIteration,
         )
+    });
+    // As a node runs it: signatures of the next block are checked (on both cores) while the
+    // current one executes and commits, as gossip is verified on other threads than the engine's.
+    group.bench_function("verify_execute_commit_pipelined", |b| {
+        b.iter_custom(|iters| {
+            let blocks: Vec<Vec<SignedTransaction>> = (0..iters)
+                .map(|_| {
+                    next += 1;
+                    fixture.borrow().transfers(next - 1, BLOCK)
+                })
+                .collect();
+            let start = std::time::Instant::now();
+            std::thread::scope(|scope| {
+                let (verified, arrivals) = std::sync::mpsc::sync_channel(1);
+                scope.spawn(move || {
+                    for txs in blocks {
+                        let valid = verify_signatures(&txs, 2);
+                        if verified.send((txs, valid)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                for (txs, valid) in arrivals {
+                    let executed = fixture.borrow().execute_verified(txs, &valid);
+                    commit(executed);
+                }
+            });
+            start.elapsed()
+        })
     });
     group.finish();
 }

@@ -88,10 +88,14 @@ impl Fixture {
     /// Verifies and executes a block of transactions on the committed head (not committed).
     pub fn execute(&self, txs: Vec<SignedTransaction>) -> ExecutedBlock {
         let valid = verify_signatures(&txs, 2);
+        self.execute_verified(txs, &valid)
+    }
+
+    /// Executes the next block with signature verdicts computed elsewhere.
+    pub fn execute_verified(&self, txs: Vec<SignedTransaction>, valid: &[bool]) -> ExecutedBlock {
         let round = self.blocks + 1;
         let time = TimestampMs(self.net.genesis.genesis_time.0 + round * 1_000);
-        self.ledger
-            .build_block(&[], Round(round), time, txs, &valid)
+        self.ledger.build_block(&[], Round(round), time, txs, valid)
     }
 
     /// The `index`-th block of transfers after setup: every wallet sends 1 tiyn to the next one,

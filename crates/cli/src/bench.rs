@@ -43,9 +43,20 @@ pub struct BenchReport {
     pub rejected: u64,
     pub tps: f64,
     pub latency_ms: Latency,
-    /// Committed transactions per second in each 10-second window of send time: a run that
-    /// degrades shows it here.
-    pub timeline_tps: Vec<f64>,
+    /// The run in 10-second windows: a run that degrades shows it here.
+    pub timeline: Vec<Window>,
+}
+
+/// One 10-second window of the measured run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Window {
+    /// Seconds from the start of the run to the start of the window.
+    pub start_s: u64,
+    /// Transactions committed during the window (by commit time), per second.
+    pub committed_tps: f64,
+    /// Latency of the transactions scheduled during the window.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
 /// Transactions per submission request.
@@ -306,8 +317,11 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
         .collect();
 
     // 4. Open-loop submission, commits followed on the first node's event stream.
-    let seen: Arc<Mutex<HashMap<HashValue, (Instant, bool)>>> =
-        Arc::new(Mutex::new(HashMap::new()));
+    // Sized up front: growing a map of millions of entries would stall the follower mid-run
+    // and show up as latency that the cluster did not cause.
+    let seen: Arc<Mutex<HashMap<HashValue, (Instant, bool)>>> = Arc::new(Mutex::new(
+        HashMap::with_capacity(count + count / 8 + 1_024),
+    ));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let follower = tokio::spawn(follow_commits(
         clients[0].clone(),
@@ -389,16 +403,22 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let seen = seen.lock().expect("lock");
     let mut latencies = Vec::new();
     let (mut committed, mut rejected) = (0u64, refused.load(std::sync::atomic::Ordering::Relaxed));
-    let windows = options.duration_s.div_ceil(10) as usize;
-    let mut timeline = vec![0u64; windows.max(1)];
+    let windows = (options.duration_s.div_ceil(10) as usize).max(1);
+    let mut committed_in = vec![0u64; windows];
+    let mut latencies_in: Vec<Vec<f64>> = vec![Vec::new(); windows];
     for (hash, (at, applied)) in seen.iter() {
         let Some(&i) = index.get(hash) else { continue };
         if *applied {
             committed += 1;
-            let window = ((i as u64 / options.rate) / 10) as usize;
-            let last = timeline.len() - 1;
-            timeline[window.min(last)] += 1;
-            latencies.push(at.saturating_duration_since(scheduled(i)).as_secs_f64() * 1_000.0);
+            let latency = at.saturating_duration_since(scheduled(i)).as_secs_f64() * 1_000.0;
+            latencies.push(latency);
+            let sent_window = ((i as u64 / options.rate) / 10) as usize;
+            latencies_in[sent_window.min(windows - 1)].push(latency);
+            // Commits after the last window (the drain) count in the total only.
+            let commit_window = (at.saturating_duration_since(start).as_secs() / 10) as usize;
+            if let Some(count) = committed_in.get_mut(commit_window) {
+                *count += 1;
+            }
         } else {
             rejected += 1;
         }
@@ -416,15 +436,20 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             p99: round(percentile(&latencies, 99.0)),
             max: round(latencies.last().copied().unwrap_or(0.0)),
         },
-        timeline_tps: timeline
+        timeline: committed_in
             .iter()
+            .zip(&mut latencies_in)
             .enumerate()
-            .map(|(w, count)| {
-                let span = options
-                    .duration_s
-                    .saturating_sub(10 * w as u64)
-                    .clamp(1, 10);
-                round(*count as f64 / span as f64)
+            .map(|(w, (count, window_latencies))| {
+                let start_s = 10 * w as u64;
+                let span = options.duration_s.saturating_sub(start_s).clamp(1, 10);
+                window_latencies.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+                Window {
+                    start_s,
+                    committed_tps: round(*count as f64 / span as f64),
+                    p50_ms: round(percentile(window_latencies, 50.0)),
+                    p99_ms: round(percentile(window_latencies, 99.0)),
+                }
             })
             .collect(),
     })
