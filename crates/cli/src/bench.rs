@@ -268,42 +268,33 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
         .await
         .map(|a| a.sequence)
         .map_err(|e| e.to_string())?;
-    let opens: Vec<SignedTransaction> = wallets
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            sign_transaction(
-                context.tx(
-                    bank,
-                    sequence + i as u64,
-                    Payload::OpenWallet(OpenWallet {
-                        key: w.public_key(),
-                        tier: 1,
-                    }),
-                ),
-                &[&options.bank],
-            )
+    // One bank transaction per wallet, with consecutive sequence numbers from `sequence`.
+    let per_wallet_from_bank = |sequence: u64, payload: &dyn Fn(&Keypair) -> Payload| {
+        wallets
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                sign_transaction(
+                    context.tx(bank, sequence + i as u64, payload(w)),
+                    &[&options.bank],
+                )
+            })
+            .collect::<Vec<SignedTransaction>>()
+    };
+    let opens = per_wallet_from_bank(sequence, &|w| {
+        Payload::OpenWallet(OpenWallet {
+            key: w.public_key(),
+            tier: 1,
         })
-        .collect();
+    });
     context.submit_and_wait(&opens).await?;
     sequence += n as u64;
-    let funding: Vec<SignedTransaction> = wallets
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            sign_transaction(
-                context.tx(
-                    bank,
-                    sequence + i as u64,
-                    Payload::Transfer(Transfer {
-                        to: w.account_id(),
-                        amount: per_wallet,
-                    }),
-                ),
-                &[&options.bank],
-            )
+    let funding = per_wallet_from_bank(sequence, &|w| {
+        Payload::Transfer(Transfer {
+            to: w.account_id(),
+            amount: per_wallet,
         })
-        .collect();
+    });
     context.submit_and_wait(&funding).await?;
 
     // 3. Every transfer of the run, signed before the window.

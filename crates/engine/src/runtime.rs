@@ -546,22 +546,27 @@ impl Engine {
         }
     }
 
+    /// Every validator's network key but this node's own.
+    fn other_validators(&self) -> Vec<PublicKey> {
+        let me = self.config.key.public_key();
+        self.validators
+            .keys
+            .iter()
+            .copied()
+            .filter(|k| *k != me)
+            .collect()
+    }
+
     fn flush_gossip(&mut self) {
-        while !self.gossip.is_empty() {
-            let batch: Vec<SignedTransaction> = self
-                .gossip
-                .drain(..self.gossip.len().min(GOSSIP_BATCH))
-                .collect();
-            let bytes = encode(&batch);
+        if self.gossip.is_empty() {
+            return;
+        }
+        let targets = self.other_validators();
+        for batch in self.gossip.chunks(GOSSIP_BATCH) {
+            // A slice encodes exactly as the `Vec` peers decode.
+            let bytes = encode(batch);
             let network = self.network.clone();
-            let me = self.config.key.public_key();
-            let targets: Vec<PublicKey> = self
-                .validators
-                .keys
-                .iter()
-                .copied()
-                .filter(|k| *k != me)
-                .collect();
+            let targets = targets.clone();
             self.runtime.spawn(async move {
                 for target in targets {
                     let _ = network
@@ -570,6 +575,7 @@ impl Engine {
                 }
             });
         }
+        self.gossip.clear();
     }
 
     // ---- consensus ---------------------------------------------------------------------------
@@ -887,38 +893,14 @@ impl Engine {
     }
 
     fn serve_fetch(&self, block_id: BlockId, count: u16) -> Vec<BlockWithParentQc> {
-        let mut blocks = Vec::new();
-        let mut bytes = 0usize;
-        let mut cursor = block_id;
         // Within the peer's message limit: stop after FETCH_RESPONSE_BYTES (at least one block).
-        while blocks.len() < usize::from(count) && bytes < FETCH_RESPONSE_BYTES {
-            let item = self
-                .consensus
-                .as_ref()
-                .and_then(|c| c.block(&cursor))
-                .or_else(|| {
-                    let height = self.store.height_of_block(&cursor).ok()??;
-                    if height.0 == 0 {
-                        return None;
-                    }
-                    let block = self.store.block(height).ok()??;
-                    let certificates =
-                        StoredCertificates::from_bytes(&self.store.certificate(height).ok()??)
-                            .ok()?;
-                    Some(BlockWithParentQc {
-                        block,
-                        parent_qc: certificates.parent_qc,
-                    })
-                });
-            let Some(item) = item else { break };
-            if item.block.header.height.0 == 0 {
-                break;
-            }
-            cursor = item.block.header.parent_id;
-            bytes += encode(&item).len();
-            blocks.push(item);
-        }
-        blocks
+        tenge_storage::fetch_response(
+            &*self.store,
+            |id| self.consensus.as_ref().and_then(|c| c.block(id)),
+            block_id,
+            count,
+            FETCH_RESPONSE_BYTES,
+        )
     }
 
     // ---- range sync ---------------------------------------------------------------------------
@@ -971,14 +953,7 @@ impl Engine {
         if !behind {
             return;
         }
-        let me = self.config.key.public_key();
-        let candidates: Vec<PublicKey> = self
-            .validators
-            .keys
-            .iter()
-            .copied()
-            .filter(|k| *k != me)
-            .collect();
+        let candidates = self.other_validators();
         if candidates.is_empty() {
             return;
         }

@@ -585,32 +585,13 @@ impl Node {
 
     fn serve(&self, block_id: BlockId, count: u16) -> Vec<BlockWithParentQc> {
         let running = self.running();
-        let mut blocks = Vec::new();
-        let mut bytes = 0usize;
-        let mut cursor = block_id;
-        while blocks.len() < usize::from(count) && bytes < 8 * 1024 * 1024 {
-            let item = running.consensus.block(&cursor).or_else(|| {
-                let height = self.store.height_of_block(&cursor).ok()??;
-                if height.0 == 0 {
-                    return None;
-                }
-                let block = self.store.block(height).ok()??;
-                let certificates =
-                    StoredCertificates::from_bytes(&self.store.certificate(height).ok()??).ok()?;
-                Some(BlockWithParentQc {
-                    block,
-                    parent_qc: certificates.parent_qc,
-                })
-            });
-            let Some(item) = item else { break };
-            if item.block.header.height.0 == 0 {
-                break;
-            }
-            cursor = item.block.header.parent_id;
-            bytes += tenge_types::encode(&item).len();
-            blocks.push(item);
-        }
-        blocks
+        tenge_storage::fetch_response(
+            &self.store,
+            |id| running.consensus.block(id),
+            block_id,
+            count,
+            8 * 1024 * 1024,
+        )
     }
 
     /// Sends a persisted, signed message, as this node's behaviour dictates.

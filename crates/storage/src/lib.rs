@@ -14,7 +14,8 @@ pub use memory::MemoryStore;
 pub use rocks::RocksStore;
 
 use serde::{Deserialize, Serialize};
-use tenge_types::{Block, HashValue, Height, Receipt, Rejection, Slotted, StateValue};
+use tenge_types::consensus::{BlockWithParentQc, StoredCertificates};
+use tenge_types::{Block, BlockId, HashValue, Height, Receipt, Rejection, Slotted, StateValue};
 
 /// Storage failures. Every one is fatal to the node: it stops rather than run on a state it
 /// cannot trust.
@@ -111,6 +112,47 @@ pub trait Store: Send + Sync {
     /// Uncommitted blocks this node voted for, above the committed head (encoded by the
     /// consensus layer). Committing a height deletes the pending blocks at or below it.
     fn pending_blocks(&self) -> Result<Vec<Vec<u8>>, StoreError>;
+}
+
+/// Answers a peer's fetch request: `block_id` and its ancestors, newest first, each with the
+/// certificate of its parent, at most `count` blocks and (after the first) about `max_bytes`.
+/// `recent` finds blocks consensus still holds; committed ones come from `store`. Stops at
+/// genesis or at the first block found in neither.
+pub fn fetch_response<S: Store + ?Sized>(
+    store: &S,
+    recent: impl Fn(&BlockId) -> Option<BlockWithParentQc>,
+    block_id: BlockId,
+    count: u16,
+    max_bytes: usize,
+) -> Vec<BlockWithParentQc> {
+    let committed = |id: &BlockId| {
+        let height = store.height_of_block(id).ok()??;
+        if height.0 == 0 {
+            return None;
+        }
+        let block = store.block(height).ok()??;
+        let certificates =
+            StoredCertificates::from_bytes(&store.certificate(height).ok()??).ok()?;
+        Some(BlockWithParentQc {
+            block,
+            parent_qc: certificates.parent_qc,
+        })
+    };
+    let mut blocks = Vec::new();
+    let mut bytes = 0usize;
+    let mut cursor = block_id;
+    while blocks.len() < usize::from(count) && bytes < max_bytes {
+        let Some(item) = recent(&cursor).or_else(|| committed(&cursor)) else {
+            break;
+        };
+        if item.block.header.height.0 == 0 {
+            break;
+        }
+        cursor = item.block.header.parent_id;
+        bytes += tenge_types::encode(&item).len();
+        blocks.push(item);
+    }
+    blocks
 }
 
 /// Version of the on-disk layout; a change is a migration decision.
