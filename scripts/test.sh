@@ -15,6 +15,9 @@ step "build prerequisites"
 bash scripts/prerequisites.sh
 echo "libclang: ok"
 
+step "prerequisites script against other machine states (scripts/test-prerequisites.sh)"
+bash scripts/test-prerequisites.sh
+
 step "formatting (cargo fmt --check)"
 cargo fmt --all -- --check
 
