@@ -16,6 +16,8 @@
 //! timeouts make a TC; the timer backs off exponentially with a cap and resets on a QC.
 
 mod safety;
+#[cfg(test)]
+mod tests;
 mod verify;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

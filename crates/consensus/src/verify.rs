@@ -34,6 +34,14 @@ pub enum InvalidMessage {
     Inconsistent(String),
     #[error("timeout certificate's QC round {qc} is not its highest reported round {reported}")]
     TimeoutCertificateQc { qc: Round, reported: Round },
+    /// A second, different message signed by `author` for a round it already signed one in.
+    /// Only the first is used; the sender is charged for delivering the second.
+    #[error("validator {author} signed a second, different {kind} for round {round}")]
+    Equivocation {
+        author: ValidatorIndex,
+        round: Round,
+        kind: &'static str,
+    },
 }
 
 /// Verifies messages, remembering certificates already verified.
