@@ -94,7 +94,7 @@ pub fn document() -> Value {
             "Account": {"type": "object", "required": ["id", "balance_tiyn", "earmarked_tiyn", "sequence", "role", "frozen"], "properties": {
                 "id": hex, "balance_tiyn": tiyn, "earmarked_tiyn": tiyn, "earmarks": {"type": "array", "items": {"type": "object"}},
                 "sequence": {"type": "integer"}, "role": {"type": "string", "enum": ["central_bank", "commercial_bank", "wallet"]},
-                "tier": {"type": "integer"}, "bank": hex, "name": {"type": "string"}, "frozen": {"type": "boolean"},
+                "tier": {"type": "integer"}, "bank": hex, "name": {"type": "string"}, "frozen": {"type": "boolean"}, "frozen_by": {"type": "string", "enum": ["central_bank", "commercial_bank"]},
                 "keys": {"type": "array", "items": hex}, "threshold": {"type": "integer"}}},
             "Block": {"type": "object", "required": ["height", "id", "parent_id", "state_root", "transactions"], "properties": {
                 "height": {"type": "integer"}, "id": hex, "parent_id": hex, "round": {"type": "integer"}, "timestamp_ms": {"type": "integer"},

@@ -74,6 +74,9 @@ pub struct AccountView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub frozen: bool,
+    /// Who froze the account (`central_bank` or `commercial_bank`), when it is frozen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen_by: Option<String>,
     /// Keys that sign for the account, and how many must.
     pub keys: Vec<String>,
     pub threshold: u8,
@@ -103,7 +106,8 @@ impl AccountView {
             tier,
             bank,
             name,
-            frozen: account.frozen,
+            frozen: account.is_frozen(),
+            frozen_by: account.frozen.map(|authority| authority.as_str().to_string()),
             keys,
             threshold,
         }

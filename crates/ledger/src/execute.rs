@@ -415,7 +415,10 @@ impl Working<'_, '_> {
             Payload::Freeze(Freeze { account, .. })
             | Payload::Unfreeze(Unfreeze { account, .. }) => {
                 let mut target = self.existing_account(account);
-                target.frozen = matches!(payload, Payload::Freeze(_));
+                target.frozen = match payload {
+                    Payload::Freeze(_) => Some(tenge_policy::freeze_authority(&sender.role)),
+                    _ => None,
+                };
                 self.put(StateValue::Account(target));
             }
             Payload::SetPolicy(SetPolicy {

@@ -310,6 +310,21 @@ fn cases() -> Vec<(RejectionCode, Setup)> {
                 reason: "x".into(),
             }))
         }),
+        (FrozenByCentralBank, |h| {
+            let wallet = h.open_wallet(0, 4, "wallet-f");
+            let freeze = h.officers(Payload::Freeze(Freeze {
+                account: wallet.account_id(),
+                reason: "court order".into(),
+            }));
+            h.one(freeze).unwrap();
+            h.from(
+                h.bank_key(0),
+                Payload::Unfreeze(Unfreeze {
+                    account: wallet.account_id(),
+                    reason: "x".into(),
+                }),
+            )
+        }),
         (NotFrozen, |h| {
             h.officers(Payload::Unfreeze(Unfreeze {
                 account: h.net.bank(1),

@@ -13,7 +13,8 @@ use tenge_types::transaction::{
     Transfer, TransferEarmarked, Unfreeze,
 };
 use tenge_types::{
-    Account, AccountId, Amount, Earmark, EarmarkId, EarmarkTerms, GlobalState, Height, Payload,
+    Account, AccountId, Amount, Earmark, EarmarkId, EarmarkTerms, FreezeAuthority, GlobalState,
+    Height, Payload,
     PolicyParams, PolicyState, Rejection, RejectionCode, Role, TimestampMs, Transaction,
 };
 
@@ -61,7 +62,7 @@ pub fn check(
         params: &view.policy().active_at(context.height).params,
         sender,
     };
-    if sender.frozen {
+    if sender.is_frozen() {
         return Err(reject(
             RejectionCode::SenderFrozen,
             format!("sender {} is frozen", sender.id),
@@ -160,7 +161,7 @@ impl<V: StateView> Rules<'_, V> {
                 "the central bank holds no money; banks return money by redeeming",
             ));
         }
-        if recipient.frozen {
+        if recipient.is_frozen() {
             return Err(reject(
                 RejectionCode::RecipientFrozen,
                 format!("recipient {to} is frozen"),
@@ -461,16 +462,23 @@ impl<V: StateView> Rules<'_, V> {
             }
             (_, _) => self.require_central_bank()?,
         }
+        let authority = freeze_authority(&self.sender.role);
         match (freeze, account.frozen) {
-            (true, true) => Err(reject(
+            // The central bank may take over a bank's freeze (then only it can lift it).
+            (true, Some(placed)) if placed >= authority => Err(reject(
                 RejectionCode::AlreadyFrozen,
-                format!("{target} is already frozen"),
+                format!("{target} is already frozen by the {}", placed.as_str()),
             )),
-            (false, false) => Err(reject(
+            (true, _) => Ok(()),
+            (false, None) => Err(reject(
                 RejectionCode::NotFrozen,
                 format!("{target} is not frozen"),
             )),
-            _ => Ok(()),
+            (false, Some(placed)) if placed > authority => Err(reject(
+                RejectionCode::FrozenByCentralBank,
+                format!("{target} was frozen by the central bank; only the central bank may lift it"),
+            )),
+            (false, Some(_)) => Ok(()),
         }
     }
 
@@ -511,5 +519,14 @@ impl<V: StateView> Rules<'_, V> {
             ));
         }
         Ok(())
+    }
+}
+
+/// The authority a freeze or unfreeze by `role` carries. Only the central bank and commercial
+/// banks get this far (`freeze` refuses every other sender).
+pub fn freeze_authority(role: &Role) -> FreezeAuthority {
+    match role {
+        Role::CentralBank => FreezeAuthority::CentralBank,
+        _ => FreezeAuthority::CommercialBank,
     }
 }

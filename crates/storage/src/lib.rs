@@ -155,8 +155,10 @@ pub fn fetch_response<S: Store + ?Sized>(
     blocks
 }
 
-/// Version of the on-disk layout; a change is a migration decision.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the on-disk layout; a change is a migration decision. 2: accounts record who froze
+/// them (security review M3), which changes the encoding of every account. There is no deployed
+/// chain yet, so an older data directory is refused with `StoreError::Schema`, not migrated.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[cfg(test)]
 mod tests;

@@ -26,7 +26,7 @@ pub use hash::{Domain, HashValue};
 pub use ids::{AccountId, ChainId, EarmarkId, Height, PublicKey, Round, Signature, TimestampMs};
 pub use policy::{PolicyChange, PolicyParams, PolicyState, WalletTierLimits};
 pub use receipt::{Receipt, Rejection, RejectionCode};
-pub use state::{
+pub use state::{FreezeAuthority, 
     Account, Authentication, Earmark, EarmarkHolding, EarmarkTerms, GlobalState, MultisigPolicy,
     PeriodUsage, Role, Slotted, StateKey, StateValue,
 };

@@ -118,6 +118,8 @@ rejection_codes! {
     AlreadyFrozen = 503,
     /// The account is not frozen.
     NotFrozen = 504,
+    /// The central bank froze the account: only the central bank (k-of-m) may lift the freeze.
+    FrozenByCentralBank = 505,
 
     // 6xx: policy changes.
     /// A policy change must take effect at a future height, not before one already scheduled.

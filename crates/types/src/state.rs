@@ -132,6 +132,25 @@ impl PeriodUsage {
     }
 }
 
+/// Who placed a freeze. Ordered by authority: a freeze may be lifted, or taken over, only by its
+/// own authority or a higher one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum FreezeAuthority {
+    /// The wallet's commercial bank (anti-money-laundering holds on its own wallets).
+    CommercialBank,
+    /// The central bank, by k-of-m officers (court orders, sanctions).
+    CentralBank,
+}
+
+impl FreezeAuthority {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FreezeAuthority::CommercialBank => "commercial_bank",
+            FreezeAuthority::CentralBank => "central_bank",
+        }
+    }
+}
+
 /// An account on the ledger.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -144,7 +163,9 @@ pub struct Account {
     pub balance: Amount,
     /// Earmarked money, by earmark, sorted by earmark id, no zero entries.
     pub earmarked: Vec<EarmarkHolding>,
-    pub frozen: bool,
+    /// Who froze the account, if it is frozen: the freeze can be lifted only by that authority
+    /// or a higher one (security review M3).
+    pub frozen: Option<FreezeAuthority>,
     /// Wallets: outflow in the current UTC day of block time.
     pub daily_outflow: PeriodUsage,
     /// Commercial banks: issuance received in the current epoch.
@@ -163,7 +184,7 @@ impl Account {
             sequence: 0,
             balance: Amount::ZERO,
             earmarked: Vec::new(),
-            frozen: false,
+            frozen: None,
             daily_outflow: PeriodUsage::default(),
             epoch_issuance: PeriodUsage::default(),
             created_at,
@@ -189,6 +210,10 @@ impl Account {
             Ok(index) => self.earmarked[index].amount,
             Err(_) => Amount::ZERO,
         }
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.is_some()
     }
 
     pub fn is_central_bank(&self) -> bool {
