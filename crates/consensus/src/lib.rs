@@ -375,6 +375,11 @@ impl Consensus {
         self.verifier.validators()
     }
 
+    /// The id of the genesis block, which every consensus signature is bound to.
+    pub fn genesis_id(&self) -> BlockId {
+        self.verifier.genesis_id()
+    }
+
     /// A one-line description of the core's state, for traces and logs.
     pub fn summary(&self) -> String {
         let mut blocks: Vec<String> = self
@@ -660,6 +665,7 @@ impl Consensus {
         let block_id = block.id();
         let proposal = Proposal {
             signature: self.signer.sign(&proposal_signing_hash(
+                &self.genesis_id(),
                 &block_id,
                 round,
                 &parent_qc,
@@ -805,7 +811,7 @@ impl Consensus {
             parent_round: parent_qc.round(),
         };
         let vote = Vote {
-            signature: self.signer.sign(&data.signing_hash()),
+            signature: self.signer.sign(&data.signing_hash(&self.genesis_id())),
             data,
             author: self.me,
         };
@@ -831,7 +837,7 @@ impl Consensus {
         }
         self.verifier.verify_vote(&vote)?;
         self.record_signed(&ConsensusMessage::Vote(vote.clone()), effects);
-        let key = vote.data.signing_hash();
+        let key = vote.data.signing_hash(&self.genesis_id());
         let quorum = self.validators().quorum();
         let voters = self.votes.entry(round).or_default().entry(key).or_default();
         voters.insert(vote.author, vote);
@@ -881,7 +887,9 @@ impl Consensus {
                     author: self.me,
                     signature: tenge_types::Signature([0; 64]),
                 };
-                timeout.signature = self.signer.sign(&timeout.data().signing_hash());
+                timeout.signature = self
+                    .signer
+                    .sign(&timeout.data().signing_hash(&self.genesis_id()));
                 safety.last_timeout = Some(timeout.clone());
                 self.safety = safety;
                 timeout
@@ -1310,6 +1318,7 @@ impl Consensus {
 
     /// Remembers what each validator signed per round; a second, different message is evidence.
     fn record_signed(&mut self, message: &ConsensusMessage, effects: &mut Vec<Effect>) {
+        let genesis_id = self.genesis_id();
         let (map, author, round, digest, kind) = match message {
             ConsensusMessage::Proposal(p) => (
                 &mut self.signed.proposals,
@@ -1322,14 +1331,14 @@ impl Consensus {
                 &mut self.signed.votes,
                 v.author,
                 v.data.round,
-                v.data.signing_hash(),
+                v.data.signing_hash(&genesis_id),
                 "vote",
             ),
             ConsensusMessage::Timeout(t) => (
                 &mut self.signed.timeouts,
                 t.author,
                 t.round,
-                t.data().signing_hash(),
+                t.data().signing_hash(&genesis_id),
                 "timeout",
             ),
             _ => return,

@@ -44,13 +44,11 @@ fn genesis_block(tag: u8) -> Block {
 
 // The three signing hashes of the chain whose genesis block is `genesis`.
 fn vote_hash(genesis: &BlockId, data: &VoteData) -> HashValue {
-    let _ = genesis;
-    data.signing_hash()
+    data.signing_hash(genesis)
 }
 
 fn timeout_hash(genesis: &BlockId, data: &TimeoutData) -> HashValue {
-    let _ = genesis;
-    data.signing_hash()
+    data.signing_hash(genesis)
 }
 
 fn proposal_hash(
@@ -60,8 +58,7 @@ fn proposal_hash(
     parent_qc: &QuorumCertificate,
     tc: Option<&TimeoutCertificate>,
 ) -> HashValue {
-    let _ = genesis;
-    tenge_types::consensus::proposal_signing_hash(block_id, round, parent_qc, tc)
+    tenge_types::consensus::proposal_signing_hash(genesis, block_id, round, parent_qc, tc)
 }
 
 fn node(me: ValidatorIndex, genesis: &Block) -> Consensus {

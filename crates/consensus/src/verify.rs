@@ -7,7 +7,7 @@ use tenge_types::consensus::{
     Proposal, QuorumCertificate, Timeout, TimeoutCertificate, TimeoutData, ValidatorIndex,
     ValidatorSet, Vote, proposal_signing_hash,
 };
-use tenge_types::{HashValue, Round};
+use tenge_types::{BlockId, HashValue, Round};
 
 /// Why a message or certificate is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +45,10 @@ pub enum InvalidMessage {
 }
 
 /// Verifies messages, remembering certificates already verified.
+///
+/// Every signature is checked over a hash that starts with the genesis block's id (the block the
+/// genesis QC certifies), so messages signed for another network fail here even when the same
+/// keys run both.
 pub struct Verifier {
     validators: ValidatorSet,
     genesis_qc: QuorumCertificate,
@@ -65,6 +69,11 @@ impl Verifier {
 
     pub fn validators(&self) -> &ValidatorSet {
         &self.validators
+    }
+
+    /// The id of this network's genesis block, which every consensus signature is bound to.
+    pub fn genesis_id(&self) -> BlockId {
+        self.genesis_qc.block_id()
     }
 
     fn key(&self, author: ValidatorIndex) -> Result<&tenge_types::PublicKey, InvalidMessage> {
@@ -115,7 +124,7 @@ impl Verifier {
             return Ok(());
         }
         self.check_signers(qc.signatures.iter().map(|(signer, _)| *signer))?;
-        let message = qc.data.signing_hash();
+        let message = qc.data.signing_hash(&self.genesis_id());
         let items: Vec<SignatureItem<'_>> = qc
             .signatures
             .iter()
@@ -141,6 +150,7 @@ impl Verifier {
             });
         }
         self.check_signers(tc.signatures.iter().map(|(signer, _, _)| *signer))?;
+        let genesis_id = self.genesis_id();
         let messages: Vec<HashValue> = tc
             .signatures
             .iter()
@@ -149,7 +159,7 @@ impl Verifier {
                     round: tc.round,
                     high_qc_round: *high_qc_round,
                 }
-                .signing_hash()
+                .signing_hash(&genesis_id)
             })
             .collect();
         let items: Vec<SignatureItem<'_>> = tc
@@ -170,7 +180,11 @@ impl Verifier {
 
     pub fn verify_vote(&self, vote: &Vote) -> Result<(), InvalidMessage> {
         let key = self.key(vote.author)?;
-        if verify_strict(&vote.data.signing_hash(), key, &vote.signature) {
+        if verify_strict(
+            &vote.data.signing_hash(&self.genesis_id()),
+            key,
+            &vote.signature,
+        ) {
             Ok(())
         } else {
             Err(InvalidMessage::BadSignature(vote.author))
@@ -179,7 +193,11 @@ impl Verifier {
 
     pub fn verify_timeout(&mut self, timeout: &Timeout) -> Result<(), InvalidMessage> {
         let key = *self.key(timeout.author)?;
-        if !verify_strict(&timeout.data().signing_hash(), &key, &timeout.signature) {
+        if !verify_strict(
+            &timeout.data().signing_hash(&self.genesis_id()),
+            &key,
+            &timeout.signature,
+        ) {
             return Err(InvalidMessage::BadSignature(timeout.author));
         }
         self.verify_qc(&timeout.high_qc)
@@ -200,6 +218,7 @@ impl Verifier {
         let block_id = proposal.block.id();
         if !verify_strict(
             &proposal_signing_hash(
+                &self.genesis_id(),
                 &block_id,
                 round,
                 &proposal.parent_qc,

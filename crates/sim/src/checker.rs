@@ -6,7 +6,7 @@ use tenge_consensus::Verifier;
 use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, QuorumCertificate, ValidatorIndex,
 };
-use tenge_types::{BlockId, HashValue, Height};
+use tenge_types::{BlockId, Domain, HashValue, Height, encode};
 
 /// Collects violations; one run's verdict.
 #[derive(Default)]
@@ -74,10 +74,18 @@ impl Checker {
 
     /// No honest validator signs two different proposals, votes or timeouts in one round.
     pub fn on_signed(&mut self, author: ValidatorIndex, message: &ConsensusMessage) {
+        // Any digest of the signed content will do: every node of a run shares one genesis, to
+        // which the signing hashes are bound.
         let (kind, round, digest) = match message {
             ConsensusMessage::Proposal(p) => ("proposal", p.round().0, p.block.id()),
-            ConsensusMessage::Vote(v) => ("vote", v.data.round.0, v.data.signing_hash()),
-            ConsensusMessage::Timeout(t) => ("timeout", t.round.0, t.data().signing_hash()),
+            ConsensusMessage::Vote(v) => {
+                ("vote", v.data.round.0, Domain::Vote.hash(&encode(&v.data)))
+            }
+            ConsensusMessage::Timeout(t) => (
+                "timeout",
+                t.round.0,
+                Domain::Timeout.hash(&encode(&t.data())),
+            ),
             _ => return,
         };
         match self.signed.get(&(author, kind, round)) {

@@ -652,8 +652,9 @@ impl Node {
                 if let ConsensusMessage::Vote(vote) = &message {
                     let mut data = vote.data.clone();
                     data.block_id = tenge_types::Domain::Block.hash(&data.block_id.0);
+                    let genesis_id = self.running().consensus.genesis_id();
                     let conflicting = Vote {
-                        signature: self.keypair.sign(&data.signing_hash()),
+                        signature: self.keypair.sign(&data.signing_hash(&genesis_id)),
                         data,
                         author: vote.author,
                     };
@@ -681,8 +682,10 @@ impl Node {
         if block.id() == proposal.block.id() {
             return None;
         }
+        let genesis_id = self.running().consensus.genesis_id();
         Some(Proposal {
             signature: self.keypair.sign(&proposal_signing_hash(
+                &genesis_id,
                 &block.id(),
                 round,
                 &proposal.parent_qc,

@@ -1,7 +1,9 @@
 //! Consensus messages and certificates: what validators sign and send (2-chain HotStuff).
 //!
 //! Signatures here are over domain-separated hashes (`TENGE::Proposal`, `TENGE::Vote`,
-//! `TENGE::Timeout`), so none can be replayed as another kind. Verification lives in
+//! `TENGE::Timeout`), so none can be replayed as another kind, and every signed hash starts with
+//! the id of the network's genesis block, so none can be replayed on another network run by the
+//! same keys (a re-genesis, or a testnet sharing keys with production). Verification lives in
 //! `tenge-consensus`; these are the data and their canonical encodings.
 
 use serde::{Deserialize, Serialize};
@@ -72,8 +74,10 @@ pub struct VoteData {
 }
 
 impl VoteData {
-    pub fn signing_hash(&self) -> HashValue {
-        Domain::Vote.hash(&encode(self))
+    /// What a vote signs, on the network whose genesis block is `genesis_id`. The genesis block's
+    /// id commits to the genesis hash (its parent id), so the signature is bound to the chain.
+    pub fn signing_hash(&self, genesis_id: &BlockId) -> HashValue {
+        Domain::Vote.hash(&encode(&(genesis_id, self)))
     }
 
     /// The block this certificate commits under the 2-chain rule: a certified block whose
@@ -141,8 +145,9 @@ pub struct TimeoutData {
 }
 
 impl TimeoutData {
-    pub fn signing_hash(&self) -> HashValue {
-        Domain::Timeout.hash(&encode(self))
+    /// What a timeout signs, on the network whose genesis block is `genesis_id`.
+    pub fn signing_hash(&self, genesis_id: &BlockId) -> HashValue {
+        Domain::Timeout.hash(&encode(&(genesis_id, self)))
     }
 }
 
@@ -189,9 +194,11 @@ impl TimeoutCertificate {
     }
 }
 
-/// What a leader signs for a proposal: the block, the round, and the certificates it carries
-/// (so that no relay can swap a certificate without breaking the signature).
+/// What a leader signs for a proposal on the network whose genesis block is `genesis_id`: the
+/// block, the round, and the certificates it carries (so that no relay can swap a certificate
+/// without breaking the signature).
 pub fn proposal_signing_hash(
+    genesis_id: &BlockId,
     block_id: &BlockId,
     round: Round,
     parent_qc: &QuorumCertificate,
@@ -199,6 +206,7 @@ pub fn proposal_signing_hash(
 ) -> HashValue {
     let tc = timeout_certificate.map(encode);
     Domain::Proposal.hash(&encode(&(
+        genesis_id,
         block_id,
         round,
         parent_qc.hash(),
@@ -363,9 +371,11 @@ mod tests {
             round: Round(1),
             high_qc_round: Round(0),
         };
-        assert_ne!(data.signing_hash(), timeout.signing_hash());
+        let genesis = HashValue([7; 32]);
+        assert_ne!(data.signing_hash(&genesis), timeout.signing_hash(&genesis));
         assert_ne!(
             proposal_signing_hash(
+                &genesis,
                 &data.block_id,
                 Round(1),
                 &QuorumCertificate {
@@ -374,7 +384,34 @@ mod tests {
                 },
                 None
             ),
-            data.signing_hash()
+            data.signing_hash(&genesis)
+        );
+    }
+
+    #[test]
+    fn signing_hashes_are_bound_to_the_genesis() {
+        let data = VoteData {
+            block_id: HashValue([1; 32]),
+            round: Round(1),
+            height: Height(1),
+            state_root: HashValue::ZERO,
+            parent_id: HashValue::ZERO,
+            parent_round: Round(0),
+        };
+        let timeout = TimeoutData {
+            round: Round(1),
+            high_qc_round: Round(0),
+        };
+        let qc = QuorumCertificate {
+            data: data.clone(),
+            signatures: vec![],
+        };
+        let (g1, g2) = (HashValue([7; 32]), HashValue([8; 32]));
+        assert_ne!(data.signing_hash(&g1), data.signing_hash(&g2));
+        assert_ne!(timeout.signing_hash(&g1), timeout.signing_hash(&g2));
+        assert_ne!(
+            proposal_signing_hash(&g1, &data.block_id, Round(1), &qc, None),
+            proposal_signing_hash(&g2, &data.block_id, Round(1), &qc, None)
         );
     }
 }
