@@ -468,7 +468,7 @@ impl Consensus {
         let result = match message {
             ConsensusMessage::Proposal(proposal) => self.on_proposal(from, *proposal, effects),
             ConsensusMessage::Vote(vote) => self.on_vote(vote, effects),
-            ConsensusMessage::Timeout(timeout) => self.on_timeout(*timeout, effects),
+            ConsensusMessage::Timeout(timeout) => self.on_timeout(from, *timeout, effects),
             ConsensusMessage::FetchRequest { block_id, count } => {
                 let count = count.min(self.config.fetch_batch);
                 effects.push(Effect::ServeFetch {
@@ -910,6 +910,7 @@ impl Consensus {
 
     fn on_timeout(
         &mut self,
+        from: ValidatorIndex,
         timeout: Timeout,
         effects: &mut Vec<Effect>,
     ) -> Result<(), InvalidMessage> {
@@ -929,14 +930,12 @@ impl Consensus {
         if let Some(tc) = &timeout.last_tc
             && tc.round >= self.round
         {
-            // The TC is not covered by the timeout's signature: a bad one is reported, and the
-            // genuine timeout still counts.
+            // The TC is not covered by the timeout's signature, so a bad one says nothing about
+            // the timeout's author: the penalty is for `from`, who sent it (anyone can attach a
+            // forged TC to another validator's old timeout). The genuine timeout still counts.
             match self.verifier.verify_tc(tc) {
                 Ok(()) => self.process_tc(tc, author, effects),
-                Err(reason) => effects.push(Effect::Invalid {
-                    from: author,
-                    reason,
-                }),
+                Err(reason) => effects.push(Effect::Invalid { from, reason }),
             }
         }
         let round = timeout.round;
