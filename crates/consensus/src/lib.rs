@@ -20,6 +20,7 @@ mod safety;
 mod tests;
 mod verify;
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tenge_crypto::Keypair;
@@ -184,7 +185,11 @@ pub struct Evidence {
     pub author: ValidatorIndex,
     pub round: Round,
     pub kind: &'static str,
-    /// The two messages, canonically encoded, each carrying its signature.
+    /// The two messages as [`ConsensusMessage`]s, canonically encoded, each carrying its
+    /// signature, reduced to what the signature covers: a proposal's block without its
+    /// transactions (the signed block id commits to them through the header) and a timeout
+    /// without its unsigned `last_tc`. Decode them with `tenge_types::decode`, not
+    /// `ConsensusMessage::from_bytes`, which would refuse the emptied block.
     pub first: Vec<u8>,
     pub second: Vec<u8>,
 }
@@ -228,12 +233,99 @@ struct Entry {
     execution: Execution,
 }
 
-/// Kept per (author, round) to detect equivocation; pruned below the committed round.
+/// The kinds of message a validator signs once per round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SignedKind {
+    Proposal,
+    Vote,
+    Timeout,
+}
+
+impl SignedKind {
+    fn name(self) -> &'static str {
+        match self {
+            SignedKind::Proposal => "proposal",
+            SignedKind::Vote => "vote",
+            SignedKind::Timeout => "timeout",
+        }
+    }
+}
+
+/// What [`Consensus::record_signed`] made of a signed, verified message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signing {
+    /// The author's first message of this kind for the round: use it.
+    First,
+    /// The same message again (a resend): nothing new.
+    Repeat,
+    /// A different message for a round the author already signed one in: evidence only, never
+    /// stored, executed or counted.
+    Conflict,
+    /// Below the committed round: neither kept nor used.
+    Stale,
+}
+
+/// The first message an author signed for a round.
+struct SignedRecord {
+    digest: HashValue,
+    /// The message as evidence (see [`Evidence`]), until a conflicting one is reported.
+    evidence: Vec<u8>,
+    /// A conflicting message was seen and reported: later ones are dropped unverified.
+    equivocated: bool,
+}
+
+/// Kept per (author, round) to use one message per author and round and to detect equivocation;
+/// pruned below the oldest round a message is still accepted for.
 #[derive(Default)]
 struct Signed {
-    proposals: HashMap<(ValidatorIndex, Round), (HashValue, Vec<u8>)>,
-    votes: HashMap<(ValidatorIndex, Round), (HashValue, Vec<u8>)>,
-    timeouts: HashMap<(ValidatorIndex, Round), (HashValue, Vec<u8>)>,
+    proposals: HashMap<(ValidatorIndex, Round), SignedRecord>,
+    votes: HashMap<(ValidatorIndex, Round), SignedRecord>,
+    timeouts: HashMap<(ValidatorIndex, Round), SignedRecord>,
+}
+
+impl Signed {
+    fn map(&mut self, kind: SignedKind) -> &mut HashMap<(ValidatorIndex, Round), SignedRecord> {
+        match kind {
+            SignedKind::Proposal => &mut self.proposals,
+            SignedKind::Vote => &mut self.votes,
+            SignedKind::Timeout => &mut self.timeouts,
+        }
+    }
+
+    fn retain_from(&mut self, round: Round) {
+        for map in [&mut self.proposals, &mut self.votes, &mut self.timeouts] {
+            map.retain(|(_, r), _| *r >= round);
+        }
+    }
+}
+
+/// A proposal as evidence: its header stands for the block (see [`Evidence`]).
+fn proposal_evidence(proposal: &Proposal) -> Vec<u8> {
+    encode(&ConsensusMessage::Proposal(Box::new(Proposal {
+        block: Block {
+            header: proposal.block.header.clone(),
+            transactions: Vec::new(),
+        },
+        parent_qc: proposal.parent_qc.clone(),
+        timeout_certificate: proposal.timeout_certificate.clone(),
+        author: proposal.author,
+        signature: proposal.signature,
+    })))
+}
+
+fn vote_evidence(vote: &Vote) -> Vec<u8> {
+    encode(&ConsensusMessage::Vote(vote.clone()))
+}
+
+/// A timeout as evidence, without its unsigned `last_tc`.
+fn timeout_evidence(timeout: &Timeout) -> Vec<u8> {
+    encode(&ConsensusMessage::Timeout(Box::new(Timeout {
+        round: timeout.round,
+        high_qc: timeout.high_qc.clone(),
+        last_tc: None,
+        author: timeout.author,
+        signature: timeout.signature,
+    })))
 }
 
 /// The consensus state machine of one validator.
@@ -562,6 +654,9 @@ impl Consensus {
         let keep_from = Round(round.0.saturating_sub(2));
         self.votes = self.votes.split_off(&keep_from);
         self.timeouts = self.timeouts.split_off(&keep_from);
+        // No message below `keep_from` is accepted any more (votes from one round back are the
+        // oldest), so its record can neither be used nor conflict.
+        self.signed.retain_from(keep_from);
         self.schedule_timer(effects);
         self.try_propose(effects);
         self.first_proposal = self.first_proposal.split_off(&round);
@@ -687,7 +782,14 @@ impl Consensus {
         ) {
             outgoing.push(self.vote_message(vote));
         }
-        self.record_signed(&ConsensusMessage::Proposal(Box::new(proposal)), effects);
+        self.record_signed(
+            SignedKind::Proposal,
+            self.me,
+            round,
+            block_id,
+            || proposal_evidence(&proposal),
+            effects,
+        );
         self.safety = safety.clone();
         self.blocks.insert(
             block_id,
@@ -724,10 +826,29 @@ impl Consensus {
             self.execute_ready(effects);
             return Ok(());
         }
-        self.record_signed(
-            &ConsensusMessage::Proposal(Box::new(proposal.clone())),
+        // At most one proposal per (author, round) is stored and executed, as Aptos's
+        // `UnequivocalProposerElection` does: a leader that signs many blocks for its round
+        // would otherwise make every node store and execute each of them. The later ones are
+        // evidence only; if a quorum certifies one of them, it is fetched like any missing
+        // certified block.
+        match self.record_signed(
+            SignedKind::Proposal,
+            proposal.author,
+            round,
+            block_id,
+            || proposal_evidence(&proposal),
             effects,
-        );
+        ) {
+            Signing::First | Signing::Repeat => {}
+            Signing::Stale => return Ok(()),
+            Signing::Conflict => {
+                return Err(InvalidMessage::Equivocation {
+                    author: proposal.author,
+                    round,
+                    kind: SignedKind::Proposal.name(),
+                });
+            }
+        }
         if let Some(entry) = self.blocks.get_mut(&block_id)
             && entry.timeout_certificate.is_none()
         {
@@ -835,12 +956,50 @@ impl Consensus {
         if round.0 > self.round.0.saturating_add(FUTURE_ROUNDS) {
             return Ok(()); // too far ahead to keep: bounded memory against a flood of votes
         }
+        // One vote per (author, round), as Aptos's `PendingVotes` keeps: the first verified vote
+        // counts. A different one is verified once, to become evidence; after that, further
+        // ones are dropped unverified, so a Byzantine validator costs at most two signature
+        // checks and one stored vote per round.
+        let author = vote.author;
+        let digest = vote.data.signing_hash(&self.genesis_id());
+        match self.signed.votes.get(&(author, round)) {
+            Some(first) if first.digest == digest => return Ok(()), // counted already
+            Some(first) if first.equivocated => {
+                return Err(InvalidMessage::Equivocation {
+                    author,
+                    round,
+                    kind: SignedKind::Vote.name(),
+                });
+            }
+            _ => {}
+        }
         self.verifier.verify_vote(&vote)?;
-        self.record_signed(&ConsensusMessage::Vote(vote.clone()), effects);
-        let key = vote.data.signing_hash(&self.genesis_id());
+        match self.record_signed(
+            SignedKind::Vote,
+            author,
+            round,
+            digest,
+            || vote_evidence(&vote),
+            effects,
+        ) {
+            Signing::First => {}
+            Signing::Repeat | Signing::Stale => return Ok(()),
+            Signing::Conflict => {
+                return Err(InvalidMessage::Equivocation {
+                    author,
+                    round,
+                    kind: SignedKind::Vote.name(),
+                });
+            }
+        }
         let quorum = self.validators().quorum();
-        let voters = self.votes.entry(round).or_default().entry(key).or_default();
-        voters.insert(vote.author, vote);
+        let voters = self
+            .votes
+            .entry(round)
+            .or_default()
+            .entry(digest)
+            .or_default();
+        voters.insert(author, vote);
         if voters.len() == quorum {
             let data = voters
                 .values()
@@ -942,10 +1101,26 @@ impl Consensus {
         if round < self.round || round.0 > self.round.0.saturating_add(FUTURE_ROUNDS) {
             return Ok(());
         }
-        self.record_signed(
-            &ConsensusMessage::Timeout(Box::new(timeout.clone())),
+        let digest = timeout.data().signing_hash(&self.genesis_id());
+        match self.record_signed(
+            SignedKind::Timeout,
+            author,
+            round,
+            digest,
+            || timeout_evidence(&timeout),
             effects,
-        );
+        ) {
+            Signing::First | Signing::Repeat => {}
+            Signing::Stale => return Ok(()),
+            // The first timeout of the round stays the one counted.
+            Signing::Conflict => {
+                return Err(InvalidMessage::Equivocation {
+                    author,
+                    round,
+                    kind: SignedKind::Timeout.name(),
+                });
+            }
+        }
         let collected = self.timeouts.entry(round).or_default();
         collected.insert(author, timeout);
         let count = collected.len();
@@ -1274,14 +1449,7 @@ impl Consensus {
             }
         }
         self.blocks.retain(|id, _| keep.contains(id));
-        let committed_round = self.committed_round;
-        for map in [
-            &mut self.signed.proposals,
-            &mut self.signed.votes,
-            &mut self.signed.timeouts,
-        ] {
-            map.retain(|(_, round), _| *round >= committed_round);
-        }
+        self.signed.retain_from(self.committed_round);
     }
 
     fn on_synced(
@@ -1315,58 +1483,49 @@ impl Consensus {
 
     // ---- evidence --------------------------------------------------------------------------
 
-    /// Remembers what each validator signed per round; a second, different message is evidence.
-    fn record_signed(&mut self, message: &ConsensusMessage, effects: &mut Vec<Effect>) {
-        let genesis_id = self.genesis_id();
-        let (map, author, round, digest, kind) = match message {
-            ConsensusMessage::Proposal(p) => (
-                &mut self.signed.proposals,
-                p.author,
-                p.round(),
-                p.block.id(),
-                "proposal",
-            ),
-            ConsensusMessage::Vote(v) => (
-                &mut self.signed.votes,
-                v.author,
-                v.data.round,
-                v.data.signing_hash(&genesis_id),
-                "vote",
-            ),
-            ConsensusMessage::Timeout(t) => (
-                &mut self.signed.timeouts,
-                t.author,
-                t.round,
-                t.data().signing_hash(&genesis_id),
-                "timeout",
-            ),
-            _ => return,
-        };
+    /// Remembers the first message each validator signed of each kind per round, and tells the
+    /// caller whether this one may be used. A second, different one is reported as evidence
+    /// once per (author, round, kind). `evidence` encodes the message, and is called only when
+    /// it is kept or reported.
+    fn record_signed(
+        &mut self,
+        kind: SignedKind,
+        author: ValidatorIndex,
+        round: Round,
+        digest: HashValue,
+        evidence: impl FnOnce() -> Vec<u8>,
+        effects: &mut Vec<Effect>,
+    ) -> Signing {
         if round < self.committed_round {
-            return;
+            return Signing::Stale;
         }
-        match map.get(&(author, round)) {
-            None => {
-                map.insert((author, round), (digest, encode(message)));
+        match self.signed.map(kind).entry((author, round)) {
+            MapEntry::Vacant(vacant) => {
+                vacant.insert(SignedRecord {
+                    digest,
+                    evidence: evidence(),
+                    equivocated: false,
+                });
+                Signing::First
             }
-            Some((first, _)) if *first == digest => {}
-            Some((_, first_bytes)) => {
-                let evidence = Evidence {
-                    author,
-                    round,
-                    kind,
-                    first: first_bytes.clone(),
-                    second: encode(message),
-                };
-                if self.evidence.len() < MAX_EVIDENCE
-                    && !self
-                        .evidence
-                        .iter()
-                        .any(|e| e.author == author && e.round == round && e.kind == kind)
-                {
-                    self.evidence.push(evidence.clone());
-                    effects.push(Effect::Evidence(evidence));
+            MapEntry::Occupied(first) if first.get().digest == digest => Signing::Repeat,
+            MapEntry::Occupied(mut first) => {
+                let first = first.get_mut();
+                if !first.equivocated {
+                    first.equivocated = true;
+                    let found = Evidence {
+                        author,
+                        round,
+                        kind: kind.name(),
+                        first: std::mem::take(&mut first.evidence),
+                        second: evidence(),
+                    };
+                    if self.evidence.len() < MAX_EVIDENCE {
+                        self.evidence.push(found.clone());
+                    }
+                    effects.push(Effect::Evidence(found));
                 }
+                Signing::Conflict
             }
         }
     }
