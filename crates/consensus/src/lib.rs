@@ -812,9 +812,23 @@ impl Consensus {
         proposal: Proposal,
         effects: &mut Vec<Effect>,
     ) -> Result<(), InvalidMessage> {
-        self.verifier.verify_proposal(&proposal)?;
         let round = proposal.round();
         let block_id = proposal.block.id();
+        // A leader already caught equivocating in this round gets no more signature checks
+        // (see the one-proposal rule below).
+        if self
+            .signed
+            .proposals
+            .get(&(proposal.author, round))
+            .is_some_and(|first| first.equivocated && first.digest != block_id)
+        {
+            return Err(InvalidMessage::Equivocation {
+                author: proposal.author,
+                round,
+                kind: SignedKind::Proposal.name(),
+            });
+        }
+        self.verifier.verify_proposal(&proposal)?;
         let height = proposal.block.header.height;
         // Certificates first: they may move this node to the proposal's round.
         self.process_qc(&proposal.parent_qc, from, effects);

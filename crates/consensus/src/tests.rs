@@ -291,6 +291,18 @@ fn h5_one_proposal_per_author_round_is_stored_and_executed() {
         vec![leader; 99],
         "each extra proposal costs its sender"
     );
+    // Once the leader is known to equivocate, a further proposal is not verified: a forged
+    // signature is refused as equivocation, not as a bad signature.
+    let mut forged = proposal(&genesis_id, block_on(&genesis_qc, 1, 100), &genesis_qc);
+    forged.signature = Signature([9; 64]);
+    let effects = deliver(&mut core, 3, ConsensusMessage::Proposal(Box::new(forged)));
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Invalid {
+            from: 3,
+            reason: InvalidMessage::Equivocation { author, .. }
+        }] if *author == leader
+    ));
     // The same first proposal again is no offence (a resend).
     let first = proposal(&genesis_id, block_on(&genesis_qc, 1, 0), &genesis_qc);
     let effects = deliver(
