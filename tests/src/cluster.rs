@@ -272,6 +272,7 @@ impl Load {
                 chain_id: chain_id.clone(),
                 sender: central_bank,
                 sequence: cb_sequence + i as u64,
+                expires_at_ms: expiry_in_an_hour(),
                 payload: tenge_types::Payload::Issue(tenge_types::transaction::Issue {
                     to: bank.account_id(),
                     amount: tenge_types::Amount::from_tenge(1_000_000).expect("fits"),
@@ -311,6 +312,7 @@ impl Load {
                 chain_id: self.chain_id.clone(),
                 sender: self.banks[from].account_id(),
                 sequence: self.sequences[from],
+                expires_at_ms: expiry_in_an_hour(),
                 payload: tenge_types::Payload::Transfer(tenge_types::transaction::Transfer {
                     to: self.banks[1 - from].account_id(),
                     amount: tenge_types::Amount::from_tiyn(100 + i as u64),
@@ -348,4 +350,12 @@ impl Load {
     pub fn switch_to(&mut self, client: Client) {
         self.client = client;
     }
+}
+
+/// An expiry for test transactions: an hour from now (tests finish well within it).
+pub fn expiry_in_an_hour() -> tenge_types::TimestampMs {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    tenge_types::TimestampMs(now + 3_600_000)
 }

@@ -27,6 +27,7 @@ async fn node() -> Node {
             .unwrap()
             .as_millis() as u64,
     );
+    net.expires_at_ms = TimestampMs(net.genesis.genesis_time.0 + 3_600_000);
     let dir = tempfile::tempdir().unwrap();
     let config = EngineConfig {
         mode: Mode::Validator,

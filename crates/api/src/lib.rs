@@ -5,8 +5,30 @@ pub mod openapi;
 pub mod server;
 pub mod views;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 pub use client::{Client, ClientError};
 pub use server::{ROUTES, router};
+
+/// Limits of the HTTP server, with their units in their names.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// A client that has not sent a whole request head this long after connecting (or after its
+    /// previous response) is disconnected: slow or half-open connections cannot pile up.
+    pub header_read_timeout_ms: u64,
+    /// Open connections at once; connections over it are closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            header_read_timeout_ms: 5_000,
+            max_connections: 1_024,
+        }
+    }
+}
 
 /// Serves the API on `listener` until `shutdown` resolves.
 pub async fn serve(
@@ -14,7 +36,57 @@ pub async fn serve(
     engine: tenge_engine::EngineHandle,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with_limits(listener, engine, HttpLimits::default(), shutdown).await
+}
+
+/// [`serve`] with explicit limits. axum's own `serve` sets no header read timeout and no
+/// connection bound (security review L1), so connections are driven by hyper here: HTTP/1.1 with
+/// a header read timeout, at most `max_connections` at once, graceful shutdown.
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    engine: tenge_engine::EngineHandle,
+    limits: HttpLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let service = hyper_util::service::TowerToHyperService::new(router(engine));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(%error, "accepting an API connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "API connection refused: too many open connections");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    // Requests in flight finish; idle and streaming connections get a bounded grace period.
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(5)) => {}
+    }
+    Ok(())
 }

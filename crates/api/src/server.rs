@@ -27,6 +27,17 @@ pub const MAX_TRANSACTION_BODY_BYTES: usize =
 pub const MAX_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Most transactions in one batch submission.
 pub const MAX_BATCH_TRANSACTIONS: usize = 20_000;
+/// Batch submissions handled at once; more are answered 503 at once (a batch can cost a core for
+/// a fraction of a second in signature checks).
+pub const MAX_CONCURRENT_BATCHES: usize = 2;
+/// Event-stream subscribers at once; more are answered 503 (security review L1).
+pub const MAX_EVENT_SUBSCRIBERS: usize = 256;
+
+/// Admission gates shared by the handlers of one router.
+struct Gates {
+    batches: std::sync::Arc<tokio::sync::Semaphore>,
+    subscribers: std::sync::Arc<tokio::sync::Semaphore>,
+}
 
 /// Every route the API serves: (method, path). The OpenAPI document is checked against it.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -124,6 +135,9 @@ impl From<SubmitError> for ApiError {
             SubmitError::Mempool(tenge_engine::MempoolError::SequenceUsed { .. }) => {
                 ApiError::rejected(RejectionCode::SequenceAlreadyUsed, message)
             }
+            SubmitError::Mempool(tenge_engine::MempoolError::SequencePending { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
             SubmitError::Mempool(tenge_engine::MempoolError::SequenceTooFarAhead { .. }) => {
                 ApiError::rejected(RejectionCode::SequenceTooHigh, message)
             }
@@ -166,6 +180,10 @@ pub fn router(engine: EngineHandle) -> Router {
         .route("/ready", get(ready))
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::Extension(std::sync::Arc::new(Gates {
+            batches: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_BATCHES)),
+            subscribers: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_SUBSCRIBERS)),
+        })))
         .with_state(engine)
 }
 
@@ -268,8 +286,18 @@ pub struct BatchItem {
 /// A batch: the BCS encoding of a list of signed transactions.
 async fn submit_batch(
     State(engine): State<EngineHandle>,
+    axum::Extension(gates): axum::Extension<std::sync::Arc<Gates>>,
     body: Bytes,
 ) -> ApiResult<Vec<BatchItem>> {
+    let Ok(_permit) = gates.batches.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!(
+                "{MAX_CONCURRENT_BATCHES} batches are being admitted; retry in a moment"
+            ),
+        ));
+    };
     let transactions: Vec<SignedTransaction> =
         tenge_types::decode("transaction batch", &body, MAX_BATCH_BODY_BYTES)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -548,14 +576,26 @@ async fn status(State(engine): State<EngineHandle>) -> ApiResult<StatusView> {
 
 async fn events(
     State(engine): State<EngineHandle>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    axum::Extension(gates): axum::Extension<std::sync::Arc<Gates>>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let Ok(permit) = gates.subscribers.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{MAX_EVENT_SUBSCRIBERS} event subscribers are connected; retry later"),
+        ));
+    };
     let receiver = engine.commits.subscribe();
-    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+    // The permit lives in the stream's state: it is released when the subscriber goes away.
+    let stream = futures::stream::unfold((receiver, permit), |(mut receiver, permit)| async move {
         loop {
             match receiver.recv().await {
                 Ok(commit) => {
                     let data = serde_json::to_string(&commit).unwrap_or_default();
-                    return Some((Ok(Event::default().event("block").data(data)), receiver));
+                    return Some((
+                        Ok(Event::default().event("block").data(data)),
+                        (receiver, permit),
+                    ));
                 }
                 // A slow reader skips what it missed; the next block still arrives.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
@@ -563,7 +603,7 @@ async fn events(
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 async fn openapi() -> impl IntoResponse {

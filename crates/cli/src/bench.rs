@@ -59,6 +59,14 @@ pub struct Window {
     pub p99_ms: f64,
 }
 
+/// Load transactions stay valid for six hours: longer than any run, within the default policy.
+fn bench_expiry() -> tenge_types::TimestampMs {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    tenge_types::TimestampMs(now + 6 * 3_600_000)
+}
+
 /// Transactions per submission request.
 const BATCH: usize = 2_000;
 /// Submission requests in flight at once.
@@ -75,6 +83,7 @@ impl Context {
             chain_id: self.chain_id.clone(),
             sender,
             sequence,
+            expires_at_ms: bench_expiry(),
             payload,
         }
     }
@@ -141,6 +150,7 @@ fn sign_all(context_chain: &ChainId, wallets: &[Keypair], count: usize) -> Vec<S
                         chain_id: context_chain.clone(),
                         sender: from.account_id(),
                         sequence: (i / n) as u64,
+                        expires_at_ms: bench_expiry(),
                         payload: Payload::Transfer(Transfer {
                             to: wallets[(i + 1) % n].account_id(),
                             amount: Amount::from_tiyn(1),

@@ -40,8 +40,40 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// How long a transaction built by this command stays valid: `30s`, `10m`, `2h`, `1d` (at
+    /// most the policy's `max_transaction_lifetime_ms`). After it, no block applies it.
+    #[arg(long, global = true, default_value = "10m", value_parser = parse_duration_ms)]
+    expires_in: u64,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The `--expires-in` of this run, in milliseconds.
+static EXPIRES_IN_MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// `30s`, `10m`, `2h`, `1d`, or a plain number of seconds, as milliseconds.
+fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit_ms) = match text.char_indices().last() {
+        Some((i, 's')) => (&text[..i], 1_000),
+        Some((i, 'm')) => (&text[..i], 60_000),
+        Some((i, 'h')) => (&text[..i], 3_600_000),
+        Some((i, 'd')) => (&text[..i], 86_400_000),
+        _ => (text, 1_000),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 10m, 2h or 1d"))?;
+    match number.checked_mul(unit_ms) {
+        Some(0) | None => Err(format!("{text:?} is not a positive duration")),
+        Some(ms) => Ok(ms),
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,11 +96,17 @@ enum Command {
     Devnet(DevnetCommand),
     /// Issue new tenge to a bank (k of m officers).
     Issue(IssueArgs),
-    /// Add an officer's signature to an unsigned or partly signed transaction file.
+    /// Add an officer's signature to an unsigned or partly signed transaction file. Shows what
+    /// is signed (kind, parties, amount, chain, sequence, expiry, hash, who signed already) and
+    /// refuses a file whose existing signatures do not match its content.
     Sign {
         file: PathBuf,
         #[arg(long)]
         key: PathBuf,
+        /// Sign only if the transaction's hash is this (as read out by the officer who
+        /// prepared it, over another channel).
+        #[arg(long)]
+        expect_hash: Option<String>,
     },
     /// Submit a signed transaction file and wait for its outcome.
     Submit {
@@ -534,10 +572,12 @@ impl Context {
         sender: AccountId,
         payload: Payload,
     ) -> Result<Transaction, Failure> {
+        let expires_in = EXPIRES_IN_MS.get().copied().unwrap_or(600_000);
         Ok(Transaction {
             chain_id: self.chain_id.clone(),
             sender,
             sequence: self.sequence(&sender).await?,
+            expires_at_ms: TimestampMs(now_ms().saturating_add(expires_in)),
             payload,
         })
     }
@@ -615,6 +655,7 @@ async fn final_outcome(client: &Client, hash: &HashValue, timeout_seconds: u64) 
 }
 
 async fn run(cli: Cli) -> Outcome {
+    let _ = EXPIRES_IN_MS.set(cli.expires_in);
     match cli.command {
         Command::Keygen { out } => {
             let key = Keypair::generate().map_err(|e| Failure::input(e.to_string()))?;
@@ -633,9 +674,39 @@ async fn run(cli: Cli) -> Outcome {
         Command::Sign {
             file,
             key: key_path,
+            expect_hash,
         } => {
             let mut signed = read_transaction_file(&file)?;
             let signer = key(&key_path)?;
+            // Security review M9: a file edited after someone signed it no longer matches its
+            // signatures; refuse it rather than add a signature to altered content.
+            let hash = signed.hash();
+            for existing in &signed.signatures {
+                if !tenge_crypto::verify_strict(&hash, &existing.public_key, &existing.signature) {
+                    return Err(Failure {
+                        code: 1,
+                        message: format!(
+                            "{}: the signature of {} does not match the transaction: the file \
+                             was changed after it was signed; do not sign it",
+                            file.display(),
+                            existing.public_key.to_hex()
+                        ),
+                        json: None,
+                    });
+                }
+            }
+            if let Some(expected) = &expect_hash
+                && !expected.eq_ignore_ascii_case(&hash.to_hex())
+            {
+                return Err(Failure {
+                    code: 1,
+                    message: format!(
+                        "the transaction's hash is {}, not the expected {expected}; do not sign it",
+                        hash.to_hex()
+                    ),
+                    json: None,
+                });
+            }
             if signed
                 .signatures
                 .iter()
@@ -651,9 +722,23 @@ async fn run(cli: Cli) -> Outcome {
                 signature: signer.sign(&signed.hash()),
             });
             write_transaction_file(&file, &signed)?;
-            Ok(
-                json!({"hash": signed.hash().to_hex(), "signatures": signed.signatures.len(), "file": file}),
-            )
+            let tx = &signed.transaction;
+            Ok(json!({
+                "hash": signed.hash().to_hex(),
+                "kind": tx.payload.kind(),
+                "chain_id": tx.chain_id.to_string(),
+                "sender": tx.sender.to_hex(),
+                "sequence": tx.sequence,
+                "expires_at_ms": tx.expires_at_ms.0,
+                "payload": serde_json::to_value(&tx.payload).expect("JSON"),
+                "signed_by": signed
+                    .signatures
+                    .iter()
+                    .map(|s| s.public_key.to_hex())
+                    .collect::<Vec<_>>(),
+                "signatures": signed.signatures.len(),
+                "file": file,
+            }))
         }
         Command::Submit { file, wait } => {
             let signed = read_transaction_file(&file)?;
@@ -1007,6 +1092,7 @@ fn read_policy_file(path: &Path, current: PolicyParams) -> Result<PolicyParams, 
         issuance_cap_per_epoch: Option<String>,
         bank_quota_per_epoch: Option<String>,
         wallet_tiers: Option<Vec<Tier>>,
+        max_transaction_lifetime_ms: Option<u64>,
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))?;
@@ -1025,6 +1111,9 @@ fn read_policy_file(path: &Path, current: PolicyParams) -> Result<PolicyParams, 
     }
     if let Some(v) = file.epoch_duration_ms {
         params.epoch_duration_ms = v;
+    }
+    if let Some(v) = file.max_transaction_lifetime_ms {
+        params.max_transaction_lifetime_ms = v;
     }
     if let Some(v) = file.issuance_cap_per_epoch {
         params.issuance_cap_per_epoch = amount(&v)?;

@@ -6,6 +6,7 @@
 //! thread), fed by a bounded channel; network and API run on tokio. Reads (accounts, blocks,
 //! status) go straight to the shared ledger and store, so queries never wait for consensus.
 
+mod admission;
 pub mod mempool;
 mod runtime;
 mod sync;
@@ -184,55 +185,64 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    /// Verifies signatures (in a batch, off the async threads) and offers the transactions to
-    /// the mempool. One result per transaction.
+    /// Admits client transactions: the cheap checks first (size, structure, chain, a dry run on
+    /// the committed state), then the signatures of what passed, in a batch off the async
+    /// threads, then the mempool. One result per transaction, in order.
     pub async fn submit(
         &self,
         transactions: Vec<SignedTransaction>,
     ) -> Vec<Result<HashValue, SubmitError>> {
-        let threads = self.verify_threads;
-        let chain = self.genesis.chain_id.clone();
-        let checked = tokio::task::spawn_blocking(move || {
-            tenge_ledger::check_transactions(transactions, threads)
-        })
-        .await;
-        let Ok(checked) = checked else {
-            return vec![Err(SubmitError::Stopped)];
-        };
-        let mut results: Vec<Option<Result<HashValue, SubmitError>>> =
-            Vec::with_capacity(checked.len());
-        let mut admitted = Vec::new();
         let now = TimestampMs(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
         );
+        let mut results: Vec<Option<Result<HashValue, SubmitError>>> =
+            Vec::with_capacity(transactions.len());
+        let mut passed = Vec::new();
         {
             let ledger = self.ledger.read().expect("ledger lock");
-            for checked in checked {
-                let (tx, ok) = (&checked.tx, checked.valid);
-                if tx.transaction.chain_id != chain {
-                    results.push(Some(Err(SubmitError::WrongChain(
-                        tx.transaction.chain_id.to_string(),
-                    ))));
-                } else if !ok {
-                    results.push(Some(Err(SubmitError::InvalidSignature)));
-                } else {
-                    // Refuse at the door what would be rejected in the next block anyway, except
-                    // a sequence number ahead of the next: the sender may have earlier ones in
-                    // flight.
-                    match ledger.dry_run(tx, true, now) {
-                        Err(rejection)
-                            if rejection.code != tenge_types::RejectionCode::SequenceTooHigh =>
-                        {
-                            results.push(Some(Err(SubmitError::Rejected(rejection))));
-                        }
-                        _ => {
-                            results.push(None);
-                            admitted.push(checked);
-                        }
+            for tx in transactions {
+                match admission::precheck(&ledger, &tx, now) {
+                    Ok(()) => {
+                        results.push(None);
+                        passed.push(tx);
                     }
+                    Err(admission::Refusal::Malformed(rejection))
+                        if rejection.code == tenge_types::RejectionCode::WrongChain =>
+                    {
+                        results.push(Some(Err(SubmitError::WrongChain(
+                            tx.transaction.chain_id.to_string(),
+                        ))));
+                    }
+                    Err(
+                        admission::Refusal::Malformed(rejection)
+                        | admission::Refusal::Rejected(rejection),
+                    ) => results.push(Some(Err(SubmitError::Rejected(rejection)))),
                 }
+            }
+        }
+        let threads = self.verify_threads;
+        let checked = tokio::task::spawn_blocking(move || {
+            tenge_ledger::check_transactions(passed, threads)
+        })
+        .await;
+        let Ok(checked) = checked else {
+            return vec![Err(SubmitError::Stopped)];
+        };
+        let mut admitted = Vec::new();
+        let mut verdicts = checked.into_iter();
+        let mut waiting = Vec::new();
+        for (index, slot) in results.iter_mut().enumerate() {
+            if slot.is_some() {
+                continue;
+            }
+            let checked = verdicts.next().expect("one verdict per transaction that passed");
+            if checked.valid {
+                waiting.push(index);
+                admitted.push(checked);
+            } else {
+                *slot = Some(Err(SubmitError::InvalidSignature));
             }
         }
         if !admitted.is_empty() {
@@ -250,8 +260,12 @@ impl EngineHandle {
                 }
             };
             let mut outcome = outcome.into_iter();
-            for slot in results.iter_mut().filter(|slot| slot.is_none()) {
-                *slot = Some(outcome.next().unwrap_or(Err(SubmitError::Stopped)));
+            let mut last = Err(SubmitError::Stopped);
+            for index in waiting {
+                // A refusal of the whole set (overloaded, stopped) answers every transaction.
+                let result = outcome.next().unwrap_or_else(|| last.clone());
+                last = result.clone();
+                results[index] = Some(result);
             }
         }
         results

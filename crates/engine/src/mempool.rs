@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use tenge_types::block::MAX_BLOCK_BYTES;
 use tenge_types::{AccountId, HashValue, SignedTransaction};
 
 /// Why the mempool refused a transaction.
@@ -21,6 +22,34 @@ pub enum MempoolError {
         next: u64,
         window: u64,
     },
+    /// Another transaction of the same sender with the same sequence is waiting: only one of
+    /// them can ever commit, so the second is refused at once rather than accepted and lost.
+    #[error(
+        "sequence {sequence} is taken by pending transaction {pending}; wait for it, or use the \
+         next free sequence"
+    )]
+    SequencePending { sequence: u64, pending: HashValue },
+}
+
+/// How much of a block the mempool may fill: a transaction count and encoded bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockBudget {
+    pub transactions: usize,
+    pub bytes: usize,
+}
+
+/// Bytes of transactions in one block: the block limit less room for the header and for the
+/// certificates a proposal carries (a QC and a TC, about 100 bytes per validator each), so that
+/// every proposal fits a network message (security review H3).
+pub const BLOCK_TRANSACTION_BYTES: usize = MAX_BLOCK_BYTES - 256 * 1024;
+
+impl Default for BlockBudget {
+    fn default() -> BlockBudget {
+        BlockBudget {
+            transactions: 10_000,
+            bytes: BLOCK_TRANSACTION_BYTES,
+        }
+    }
 }
 
 /// How far ahead of the committed sequence a sender may queue transactions.
@@ -96,9 +125,13 @@ impl Mempool {
         }
         let queue = self.by_sender.entry(tx.transaction.sender).or_default();
         // Another transaction with the same sender and sequence (a different payload): keep the
-        // first; the ledger would refuse the second anyway.
-        if queue.contains_key(&sequence) {
-            return Ok(false);
+        // first and say so; accepting the second would hand its sender a hash that can never
+        // commit (issue N1).
+        if let Some(pending) = queue.get(&sequence) {
+            return Err(MempoolError::SequencePending {
+                sequence,
+                pending: *pending,
+            });
         }
         queue.insert(sequence, hash);
         self.transactions.insert(hash, tx);
@@ -135,20 +168,21 @@ impl Mempool {
         expired
     }
 
-    /// Up to `max` transactions for a block: for each sender (in account order) the run of
+    /// Transactions for a block, within `budget`: for each sender (in account order) the run of
     /// consecutive sequence numbers starting at its next one, skipping transactions already in
     /// uncommitted ancestor blocks (`excluded`). `next_sequence` reads the committed ledger.
     pub fn select(
         &self,
-        max: usize,
+        budget: BlockBudget,
         excluded: &HashSet<HashValue>,
         next_sequence: impl Fn(&AccountId) -> u64,
     ) -> Vec<SignedTransaction> {
         let mut chosen = Vec::new();
+        let mut bytes = 0usize;
         for (sender, queue) in &self.by_sender {
             let mut expected = next_sequence(sender);
             for (&sequence, hash) in queue.range(expected..) {
-                if chosen.len() >= max {
+                if chosen.len() >= budget.transactions {
                     return chosen;
                 }
                 if excluded.contains(hash) {
@@ -158,7 +192,13 @@ impl Mempool {
                 if sequence != expected {
                     break;
                 }
-                chosen.push(self.transactions[hash].clone());
+                let tx = &self.transactions[hash];
+                let size = tx.encoded_len();
+                if bytes + size > budget.bytes {
+                    return chosen;
+                }
+                bytes += size;
+                chosen.push(tx.clone());
                 expected += 1;
             }
         }
@@ -216,6 +256,13 @@ mod tests {
         net.sign(sender, sequence, payload)
     }
 
+    fn budget(transactions: usize) -> BlockBudget {
+        BlockBudget {
+            transactions,
+            bytes: BLOCK_TRANSACTION_BYTES,
+        }
+    }
+
     #[test]
     fn orders_by_sender_and_sequence_and_stops_at_gaps() {
         let net = TestNetwork::new(2, 0);
@@ -227,7 +274,7 @@ mod tests {
         assert!(pool.insert(transfer(&net, &b, 5), 5).unwrap());
         assert!(!pool.insert(transfer(&net, &a, 0), 0).unwrap(), "duplicate");
         let next = |id: &AccountId| if *id == b.account_id() { 5 } else { 0 };
-        let chosen = pool.select(10, &HashSet::new(), next);
+        let chosen = pool.select(budget(10), &HashSet::new(), next);
         let picked: Vec<(AccountId, u64)> = chosen
             .iter()
             .map(|tx| (tx.transaction.sender, tx.transaction.sequence))
@@ -243,7 +290,7 @@ mod tests {
             .map(|tx| tx.hash())
             .collect();
         assert!(
-            pool.select(10, &excluded, next)
+            pool.select(budget(10), &excluded, next)
                 .iter()
                 .all(|tx| tx.transaction.sender == b.account_id())
         );
@@ -283,7 +330,7 @@ mod tests {
         assert_eq!(pool.len(), 1);
         assert_eq!(pool.expire(std::time::Duration::ZERO), 1);
         assert!(pool.is_empty());
-        assert!(pool.select(10, &HashSet::new(), |_| 3).is_empty());
+        assert!(pool.select(budget(10), &HashSet::new(), |_| 3).is_empty());
     }
 
     #[test]
@@ -299,5 +346,72 @@ mod tests {
         pool.remove_committed(&[txs[0].hash(), txs[1].hash()], |_| 3);
         assert_eq!(pool.len(), 1);
         assert!(pool.contains(&txs[3].hash()));
+    }
+
+    /// H3: the largest transactions a wallet may send (earmarked transfers with a 128-byte
+    /// purpose and 64 payees, about 2.4 KB each), 10,000 of them from 10 wallets: the selection
+    /// for a block must fit a block and so a proposal message.
+    #[test]
+    fn h3_block_selection_has_a_byte_budget() {
+        use tenge_types::block::MAX_BLOCK_BYTES;
+        use tenge_types::transaction::TransferEarmarked;
+        use tenge_types::{EarmarkTerms, encode};
+        let net = TestNetwork::new(2, 0);
+        let mut payees: Vec<AccountId> = (0..64u8)
+            .map(|i| test_key(&format!("payee-{i}")).account_id())
+            .collect();
+        payees.sort();
+        let terms = EarmarkTerms {
+            purpose: "p".repeat(128),
+            approved_payees: payees,
+        };
+        let mut pool = Mempool::new(20_000);
+        for wallet in 0..10 {
+            let key = test_key(&format!("wallet-{wallet}"));
+            for sequence in 0..1_000 {
+                let payload = Payload::TransferEarmarked(TransferEarmarked {
+                    to: net.bank(1),
+                    amount: Amount::from_tiyn(1),
+                    terms: terms.clone(),
+                });
+                pool.insert(net.sign(&key, sequence, payload), 0).unwrap();
+            }
+        }
+        let chosen = pool.select(BlockBudget::default(), &HashSet::new(), |_| 0);
+        let bytes: usize = chosen.iter().map(|tx| encode(tx).len()).sum();
+        assert!(!chosen.is_empty());
+        assert!(
+            bytes <= BLOCK_TRANSACTION_BYTES,
+            "{} transactions of {bytes} bytes selected for one block (at most {MAX_BLOCK_BYTES})",
+            chosen.len()
+        );
+    }
+
+    /// N1: a second transaction with a pending (sender, sequence) can never commit; the mempool
+    /// refuses it and names the pending one, so that the client learns it at once instead of
+    /// being handed a hash that ends up unknown.
+    #[test]
+    fn n1_second_transaction_for_a_pending_sequence_is_refused_with_the_pending_hash() {
+        let net = TestNetwork::new(2, 0);
+        let a = test_key("a");
+        let mut pool = Mempool::new(100);
+        let first = transfer(&net, &a, 0);
+        assert!(pool.insert(first.clone(), 0).unwrap());
+        let mut second = transfer(&net, &a, 0);
+        second.transaction.payload = Payload::Transfer(Transfer {
+            to: net.bank(0),
+            amount: Amount::from_tiyn(99),
+        });
+        assert_ne!(second.hash(), first.hash());
+        assert_eq!(
+            pool.insert(second, 0),
+            Err(MempoolError::SequencePending {
+                sequence: 0,
+                pending: first.hash()
+            })
+        );
+        assert_eq!(pool.len(), 1);
+        // The same transaction again is no conflict.
+        assert_eq!(pool.insert(first, 0), Ok(false));
     }
 }

@@ -11,7 +11,7 @@ use tenge_consensus::{
     Consensus, Effect, Input, Outgoing, Recovery, SafetyData, SafetyStorage, Verifier,
 };
 use tenge_ledger::{
-    CheckedTransaction, ExecutedBlock, Ledger, check_transactions, verify_signatures,
+    CheckedTransaction, ExecutedBlock, Ledger, verify_signatures,
 };
 use tenge_network::{
     Channel, NetworkClient, NetworkConfig, NetworkEvent, PeerConfig, PublicKey, SyncReply,
@@ -254,6 +254,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         network_events,
         events.clone(),
         network.clone(),
+        ledger.clone(),
         config.limits.verify_threads,
     ));
 
@@ -296,12 +297,14 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
 }
 
 /// Decodes and checks what peers send before it reaches the engine thread: consensus messages
-/// are decoded with limits, transaction batches decoded and their signatures verified in a
-/// batch. Garbage costs the sender its standing.
+/// are decoded with limits; transaction batches are decoded, pass the same cheap checks as
+/// client transactions (structure, chain, a dry run on the committed state), and only then have
+/// their signatures verified in a batch. Garbage costs the sender its standing.
 async fn forward_network(
     mut network_events: tokio::sync::mpsc::Receiver<NetworkEvent>,
     engine: SyncSender<EngineEvent>,
     network: NetworkClient,
+    ledger: Arc<RwLock<Ledger>>,
     threads: usize,
 ) {
     while let Some(event) = network_events.recv().await {
@@ -341,20 +344,23 @@ async fn forward_network(
                         continue;
                     }
                 };
-                let checked =
-                    tokio::task::spawn_blocking(move || check_transactions(transactions, threads))
-                        .await;
-                let Ok(checked) = checked else {
+                let ledger = ledger.clone();
+                let verdict = tokio::task::spawn_blocking(move || {
+                    crate::admission::check_gossip(&ledger, transactions, now_ms(), threads)
+                })
+                .await;
+                let Ok(verdict) = verdict else {
                     continue;
                 };
-                let bad = checked.iter().filter(|c| !c.valid).count();
-                if bad > 0 {
-                    let _ = network
-                        .penalize(from, format!("{bad} transactions with invalid signatures"))
-                        .await;
+                if let Some(reason) = verdict.penalty() {
+                    let _ = network.penalize(from, reason).await;
                 }
-                let transactions = checked.into_iter().filter(|c| c.valid).collect();
-                EngineEvent::Gossip { transactions }
+                if verdict.admitted.is_empty() {
+                    continue;
+                }
+                EngineEvent::Gossip {
+                    transactions: verdict.admitted,
+                }
             }
             other => EngineEvent::Network(other),
         };
@@ -749,7 +755,13 @@ impl Engine {
         let state = ledger.state();
         let transactions = self
             .mempool
-            .select(self.config.limits.block_max_txs, &excluded, |id| {
+            .select(
+                crate::mempool::BlockBudget {
+                    transactions: self.config.limits.block_max_txs,
+                    bytes: crate::mempool::BLOCK_TRANSACTION_BYTES,
+                },
+                &excluded,
+                |id| {
                 state.account(id).map_or(0, |a| a.sequence)
             });
         // Every mempool transaction was verified on entry.
@@ -1030,13 +1042,11 @@ impl Engine {
         let count = blocks.len();
         let mut last = None;
         for item in blocks {
-            // The range is committed under a verified certificate: a quorum of validators, at
-            // least f + 1 of them honest, checked every signature before voting. Re-checking
-            // would cost an observer most of its CPU and change nothing (docs/decisions.md D21).
-            let valid = vec![true; item.block.transactions.len()];
+            // Signatures are verified again: a certified block may hold a transaction the voters
+            // rejected for its signature (security review H1, docs/decisions.md D21).
             let result = {
                 let ledger = self.ledger.read().expect("ledger lock");
-                ledger.execute_block(&[], &item.block, &valid)
+                ledger.execute_certified(&item.block, self.config.limits.verify_threads)
             };
             let execution = match result {
                 Ok(execution) => execution,

@@ -293,6 +293,31 @@ impl Working<'_, '_> {
                 ),
             ));
         }
+        // Expiry before anything about the sender: a replay after expiry is refused as expired.
+        if context.timestamp > tx.expires_at_ms {
+            return Err(Rejection::new(
+                RejectionCode::TransactionExpired,
+                format!(
+                    "transaction expired at {} ms; the block time is {} ms",
+                    tx.expires_at_ms.0, context.timestamp.0
+                ),
+            ));
+        }
+        let lifetime = self
+            .policy()
+            .active_at(context.height)
+            .params
+            .max_transaction_lifetime_ms;
+        if tx.expires_at_ms.0 - context.timestamp.0 > lifetime {
+            return Err(Rejection::new(
+                RejectionCode::ExpiryTooFar,
+                format!(
+                    "transaction expires {} ms after the block time; the policy allows at most \
+                     {lifetime} ms",
+                    tx.expires_at_ms.0 - context.timestamp.0
+                ),
+            ));
+        }
         let sender = self.account(&tx.sender).cloned().ok_or_else(|| {
             Rejection::new(
                 RejectionCode::UnknownSender,
@@ -319,13 +344,27 @@ impl Working<'_, '_> {
         }
         check_authorization(&sender.authentication, &signed.signatures, signatures_valid)
             .map_err(authorization_rejection)?;
-        if let Payload::RegisterBank(RegisterBank { key, .. })
-        | Payload::OpenWallet(OpenWallet { key, .. }) = &tx.payload
-        {
-            check_public_key(key)
-                .map_err(|error| Rejection::new(RejectionCode::WeakPublicKey, error.to_string()))?;
+        // From here on the sender has authorised this very transaction at its next sequence: a
+        // rejection uses the sequence up, so that the same signed bytes can never apply later,
+        // when the rule that refused them no longer does (security review M2). Rejections above
+        // consume nothing: anyone could otherwise burn another account's sequence numbers.
+        let checked = match &tx.payload {
+            Payload::RegisterBank(RegisterBank { key, .. })
+            | Payload::OpenWallet(OpenWallet { key, .. }) => check_public_key(key)
+                .map_err(|error| Rejection::new(RejectionCode::WeakPublicKey, error.to_string())),
+            _ => Ok(()),
         }
-        tenge_policy::check(self, context, &sender, tx)?;
+        .and_then(|()| tenge_policy::check(self, context, &sender, tx));
+        if let Err(rejection) = checked {
+            debug_assert!(rejection.code.consumes_sequence(), "{rejection}");
+            let mut sender = sender;
+            sender.sequence = sender
+                .sequence
+                .checked_add(1)
+                .expect("sequence numbers do not reach u64::MAX");
+            self.put(StateValue::Account(sender));
+            return Err(rejection);
+        }
         self.apply_effects(context, sender, &tx.payload, hash);
         Ok(())
     }

@@ -184,6 +184,20 @@ impl Ledger {
         Ok(execution)
     }
 
+    /// Executes a block that a verified commit certificate proves committed, on the committed
+    /// head (range sync: observers, and validators catching up). Every signature is verified
+    /// here: a certified block may hold a transaction that the voters rejected for a bad
+    /// signature (a Byzantine leader can put one there), and taking it as valid would give
+    /// another state root and halt this node (security review H1; replaces decision D21).
+    pub fn execute_certified(
+        &self,
+        block: &Block,
+        verify_threads: usize,
+    ) -> Result<BlockExecution, BlockError> {
+        let valid = verify_signatures(&block.transactions, verify_threads);
+        self.execute_block(&[], block, &valid)
+    }
+
     /// Builds a block from transactions on top of the ancestors: executes them and fills in the
     /// header. A proposer's timestamp below the parent's is raised to it.
     pub fn build_block(

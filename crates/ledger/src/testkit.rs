@@ -13,6 +13,9 @@ pub struct TestNetwork {
     pub banks: Vec<Keypair>,
     pub validators: Vec<Keypair>,
     pub genesis: Genesis,
+    /// The expiry of every transaction this network signs: genesis time plus the policy's
+    /// longest lifetime unless a test sets another.
+    pub expires_at_ms: TimestampMs,
 }
 
 /// A key derived from a label, so that runs are reproducible.
@@ -38,6 +41,7 @@ impl TestNetwork {
         let validators: Vec<Keypair> = (1..=validators)
             .map(|i| test_key(&format!("validator-{i}")))
             .collect();
+        let expires_at_ms = TimestampMs(TEST_GENESIS_TIME.0 + policy.max_transaction_lifetime_ms);
         let genesis = Genesis {
             chain_id: ChainId::new("tenge-test").expect("valid"),
             genesis_time: TEST_GENESIS_TIME,
@@ -71,6 +75,7 @@ impl TestNetwork {
             banks,
             validators,
             genesis,
+            expires_at_ms,
         }
     }
 
@@ -87,6 +92,7 @@ impl TestNetwork {
             chain_id: self.genesis.chain_id.clone(),
             sender,
             sequence,
+            expires_at_ms: self.expires_at_ms,
             payload,
         }
     }

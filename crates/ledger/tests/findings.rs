@@ -5,8 +5,9 @@ mod common;
 
 use common::{Harness, tenge};
 use tenge_crypto::Keypair;
-use tenge_types::transaction::{Freeze, Transfer, Unfreeze};
-use tenge_types::{Payload, RejectionCode};
+use tenge_ledger::verify_signatures;
+use tenge_types::transaction::{Freeze, Issue, Transfer, Unfreeze};
+use tenge_types::{Payload, RejectionCode, Round, Signature, TimestampMs};
 
 /// M3: a freeze placed by the central bank (k-of-m officers, say under a court order) cannot be
 /// lifted by the wallet's commercial bank; nothing changes when the bank tries. The central bank
@@ -28,7 +29,7 @@ fn m3_bank_cannot_lift_central_bank_freeze() {
     h.one(freeze).unwrap();
     let supply = h.ledger.state().global().outstanding();
 
-    let root = h.root();
+    let frozen_wallet = h.account(&wallet.account_id());
     let lift = h.from(
         h.bank_key(0),
         Payload::Unfreeze(Unfreeze {
@@ -38,7 +39,11 @@ fn m3_bank_cannot_lift_central_bank_freeze() {
     );
     let rejection = h.one(lift).expect_err("a bank lifted a central-bank freeze");
     assert_eq!(rejection.code, RejectionCode::FrozenByCentralBank);
-    assert_eq!(h.root(), root, "the refused unfreeze changed the state");
+    assert_eq!(
+        h.account(&wallet.account_id()),
+        frozen_wallet,
+        "the refused unfreeze changed the wallet"
+    );
     assert!(h.account(&wallet.account_id()).is_frozen());
     let spend = h.from(
         &wallet,
@@ -113,4 +118,77 @@ fn m3_central_bank_takes_over_a_bank_freeze() {
         RejectionCode::FrozenByCentralBank
     );
     assert!(h.account(&wallet.account_id()).is_frozen());
+}
+
+/// H1: a certified block may hold a transaction that the validators rejected for a bad signature
+/// (a Byzantine leader put it there; the honest voters verified, rejected it and agreed on the
+/// roots). A node that follows by range sync must reach the same roots, not halt.
+#[test]
+fn h1_range_sync_keeps_rejected_signatures_rejected() {
+    let mut h = Harness::new();
+    h.issue(0, tenge(1_000_000));
+    let bank_key = Keypair::from_secret(h.bank_key(0).secret_bytes());
+    let follower = h.ledger.clone();
+
+    // A transfer from the bank, correctly authorised but with garbage signature bytes.
+    let mut forged = h.from(
+        &bank_key,
+        Payload::Transfer(Transfer {
+            to: h.net.bank(1),
+            amount: tenge(500_000),
+        }),
+    );
+    forged.signatures[0].signature = Signature([7u8; 64]);
+    let transactions = vec![forged];
+    let valid = verify_signatures(&transactions, 2);
+    assert_eq!(valid, vec![false]);
+    let certified = h.ledger.build_block(
+        &[],
+        Round(100),
+        TimestampMs(h.time.0 + 1_000),
+        transactions,
+        &valid,
+    );
+    assert_eq!(
+        certified.execution.receipts[0].outcome.as_ref().unwrap_err().code,
+        RejectionCode::InvalidSignature
+    );
+
+    let execution = follower
+        .execute_certified(&certified.block, 2)
+        .expect("a range-syncing node must reproduce the certified block");
+    assert_eq!(execution.state_root(), certified.execution.state_root());
+    assert_eq!(execution.receipts_root, certified.execution.receipts_root);
+}
+
+/// M2: officers sign an issuance that the epoch cap refuses. Earlier, a rejected transaction
+/// consumed nothing and had no expiry, so anyone holding its bytes (every bank has them through
+/// sync) could resubmit it in a later epoch and mint. Now the rejection uses up the central
+/// bank's sequence number, and after its expiry the bytes are refused as expired.
+#[test]
+fn m2_rejected_issuance_is_never_applied_later() {
+    let mut policy = tenge_types::PolicyParams::defaults();
+    policy.issuance_cap_per_epoch = tenge(1_000);
+    policy.bank_quota_per_epoch = tenge(1_000);
+    let mut h = Harness::with_policy(policy.clone());
+    let epoch = policy.epoch_duration_ms;
+    h.net.expires_at_ms = TimestampMs(h.time.0 + 2 * epoch);
+    let issuance = h.officers(Payload::Issue(Issue {
+        to: h.net.bank(0),
+        amount: tenge(5_000),
+    }));
+    let rejection = h.one(issuance.clone()).unwrap_err();
+    assert_eq!(rejection.code, RejectionCode::IssuanceExceedsEpochCap);
+    let supply = h.ledger.state().global().outstanding();
+
+    // In the next epoch the same bytes are replayed.
+    h.time = TimestampMs(h.time.0 + epoch);
+    let replay = h.one(issuance.clone()).unwrap_err();
+    assert_eq!(replay.code, RejectionCode::SequenceAlreadyUsed);
+
+    // After its expiry the bytes are refused as expired.
+    h.time = TimestampMs(h.time.0 + epoch);
+    let replay = h.one(issuance).unwrap_err();
+    assert_eq!(replay.code, RejectionCode::TransactionExpired);
+    assert_eq!(h.ledger.state().global().outstanding(), supply);
 }

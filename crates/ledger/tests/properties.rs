@@ -80,6 +80,8 @@ fn policy() -> PolicyParams {
     policy.supply_ceiling = tenge(5_000_000);
     policy.issuance_cap_per_epoch = tenge(3_000_000);
     policy.bank_quota_per_epoch = tenge(2_000_000);
+    // Runs span up to a few weeks of block time; transactions signed at genesis stay valid.
+    policy.max_transaction_lifetime_ms = PolicyParams::MAX_TRANSACTION_LIFETIME_MS;
     policy
 }
 

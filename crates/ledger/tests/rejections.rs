@@ -11,7 +11,7 @@ use tenge_types::transaction::{
 };
 use tenge_types::{
     AccountId, Amount, ChainId, EarmarkId, EarmarkTerms, Height, Payload, PolicyParams, PublicKey,
-    RejectionCode, SignedTransaction,
+    RejectionCode, SignedTransaction, StateValue, TimestampMs,
 };
 
 type Setup = fn(&mut Harness) -> SignedTransaction;
@@ -325,6 +325,21 @@ fn cases() -> Vec<(RejectionCode, Setup)> {
                 }),
             )
         }),
+        (TransactionExpired, |h| {
+            h.net.expires_at_ms = TimestampMs(h.time.0 + 500);
+            h.officers(Payload::Issue(Issue {
+                to: h.net.bank(0),
+                amount: tenge(1),
+            }))
+        }),
+        (ExpiryTooFar, |h| {
+            let lifetime = PolicyParams::defaults().max_transaction_lifetime_ms;
+            h.net.expires_at_ms = TimestampMs(h.time.0 + 2_000 + lifetime);
+            h.officers(Payload::Issue(Issue {
+                to: h.net.bank(0),
+                amount: tenge(1),
+            }))
+        }),
         (NotFrozen, |h| {
             h.officers(Payload::Unfreeze(Unfreeze {
                 account: h.net.bank(1),
@@ -439,15 +454,27 @@ fn every_rejection_code_has_a_triggering_input_that_changes_nothing() {
     for (expected, setup) in cases() {
         let mut h = Harness::new();
         let tx = setup(&mut h);
-        let root = h.root();
+        let sender = tx.transaction.sender;
+        let mut unchanged = h.ledger.state().entries();
         let height = h.ledger.head().height;
         let outcome = h.one(tx);
         let rejection = outcome.expect_err(&format!("{expected} should be rejected"));
         assert_eq!(rejection.code, expected, "{expected}: got {rejection}");
         assert!(!rejection.message.is_empty());
+        // A rejection changes nothing, except that a transaction its sender authorised uses up
+        // its sequence number (M2).
+        if expected.consumes_sequence() {
+            for entry in &mut unchanged {
+                if let StateValue::Account(account) = &mut entry.value
+                    && account.id == sender
+                {
+                    account.sequence += 1;
+                }
+            }
+        }
         assert_eq!(
-            h.root(),
-            root,
+            h.ledger.state().entries(),
+            unchanged,
             "{expected}: a rejected transaction changed the state"
         );
         assert_eq!(h.ledger.head().height, height.next());

@@ -35,6 +35,10 @@ pub struct PolicyParams {
     pub bank_quota_overrides: Vec<(AccountId, Amount)>,
     /// Limits of wallet tiers 1, 2, ... (index 0 is tier 1, the strongest identification).
     pub wallet_tiers: Vec<WalletTierLimits>,
+    /// Longest a transaction may stay valid: its `expires_at_ms` at most this far after the
+    /// time of the block that applies it. Long enough for officers on different sites to
+    /// co-sign an issuance, short enough that signed bytes do not wait years to be replayed.
+    pub max_transaction_lifetime_ms: u64,
 }
 
 impl PolicyParams {
@@ -42,6 +46,9 @@ impl PolicyParams {
     pub const MAX_EPOCH_DURATION_MS: u64 = 366 * DAY_MS;
     pub const MAX_TIERS: usize = 8;
     pub const MAX_QUOTA_OVERRIDES: usize = 256;
+    pub const MIN_TRANSACTION_LIFETIME_MS: u64 = 10_000;
+    pub const MAX_TRANSACTION_LIFETIME_MS: u64 = 30 * DAY_MS;
+    pub const DEFAULT_TRANSACTION_LIFETIME_MS: u64 = 7 * DAY_MS;
 
     /// Limits of a wallet tier (1-based), if the tier exists.
     pub fn tier(&self, tier: u8) -> Option<&WalletTierLimits> {
@@ -71,6 +78,16 @@ impl PolicyParams {
                 self.epoch_duration_ms,
                 Self::MIN_EPOCH_DURATION_MS,
                 Self::MAX_EPOCH_DURATION_MS
+            ));
+        }
+        if !(Self::MIN_TRANSACTION_LIFETIME_MS..=Self::MAX_TRANSACTION_LIFETIME_MS)
+            .contains(&self.max_transaction_lifetime_ms)
+        {
+            return Err(format!(
+                "max_transaction_lifetime_ms {} is outside {}..={}",
+                self.max_transaction_lifetime_ms,
+                Self::MIN_TRANSACTION_LIFETIME_MS,
+                Self::MAX_TRANSACTION_LIFETIME_MS
             ));
         }
         if self.wallet_tiers.is_empty() || self.wallet_tiers.len() > Self::MAX_TIERS {
@@ -125,6 +142,7 @@ impl PolicyParams {
                 tier(1_400_000, 350_000, 700_000),
                 tier(700_000, 140_000, 350_000),
             ],
+            max_transaction_lifetime_ms: Self::DEFAULT_TRANSACTION_LIFETIME_MS,
         }
     }
 }

@@ -32,6 +32,16 @@ macro_rules! rejection_codes {
                 }
             }
 
+            /// Whether a transaction rejected with this code in a block uses up its sequence
+            /// number. 1xx codes (envelope, sequence, expiry, authentication) are decided before
+            /// the sender is known to have signed this transaction: they consume nothing, or
+            /// anyone could burn another account's sequence numbers. Every later code refuses a
+            /// transaction its sender authorised: the sequence is consumed, so the same signed
+            /// bytes can never apply later (security review M2).
+            pub const fn consumes_sequence(self) -> bool {
+                (self as u16) >= 200
+            }
+
             pub fn from_code(code: u16) -> Option<RejectionCode> {
                 match code {
                     $($code => Some(RejectionCode::$name),)*
@@ -62,6 +72,11 @@ rejection_codes! {
     DuplicateSigner = 108,
     /// The transaction breaks a structural limit (signature count, text length).
     MalformedTransaction = 109,
+    /// The block's time is past the transaction's `expires_at_ms`.
+    TransactionExpired = 110,
+    /// `expires_at_ms` is further after the block's time than the policy's
+    /// `max_transaction_lifetime_ms` allows.
+    ExpiryTooFar = 111,
 
     // 2xx: roles and accounts.
     /// Only the central bank may do this.

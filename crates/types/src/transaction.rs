@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::amount::Amount;
 use crate::codec::{DecodeError, decode, encode};
 use crate::hash::{Domain, HashValue};
-use crate::ids::{AccountId, ChainId, EarmarkId, Height, PublicKey, Signature};
+use crate::ids::{AccountId, ChainId, EarmarkId, Height, PublicKey, Signature, TimestampMs};
 use crate::policy::PolicyParams;
 use crate::state::EarmarkTerms;
 
@@ -138,6 +138,10 @@ pub struct Transaction {
     pub sender: AccountId,
     /// Must equal the sender's next sequence number: replays and reorderings are refused.
     pub sequence: u64,
+    /// Consensus time after which no block may apply the transaction (it is rejected with
+    /// `TransactionExpired`). At most the policy's `max_transaction_lifetime_ms` after the block
+    /// time: a signed transaction cannot wait for years to be replayed (security review M2).
+    pub expires_at_ms: TimestampMs,
     pub payload: Payload,
 }
 
@@ -192,6 +196,11 @@ impl SignedTransaction {
 
     pub fn to_bytes(&self) -> Vec<u8> {
         encode(self)
+    }
+
+    /// The length of [`to_bytes`](Self::to_bytes), counted without encoding.
+    pub fn encoded_len(&self) -> usize {
+        bcs::serialized_size(self).expect("BCS encoding of a tenge type cannot fail")
     }
 
     /// Decodes a transaction received from outside: size limit, canonical bytes, and the
@@ -254,6 +263,7 @@ mod tests {
                 chain_id: ChainId::new("tenge-test").unwrap(),
                 sender: AccountId([1; 32]),
                 sequence: 7,
+                expires_at_ms: TimestampMs(1_000_000),
                 payload: Payload::Transfer(Transfer {
                     to: AccountId([2; 32]),
                     amount: Amount::from_tiyn(150),

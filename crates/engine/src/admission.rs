@@ -1,0 +1,179 @@
+//! Admission: what every transaction passes before it enters a mempool, whoever sent it (a client
+//! through the API, or a peer through gossip). Cheap checks come first, against the committed
+//! state, and only what passes them has its signatures verified: an anonymous client or a faulty
+//! peer cannot make a node verify signatures of transactions that could never apply (security
+//! review H2, H7).
+
+use tenge_ledger::{CheckedTransaction, Ledger, check_transactions};
+use tenge_types::transaction::MAX_TRANSACTION_BYTES;
+use tenge_types::{Rejection, RejectionCode, SignedTransaction, TimestampMs};
+
+/// Why a transaction did not pass the cheap checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Broken whatever the state: oversized, malformed, or for another chain. An honest node
+    /// never relays such a transaction, so a peer that does is penalised.
+    Malformed(Rejection),
+    /// Would be rejected on the committed state (unknown sender, sequence used, keys not
+    /// authorised, a policy rule). Honest peers may see another state: dropped, no penalty.
+    Rejected(Rejection),
+}
+
+/// The cheap checks, in order: encoded size, structure and chain (state-free), then a dry run on
+/// the committed state with the signatures taken as valid. A sequence number ahead of the next
+/// passes: the sender may have earlier ones in flight.
+pub fn precheck(ledger: &Ledger, tx: &SignedTransaction, now: TimestampMs) -> Result<(), Refusal> {
+    let size = tx.encoded_len();
+    if size > MAX_TRANSACTION_BYTES {
+        return Err(Refusal::Malformed(Rejection::new(
+            RejectionCode::MalformedTransaction,
+            format!("transaction is {size} bytes; at most {MAX_TRANSACTION_BYTES} are allowed"),
+        )));
+    }
+    tx.check_structure().map_err(|reason| {
+        Refusal::Malformed(Rejection::new(RejectionCode::MalformedTransaction, reason))
+    })?;
+    if tx.transaction.chain_id != *ledger.chain_id() {
+        return Err(Refusal::Malformed(Rejection::new(
+            RejectionCode::WrongChain,
+            format!(
+                "transaction is for chain {}, this is {}",
+                tx.transaction.chain_id,
+                ledger.chain_id()
+            ),
+        )));
+    }
+    match ledger.dry_run(tx, true, now) {
+        Err(rejection) if rejection.code != RejectionCode::SequenceTooHigh => {
+            Err(Refusal::Rejected(rejection))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What a gossip batch from a peer gave: the transactions to offer to the mempool, and why the
+/// peer should be penalised, if it should.
+#[derive(Debug, Default)]
+pub struct GossipVerdict {
+    pub admitted: Vec<CheckedTransaction>,
+    /// Transactions no honest node relays (malformed, wrong chain, bad signatures).
+    pub malformed: usize,
+    pub bad_signatures: usize,
+    /// Transactions that would not apply on this node's committed state (no penalty).
+    pub stale: usize,
+}
+
+impl GossipVerdict {
+    pub fn penalty(&self) -> Option<String> {
+        match (self.malformed, self.bad_signatures) {
+            (0, 0) => None,
+            (malformed, bad) => Some(format!(
+                "gossip with {malformed} malformed transactions and {bad} with invalid signatures"
+            )),
+        }
+    }
+}
+
+/// Checks a decoded gossip batch: cheap checks against the committed state first, then the
+/// signatures of what passed, in a batch.
+pub fn check_gossip(
+    ledger: &std::sync::RwLock<Ledger>,
+    transactions: Vec<SignedTransaction>,
+    now: TimestampMs,
+    threads: usize,
+) -> GossipVerdict {
+    let mut verdict = GossipVerdict::default();
+    let passed: Vec<SignedTransaction> = {
+        let ledger = ledger.read().expect("ledger lock");
+        transactions
+            .into_iter()
+            .filter(|tx| match precheck(&ledger, tx, now) {
+                Ok(()) => true,
+                Err(Refusal::Malformed(_)) => {
+                    verdict.malformed += 1;
+                    false
+                }
+                Err(Refusal::Rejected(_)) => {
+                    verdict.stale += 1;
+                    false
+                }
+            })
+            .collect()
+    };
+    for checked in check_transactions(passed, threads) {
+        if checked.valid {
+            verdict.admitted.push(checked);
+        } else {
+            verdict.bad_signatures += 1;
+        }
+    }
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::RwLock;
+
+    use super::*;
+    use crate::mempool::{BlockBudget, Mempool};
+    use tenge_crypto::{Keypair, sign_transaction};
+    use tenge_ledger::testkit::{TestNetwork, test_key};
+    use tenge_types::transaction::{Issue, Transfer};
+    use tenge_types::{Amount, Payload, Round};
+
+    /// H2: a listed peer gossips a transaction that no block can carry: a random sender,
+    /// sequence 0, 400 valid signatures by throwaway keys (about 38 KB, over the 32 KiB a block
+    /// allows per transaction). It must not reach the mempool, the peer is penalised, and what
+    /// the mempool then gives a leader always makes a well-formed block.
+    #[test]
+    fn h2_gossip_refuses_transactions_no_block_can_carry() {
+        let net = TestNetwork::new(2, 4);
+        let ledger = RwLock::new(tenge_ledger::Ledger::from_genesis(&net.genesis).unwrap());
+        let throwaway: Vec<Keypair> = (0..400)
+            .map(|i| test_key(&format!("throwaway-{i}")))
+            .collect();
+        let signers: Vec<&Keypair> = throwaway.iter().collect();
+        let poison = sign_transaction(
+            net.transaction(
+                test_key("nobody").account_id(),
+                0,
+                Payload::Transfer(Transfer {
+                    to: net.bank(1),
+                    amount: Amount::from_tiyn(1),
+                }),
+            ),
+            &signers,
+        );
+        assert!(poison.encoded_len() > MAX_TRANSACTION_BYTES);
+        let honest = net.officers_sign(
+            0,
+            Payload::Issue(Issue {
+                to: net.bank(0),
+                amount: Amount::from_tiyn(100),
+            }),
+        );
+        let now = net.genesis.genesis_time;
+        let verdict = check_gossip(&ledger, vec![poison.clone(), honest.clone()], now, 2);
+        assert!(
+            verdict.admitted.iter().all(|c| c.tx != poison),
+            "a transaction no block can carry was admitted from gossip"
+        );
+        assert!(verdict.penalty().is_some(), "the relaying peer goes unpunished");
+        assert!(verdict.admitted.iter().any(|c| c.tx == honest));
+
+        // Whatever was admitted, the leader's block is well formed.
+        let mut pool = Mempool::new(100);
+        for checked in verdict.admitted {
+            pool.insert(checked.tx, 0).unwrap();
+        }
+        let transactions = pool.select(BlockBudget::default(), &HashSet::new(), |_| 0);
+        let valid = vec![true; transactions.len()];
+        let ledger = ledger.read().unwrap();
+        let executed = ledger.build_block(&[], Round(1), now, transactions, &valid);
+        executed
+            .block
+            .check_structure()
+            .expect("the mempool gave a leader a block its peers refuse");
+    }
+}
