@@ -6,8 +6,8 @@ mod common;
 use common::{Harness, tenge};
 use tenge_crypto::Keypair;
 use tenge_ledger::verify_signatures;
-use tenge_types::transaction::{Freeze, Issue, Transfer, Unfreeze};
-use tenge_types::{Payload, RejectionCode, Round, Signature, TimestampMs};
+use tenge_types::transaction::{Freeze, Issue, SetPolicy, Transfer, Unfreeze};
+use tenge_types::{Height, Payload, PolicyParams, RejectionCode, Round, Signature, TimestampMs};
 
 /// M3: a freeze placed by the central bank (k-of-m officers, say under a court order) cannot be
 /// lifted by the wallet's commercial bank; nothing changes when the bank tries. The central bank
@@ -191,4 +191,45 @@ fn m2_rejected_issuance_is_never_applied_later() {
     let replay = h.one(issuance).unwrap_err();
     assert_eq!(replay.code, RejectionCode::TransactionExpired);
     assert_eq!(h.ledger.state().global().outstanding(), supply);
+}
+
+/// L8: policy edge cases. A change scheduled at u64::MAX would lock out every later change; a
+/// change that drops wallet tiers strands the wallets of those tiers. Both are refused and
+/// change nothing but the central bank's sequence.
+#[test]
+fn l8_policy_changes_cannot_lock_out_or_strand() {
+    let mut h = Harness::new();
+    let far = h.officers(Payload::SetPolicy(SetPolicy {
+        effective_height: Height(u64::MAX),
+        params: PolicyParams::defaults(),
+    }));
+    assert_eq!(
+        h.one(far).unwrap_err().code,
+        RejectionCode::PolicyNotInFuture
+    );
+    let mut fewer = PolicyParams::defaults();
+    fewer.wallet_tiers.pop();
+    let drop_tier = h.officers(Payload::SetPolicy(SetPolicy {
+        effective_height: Height(100),
+        params: fewer,
+    }));
+    assert_eq!(
+        h.one(drop_tier).unwrap_err().code,
+        RejectionCode::InvalidPolicy
+    );
+    // A normal change still goes through afterwards.
+    let normal = h.officers(Payload::SetPolicy(SetPolicy {
+        effective_height: Height(100),
+        params: PolicyParams::defaults(),
+    }));
+    h.one(normal).unwrap();
+}
+
+/// L8: a genesis without validators is refused by validation instead of panicking later.
+#[test]
+fn l8_genesis_without_validators_is_refused() {
+    let mut net = tenge_ledger::testkit::TestNetwork::new(1, 4);
+    net.genesis.validators.clear();
+    let error = net.genesis.validate().unwrap_err();
+    assert!(error.contains("validators"), "{error}");
 }

@@ -18,6 +18,10 @@ use tenge_types::{
     PolicyParams, PolicyState, Rejection, RejectionCode, Role, TimestampMs, Transaction,
 };
 
+/// How far ahead of the current height a policy change may be scheduled (about 115 days at one
+/// block a second).
+pub const MAX_POLICY_LEAD_BLOCKS: u64 = 10_000_000;
+
 /// Where and when a block executes. Consensus time is the only time policy knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockContext {
@@ -498,7 +502,39 @@ impl<V: StateView> Rules<'_, V> {
             ));
         }
         let policy = self.view.policy();
+        // Security review L8: dropping tiers would strand the wallets of those tiers (they could
+        // neither send nor receive), so a change keeps at least the tiers scheduled last.
+        let tiers_now = policy
+            .history
+            .last()
+            .expect("policy history is never empty")
+            .params
+            .wallet_tiers
+            .len();
+        if set.params.wallet_tiers.len() < tiers_now {
+            return Err(reject(
+                RejectionCode::InvalidPolicy,
+                format!(
+                    "{} wallet tiers given; the policy has {tiers_now}, and dropping a tier would \
+                     strand its wallets",
+                    set.params.wallet_tiers.len()
+                ),
+            ));
+        }
         let latest = policy.latest_scheduled_height();
+        // Security review L8: a change scheduled at, say, u64::MAX would lock out every later
+        // one (each must come after the latest scheduled).
+        let furthest = self.context.height.0.saturating_add(MAX_POLICY_LEAD_BLOCKS);
+        if set.effective_height.0 > furthest {
+            return Err(reject(
+                RejectionCode::PolicyNotInFuture,
+                format!(
+                    "effective height {} is more than {MAX_POLICY_LEAD_BLOCKS} blocks ahead of the \
+                     current height {}",
+                    set.effective_height, self.context.height
+                ),
+            ));
+        }
         if set.effective_height <= self.context.height || set.effective_height < latest {
             return Err(reject(
                 RejectionCode::PolicyNotInFuture,

@@ -71,8 +71,13 @@ impl Genesis {
         if bank_keys.windows(2).any(|pair| pair[0] == pair[1]) {
             return Err("two genesis banks share a key".into());
         }
-        if self.validators.len() > Self::MAX_VALIDATORS {
-            return Err(format!("at most {} validators", Self::MAX_VALIDATORS));
+        // An empty set would pass here and panic in `ValidatorSet::new` (security review L8).
+        if self.validators.is_empty() || self.validators.len() > Self::MAX_VALIDATORS {
+            return Err(format!(
+                "{} validators given: between 1 and {} are allowed",
+                self.validators.len(),
+                Self::MAX_VALIDATORS
+            ));
         }
         let mut validator_keys: Vec<_> = self.validators.iter().map(|v| v.consensus_key).collect();
         validator_keys.sort();
