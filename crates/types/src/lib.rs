@@ -26,8 +26,8 @@ pub use hash::{Domain, HashValue};
 pub use ids::{AccountId, ChainId, EarmarkId, Height, PublicKey, Round, Signature, TimestampMs};
 pub use policy::{PolicyChange, PolicyParams, PolicyState, WalletTierLimits};
 pub use receipt::{Receipt, Rejection, RejectionCode};
-pub use state::{FreezeAuthority, 
-    Account, Authentication, Earmark, EarmarkHolding, EarmarkTerms, GlobalState, MultisigPolicy,
-    PeriodUsage, Role, Slotted, StateKey, StateValue,
+pub use state::{
+    Account, Authentication, Earmark, EarmarkHolding, EarmarkTerms, FreezeAuthority, GlobalState,
+    MultisigPolicy, PeriodUsage, Role, Slotted, StateKey, StateValue,
 };
 pub use transaction::{Payload, SignedTransaction, Transaction, TransactionSignature};
