@@ -111,6 +111,9 @@ impl Store for MemoryStore {
         assert_eq!(commit.receipts.len(), commit.block.transactions.len());
         put_entries(&mut inner, commit.changes);
         for (index, receipt) in commit.receipts.iter().enumerate() {
+            if !receipt.is_final_for_transaction() {
+                continue;
+            }
             inner.transactions.insert(
                 receipt.transaction,
                 TransactionRecord {

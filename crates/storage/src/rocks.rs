@@ -258,8 +258,12 @@ impl Store for RocksStore {
         assert_eq!(commit.receipts.len(), commit.block.transactions.len());
         let mut batch = WriteBatch::default();
         self.put_entries(&mut batch, commit.changes);
-        let mut receipts: Vec<(usize, &tenge_types::Receipt)> =
-            commit.receipts.iter().enumerate().collect();
+        let mut receipts: Vec<(usize, &tenge_types::Receipt)> = commit
+            .receipts
+            .iter()
+            .enumerate()
+            .filter(|(_, receipt)| receipt.is_final_for_transaction())
+            .collect();
         receipts.sort_unstable_by_key(|(_, receipt)| receipt.transaction);
         for (index, receipt) in receipts {
             let record = TransactionRecord {

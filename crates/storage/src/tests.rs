@@ -25,6 +25,21 @@ fn block(height: u64, parent: HashValue) -> Block {
     }
 }
 
+fn dummy_transaction(sequence: u64) -> tenge_types::SignedTransaction {
+    tenge_types::SignedTransaction {
+        transaction: tenge_types::Transaction {
+            chain_id: ChainId::new("tenge-test").unwrap(),
+            sender: AccountId([1; 32]),
+            sequence,
+            expires_at_ms: TimestampMs(1),
+            payload: tenge_types::Payload::Redeem(tenge_types::transaction::Redeem {
+                amount: Amount::from_tiyn(1),
+            }),
+        },
+        signatures: vec![],
+    }
+}
+
 fn account(seed: u8, balance: u64) -> Slotted<StateValue> {
     let mut account = Account::new(
         Authentication::Key(PublicKey([seed; 32])),
@@ -124,6 +139,39 @@ fn exercise(store: &dyn Store) {
         .unwrap();
     assert_eq!(store.pending_blocks().unwrap(), vec![vec![30]]);
     assert_eq!(store.transaction(&tx).unwrap(), None);
+
+    // M5: a block holds T' (a copy of a pending transaction T with other signature bytes, same
+    // id), rejected for its signature, and U, rejected by a rule after its signatures verified.
+    // T' says nothing about T: the index must not report T as rejected. U's outcome is its own.
+    let forged = Domain::Transaction.hash(b"T");
+    let authorised = Domain::Transaction.hash(b"U");
+    let mut third = block(3, second.id());
+    third.transactions = vec![dummy_transaction(1), dummy_transaction(2)];
+    let rejected = |code| Err(tenge_types::Rejection::new(code, "test"));
+    store
+        .commit_block(&BlockCommit {
+            block: &third,
+            certificate: b"qc-3",
+            receipts: &[
+                tenge_types::Receipt {
+                    transaction: forged,
+                    outcome: rejected(tenge_types::RejectionCode::InvalidSignature),
+                },
+                tenge_types::Receipt {
+                    transaction: authorised,
+                    outcome: rejected(tenge_types::RejectionCode::InsufficientFunds),
+                },
+            ],
+            changes: &[],
+        })
+        .unwrap();
+    assert_eq!(
+        store.transaction(&forged).unwrap(),
+        None,
+        "an unauthenticated copy's rejection was recorded as the transaction's outcome"
+    );
+    let record = store.transaction(&authorised).unwrap().unwrap();
+    assert_eq!(record.index, 1);
     assert!(AccountId([0; 32]) < AccountId([1; 32]));
 }
 

@@ -213,6 +213,18 @@ impl Receipt {
         self.outcome.is_ok()
     }
 
+    /// Whether the outcome is the transaction's own: applied, or rejected after its sender's
+    /// signatures verified. An id excludes signatures (D3), so a 1xx rejection (bad signature,
+    /// used sequence, expiry...) may belong to a copy with other signature bytes that a leader
+    /// put in a block: it must not be reported as the outcome of that id, nor evict a pending
+    /// transaction with that id (security review M5).
+    pub fn is_final_for_transaction(&self) -> bool {
+        match &self.outcome {
+            Ok(()) => true,
+            Err(rejection) => rejection.code.consumes_sequence(),
+        }
+    }
+
     /// What the receipts root commits to: the transaction and its code (0 = applied). Messages
     /// are for people and are not part of consensus, so rewording one never forks the chain.
     pub fn commitment(&self) -> HashValue {
