@@ -1,5 +1,6 @@
-//! Keys and signatures of tenge: ed25519 signing, the strict verification rule, a batch fast
-//! path that can never disagree with it, key files, and k-of-m authorisation.
+//! Keys and signatures of tenge: ed25519 signing, the verification rule (cofactored equation,
+//! strict encodings: `verify_strict`), a batch fast path that gives the same verdict for every
+//! input, key files, and k-of-m authorisation.
 
 mod keyfile;
 mod keys;
