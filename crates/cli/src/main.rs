@@ -620,19 +620,66 @@ impl Context {
         if wait.no_wait {
             return Ok(json!({"hash": hash.to_hex(), "status": "pending"}));
         }
-        final_outcome(&self.client, &hash, wait.timeout_seconds).await
+        final_outcome(&self.client, signed, &hash, wait.timeout_seconds).await
     }
 }
 
-async fn final_outcome(client: &Client, hash: &HashValue, timeout_seconds: u64) -> Outcome {
-    let view = client
-        .wait_final(hash, Duration::from_secs(timeout_seconds))
-        .await
-        .map_err(|e| Failure {
-            code: 4,
-            message: e.to_string(),
-            json: None,
-        })?;
+/// Waits until the transaction is committed or rejected in a block. A transaction that this node
+/// no longer knows while its sender's sequence has moved past it lost its sequence number to
+/// another transaction (sent elsewhere, or through a node that was behind): it can never commit,
+/// so that is reported as a rejection (103) at once instead of waiting out the timeout (N1).
+async fn final_outcome(
+    client: &Client,
+    signed: &SignedTransaction,
+    hash: &HashValue,
+    timeout_seconds: u64,
+) -> Outcome {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_seconds);
+    let timed_out = || Failure {
+        code: 4,
+        message: format!("transaction {hash} not final after {timeout_seconds} s"),
+        json: Some(json!({"hash": hash.to_hex(), "status": "unknown", "height": null})),
+    };
+    let view = loop {
+        match client.transaction(hash).await {
+            Ok(view) if view.status != "pending" => break view,
+            Ok(_) => {}
+            Err(ClientError::Api(detail)) if detail.status == 404 => {
+                let sender = &signed.transaction.sender;
+                let used = match client.account(sender).await {
+                    Ok(account) => account.sequence > signed.transaction.sequence,
+                    Err(_) => false,
+                };
+                // Read once more: it may have committed between the two reads.
+                let again = client.transaction(hash).await;
+                if let Ok(view) = again {
+                    if view.status != "pending" {
+                        break view;
+                    }
+                } else if used {
+                    let sequence = signed.transaction.sequence;
+                    let reason = format!(
+                        "sequence {sequence} was used by another transaction of the sender; this \
+                         one can never commit"
+                    );
+                    return Err(Failure {
+                        code: 1,
+                        message: format!("rejected: SequenceAlreadyUsed (103): {reason}"),
+                        json: Some(json!({
+                            "hash": hash.to_hex(), "status": "rejected", "height": null,
+                            "code": 103, "reason": reason,
+                        })),
+                    });
+                }
+            }
+            Err(ClientError::Api(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(timed_out());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let value = json!({
         "hash": view.hash, "status": view.status, "height": view.height, "code": view.code, "reason": view.reason,
     });

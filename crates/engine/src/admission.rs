@@ -159,7 +159,10 @@ mod tests {
             verdict.admitted.iter().all(|c| c.tx != poison),
             "a transaction no block can carry was admitted from gossip"
         );
-        assert!(verdict.penalty().is_some(), "the relaying peer goes unpunished");
+        assert!(
+            verdict.penalty().is_some(),
+            "the relaying peer goes unpunished"
+        );
         assert!(verdict.admitted.iter().any(|c| c.tx == honest));
 
         // Whatever was admitted, the leader's block is well formed.

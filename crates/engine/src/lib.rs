@@ -55,6 +55,11 @@ pub struct EngineLimits {
     pub empty_block_interval_ms: u64,
     /// A transaction not included within this time leaves the mempool.
     pub mempool_ttl_ms: u64,
+    /// Client submissions are refused (503, retry later) while the mempool holds this many
+    /// transactions, before any signature is checked: a burst above what the chain commits is
+    /// turned away at once instead of queueing for seconds and starving consensus of CPU (N3).
+    /// Gossip from peers is still taken up to `mempool_max_txs`.
+    pub mempool_admission_max_txs: usize,
 }
 
 impl Default for EngineLimits {
@@ -69,6 +74,7 @@ impl Default for EngineLimits {
             sync_gap_blocks: 32,
             empty_block_interval_ms: 300,
             mempool_ttl_ms: 120_000,
+            mempool_admission_max_txs: 30_000,
         }
     }
 }
@@ -166,6 +172,8 @@ pub struct CommitEvent {
 #[derive(Debug, Default)]
 pub struct Counters {
     pub committed_transactions: std::sync::atomic::AtomicU64,
+    /// Transactions in the mempool, as of the engine's last loop.
+    pub mempool_transactions: std::sync::atomic::AtomicUsize,
     pub rejected_by_code: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
     /// Milliseconds from a block's timestamp to its commit here, recent values.
     pub commit_latency_ms: std::sync::Mutex<Vec<u64>>,
@@ -182,6 +190,7 @@ pub struct EngineHandle {
     pub counters: Arc<Counters>,
     pub genesis: Arc<Genesis>,
     pub verify_threads: usize,
+    pub mempool_admission_max_txs: usize,
 }
 
 impl EngineHandle {
@@ -197,6 +206,16 @@ impl EngineHandle {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
         );
+        let waiting = self
+            .counters
+            .mempool_transactions
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if waiting >= self.mempool_admission_max_txs {
+            return transactions
+                .iter()
+                .map(|_| Err(SubmitError::Mempool(MempoolError::Full(waiting))))
+                .collect();
+        }
         let mut results: Vec<Option<Result<HashValue, SubmitError>>> =
             Vec::with_capacity(transactions.len());
         let mut passed = Vec::new();
@@ -223,10 +242,9 @@ impl EngineHandle {
             }
         }
         let threads = self.verify_threads;
-        let checked = tokio::task::spawn_blocking(move || {
-            tenge_ledger::check_transactions(passed, threads)
-        })
-        .await;
+        let checked =
+            tokio::task::spawn_blocking(move || tenge_ledger::check_transactions(passed, threads))
+                .await;
         let Ok(checked) = checked else {
             return vec![Err(SubmitError::Stopped)];
         };
@@ -237,7 +255,9 @@ impl EngineHandle {
             if slot.is_some() {
                 continue;
             }
-            let checked = verdicts.next().expect("one verdict per transaction that passed");
+            let checked = verdicts
+                .next()
+                .expect("one verdict per transaction that passed");
             if checked.valid {
                 waiting.push(index);
                 admitted.push(checked);

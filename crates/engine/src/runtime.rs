@@ -10,9 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tenge_consensus::{
     Consensus, Effect, Input, Outgoing, Recovery, SafetyData, SafetyStorage, Verifier,
 };
-use tenge_ledger::{
-    CheckedTransaction, ExecutedBlock, Ledger, verify_signatures,
-};
+use tenge_ledger::{CheckedTransaction, ExecutedBlock, Ledger, verify_signatures};
 use tenge_network::{
     Channel, NetworkClient, NetworkConfig, NetworkEvent, PeerConfig, PublicKey, SyncReply,
 };
@@ -248,6 +246,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         counters: counters.clone(),
         genesis: Arc::new(config.genesis.clone()),
         verify_threads: config.limits.verify_threads,
+        mempool_admission_max_txs: config.limits.mempool_admission_max_txs,
     };
     let runtime = tokio::runtime::Handle::current();
     runtime.spawn(forward_network(
@@ -450,6 +449,9 @@ impl Engine {
                 self.input(Input::RoundTimerFired { round });
             }
             self.flush_gossip();
+            self.counters
+                .mempool_transactions
+                .store(self.mempool.len(), Ordering::Relaxed);
             self.maybe_propose_due();
             if now.duration_since(last_periodic) >= Duration::from_millis(self.periodic_ms()) {
                 last_periodic = now;
@@ -753,17 +755,14 @@ impl Engine {
             .flat_map(|a| a.execution.receipts.iter().map(|r| r.transaction))
             .collect();
         let state = ledger.state();
-        let transactions = self
-            .mempool
-            .select(
-                crate::mempool::BlockBudget {
-                    transactions: self.config.limits.block_max_txs,
-                    bytes: crate::mempool::BLOCK_TRANSACTION_BYTES,
-                },
-                &excluded,
-                |id| {
-                state.account(id).map_or(0, |a| a.sequence)
-            });
+        let transactions = self.mempool.select(
+            crate::mempool::BlockBudget {
+                transactions: self.config.limits.block_max_txs,
+                bytes: crate::mempool::BLOCK_TRANSACTION_BYTES,
+            },
+            &excluded,
+            |id| state.account(id).map_or(0, |a| a.sequence),
+        );
         // Every mempool transaction was verified on entry.
         let valid = vec![true; transactions.len()];
         let executed = ledger.build_block(&ancestors, round, now_ms(), transactions, &valid);
@@ -880,10 +879,13 @@ impl Engine {
             }
             latencies.push(latency);
         }
+        // Only outcomes that are the transactions' own evict them (M5): a pending transaction
+        // whose id a forged copy shared stays, and leaves once its sequence is passed.
         let hashes: Vec<HashValue> = executed
             .execution
             .receipts
             .iter()
+            .filter(|r| r.is_final_for_transaction())
             .map(|r| r.transaction)
             .collect();
         {
