@@ -453,12 +453,16 @@ fn print_text(value: &serde_json::Value, indent: usize) {
     match value {
         serde_json::Value::Object(map) => {
             for (key, value) in map {
+                // Amounts are shown in tenge, so the label loses its unit suffix.
+                let label = key.strip_suffix("_tiyn").unwrap_or(key);
                 match value {
+                    // Absent fields (`code: null` on a committed transaction) say nothing.
+                    serde_json::Value::Null => {}
                     serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
-                        println!("{pad}{key}:");
+                        println!("{pad}{label}:");
                         print_text(value, indent + 2);
                     }
-                    _ => println!("{pad}{key}: {}", scalar(key, value)),
+                    _ => println!("{pad}{label}: {}", scalar(key, value)),
                 }
             }
         }
@@ -1358,7 +1362,7 @@ async fn devnet_up(args: DevnetArgs) -> Outcome {
         .map(|n| n.api.clone())
         .collect();
     eprintln!(
-        "devnet running: {} validators, {} observers\n  APIs: {}\n  banks funded with 10,000,000.00 tenge each\n\nnext:\n  tenge --node {} supply\n  tenge --node {} account --key {}/keys/bank-1.key\n  tenge --node {} transfer --to $(tenge --output json account --key {}/keys/bank-2.key | jq -r .id) --amount 1500.25 --key {}/keys/bank-1.key\n\nCtrl-C stops every node.",
+        "devnet running: {} validators, {} observers\n  APIs: {}\n  banks funded with 10,000,000.00 tenge each\n\nnext:\n  tenge --node {} supply\n  tenge --node {} account --key {}/keys/bank-1.key\n  tenge --node {} transfer --to {}/keys/bank-2.key --amount 1500.25 --key {}/keys/bank-1.key\n\nCtrl-C stops every node.",
         file.validators.len(),
         file.observers.len(),
         apis.join(" "),
