@@ -71,5 +71,9 @@ fn m9_sign_refuses_a_file_changed_after_it_was_signed() {
     );
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("changed after it was signed"), "{stderr}");
-    assert_eq!(std::fs::read(&file).unwrap(), before, "the file was modified");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "the file was modified"
+    );
 }

@@ -293,9 +293,7 @@ async fn submit_batch(
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            format!(
-                "{MAX_CONCURRENT_BATCHES} batches are being admitted; retry in a moment"
-            ),
+            format!("{MAX_CONCURRENT_BATCHES} batches are being admitted; retry in a moment"),
         ));
     };
     let transactions: Vec<SignedTransaction> =

@@ -107,7 +107,9 @@ impl AccountView {
             bank,
             name,
             frozen: account.is_frozen(),
-            frozen_by: account.frozen.map(|authority| authority.as_str().to_string()),
+            frozen_by: account
+                .frozen
+                .map(|authority| authority.as_str().to_string()),
             keys,
             threshold,
         }

@@ -37,7 +37,9 @@ fn m3_bank_cannot_lift_central_bank_freeze() {
             reason: "customer asked".into(),
         }),
     );
-    let rejection = h.one(lift).expect_err("a bank lifted a central-bank freeze");
+    let rejection = h
+        .one(lift)
+        .expect_err("a bank lifted a central-bank freeze");
     assert_eq!(rejection.code, RejectionCode::FrozenByCentralBank);
     assert_eq!(
         h.account(&wallet.account_id()),
@@ -150,7 +152,11 @@ fn h1_range_sync_keeps_rejected_signatures_rejected() {
         &valid,
     );
     assert_eq!(
-        certified.execution.receipts[0].outcome.as_ref().unwrap_err().code,
+        certified.execution.receipts[0]
+            .outcome
+            .as_ref()
+            .unwrap_err()
+            .code,
         RejectionCode::InvalidSignature
     );
 

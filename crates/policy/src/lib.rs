@@ -14,8 +14,8 @@ use tenge_types::transaction::{
 };
 use tenge_types::{
     Account, AccountId, Amount, Earmark, EarmarkId, EarmarkTerms, FreezeAuthority, GlobalState,
-    Height, Payload,
-    PolicyParams, PolicyState, Rejection, RejectionCode, Role, TimestampMs, Transaction,
+    Height, Payload, PolicyParams, PolicyState, Rejection, RejectionCode, Role, TimestampMs,
+    Transaction,
 };
 
 /// How far ahead of the current height a policy change may be scheduled (about 115 days at one
@@ -480,7 +480,9 @@ impl<V: StateView> Rules<'_, V> {
             )),
             (false, Some(placed)) if placed > authority => Err(reject(
                 RejectionCode::FrozenByCentralBank,
-                format!("{target} was frozen by the central bank; only the central bank may lift it"),
+                format!(
+                    "{target} was frozen by the central bank; only the central bank may lift it"
+                ),
             )),
             (false, Some(_)) => Ok(()),
         }
