@@ -20,9 +20,8 @@ pub enum KeyError {
 /// prime-order subgroup. Small-order keys can "sign" nearly any message (the verification rule
 /// refuses them too). A key `A + T` with a torsion component `T` signs with the secret key of
 /// `A` (the cofactored rule multiplies `T` out), so refusing it keeps one registrable public key
-/// per secret key. Both are
-/// refused whenever an account or a validator is registered, so every key the ledger ever
-/// checks against is strong.
+/// per secret key. Both are refused whenever an account or a validator is registered, so every
+/// key the ledger ever checks against is strong.
 pub fn check_public_key(key: &PublicKey) -> Result<(), KeyError> {
     let verifying = VerifyingKey::from_bytes(&key.0).map_err(|_| KeyError::NotAPoint(*key))?;
     let point = verifying.to_edwards();

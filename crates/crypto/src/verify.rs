@@ -220,9 +220,9 @@ fn batch_equation_holds(prepared: &[Prepared]) -> Option<bool> {
     let scalars = std::iter::once(-b_coefficient)
         .chain(z.iter().copied())
         .chain(prepared.iter().zip(&z).map(|(p, z)| z * p.k));
-    let points = std::iter::once(ED25519_BASEPOINT_POINT)
-        .chain(prepared.iter().map(|p| p.r))
-        .chain(prepared.iter().map(|p| p.a));
+    let points = std::iter::once(&ED25519_BASEPOINT_POINT)
+        .chain(prepared.iter().map(|p| &p.r))
+        .chain(prepared.iter().map(|p| &p.a));
     Some(
         EdwardsPoint::vartime_multiscalar_mul(scalars, points)
             .mul_by_cofactor()
