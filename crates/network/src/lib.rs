@@ -6,10 +6,15 @@
 //!   are).
 //! - **Three channels**: consensus messages and transaction batches are one-way messages;
 //!   block sync is request/response.
-//! - **Bounded.** Every frame has a size limit checked before allocation; each peer has a message
-//!   rate limit; the queue to the node is bounded and full means drop (consensus tolerates loss);
-//!   peers that send garbage are penalised by the node and banned for a while when their score
-//!   falls too low.
+//! - **Bounded.** Every frame has a size limit checked before allocation; each peer has a rate
+//!   limit per channel, in messages and in bytes; the queue to the node is bounded and full means
+//!   drop (consensus tolerates loss), with room kept for consensus messages. Gossip and sync
+//!   requests over their limit are dropped without penalty (honest load can exceed them);
+//!   consensus messages over theirs, and garbage reported by the node, are penalised. Penalties
+//!   decay, so only sustained abuse leads to a ban.
+//! - **Connections.** At most a few per peer and a bounded number of handshakes at a time; a ping
+//!   on every connection closes it when the peer falls silent, so the connected peers are the
+//!   live ones; configured peers are redialled with a bounded backoff.
 //!
 //! The swarm lives in one task (the event loop); the rest of the program talks to it through a
 //! cloneable [`NetworkClient`], in the manner of rust-libp2p's file-sharing example.
@@ -17,6 +22,7 @@
 mod codec;
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -24,8 +30,11 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, noise, tcp, yamux};
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, noise, ping,
+    tcp, yamux,
+};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -39,7 +48,8 @@ pub enum Channel {
     Transactions,
 }
 
-/// Limits, with their units in their names.
+/// Limits, with their units in their names. Rates are token buckets that hold one second's worth
+/// (the byte buckets at least one largest message), so short bursts pass.
 #[derive(Clone, Debug)]
 pub struct NetworkLimits {
     /// Largest consensus message or transaction batch accepted or sent.
@@ -48,14 +58,57 @@ pub struct NetworkLimits {
     pub max_sync_request_bytes: usize,
     /// Largest sync response accepted or sent.
     pub max_sync_response_bytes: usize,
-    /// Messages a peer may send per second before the excess is dropped.
-    pub messages_per_second_per_peer: u32,
+    /// Consensus messages a peer may send per second; the excess is dropped and penalised.
+    pub consensus_messages_per_second_per_peer: u32,
+    /// Consensus bytes a peer may send per second; the excess is dropped and penalised.
+    pub consensus_bytes_per_second_per_peer: u64,
+    /// Transaction batches a peer may send per second; the excess is dropped, not penalised.
+    pub transaction_batches_per_second_per_peer: u32,
+    /// Transaction batch bytes a peer may send per second; the excess is dropped, not penalised.
+    pub transaction_bytes_per_second_per_peer: u64,
+    /// Sync requests a peer may send per second; the excess is refused, not penalised.
+    pub sync_requests_per_second_per_peer: u32,
+    /// Sync requests of one peer waiting for the node's answer; more are refused.
+    pub max_pending_sync_replies_per_peer: usize,
+    /// Messages of one channel sent to one peer and not yet acknowledged; more are dropped, so a
+    /// slow or dead peer costs bounded memory and gossip cannot starve consensus of streams.
+    pub max_outbound_messages_in_flight_per_peer: usize,
+    /// Concurrent streams per connection for each message channel (consensus, transactions),
+    /// both directions together.
+    pub max_message_streams_per_connection: usize,
+    /// Concurrent sync streams per connection, both directions together.
+    pub max_sync_streams_per_connection: usize,
     /// Messages waiting for the node; beyond this, new ones are dropped.
     pub inbound_queue_messages: usize,
-    /// How long a peer whose score fell too low stays banned.
+    /// Room in that queue kept for consensus messages: transaction batches and sync requests are
+    /// dropped once fewer slots than this are free.
+    pub inbound_queue_consensus_reserve_messages: usize,
+    /// How long a banned peer stays banned.
     pub ban_seconds: u64,
+    /// A peer's penalty points halve after this long, so occasional penalties never add up to a
+    /// ban (five penalties within much less than this do).
+    pub penalty_half_life_ms: u64,
     /// How long to wait for a sync response.
     pub request_timeout_ms: u64,
+    /// Inbound connections still in their handshake; more are refused.
+    pub max_pending_inbound_connections: u32,
+    /// Established connections with one peer (2 lets both sides dial at once).
+    pub max_established_connections_per_peer: u32,
+    /// Established connections in total. Below `max_established_connections_per_peer` times the
+    /// number of peers some listed peers can be refused (a warning at start says so).
+    pub max_established_connections: u32,
+    /// A connection that has not finished its Noise and Yamux handshake after this is dropped.
+    pub handshake_timeout_ms: u64,
+    /// How often each connection is pinged.
+    pub ping_interval_ms: u64,
+    /// A connection whose last answered ping is older than this is closed: the peer is gone.
+    pub ping_timeout_ms: u64,
+    /// A connection with no stream open for this long is closed.
+    pub idle_connection_timeout_seconds: u64,
+    /// First wait before redialling a configured peer after a failed dial; doubles per failure.
+    pub redial_backoff_initial_ms: u64,
+    /// Longest wait between dials of a configured peer.
+    pub redial_backoff_max_ms: u64,
 }
 
 impl Default for NetworkLimits {
@@ -64,11 +117,70 @@ impl Default for NetworkLimits {
             max_message_bytes: tenge_types::consensus::MAX_CONSENSUS_MESSAGE_BYTES,
             max_sync_request_bytes: 1024,
             max_sync_response_bytes: 64 * 1024 * 1024,
-            messages_per_second_per_peer: 2_000,
+            consensus_messages_per_second_per_peer: 2_000,
+            consensus_bytes_per_second_per_peer: 64 * 1024 * 1024,
+            transaction_batches_per_second_per_peer: 2_000,
+            transaction_bytes_per_second_per_peer: 32 * 1024 * 1024,
+            sync_requests_per_second_per_peer: 20,
+            max_pending_sync_replies_per_peer: 4,
+            max_outbound_messages_in_flight_per_peer: 64,
+            max_message_streams_per_connection: 128,
+            max_sync_streams_per_connection: 8,
             inbound_queue_messages: 10_000,
+            inbound_queue_consensus_reserve_messages: 2_000,
             ban_seconds: 60,
+            penalty_half_life_ms: 10_000,
             request_timeout_ms: 10_000,
+            max_pending_inbound_connections: 16,
+            max_established_connections_per_peer: 2,
+            max_established_connections: 1_024,
+            handshake_timeout_ms: 5_000,
+            ping_interval_ms: 1_000,
+            ping_timeout_ms: 3_000,
+            idle_connection_timeout_seconds: 60,
+            redial_backoff_initial_ms: 250,
+            redial_backoff_max_ms: 8_000,
         }
+    }
+}
+
+impl NetworkLimits {
+    /// Refuses limits that would stop the network from working rather than bound it.
+    pub fn check(&self) -> Result<(), NetworkError> {
+        let invalid = |reason: &'static str| Err(NetworkError::Limits(reason));
+        if self.consensus_messages_per_second_per_peer == 0
+            || self.consensus_bytes_per_second_per_peer == 0
+            || self.transaction_batches_per_second_per_peer == 0
+            || self.transaction_bytes_per_second_per_peer == 0
+            || self.sync_requests_per_second_per_peer == 0
+        {
+            return invalid("every rate must be positive");
+        }
+        if self.max_pending_sync_replies_per_peer == 0
+            || self.max_outbound_messages_in_flight_per_peer == 0
+            || self.max_message_streams_per_connection == 0
+            || self.max_sync_streams_per_connection == 0
+            || self.max_established_connections_per_peer == 0
+            || self.max_established_connections == 0
+            || self.max_pending_inbound_connections == 0
+        {
+            return invalid("every stream, connection and pending-reply limit must be positive");
+        }
+        if self.inbound_queue_consensus_reserve_messages >= self.inbound_queue_messages {
+            return invalid("the consensus reserve must be smaller than the inbound queue");
+        }
+        if self.penalty_half_life_ms == 0 {
+            return invalid("penalty_half_life_ms must be positive");
+        }
+        if self.ping_interval_ms == 0 || self.ping_timeout_ms <= self.ping_interval_ms {
+            return invalid("ping_timeout_ms must exceed a positive ping_interval_ms");
+        }
+        if self.redial_backoff_initial_ms == 0
+            || self.redial_backoff_max_ms < self.redial_backoff_initial_ms
+        {
+            return invalid("redial backoff: 0 < initial <= max");
+        }
+        Ok(())
     }
 }
 
@@ -81,7 +193,7 @@ pub struct PeerConfig {
     pub address: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NetworkConfig {
     /// This node's ed25519 secret key: its identity on the network.
     pub secret_key: [u8; 32],
@@ -89,6 +201,18 @@ pub struct NetworkConfig {
     pub listen_address: String,
     pub peers: Vec<PeerConfig>,
     pub limits: NetworkLimits,
+}
+
+/// By hand, so that printing a config (a log line, a panic message) never prints the secret key.
+impl fmt::Debug for NetworkConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetworkConfig")
+            .field("secret_key", &"<redacted>")
+            .field("listen_address", &self.listen_address)
+            .field("peers", &self.peers)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +231,8 @@ pub enum NetworkError {
     Request { peer: PublicKey, reason: String },
     #[error("the network task has stopped")]
     Stopped,
+    #[error("invalid network limits: {0}")]
+    Limits(&'static str),
 }
 
 /// What the network hands to the node.
@@ -227,8 +353,11 @@ impl NetworkClient {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    // First, so that a connection over a limit is refused before the others see it.
+    limits: connection_limits::Behaviour,
     allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    ping: ping::Behaviour,
     consensus: request_response::Behaviour<FrameCodec>,
     transactions: request_response::Behaviour<FrameCodec>,
     sync: request_response::Behaviour<FrameCodec>,
@@ -241,23 +370,130 @@ pub fn peer_id(key: &PublicKey) -> Result<PeerId, NetworkError> {
     Ok(libp2p::identity::PublicKey::from(public).to_peer_id())
 }
 
-/// Score below which a peer is banned; each penalty costs [`PENALTY`].
-const BAN_SCORE: i32 = -50;
-const PENALTY: i32 = 10;
+/// Points per penalty, and the points at which a peer is banned: a fifth penalty soon after four
+/// others. Points halve every `penalty_half_life_ms`, so a peer penalised less often than about
+/// once per 0.36 half-lives (10 / (1 - 2^-0.36) < 45) is never banned.
+const PENALTY_POINTS: f64 = 10.0;
+const BAN_POINTS: f64 = 45.0;
+/// How often bans, silent connections and dials are looked after.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// `per_second` tokens a second, holding at most `capacity`.
+struct TokenBucket {
+    tokens: f64,
+    capacity: f64,
+    per_second: f64,
+    refilled: Instant,
+}
+
+impl TokenBucket {
+    fn new(per_second: f64, capacity: f64, now: Instant) -> TokenBucket {
+        TokenBucket {
+            tokens: capacity,
+            capacity,
+            per_second,
+            refilled: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.refilled = now;
+    }
+
+    /// Takes `amount` tokens if there are that many.
+    fn take(&mut self, amount: f64, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens >= amount {
+            self.tokens -= amount;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What a peer may send on one message channel: messages and bytes; a message needs both.
+struct ChannelBudget {
+    messages: TokenBucket,
+    bytes: TokenBucket,
+}
+
+impl ChannelBudget {
+    fn new(
+        messages_per_second: u32,
+        bytes_per_second: u64,
+        max_message_bytes: usize,
+        now: Instant,
+    ) -> ChannelBudget {
+        let messages = f64::from(messages_per_second);
+        let bytes = bytes_per_second as f64;
+        ChannelBudget {
+            messages: TokenBucket::new(messages, messages, now),
+            // Room for at least one largest message, or a legal message could never pass.
+            bytes: TokenBucket::new(bytes, bytes.max(max_message_bytes as f64), now),
+        }
+    }
+
+    fn admit(&mut self, length: usize, now: Instant) -> bool {
+        self.messages.refill(now);
+        self.bytes.refill(now);
+        let length = length as f64;
+        if self.messages.tokens >= 1.0 && self.bytes.tokens >= length {
+            self.messages.tokens -= 1.0;
+            self.bytes.tokens -= length;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 struct PeerState {
     key: PublicKey,
     address: Option<Multiaddr>,
-    score: i32,
-    tokens: f64,
-    refilled: Instant,
+    /// Penalty points as of `penalised`; they decay from there.
+    penalty_points: f64,
+    penalised: Instant,
     banned_until: Option<Instant>,
+    consensus: ChannelBudget,
+    transactions: ChannelBudget,
+    sync_requests: TokenBucket,
+    pending_sync_replies: usize,
+    consensus_in_flight: usize,
+    transactions_in_flight: usize,
+    /// Messages and requests from this peer dropped for its limits, and messages to it dropped
+    /// because it did not keep up: counted for warnings that do not flood the log.
+    dropped_inbound: u64,
+    dropped_outbound: u64,
+    next_dial: Instant,
+    redial_backoff: Duration,
+}
+
+impl PeerState {
+    fn in_flight(&mut self, channel: Channel) -> &mut usize {
+        match channel {
+            Channel::Consensus => &mut self.consensus_in_flight,
+            Channel::Transactions => &mut self.transactions_in_flight,
+        }
+    }
+}
+
+/// When the peer on a connection last answered a ping.
+struct Liveness {
+    peer: PeerId,
+    answered: Instant,
+    /// False if the peer does not speak ping: its liveness is then unknown, not false.
+    watched: bool,
+    closing: bool,
 }
 
 /// Starts the network task. Returns the client and the stream of events for the node.
 pub async fn start(
     config: NetworkConfig,
 ) -> Result<(NetworkClient, mpsc::Receiver<NetworkEvent>), NetworkError> {
+    config.limits.check()?;
     let mut secret = config.secret_key;
     let keypair =
         Keypair::ed25519_from_bytes(&mut secret).map_err(|e| NetworkError::Key(e.to_string()))?;
@@ -269,6 +505,15 @@ pub async fn start(
             .to_bytes(),
     );
     let limits = config.limits.clone();
+    let room = u64::from(limits.max_established_connections);
+    let needed = u64::from(limits.max_established_connections_per_peer) * config.peers.len() as u64;
+    if room < needed {
+        warn!(
+            max_established_connections = room,
+            needed, "connection limit below what the listed peers may open: some may be refused"
+        );
+    }
+    let now = Instant::now();
     let mut peers: HashMap<PeerId, PeerState> = HashMap::new();
     for peer in &config.peers {
         let address = peer
@@ -291,10 +536,33 @@ pub async fn start(
             PeerState {
                 key: peer.key,
                 address,
-                score: 0,
-                tokens: f64::from(limits.messages_per_second_per_peer),
-                refilled: Instant::now(),
+                penalty_points: 0.0,
+                penalised: now,
                 banned_until: None,
+                consensus: ChannelBudget::new(
+                    limits.consensus_messages_per_second_per_peer,
+                    limits.consensus_bytes_per_second_per_peer,
+                    limits.max_message_bytes,
+                    now,
+                ),
+                transactions: ChannelBudget::new(
+                    limits.transaction_batches_per_second_per_peer,
+                    limits.transaction_bytes_per_second_per_peer,
+                    limits.max_message_bytes,
+                    now,
+                ),
+                sync_requests: TokenBucket::new(
+                    f64::from(limits.sync_requests_per_second_per_peer),
+                    f64::from(limits.sync_requests_per_second_per_peer),
+                    now,
+                ),
+                pending_sync_replies: 0,
+                consensus_in_flight: 0,
+                transactions_in_flight: 0,
+                dropped_inbound: 0,
+                dropped_outbound: 0,
+                next_dial: now,
+                redial_backoff: Duration::from_millis(limits.redial_backoff_initial_ms),
             },
         );
     }
@@ -307,33 +575,46 @@ pub async fn start(
         max_request_bytes: limits.max_sync_request_bytes,
         max_response_bytes: limits.max_sync_response_bytes,
     };
-    let request_config = request_response::Config::default()
-        .with_request_timeout(Duration::from_millis(limits.request_timeout_ms))
-        .with_max_concurrent_streams(1_024);
+    let request_config = |streams: usize| {
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_millis(limits.request_timeout_ms))
+            .with_max_concurrent_streams(streams)
+    };
     let protocol = |name: &'static str| [(StreamProtocol::new(name), ProtocolSupport::Full)];
     let mut allowed = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
     for id in peers.keys() {
         allowed.allow_peer(*id);
     }
+    let connection_limits = connection_limits::ConnectionLimits::default()
+        .with_max_pending_incoming(Some(limits.max_pending_inbound_connections))
+        .with_max_established_per_peer(Some(limits.max_established_connections_per_peer))
+        .with_max_established(Some(limits.max_established_connections));
     let behaviour = Behaviour {
+        limits: connection_limits::Behaviour::new(connection_limits),
         allowed,
         banned: allow_block_list::Behaviour::default(),
+        ping: ping::Behaviour::new(
+            ping::Config::new()
+                .with_interval(Duration::from_millis(limits.ping_interval_ms))
+                .with_timeout(Duration::from_millis(limits.ping_timeout_ms)),
+        ),
         consensus: request_response::Behaviour::with_codec(
             message_codec.clone(),
             protocol("/tenge/consensus/1"),
-            request_config.clone(),
+            request_config(limits.max_message_streams_per_connection),
         ),
         transactions: request_response::Behaviour::with_codec(
             message_codec,
             protocol("/tenge/transactions/1"),
-            request_config.clone(),
+            request_config(limits.max_message_streams_per_connection),
         ),
         sync: request_response::Behaviour::with_codec(
             sync_codec,
             protocol("/tenge/sync/1"),
-            request_config,
+            request_config(limits.max_sync_streams_per_connection),
         ),
     };
+    let idle_timeout = Duration::from_secs(limits.idle_connection_timeout_seconds);
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -344,7 +625,8 @@ pub async fn start(
         .map_err(|e| NetworkError::Transport(e.to_string()))?
         .with_behaviour(|_| behaviour)
         .map_err(|e| NetworkError::Transport(e.to_string()))?
-        .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(3_600)))
+        .with_swarm_config(|config| config.with_idle_connection_timeout(idle_timeout))
+        .with_connection_timeout(Duration::from_millis(limits.handshake_timeout_ms))
         .build();
     let listen: Multiaddr =
         config
@@ -374,6 +656,8 @@ pub async fn start(
         events: event_sender,
         pending_requests: HashMap::new(),
         pending_replies: FuturesUnordered::new(),
+        outbound_messages: HashMap::new(),
+        connections: HashMap::new(),
         connected: HashSet::new(),
         listening: Vec::new(),
         dropped: 0,
@@ -388,7 +672,7 @@ pub async fn start(
     ))
 }
 
-type PendingReply = BoxFuture<'static, (ResponseChannel<Vec<u8>>, Option<Vec<u8>>)>;
+type PendingReply = BoxFuture<'static, (PeerId, ResponseChannel<Vec<u8>>, Option<Vec<u8>>)>;
 type RequestEvent = request_response::Event<Frame, Vec<u8>>;
 type RequestReply = oneshot::Sender<Result<Vec<u8>, NetworkError>>;
 
@@ -400,15 +684,19 @@ struct EventLoop {
     events: mpsc::Sender<NetworkEvent>,
     pending_requests: HashMap<OutboundRequestId, (PublicKey, RequestReply)>,
     pending_replies: FuturesUnordered<PendingReply>,
+    /// One-way messages sent and not yet acknowledged (request ids are per channel).
+    outbound_messages: HashMap<(Channel, OutboundRequestId), PeerId>,
+    connections: HashMap<ConnectionId, Liveness>,
     connected: HashSet<PeerId>,
     listening: Vec<String>,
-    /// Messages dropped because the node's queue was full or a peer exceeded its rate.
+    /// Messages dropped because the node's queue was full.
     dropped: u64,
 }
 
 impl EventLoop {
     async fn run(mut self) {
-        let mut maintenance = tokio::time::interval(Duration::from_secs(1));
+        let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
+        maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -419,7 +707,10 @@ impl EventLoop {
                         return;
                     }
                 },
-                Some((channel, bytes)) = self.pending_replies.next(), if !self.pending_replies.is_empty() => {
+                Some((peer, channel, bytes)) = self.pending_replies.next(), if !self.pending_replies.is_empty() => {
+                    if let Some(state) = self.peers.get_mut(&peer) {
+                        state.pending_sync_replies = state.pending_sync_replies.saturating_sub(1);
+                    }
                     if let Some(bytes) = bytes {
                         // The requester may have gone away; that is not an error here.
                         let _ = self.swarm.behaviour_mut().sync.send_response(channel, bytes);
@@ -430,32 +721,72 @@ impl EventLoop {
         }
     }
 
-    /// Dials peers that are not connected; lifts expired bans.
     fn maintain(&mut self) {
         let now = Instant::now();
-        let mut to_dial = Vec::new();
         for (id, peer) in self.peers.iter_mut() {
             if peer.banned_until.is_some_and(|until| until <= now) {
                 peer.banned_until = None;
-                peer.score = 0;
+                peer.penalty_points = 0.0;
+                peer.next_dial = now;
                 self.swarm.behaviour_mut().banned.unblock_peer(*id);
                 info!(peer = %peer.key.short(), "ban lifted");
             }
-            if peer.banned_until.is_none() && peer.address.is_some() && !self.connected.contains(id)
+        }
+        self.close_silent_connections(now);
+        self.dial_due(now);
+    }
+
+    /// Closes connections whose peer has not answered a ping for `ping_timeout_ms`. A partition
+    /// sends no reset and no FIN, only silence; without this such a peer would count as connected
+    /// until TCP gives up, many minutes later.
+    fn close_silent_connections(&mut self, now: Instant) {
+        let timeout = Duration::from_millis(self.limits.ping_timeout_ms);
+        let mut silent = Vec::new();
+        for (id, connection) in self.connections.iter_mut() {
+            if connection.watched
+                && !connection.closing
+                && now.saturating_duration_since(connection.answered) > timeout
             {
-                to_dial.push(*id);
+                connection.closing = true;
+                silent.push((*id, connection.peer));
             }
         }
-        for id in to_dial {
+        for (id, peer) in silent {
+            let key = self.key_of(&peer).map(|key| key.short());
+            info!(peer = ?key, "no answer to pings: closing the connection");
+            self.swarm.close_connection(id);
+        }
+    }
+
+    /// Dials configured peers that are not connected, each at most once per its backoff.
+    fn dial_due(&mut self, now: Instant) {
+        let due: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, peer)| {
+                peer.banned_until.is_none()
+                    && peer.address.is_some()
+                    && peer.next_dial <= now
+                    && !self.connected.contains(id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let backoff_max = Duration::from_millis(self.limits.redial_backoff_max_ms);
+        for id in due {
+            let peer = self.peers.get_mut(&id).expect("due peers are listed");
             // Always with the configured address: libp2p forgets addresses after failed dials
             // (a peer that was down when we started), and a peer id alone cannot be dialled.
-            let addresses: Vec<Multiaddr> = self.peers[&id].address.iter().cloned().collect();
             let options = libp2p::swarm::dial_opts::DialOpts::peer_id(id)
                 .condition(libp2p::swarm::dial_opts::PeerCondition::DisconnectedAndNotDialing)
-                .addresses(addresses)
+                .addresses(peer.address.iter().cloned().collect())
                 .build();
-            if let Err(error) = self.swarm.dial(options) {
-                debug!(peer = %id, %error, "dial failed");
+            // An error here mostly means a dial is still under way: look again next time.
+            match self.swarm.dial(options) {
+                Ok(()) => {
+                    peer.next_dial = now + peer.redial_backoff;
+                    peer.redial_backoff = (peer.redial_backoff * 2).min(backoff_max);
+                }
+                Err(error) => debug!(peer = %id, %error, "not dialled"),
             }
         }
     }
@@ -473,38 +804,38 @@ impl EventLoop {
 
     fn penalize(&mut self, id: PeerId, reason: &str) {
         let ban_seconds = self.limits.ban_seconds;
+        let half_life = Duration::from_millis(self.limits.penalty_half_life_ms).as_secs_f64();
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        peer.score -= PENALTY;
-        warn!(peer = %peer.key.short(), score = peer.score, reason, "peer penalised");
-        if peer.score <= BAN_SCORE && peer.banned_until.is_none() {
-            peer.banned_until = Some(Instant::now() + Duration::from_secs(ban_seconds));
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(peer.penalised).as_secs_f64();
+        peer.penalty_points =
+            peer.penalty_points * 0.5f64.powf(elapsed / half_life) + PENALTY_POINTS;
+        peer.penalised = now;
+        warn!(peer = %peer.key.short(), points = peer.penalty_points, reason, "peer penalised");
+        if peer.penalty_points >= BAN_POINTS && peer.banned_until.is_none() {
+            peer.banned_until = Some(now + Duration::from_secs(ban_seconds));
             warn!(peer = %peer.key.short(), ban_seconds, "peer banned");
             self.swarm.behaviour_mut().banned.block_peer(id);
         }
     }
 
-    /// Token bucket per peer: true if the message may pass.
-    fn admit(&mut self, id: &PeerId) -> bool {
-        let rate = f64::from(self.limits.messages_per_second_per_peer);
-        let Some(peer) = self.peers.get_mut(id) else {
-            return false;
-        };
-        let now = Instant::now();
-        peer.tokens =
-            (peer.tokens + now.duration_since(peer.refilled).as_secs_f64() * rate).min(rate);
-        peer.refilled = now;
-        if peer.tokens >= 1.0 {
-            peer.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
+    /// Hands an event to the node unless its queue is too full. Consensus messages and
+    /// connection changes may fill the whole queue; transaction batches and sync requests must
+    /// leave the consensus reserve free, so that gossip or sync load never crowds consensus out.
     fn deliver(&mut self, event: NetworkEvent) {
-        if self.events.try_send(event).is_err() {
+        let reserve = match &event {
+            NetworkEvent::Message {
+                channel: Channel::Transactions,
+                ..
+            }
+            | NetworkEvent::SyncRequest { .. } => {
+                self.limits.inbound_queue_consensus_reserve_messages
+            }
+            _ => 0,
+        };
+        if self.events.capacity() <= reserve || self.events.try_send(event).is_err() {
             self.dropped += 1;
             if self.dropped.is_power_of_two() {
                 warn!(
@@ -516,12 +847,26 @@ impl EventLoop {
     }
 
     fn on_inbound(&mut self, peer: PeerId, channel: Channel, bytes: Vec<u8>) {
-        let Some(from) = self.key_of(&peer) else {
+        let now = Instant::now();
+        let Some(state) = self.peers.get_mut(&peer) else {
             return;
         };
-        if !self.admit(&peer) {
-            self.dropped += 1;
-            self.penalize(peer, "message rate above the limit");
+        let from = state.key;
+        let admitted = match channel {
+            Channel::Consensus => state.consensus.admit(bytes.len(), now),
+            Channel::Transactions => state.transactions.admit(bytes.len(), now),
+        };
+        if !admitted {
+            state.dropped_inbound += 1;
+            if state.dropped_inbound.is_power_of_two() {
+                warn!(peer = %from.short(), ?channel, dropped = state.dropped_inbound,
+                    "peer over its rate limit: messages dropped");
+            }
+            // Honest validators stay far below the consensus limits, so exceeding them is abuse.
+            // Gossip volume follows client load, which is honest; it costs only the message.
+            if channel == Channel::Consensus {
+                self.penalize(peer, "consensus message rate above the limit");
+            }
             return;
         }
         self.deliver(NetworkEvent::Message {
@@ -537,7 +882,24 @@ impl EventLoop {
                 info!(%address, "listening");
                 self.listening.push(address.to_string());
             }
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                ..
+            } => {
+                self.connections.insert(
+                    connection_id,
+                    Liveness {
+                        peer: peer_id,
+                        answered: Instant::now(),
+                        watched: true,
+                        closing: false,
+                    },
+                );
+                if let Some(peer) = self.peers.get_mut(&peer_id) {
+                    peer.redial_backoff =
+                        Duration::from_millis(self.limits.redial_backoff_initial_ms);
+                }
                 if self.connected.insert(peer_id)
                     && let Some(key) = self.key_of(&peer_id)
                 {
@@ -547,13 +909,18 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                connection_id,
                 num_established,
                 ..
             } => {
+                self.connections.remove(&connection_id);
                 if num_established == 0
                     && self.connected.remove(&peer_id)
-                    && let Some(key) = self.key_of(&peer_id)
+                    && let Some(peer) = self.peers.get_mut(&peer_id)
                 {
+                    // Redial at once; the backoff only slows down dials that keep failing.
+                    peer.next_dial = Instant::now();
+                    let key = peer.key;
                     info!(peer = %key.short(), "peer disconnected");
                     self.deliver(NetworkEvent::PeerDisconnected(key));
                 }
@@ -565,6 +932,10 @@ impl EventLoop {
             } => {
                 debug!(%send_back_addr, %error, "incoming connection refused");
             }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(peer = ?peer_id, %error, "dial failed");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => self.on_ping(event),
             SwarmEvent::Behaviour(BehaviourEvent::Consensus(event)) => {
                 self.on_message_event(Channel::Consensus, event)
             }
@@ -573,6 +944,31 @@ impl EventLoop {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event),
             _ => {}
+        }
+    }
+
+    fn on_ping(&mut self, event: ping::Event) {
+        let Some(connection) = self.connections.get_mut(&event.connection) else {
+            return;
+        };
+        match event.result {
+            Ok(_) => connection.answered = Instant::now(),
+            Err(ping::Failure::Unsupported) => {
+                connection.watched = false;
+                debug!(peer = %event.peer, "peer does not answer pings: its liveness is not watched");
+            }
+            // The silence check closes the connection once no ping has been answered for long.
+            Err(error) => debug!(peer = %event.peer, %error, "ping failed"),
+        }
+    }
+
+    /// A one-way message was acknowledged or failed: it no longer counts as in flight.
+    fn message_done(&mut self, channel: Channel, request_id: OutboundRequestId) {
+        if let Some(id) = self.outbound_messages.remove(&(channel, request_id))
+            && let Some(peer) = self.peers.get_mut(&id)
+        {
+            let in_flight = peer.in_flight(channel);
+            *in_flight = in_flight.saturating_sub(1);
         }
     }
 
@@ -601,6 +997,10 @@ impl EventLoop {
                     ),
                 }
             }
+            request_response::Event::Message {
+                message: request_response::Message::Response { request_id, .. },
+                ..
+            } => self.message_done(channel, request_id),
             request_response::Event::InboundFailure { peer, error, .. } => {
                 // Oversized or unreadable frames land here.
                 if let request_response::InboundFailure::Io(error) = &error {
@@ -609,8 +1009,14 @@ impl EventLoop {
                     debug!(%peer, %error, "inbound message failed");
                 }
             }
-            request_response::Event::OutboundFailure { peer, error, .. } => {
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
                 debug!(%peer, %error, ?channel, "message not delivered");
+                self.message_done(channel, request_id);
             }
             _ => {}
         }
@@ -621,33 +1027,7 @@ impl EventLoop {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
                     request, channel, ..
-                } => {
-                    let Some(from) = self.key_of(&peer) else {
-                        return;
-                    };
-                    let request = match request {
-                        Frame::Bytes(bytes) => bytes,
-                        Frame::TooLarge { length } => {
-                            self.penalize(
-                                peer,
-                                &format!("sync request of {length} bytes over the limit"),
-                            );
-                            return;
-                        }
-                    };
-                    if !self.admit(&peer) {
-                        self.penalize(peer, "request rate above the limit");
-                        return;
-                    }
-                    let (reply, answer) = oneshot::channel();
-                    self.pending_replies
-                        .push(Box::pin(async move { (channel, answer.await.ok()) }));
-                    self.deliver(NetworkEvent::SyncRequest {
-                        from,
-                        bytes: request,
-                        reply: SyncReply(reply),
-                    });
-                }
+                } => self.on_sync_request(peer, request, channel),
                 request_response::Message::Response {
                     request_id,
                     response,
@@ -676,6 +1056,52 @@ impl EventLoop {
             }
             _ => {}
         }
+    }
+
+    fn on_sync_request(&mut self, peer: PeerId, request: Frame, channel: ResponseChannel<Vec<u8>>) {
+        let request = match request {
+            Frame::Bytes(bytes) => bytes,
+            Frame::TooLarge { length } => {
+                self.penalize(
+                    peer,
+                    &format!("sync request of {length} bytes over the limit"),
+                );
+                return;
+            }
+        };
+        let now = Instant::now();
+        let max_pending = self.limits.max_pending_sync_replies_per_peer;
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let from = state.key;
+        // A catching-up node may ask quickly; refusing (dropping `channel` closes the stream, so
+        // the requester fails at once and can ask another peer) bounds the cost without a penalty.
+        if state.pending_sync_replies >= max_pending || !state.sync_requests.take(1.0, now) {
+            state.dropped_inbound += 1;
+            if state.dropped_inbound.is_power_of_two() {
+                warn!(peer = %from.short(), dropped = state.dropped_inbound,
+                    pending = state.pending_sync_replies, "peer over its sync limits: requests refused");
+            }
+            return;
+        }
+        state.pending_sync_replies += 1;
+        let (reply, answer) = oneshot::channel();
+        // An answer later than the requester waits is useless, and a request the node never
+        // answers must not hold one of the peer's slots for ever.
+        let wait = Duration::from_millis(self.limits.request_timeout_ms);
+        self.pending_replies.push(Box::pin(async move {
+            let bytes = tokio::time::timeout(wait, answer)
+                .await
+                .ok()
+                .and_then(Result::ok);
+            (peer, channel, bytes)
+        }));
+        self.deliver(NetworkEvent::SyncRequest {
+            from,
+            bytes: request,
+            reply: SyncReply(reply),
+        });
     }
 
     fn on_command(&mut self, command: Command) {
@@ -737,11 +1163,26 @@ impl EventLoop {
             return;
         }
         let addresses = self.addresses(&id);
+        let limit = self.limits.max_outbound_messages_in_flight_per_peer;
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let in_flight = peer.in_flight(channel);
+        if *in_flight >= limit {
+            peer.dropped_outbound += 1;
+            if peer.dropped_outbound.is_power_of_two() {
+                warn!(peer = %peer.key.short(), ?channel, dropped = peer.dropped_outbound,
+                    "peer not keeping up: outbound messages dropped");
+            }
+            return;
+        }
+        *in_flight += 1;
         let behaviour = match channel {
             Channel::Consensus => &mut self.swarm.behaviour_mut().consensus,
             Channel::Transactions => &mut self.swarm.behaviour_mut().transactions,
         };
-        behaviour.send_request_with_addresses(&id, Frame::Bytes(bytes), addresses);
+        let request_id = behaviour.send_request_with_addresses(&id, Frame::Bytes(bytes), addresses);
+        self.outbound_messages.insert((channel, request_id), id);
     }
 
     /// The configured address of a peer, for dialling it if a message needs a connection.

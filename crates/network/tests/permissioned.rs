@@ -1,61 +1,12 @@
 //! Real libp2p nodes on loopback: listed peers talk; unlisted peers cannot; oversized frames are
 //! refused and their sender penalised until banned, without harming the receiver.
 
+mod common;
+
 use std::time::Duration;
 
-use tenge_crypto::Keypair;
-use tenge_network::{
-    Channel, NetworkClient, NetworkConfig, NetworkEvent, NetworkLimits, PeerConfig, start,
-};
-use tokio::sync::mpsc::Receiver;
-use tokio::time::timeout;
-
-fn key(seed: u8) -> Keypair {
-    Keypair::from_secret([seed; 32])
-}
-
-async fn node(
-    secret: &Keypair,
-    peers: Vec<PeerConfig>,
-    limits: NetworkLimits,
-) -> (NetworkClient, Receiver<NetworkEvent>, String) {
-    let config = NetworkConfig {
-        secret_key: secret.secret_bytes(),
-        listen_address: "/ip4/127.0.0.1/tcp/0".into(),
-        peers,
-        limits,
-    };
-    let (client, events) = start(config).await.expect("network starts");
-    let mut address = None;
-    for _ in 0..100 {
-        if let Some(first) = client.listen_addresses().await.unwrap().into_iter().next() {
-            address = Some(first);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (client, events, address.expect("listening"))
-}
-
-/// The next message event, skipping connection events.
-async fn next_message(
-    events: &mut Receiver<NetworkEvent>,
-    within: Duration,
-) -> Option<NetworkEvent> {
-    timeout(within, async {
-        loop {
-            match events.recv().await {
-                Some(NetworkEvent::PeerConnected(_)) | Some(NetworkEvent::PeerDisconnected(_)) => {
-                    continue;
-                }
-                other => return other,
-            }
-        }
-    })
-    .await
-    .ok()
-    .flatten()
-}
+use common::{key, next_message, node};
+use tenge_network::{Channel, NetworkEvent, NetworkLimits, PeerConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listed_peers_exchange_messages_and_sync_requests() {
