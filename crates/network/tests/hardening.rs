@@ -401,6 +401,8 @@ fn tcp_address(multiaddr: &str) -> SocketAddr {
 struct Partition {
     cut: Arc<AtomicBool>,
     epoch: Arc<AtomicU64>,
+    /// Connections that arrived while cut: the dialler's redial attempts.
+    dialled_while_cut: Arc<AtomicUsize>,
 }
 
 impl Partition {
@@ -427,6 +429,7 @@ impl Partition {
                 tokio::spawn(async move {
                     let epoch = partition.epoch.load(Ordering::SeqCst);
                     if !partition.passes(epoch) {
+                        partition.dialled_while_cut.fetch_add(1, Ordering::SeqCst);
                         // Across a partition the dial reaches nobody: hold the socket, say nothing.
                         let (from, _to) = inbound.into_split();
                         return silence(from).await;
@@ -514,6 +517,16 @@ async fn n2_dead_peer_is_seen_gone_within_seconds() {
     );
     eprintln!("peers seen gone {:?} after the cut", cut_at.elapsed());
 
+    // B keeps redialling across the partition (each dial hangs until the handshake timeout);
+    // heal only after two attempts, so that reconnecting goes through a failed dial and the
+    // backoff, as after a real partition.
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            partition.dialled_while_cut.load(Ordering::SeqCst) >= 2
+        })
+        .await,
+        "B did not redial across the partition"
+    );
     partition.heal();
     let healed_at = Instant::now();
     assert!(
