@@ -81,7 +81,7 @@ impl Default for LimitsSection {
             sync_batch_blocks: engine.sync_batch_blocks,
             observer_poll_ms: engine.observer_poll_ms,
             max_message_bytes: network.max_message_bytes,
-            messages_per_second_per_peer: network.messages_per_second_per_peer,
+            messages_per_second_per_peer: network.consensus_messages_per_second_per_peer,
             peer_ban_seconds: network.ban_seconds,
         }
     }

@@ -122,7 +122,7 @@ async fn run(config: NodeConfig) -> Result<ExitCode, String> {
         },
         network: NetworkLimits {
             max_message_bytes: config.limits.max_message_bytes,
-            messages_per_second_per_peer: config.limits.messages_per_second_per_peer,
+            consensus_messages_per_second_per_peer: config.limits.messages_per_second_per_peer,
             ban_seconds: config.limits.peer_ban_seconds,
             ..NetworkLimits::default()
         },

@@ -6,8 +6,12 @@ mod common;
 use common::{Harness, tenge};
 use tenge_crypto::Keypair;
 use tenge_ledger::verify_signatures;
-use tenge_types::transaction::{Freeze, Issue, SetPolicy, Transfer, Unfreeze};
-use tenge_types::{Height, Payload, PolicyParams, RejectionCode, Round, Signature, TimestampMs};
+use tenge_types::transaction::{
+    Freeze, Issue, IssueEarmarked, SetPolicy, Transfer, TransferEarmarked, Unfreeze,
+};
+use tenge_types::{
+    EarmarkTerms, Height, Payload, PolicyParams, RejectionCode, Round, Signature, TimestampMs,
+};
 
 /// M3: a freeze placed by the central bank (k-of-m officers, say under a court order) cannot be
 /// lifted by the wallet's commercial bank; nothing changes when the bank tries. The central bank
@@ -238,4 +242,53 @@ fn l8_genesis_without_validators_is_refused() {
     net.genesis.validators.clear();
     let error = net.genesis.validate().unwrap_err();
     assert!(error.contains("validators"), "{error}");
+}
+
+/// M4: unsolicited earmarks. Any wallet could send 64 one-tiyn earmarks to a victim, payable to
+/// an account that does not exist: the victim could never clear them, and could never again
+/// receive an earmark, not even the central bank's earmarked benefit payments. Now payees must
+/// exist, and earmarks from others fill at most 48 of the 64 slots.
+#[test]
+fn m4_unsolicited_earmarks_cannot_block_central_bank_earmarks() {
+    let mut h = Harness::new();
+    h.issue(0, tenge(1_000_000));
+    let attacker_key = Keypair::from_secret(h.bank_key(0).secret_bytes());
+    let victim = h.net.bank(1);
+    let nobody = tenge_ledger::testkit::test_key("nobody").account_id();
+    let earmark = |h: &Harness, payee| {
+        h.from(
+            &attacker_key,
+            Payload::TransferEarmarked(TransferEarmarked {
+                to: victim,
+                amount: tenge_types::Amount::from_tiyn(1),
+                terms: EarmarkTerms {
+                    purpose: "spam".into(),
+                    approved_payees: vec![payee],
+                },
+            }),
+        )
+    };
+    // Payable to nobody: refused.
+    let rejection = h.one(earmark(&h, nobody)).unwrap_err();
+    assert_eq!(rejection.code, RejectionCode::UnknownPayee);
+    // Payable to an existing account: as many as the attacker can get in.
+    let payee = attacker_key.account_id();
+    let mut placed = 0;
+    for _ in 0..64 {
+        if h.one(earmark(&h, payee)).is_ok() {
+            placed += 1;
+        }
+    }
+    assert!(placed < 64, "an account's every earmark slot was filled by one sender");
+    // The central bank's earmarked issuance still reaches the victim.
+    let benefit = h.officers(Payload::IssueEarmarked(IssueEarmarked {
+        to: victim,
+        amount: tenge(100),
+        terms: EarmarkTerms {
+            purpose: "benefit".into(),
+            approved_payees: vec![h.net.bank(0)],
+        },
+    }));
+    h.one(benefit)
+        .expect("unsolicited earmarks blocked the central bank's earmarked issuance");
 }

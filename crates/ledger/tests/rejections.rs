@@ -340,6 +340,18 @@ fn cases() -> Vec<(RejectionCode, Setup)> {
                 amount: tenge(1),
             }))
         }),
+        (UnknownPayee, |h| {
+            h.issue(0, tenge(1_000));
+            let to = h.net.bank(1);
+            h.from(
+                h.bank_key(0),
+                Payload::TransferEarmarked(TransferEarmarked {
+                    to,
+                    amount: tenge(1),
+                    terms: terms(vec![AccountId([0xAB; 32])]),
+                }),
+            )
+        }),
         (NotFrozen, |h| {
             h.officers(Payload::Unfreeze(Unfreeze {
                 account: h.net.bank(1),
@@ -422,7 +434,8 @@ fn cases() -> Vec<(RejectionCode, Setup)> {
             let payee = vec![h.net.bank(0)];
             let to = h.net.bank(1);
             let sequence = h.sequence(&h.net.bank(0));
-            let batch: Vec<SignedTransaction> = (0..tenge_types::Account::MAX_EARMARKS as u64)
+            let batch: Vec<SignedTransaction> = (0..tenge_types::Account::MAX_EARMARKS_FROM_OTHERS
+                as u64)
                 .map(|i| {
                     h.net.sign(
                         h.bank_key(0),

@@ -319,6 +319,35 @@ impl<V: StateView> Rules<'_, V> {
         terms
             .validate()
             .map_err(|reason| reject(RejectionCode::InvalidEarmarkTerms, reason))?;
+        // Security review M4: money earmarked for payees that do not exist could never be spent
+        // or cleared, and would take one of the recipient's earmark slots for good.
+        if let Some(missing) = terms
+            .approved_payees
+            .iter()
+            .find(|payee| self.view.account(payee).is_none())
+        {
+            return Err(reject(
+                RejectionCode::UnknownPayee,
+                format!("approved payee {missing} does not exist"),
+            ));
+        }
+        // Earmarks from banks and wallets may fill only part of an account's slots: the rest is
+        // kept for the central bank's earmarked issuance (benefit payments), which unsolicited
+        // earmarks must never be able to block (M4).
+        if !self.sender.is_central_bank()
+            && recipient.earmarked.len() >= Account::MAX_EARMARKS_FROM_OTHERS
+        {
+            return Err(reject(
+                RejectionCode::TooManyEarmarks,
+                format!(
+                    "recipient already holds {} earmarks; earmarks not from the central bank may \
+                     fill {} of its {} slots",
+                    recipient.earmarked.len(),
+                    Account::MAX_EARMARKS_FROM_OTHERS,
+                    Account::MAX_EARMARKS
+                ),
+            ));
+        }
         if recipient.earmarked.len() >= Account::MAX_EARMARKS {
             return Err(reject(
                 RejectionCode::TooManyEarmarks,

@@ -62,7 +62,7 @@ rejection_codes! {
     SequenceAlreadyUsed = 103,
     /// The sequence number skips ahead of the sender's next one.
     SequenceTooHigh = 104,
-    /// A signature does not verify (ed25519 `verify_strict`).
+    /// A signature does not verify (cofactored ed25519 with strict encodings, D11).
     InvalidSignature = 105,
     /// A signature is by a key that may not sign for the sender.
     SignerNotAuthorized = 106,
@@ -155,6 +155,8 @@ rejection_codes! {
     InsufficientEarmarkedFunds = 704,
     /// The recipient already holds the most earmarks an account may hold.
     TooManyEarmarks = 705,
+    /// An approved payee of a new earmark does not exist.
+    UnknownPayee = 706,
 }
 
 impl fmt::Display for RejectionCode {

@@ -175,6 +175,9 @@ pub struct Account {
 
 impl Account {
     pub const MAX_EARMARKS: usize = 64;
+    /// Of those, how many earmarks from anyone but the central bank an account may hold: the
+    /// other slots are kept for the central bank's earmarked issuance.
+    pub const MAX_EARMARKS_FROM_OTHERS: usize = 48;
 
     pub fn new(authentication: Authentication, role: Role, created_at: Height) -> Account {
         Account {
