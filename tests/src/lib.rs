@@ -1,4 +1,5 @@
 //! Shared pieces of tenge's multi-process and cross-crate tests.
 
+pub mod byzantine;
 pub mod cluster;
 pub mod workload;
