@@ -19,7 +19,7 @@ use tenge_types::transaction::{
 };
 use tenge_types::{
     AccountId, Amount, ChainId, EarmarkId, EarmarkTerms, HashValue, Height, Payload, PolicyParams,
-    SignedTransaction, Transaction, TransactionSignature,
+    SignedTransaction, TimestampMs, Transaction, TransactionSignature,
 };
 
 #[derive(Parser)]

@@ -254,6 +254,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         events.clone(),
         network.clone(),
         ledger.clone(),
+        validators.keys.iter().copied().collect(),
         config.limits.verify_threads,
     ));
 
@@ -304,10 +305,25 @@ async fn forward_network(
     engine: SyncSender<EngineEvent>,
     network: NetworkClient,
     ledger: Arc<RwLock<Ledger>>,
+    validator_keys: HashSet<PublicKey>,
     threads: usize,
 ) {
     while let Some(event) = network_events.recv().await {
         let event = match event {
+            NetworkEvent::Message {
+                from,
+                channel: Channel::Consensus,
+                bytes,
+            } if !validator_keys.contains(&from) => {
+                // Only validators take part in consensus; an observer that sends consensus
+                // messages is misbehaving, and decoding them would cost this node for nothing
+                // (security review H6).
+                drop(bytes);
+                let _ = network
+                    .penalize(from, "consensus message from a non-validator".into())
+                    .await;
+                continue;
+            }
             NetworkEvent::Message {
                 from,
                 channel: Channel::Consensus,
@@ -617,10 +633,17 @@ impl Engine {
                     match message {
                         Outgoing::Send { to, message } => self.send(to, message),
                         Outgoing::Broadcast { message } => {
+                            // Validators only: observers follow by range sync and drop
+                            // consensus messages, so sending them is wasted bandwidth (L4).
                             let bytes = message.to_bytes();
                             let network = self.network.clone();
+                            let targets = self.other_validators();
                             self.runtime.spawn(async move {
-                                let _ = network.broadcast(Channel::Consensus, bytes).await;
+                                for to in targets {
+                                    let _ = network
+                                        .send(to, Channel::Consensus, bytes.clone())
+                                        .await;
+                                }
                             });
                         }
                     }
