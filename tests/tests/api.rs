@@ -160,6 +160,10 @@ async fn every_endpoint_answers_and_bad_requests_get_exact_errors() {
         )
         .await;
     assert_eq!(status, 202, "{body}");
+    // Later checks dry-run against the central bank's next sequence (2): wait until this one
+    // (sequence 1) has committed, or they would see a sequence ahead of the next and pass.
+    let second = node.wait_final(body["hash"].as_str().unwrap()).await;
+    assert_eq!(second["status"], "committed");
 
     // Malformed JSON, unknown fields, bad hex.
     let (status, body) = node
