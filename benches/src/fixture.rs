@@ -18,7 +18,7 @@ pub struct Fixture {
 impl Fixture {
     /// Opens `wallets` tier-1 wallets at bank 1 and gives each 1,000 tenge.
     pub fn new(wallets: usize) -> Fixture {
-        let net = TestNetwork::new(1, 0);
+        let net = TestNetwork::new(1, 1);
         let ledger = Ledger::from_genesis(&net.genesis).expect("genesis");
         let keys: Vec<Keypair> = (0..wallets)
             .map(|i| test_key(&format!("bench-wallet-{i}")))

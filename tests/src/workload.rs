@@ -8,9 +8,9 @@ use tenge_types::{Amount, Payload, SignedTransaction, TimestampMs};
 /// Transactions per block of the crash workload.
 pub const TRANSFERS_PER_BLOCK: u64 = 40;
 
-/// The network the crash tests use: 2 banks, no validators.
+/// The network the crash tests use: 2 banks, one validator (a genesis needs one; it signs nothing here).
 pub fn network() -> TestNetwork {
-    TestNetwork::new(2, 0)
+    TestNetwork::new(2, 1)
 }
 
 /// Consensus time of block `height`.
