@@ -640,9 +640,8 @@ impl Engine {
                             let targets = self.other_validators();
                             self.runtime.spawn(async move {
                                 for to in targets {
-                                    let _ = network
-                                        .send(to, Channel::Consensus, bytes.clone())
-                                        .await;
+                                    let _ =
+                                        network.send(to, Channel::Consensus, bytes.clone()).await;
                                 }
                             });
                         }

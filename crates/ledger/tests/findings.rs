@@ -279,7 +279,10 @@ fn m4_unsolicited_earmarks_cannot_block_central_bank_earmarks() {
             placed += 1;
         }
     }
-    assert!(placed < 64, "an account's every earmark slot was filled by one sender");
+    assert!(
+        placed < 64,
+        "an account's every earmark slot was filled by one sender"
+    );
     // The central bank's earmarked issuance still reaches the victim.
     let benefit = h.officers(Payload::IssueEarmarked(IssueEarmarked {
         to: victim,
