@@ -71,7 +71,10 @@ impl FaultCluster {
             validators + observers,
             "one namespace per node"
         );
-        let dir = tempfile::tempdir().expect("temporary directory");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{}-", lab.prefix))
+            .tempdir()
+            .expect("temporary directory");
         let options = DevnetOptions {
             validators,
             observers,
@@ -330,7 +333,18 @@ impl Drop for FaultCluster {
         if let Some(dir) = self.dir.take()
             && (std::thread::panicking() || std::env::var_os("TENGE_KEEP_CLUSTER").is_some())
         {
-            let kept = dir.keep();
+            // Renamed out of the stale sweep's reach (which takes `tenge-ft-<dead pid>-*`).
+            let path = dir.keep();
+            let kept = path.with_file_name(format!(
+                "kept-{}",
+                path.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            ));
+            let kept = match std::fs::rename(&path, &kept) {
+                Ok(()) => kept,
+                Err(_) => path,
+            };
             eprintln!(
                 "faults: cluster directory (logs, data) kept in {}",
                 kept.display()

@@ -31,7 +31,8 @@ pub struct Settings {
     pub pause_hold: Duration,
     /// How many times the fault is applied and healed.
     pub cycles: usize,
-    /// The validator the fault targets (single-node faults).
+    /// The validator a single-node fault targets in the first cycle; the next cycles take the
+    /// next validators ([`Settings::victim_in_cycle`]).
     pub victim: usize,
     /// For random loss: each packet between nodes is dropped with this probability, in percent.
     pub loss_percent: u8,
@@ -58,7 +59,7 @@ impl Settings {
         };
         let (fault_hold, pause_hold, cycles, after_heal_transactions) = match length {
             Length::Short => (Duration::from_secs(8), Duration::from_secs(10), 1, 20),
-            Length::Full => (Duration::from_secs(30), Duration::from_secs(10), 3, 200),
+            Length::Full => (Duration::from_secs(30), Duration::from_secs(30), 3, 200),
         };
         Settings {
             length,
@@ -75,6 +76,13 @@ impl Settings {
                 Length::Full => Duration::from_secs(900),
             },
         }
+    }
+}
+
+impl Settings {
+    /// The validator a single-node fault targets in cycle `cycle` (from 1).
+    pub fn victim_in_cycle(&self, cycle: usize) -> usize {
+        (self.victim + cycle - 1) % VALIDATORS
     }
 }
 
@@ -100,11 +108,12 @@ where
     let started = Instant::now();
     let lab = Arc::new(Lab::create(VALIDATORS + OBSERVERS).unwrap_or_else(|e| panic!("lab: {e}")));
     eprintln!(
-        "{test}: {:?}, seed {} (TENGE_FAULTS_SEED replays it), victim validator-{}, lab {} on \
-         10.213.{}.0/24",
+        "{test}: {:?}, seed {} (TENGE_FAULTS_SEED replays it), first victim validator-{}, {}% \
+         loss, lab {} on 10.213.{}.0/24",
         settings.length,
         settings.seed,
         settings.victim + 1,
+        settings.loss_percent,
         lab.prefix,
         lab.subnet
     );

@@ -98,22 +98,40 @@ pub fn unavailable_reason() -> Option<String> {
     None
 }
 
-/// Removes the namespaces (and kills the processes in them) of labs whose test process is gone,
-/// for example killed by a CI timeout before its guards ran.
-pub fn sweep_stale() {
-    let Ok(entries) = std::fs::read_dir("/run/netns") else {
-        return;
+/// Whether `name` (`tenge-ft-<pid>-...`) belongs to a test process that is gone.
+fn stale(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(PREFIX) else {
+        return false;
     };
-    for entry in entries.flatten() {
+    let owner: Option<u32> = rest.split('-').next().and_then(|p| p.parse().ok());
+    !owner.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Removes the namespaces (killing the processes in them) and devnet directories of labs whose
+/// test process is gone, for example killed by a CI timeout before its guards ran.
+pub fn sweep_stale() {
+    for entry in std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let owner: Option<u32> = rest.split('-').next().and_then(|p| p.parse().ok());
-        let alive = owner.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
+        if stale(&name) {
             eprintln!("faults: removing stale namespace {name}");
             remove_namespace(&name);
+        }
+    }
+    let temp = std::env::temp_dir();
+    for entry in std::fs::read_dir(&temp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if stale(&name) && entry.path().join("genesis.json").exists() {
+            eprintln!(
+                "faults: removing stale devnet directory {}",
+                entry.path().display()
+            );
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                eprintln!("faults: {e}");
+            }
         }
     }
 }
@@ -326,6 +344,40 @@ impl Lab {
 
     pub fn clear_all_filters(&self) -> Result<(), LabError> {
         (0..self.nodes).try_for_each(|i| self.clear_filter(i))
+    }
+
+    /// Cuts `nodes` off at the bridge, as a pulled cable would: the bridge forwards nothing from
+    /// or to their ports, silently, while their traffic with the test client (local to the
+    /// bridge, not forwarded) passes. Nothing changes inside the nodes' own namespaces, so their
+    /// sends and dials fail only by timing out. Replaces any earlier cut; `&[]` heals.
+    pub fn cut_at_bridge(&self, nodes: &[usize]) -> Result<(), LabError> {
+        let mut script =
+            String::from("table bridge tenge_fault\ndelete table bridge tenge_fault\n");
+        if !nodes.is_empty() {
+            let ports = nodes
+                .iter()
+                .map(|i| {
+                    assert!(*i < self.nodes);
+                    format!("\"v{i}\"")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            script += &format!(
+                "table bridge tenge_fault {{\n\
+                 \tchain forward {{\n\
+                 \t\ttype filter hook forward priority 0; policy accept;\n\
+                 \t\tiifname {{ {ports} }} drop\n\
+                 \t\toifname {{ {ports} }} drop\n\
+                 \t}}\n\
+                 }}\n"
+            );
+        }
+        command(
+            "ip",
+            &["netns", "exec", &self.hub(), "nft", "-f", "-"],
+            Some(&script),
+        )
+        .map(drop)
     }
 }
 
