@@ -61,6 +61,9 @@ impl Default for ConsensusSection {
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
     pub mempool_max_txs: usize,
+    /// Client submissions are refused (503) while the mempool holds this many transactions
+    /// (at most `mempool_max_txs`: a larger value acts as that).
+    pub mempool_admission_max_txs: usize,
     pub block_max_txs: usize,
     pub verify_threads: usize,
     pub sync_batch_blocks: u16,
@@ -76,6 +79,7 @@ impl Default for LimitsSection {
         let network = tenge_network::NetworkLimits::default();
         LimitsSection {
             mempool_max_txs: engine.mempool_max_txs,
+            mempool_admission_max_txs: engine.mempool_admission_max_txs,
             block_max_txs: engine.block_max_txs,
             verify_threads: engine.verify_threads,
             sync_batch_blocks: engine.sync_batch_blocks,
@@ -231,6 +235,11 @@ impl NodeConfig {
             ));
         }
         let l = &self.limits;
+        if l.mempool_admission_max_txs == 0 {
+            return Err(ConfigError::Invalid(
+                "limits: mempool_admission_max_txs must be positive".into(),
+            ));
+        }
         if l.mempool_max_txs == 0
             || l.block_max_txs == 0
             || l.block_max_txs > tenge_types::block::MAX_BLOCK_TRANSACTIONS

@@ -114,6 +114,10 @@ async fn run(config: NodeConfig) -> Result<ExitCode, String> {
         },
         limits: EngineLimits {
             mempool_max_txs: config.limits.mempool_max_txs,
+            mempool_admission_max_txs: config
+                .limits
+                .mempool_admission_max_txs
+                .min(config.limits.mempool_max_txs),
             block_max_txs: config.limits.block_max_txs,
             verify_threads: config.limits.verify_threads,
             sync_batch_blocks: config.limits.sync_batch_blocks,
