@@ -447,3 +447,171 @@ async fn events_stream_committed_blocks() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Waits for `condition` (polled every 50 ms) until `deadline`; false if it never held.
+async fn eventually<F, Fut>(deadline: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// L1: 400 half-open connections (a request head that never ends) are closed by the server
+/// within the header read timeout, and `GET /v1/status` answers while they are open. Before the
+/// fix, axum's server kept every one of them open (the issue saw none closed in 60 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_half_open_connections_are_closed_and_status_still_answers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = node().await;
+    let address = node.url.trim_start_matches("http://").to_string();
+    let mut sockets = Vec::new();
+    for _ in 0..400 {
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        socket
+            .write_all(b"GET /v1/status HTTP/1.1\r\nHost: tenge\r\n")
+            .await
+            .unwrap();
+        sockets.push(socket);
+    }
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), node.get("/v1/status"))
+        .await
+        .expect("/v1/status did not answer while 400 half-open connections were open");
+    assert_eq!(status, 200, "{body}");
+    // Every half-open connection is closed by the server (read gives end of file or an error).
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        for socket in &mut sockets {
+            let mut buffer = [0u8; 1024];
+            loop {
+                match socket.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "half-open connections were still open 20 s later"
+    );
+}
+
+/// L1: event-stream subscribers are bounded; the ones over the bound get the JSON 503 at once,
+/// and a subscriber that leaves frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_event_subscribers_are_bounded() {
+    let node = node().await;
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for _ in 0..tenge_api::server::MAX_EVENT_SUBSCRIBERS + 20 {
+        let response = node
+            .http
+            .get(format!("{}/v1/events", node.url))
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            200 => open.push(response),
+            503 => {
+                let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+                assert_error(503, &body, 503, "unavailable", None);
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(open.len(), tenge_api::server::MAX_EVENT_SUBSCRIBERS);
+    assert_eq!(refused, 20);
+    let (status, _) = node.get("/v1/status").await;
+    assert_eq!(status, 200);
+    drop(open.pop());
+    let freed = eventually(Duration::from_secs(10), || async {
+        let response = node
+            .http
+            .get(format!("{}/v1/events", node.url))
+            .send()
+            .await
+            .unwrap();
+        response.status().as_u16() == 200
+    })
+    .await;
+    assert!(freed, "a subscriber that left did not free its place");
+}
+
+/// L1/H7: a 16 MiB batch of random bytes gets a 400 JSON answer, and a batch of 5,000
+/// well-formed transactions from a sender that does not exist, each with 8 random signatures,
+/// is refused item by item as `UnknownSender` (the cheap checks run before any signature),
+/// while the node keeps committing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_abusive_batches_get_fast_json_refusals_and_commits_go_on() {
+    let node = node().await;
+    let random: Vec<u8> = (0..16 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let (status, body) = node
+        .post(
+            "/v1/transactions/batch",
+            "application/octet-stream",
+            random,
+        )
+        .await;
+    assert_error(status, &body, 400, "bad_request", None);
+
+    let stranger = tenge_ledger::testkit::test_key("stranger");
+    let bank = node.net.bank(0);
+    let junk: Vec<SignedTransaction> = (0..5_000u64)
+        .map(|i| {
+            let mut tx = node.net.sign(
+                &stranger,
+                i,
+                Payload::Transfer(Transfer {
+                    to: bank,
+                    amount: Amount::from_tiyn(1),
+                }),
+            );
+            let signature = tx.signatures[0].clone();
+            tx.signatures = (0..8u8)
+                .map(|k| {
+                    let mut s = signature.clone();
+                    s.signature.0[0] ^= k + 1;
+                    s
+                })
+                .collect();
+            tx
+        })
+        .collect();
+    let (status, body) = node
+        .post(
+            "/v1/transactions/batch",
+            "application/octet-stream",
+            tenge_types::encode(&junk),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let items = body.as_array().unwrap();
+    assert_eq!(items.len(), junk.len());
+    assert!(
+        items.iter().all(|item| item["error"]["code"] == 102),
+        "{}",
+        items[0]
+    );
+
+    // Commits go on: an issuance submitted now commits.
+    let tx = issue(&node, 0, bank, 5);
+    let (status, body) = node.submit(&tx).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        node.wait_final(&tx.hash().to_hex()).await["status"],
+        "committed"
+    );
+}
