@@ -19,7 +19,7 @@ use tenge_types::transaction::{
 };
 use tenge_types::{
     AccountId, Amount, ChainId, EarmarkId, EarmarkTerms, HashValue, Height, Payload, PolicyParams,
-    SignedTransaction, TimestampMs, Transaction, TransactionSignature,
+    RejectionCode, SignedTransaction, TimestampMs, Transaction, TransactionSignature,
 };
 
 #[derive(Parser)]
@@ -586,20 +586,70 @@ impl Context {
         })
     }
 
-    /// Signs, submits and (unless told not to) waits for the block outcome.
+    /// Signs, submits and (unless told not to) waits for the block outcome. The sequence came
+    /// from the committed state of the node we talk to, which may be a block behind: if the node
+    /// says the sequence is taken by a pending transaction (409 conflict) or already used (103),
+    /// the CLI waits for the pending one, takes the sequence again, signs again and resubmits,
+    /// a few times at most (issue N1).
     async fn send(
         &self,
-        transaction: Transaction,
+        mut transaction: Transaction,
         signers: &[Keypair],
         wait: &WaitArgs,
     ) -> Outcome {
         let refs: Vec<&Keypair> = signers.iter().collect();
-        let signed = tenge_crypto::sign_transaction(transaction, &refs);
-        self.submit(&signed, wait).await
+        const ATTEMPTS: usize = 5;
+        for attempt in 1..=ATTEMPTS {
+            let signed = tenge_crypto::sign_transaction(transaction.clone(), &refs);
+            let submitted = self.client.submit(&signed).await;
+            let detail = match submitted {
+                Err(ClientError::Api(detail)) if attempt < ATTEMPTS => detail,
+                other => {
+                    let outcome = self.after_submit(&signed, other, wait).await;
+                    // Accepted by a node that was behind, and its sequence then used by another
+                    // transaction: it can never commit, so sign it again with the next sequence.
+                    let superseded = matches!(&outcome, Err(Failure { json: Some(v), .. })
+                        if v["superseded"] == true);
+                    if superseded && attempt < ATTEMPTS {
+                        transaction.sequence = self.sequence(&transaction.sender).await?;
+                        continue;
+                    }
+                    return outcome;
+                }
+            };
+            let conflict = detail.status == 409 && detail.kind == "conflict";
+            let used = detail.code == Some(RejectionCode::SequenceAlreadyUsed.code());
+            if !conflict && !used {
+                return self
+                    .after_submit(&signed, Err(ClientError::Api(detail)), wait)
+                    .await;
+            }
+            if let Some(pending) = pending_hash(&detail.message) {
+                // Whatever its outcome, once it is final the sequence has moved on.
+                let _ = self
+                    .client
+                    .wait_final(&pending, Duration::from_secs(wait.timeout_seconds))
+                    .await;
+            }
+            let sequence = self.sequence(&transaction.sender).await?;
+            transaction.sequence = sequence.max(transaction.sequence + u64::from(conflict));
+        }
+        unreachable!("the last attempt returns")
     }
 
     async fn submit(&self, signed: &SignedTransaction, wait: &WaitArgs) -> Outcome {
-        let hash = match self.client.submit(signed).await {
+        let submitted = self.client.submit(signed).await;
+        self.after_submit(signed, submitted, wait).await
+    }
+
+    /// Reports a submission's answer, and unless told not to waits for the block outcome.
+    async fn after_submit(
+        &self,
+        signed: &SignedTransaction,
+        submitted: Result<HashValue, ClientError>,
+        wait: &WaitArgs,
+    ) -> Outcome {
+        let hash = match submitted {
             Ok(hash) => hash,
             // Refused at the door with a rejection code: report it in the same shape as a
             // rejection in a block.
@@ -626,6 +676,12 @@ impl Context {
         }
         final_outcome(&self.client, signed, &hash, wait.timeout_seconds).await
     }
+}
+
+/// The hash a 409 conflict names as the pending transaction holding the sequence.
+fn pending_hash(message: &str) -> Option<HashValue> {
+    let rest = message.split("pending transaction ").nth(1)?;
+    rest.get(..64)?.parse().ok()
 }
 
 /// Waits until the transaction is committed or rejected in a block. A transaction that this node
@@ -671,7 +727,7 @@ async fn final_outcome(
                         message: format!("rejected: SequenceAlreadyUsed (103): {reason}"),
                         json: Some(json!({
                             "hash": hash.to_hex(), "status": "rejected", "height": null,
-                            "code": 103, "reason": reason,
+                            "code": 103, "reason": reason, "superseded": true,
                         })),
                     });
                 }
