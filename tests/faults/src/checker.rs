@@ -23,7 +23,8 @@ use crate::workload::WorkloadReport;
 #[derive(Debug)]
 pub struct Summary {
     pub acknowledged: usize,
-    pub height: u64,
+    /// Heights compared block by block on every node.
+    pub compared_up_to: u64,
     pub last_commit_height: u64,
 }
 
@@ -190,10 +191,19 @@ pub async fn check(cluster: &FaultCluster, report: &WorkloadReport, resumed_abov
         }
     }
 
-    // 3. One block per height, the same everywhere, chained; each transaction in it once.
+    // 3. One block per height, the same everywhere, chained; each transaction in it once. Up to
+    // the lowest tip of all, which is at least the height of the last acknowledged transaction.
+    let common = cluster
+        .heights(&nodes)
+        .await
+        .into_iter()
+        .map(|h| h.unwrap_or(0))
+        .min()
+        .unwrap_or(0)
+        .max(height);
     let tasks: Vec<_> = nodes
         .iter()
-        .map(|&i| tokio::spawn(blocks(cluster.client(i).clone(), height)))
+        .map(|&i| tokio::spawn(blocks(cluster.client(i).clone(), common)))
         .collect();
     let mut chains = Vec::new();
     for (task, &i) in tasks.into_iter().zip(&nodes) {
@@ -330,7 +340,7 @@ pub async fn check(cluster: &FaultCluster, report: &WorkloadReport, resumed_abov
     }
     Summary {
         acknowledged: report.acknowledged.len(),
-        height: cluster.max_height(&nodes).await,
+        compared_up_to: common,
         last_commit_height: height,
     }
 }

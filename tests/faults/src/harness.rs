@@ -295,12 +295,13 @@ impl Run {
         let report = workload.stop().await;
         let summary = check(&cluster, &report, resumed_above).await;
         eprintln!(
-            "{test}: checked {} acknowledged transfers, all committed once and alike on {} \
-             nodes up to height {} (chain at {}); refused or unanswered submissions: {:?}",
+            "{test}: checked {} acknowledged transfers, all committed once and alike on {} nodes \
+             (the last at height {}), blocks 1..={} equal everywhere; refused or unanswered \
+             submissions: {:?}",
             summary.acknowledged,
             cluster.len(),
             summary.last_commit_height,
-            summary.height,
+            summary.compared_up_to,
             report.failures
         );
         summary
