@@ -36,9 +36,24 @@ struct Outcome {
     /// Honest nodes: the three validators, then the observer.
     honest: Vec<(String, Client)>,
     harness_key: String,
+    /// (short key, name) of every honest node.
+    honest_keys: Vec<(String, String)>,
 }
 
 impl Outcome {
+    /// Penalties the honest nodes gave honest peers, as readable lines.
+    fn honest_penalties(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        for (name, log) in self.honest_logs() {
+            for (peer, line) in byzantine::penalties(&log) {
+                if let Some((_, penalised)) = self.honest_keys.iter().find(|(key, _)| *key == peer) {
+                    found.push(format!("{name} penalised {penalised}: {line}"));
+                }
+            }
+        }
+        found
+    }
+
     fn logs(&self) -> String {
         format!(
             "{}\n--- harness ---\n{}",
@@ -117,6 +132,7 @@ async fn run(behaviour: Behaviour) -> Outcome {
         seconds,
     );
     let attack_began = Instant::now();
+    let attack_start_height = height(&honest[0].1).await.unwrap_or(0);
     let windows = seconds.div_ceil(WINDOW.as_secs());
     let mut window_report = Vec::new();
     for window in 0..windows {
@@ -165,6 +181,12 @@ async fn run(behaviour: Behaviour) -> Outcome {
         window_report.push(format!("{start_heights:?}->{last:?}"));
     }
 
+    let attack_blocks = height(&honest[0].1)
+        .await
+        .unwrap_or(0)
+        .saturating_sub(attack_start_height);
+    let attack_rate = attack_blocks as f64 / attack_began.elapsed().as_secs_f64();
+
     // The harness stops by itself at the end of its behaviour.
     let status = harness.wait(Duration::from_secs(30)).await;
     assert!(
@@ -196,6 +218,7 @@ async fn run(behaviour: Behaviour) -> Outcome {
         harness,
         honest,
         harness_key,
+        honest_keys: honest_keys.clone(),
     };
     // Bans: only the harness may be banned by an honest node.
     let mut honest_banned = Vec::new();
@@ -217,17 +240,10 @@ async fn run(behaviour: Behaviour) -> Outcome {
     );
     // Penalties of honest peers are not failures by themselves (they decay), but they are what
     // a ban starts from: print them with the run's summary.
-    let mut honest_penalties = Vec::new();
-    for (name, log) in outcome.honest_logs() {
-        for (peer, line) in byzantine::penalties(&log) {
-            if let Some((_, penalised)) = honest_keys.iter().find(|(key, _)| *key == peer) {
-                honest_penalties.push(format!("{name} penalised {penalised}: {line}"));
-            }
-        }
-    }
+    let honest_penalties = outcome.honest_penalties();
     eprintln!(
-        "{}: {seconds} s of misbehaviour, {:.0} s in all; heights per window {}; common height \
-         {common}; harness banned {} times ({}); {} penalties of the harness; {} penalties of \
+        "{}: {seconds} s of misbehaviour, {:.0} s in all; {attack_blocks} blocks committed \
+         meanwhile ({attack_rate:.1}/s); heights per window {}; common height {common}; harness banned {} times ({}); {} penalties of the harness; {} penalties of \
          honest peers{}{}\n{}",
         behaviour.name(),
         began.elapsed().as_secs_f64(),
@@ -396,7 +412,7 @@ async fn byzantine_bad_signature_transactions_are_reported_rejected() {
 async fn byzantine_invalid_gossip_cannot_halt_or_ban_honest_nodes() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let outcome = run(Behaviour::InvalidGossip).await;
-    assert!(outcome.harness.stat("gossip_batches_sent") > 0);
+    assert!(outcome.harness.stat("gossip_batches_queued") > 0);
     assert!(
         !outcome.harness_penalties().is_empty(),
         "no honest node penalised the invalid gossip:\n{}",
@@ -413,6 +429,15 @@ async fn byzantine_forged_certificates_cannot_halt_or_ban_honest_nodes() {
         !outcome.harness_penalties().is_empty(),
         "no honest node charged the forger:\n{}",
         outcome.logs()
+    );
+    // Review H4: a forgery attached to an honest validator's message is charged to the relay.
+    // Honest peers draw no penalty at all in a run without faults, so any penalty of one here
+    // is a forgery charged to its victim.
+    let framed = outcome.honest_penalties();
+    assert!(
+        framed.is_empty(),
+        "honest validators were charged for the forger's relays:\n{}",
+        framed.join("\n")
     );
 }
 

@@ -23,6 +23,11 @@
 //! - `sync-flood`: range-sync requests for everything (after height 0, as many blocks as the
 //!   encoding allows) to every peer, as fast as the network takes them (review H6).
 //!
+//! Misbehaviour that honest nodes penalise (gossip, forgeries, equivocation, spam) is paced in
+//! the first half of the run, one penalty's worth every 5 s, below the ban threshold, so that
+//! every kind reaches the honest nodes while they still talk to the harness (and each is checked
+//! for whom it is charged to); in the second half it floods, until they ban it.
+//!
 //! It prints what it does, and every few seconds a `byzantine stats key=value ...` line that the
 //! tests read. Usage:
 //!
@@ -141,6 +146,51 @@ impl Rng {
         let mut bytes = [0u8; 64];
         bytes.copy_from_slice(&self.bytes(64));
         Signature(bytes)
+    }
+}
+
+/// Paces misbehaviour that costs this node a penalty at honest nodes. A penalty is 10 points,
+/// points halve every 10 s and 45 ban (`tenge_network`'s defaults), so one penalty per 3.7 s or
+/// less often never leads to a ban: in the first half of the run the honest nodes keep talking
+/// to the harness and every kind of misbehaviour is delivered, each checked for whom it is
+/// charged to. In the second half there is no limit, until the honest nodes ban the harness.
+struct Pacer {
+    flood_from: Instant,
+    next: Instant,
+    interval: Duration,
+}
+
+/// One paced misbehaviour to every honest node this often.
+const PACED_INTERVAL: Duration = Duration::from_secs(5);
+/// One paced forgery to one honest validator, in turn, this often: each of the three gets one
+/// every 6 s.
+const PACED_FORGERY_INTERVAL: Duration = Duration::from_secs(2);
+
+impl Pacer {
+    fn new(duration: Duration, interval: Duration) -> Pacer {
+        let now = Instant::now();
+        Pacer {
+            flood_from: now + duration / 2,
+            next: now,
+            interval,
+        }
+    }
+
+    fn flooding(&self) -> bool {
+        Instant::now() >= self.flood_from
+    }
+
+    /// Whether one paced misbehaviour may go out now (always, once flooding).
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        if self.flooding() {
+            return true;
+        }
+        if now < self.next {
+            return false;
+        }
+        self.next = now + self.interval;
+        true
     }
 }
 
@@ -269,10 +319,11 @@ struct Harness {
     /// Distinct bad-signature transactions (their amounts differ).
     bad_counter: u64,
     lies: u64,
-    /// The last round proposal spam went out for, and whether the leader flood has happened.
+    /// The last round proposal spam went out for.
     spam_round: Round,
-    equivocated: bool,
-    started: Instant,
+    forgery_turn: u64,
+    forgery_target: usize,
+    pacer: Pacer,
 }
 
 impl Harness {
@@ -956,7 +1007,8 @@ impl Harness {
     // ---- forged certificates ------------------------------------------------------------------
 
     /// Relays an honest validator's message to every honest validator with forged certificates
-    /// attached. Each forgery is detectable only as invalid content from this relay.
+    /// attached. Each forgery is detectable only as invalid content from this relay, so an honest
+    /// node that charges anyone else for it frames the message's author (review H4).
     fn forge_relays(&mut self, message: &ConsensusMessage) {
         let mut forged: Vec<(&'static str, ConsensusMessage)> = Vec::new();
         match message {
@@ -967,9 +1019,12 @@ impl Harness {
                     high_qc: self.genesis_qc.clone(),
                     signatures: Vec::new(),
                 });
-                forged.push(("timeout with an unsigned last_tc at round u64::MAX", ConsensusMessage::Timeout(far)));
+                forged.push((
+                    "a timeout with an unsigned last_tc at round u64::MAX",
+                    ConsensusMessage::Timeout(far),
+                ));
                 let mut garbage = timeout.clone();
-                let next = self.consensus.round().max(timeout.round);
+                let next = self.consensus.round().max(timeout.round).saturating_next();
                 garbage.last_tc = Some(TimeoutCertificate {
                     round: next,
                     high_qc: timeout.high_qc.clone(),
@@ -977,23 +1032,33 @@ impl Harness {
                         .map(|i| (i, timeout.high_qc.round(), self.rng.signature()))
                         .collect(),
                 });
-                forged.push(("timeout with a last_tc of garbage signatures", ConsensusMessage::Timeout(garbage)));
+                forged.push((
+                    "a timeout with a last_tc of garbage signatures",
+                    ConsensusMessage::Timeout(garbage),
+                ));
                 let mut swapped = timeout.clone();
                 // Same round, so the timeout's own signature still verifies; the QC does not.
-                swapped.high_qc.data.block_id = Domain::Block.hash(&swapped.high_qc.data.block_id.0);
-                forged.push(("timeout with its high QC swapped", ConsensusMessage::Timeout(swapped)));
+                swapped.high_qc.data.block_id =
+                    Domain::Block.hash(&swapped.high_qc.data.block_id.0);
+                forged.push((
+                    "a timeout with its high QC swapped",
+                    ConsensusMessage::Timeout(swapped),
+                ));
             }
             ConsensusMessage::Vote(vote) => {
                 let mut altered = vote.clone();
                 altered.data.state_root = Domain::Block.hash(&altered.data.state_root.0);
-                forged.push(("vote with its data altered", ConsensusMessage::Vote(altered)));
+                forged.push(("a vote with its data altered", ConsensusMessage::Vote(altered)));
             }
             ConsensusMessage::Proposal(proposal) => {
                 let mut bad_qc = proposal.clone();
                 if let Some((_, signature)) = bad_qc.parent_qc.signatures.first_mut() {
                     *signature = self.rng.signature();
                 }
-                forged.push(("proposal with a forged parent QC", ConsensusMessage::Proposal(bad_qc)));
+                forged.push((
+                    "a proposal with a forged parent QC",
+                    ConsensusMessage::Proposal(bad_qc),
+                ));
                 let mut bad_tc = proposal.clone();
                 bad_tc.timeout_certificate = Some(TimeoutCertificate {
                     round: Round(proposal.round().0.saturating_sub(1)),
@@ -1002,21 +1067,63 @@ impl Harness {
                         .map(|i| (i, proposal.parent_qc.round(), self.rng.signature()))
                         .collect(),
                 });
-                forged.push(("proposal with a forged TC", ConsensusMessage::Proposal(bad_tc)));
+                forged.push((
+                    "a proposal with a forged TC",
+                    ConsensusMessage::Proposal(bad_tc),
+                ));
             }
             _ => {}
         }
         if forged.is_empty() {
             return;
         }
-        for target in self.honest_validators() {
+        if !self.pacer.flooding() {
+            // One forgery per paced turn, every kind of message and forgery in turn, so that
+            // each is delivered before the honest nodes ban this relay. (Timeouts come first
+            // after every pause, so without the rotation they would be the only ones forged.)
+            const TURNS: [(&str, usize); 6] = [
+                ("timeout", 0),
+                ("proposal", 0),
+                ("vote", 0),
+                ("timeout", 1),
+                ("proposal", 1),
+                ("timeout", 2),
+            ];
+            let (kind, variant) = TURNS[self.forgery_turn as usize % TURNS.len()];
+            let votes_come_here = self.validators.leader(self.consensus.round().saturating_next())
+                == self.me;
+            // Votes reach this node only for the rounds before the ones it leads: skip the
+            // vote's turn rather than wait for one.
+            if kind == "vote" && !votes_come_here && !matches!(message, ConsensusMessage::Vote(_)) {
+                self.forgery_turn += 1;
+                return;
+            }
+            if message.kind() != kind || !self.pacer.allow() {
+                return;
+            }
+            self.forgery_turn += 1;
+            forged = vec![forged.swap_remove(variant.min(forged.len() - 1))];
+        }
+        let mut targets = self.honest_validators();
+        if !self.pacer.flooding() {
+            // Paced: one honest validator per turn, in turn.
+            self.forgery_target += 1;
+            let target = targets[self.forgery_target % targets.len()];
+            targets = vec![target];
+        }
+        for target in &targets {
             for (_, message) in &forged {
-                self.send(target, Channel::Consensus, message.to_bytes());
+                self.send(*target, Channel::Consensus, message.to_bytes());
                 self.stats.add("forged_messages_sent", 1);
             }
         }
         let kinds: Vec<&str> = forged.iter().map(|(kind, _)| *kind).collect();
-        eprintln!("forged-certificates: relayed {} to every honest validator", kinds.join("; "));
+        let to: Vec<String> = targets.iter().map(|k| k.short()).collect();
+        eprintln!(
+            "forged-certificates: relayed {} to {}",
+            kinds.join("; "),
+            to.join(", ")
+        );
     }
 
     // ---- equivocation -------------------------------------------------------------------------
@@ -1044,20 +1151,29 @@ impl Harness {
         }
     }
 
-    /// Many distinct, valid proposals for the round this node leads: the same parent and
+    /// Distinct, valid proposals for the round this node leads: the same parent and
     /// certificates, different block times. Each honest validator gets a different one first,
-    /// then all the others.
+    /// then all the others. Paced, two per round (one conflict for each honest node); then as
+    /// many as `EQUIVOCATIONS_PER_ROUND`. Outside its budget it proposes honestly.
     fn equivocate(&mut self, proposal: &Proposal) {
         let round = proposal.round();
+        let count = if self.pacer.flooding() {
+            EQUIVOCATIONS_PER_ROUND
+        } else if self.pacer.allow() {
+            2
+        } else {
+            1
+        };
         let parent_id = proposal.block.header.parent_id;
         let mut variants = vec![proposal.clone()];
-        for offset in 1..EQUIVOCATIONS_PER_ROUND {
+        for offset in 1..count {
             let executed = {
                 let Some(ancestors) = self.ancestors(parent_id) else {
                     break;
                 };
                 let time = TimestampMs(proposal.block.header.timestamp.0 + offset);
-                self.ledger.build_block(&ancestors, round, time, Vec::new(), &[])
+                self.ledger
+                    .build_block(&ancestors, round, time, Vec::new(), &[])
             };
             let block = executed.block.clone();
             self.executed.insert(block.id(), executed);
@@ -1075,24 +1191,34 @@ impl Harness {
             for i in order {
                 let message = ConsensusMessage::Proposal(Box::new(variants[i].clone()));
                 self.send(*target, Channel::Consensus, message.to_bytes());
-                self.stats.add("equivocating_proposals_sent", 1);
             }
         }
-        self.equivocated = true;
-        eprintln!(
-            "equivocating-proposals: {} distinct proposals for round {round} to each honest validator",
-            variants.len()
-        );
+        if variants.len() > 1 {
+            self.stats.add(
+                "equivocating_proposals_sent",
+                (variants.len() * targets.len()) as u64,
+            );
+            self.stats.add("rounds_equivocated", 1);
+            eprintln!(
+                "equivocating-proposals: {} distinct proposals for round {round} to each honest validator",
+                variants.len()
+            );
+        } else {
+            self.stats.add("proposals_sent", 1);
+        }
     }
 
-    /// After the leader flood (or 10 s without a turn to lead), proposals for each new round
-    /// signed with this node's key: as itself though it is not the leader, and as the leader.
+    /// Proposals for rounds this node does not lead, signed with its own key: as itself (not the
+    /// leader), or as the round's leader (a signature that does not verify). Paced, one per
+    /// turn; then two for every new round.
     fn spam_proposals(&mut self) {
         let round = self.consensus.round();
-        if round <= self.spam_round
-            || !(self.equivocated || self.started.elapsed() > Duration::from_secs(10))
-            || self.validators.leader(round) == self.me
-        {
+        let leader = self.validators.leader(round);
+        if round <= self.spam_round || leader == self.me {
+            return;
+        }
+        let flooding = self.pacer.flooding();
+        if !flooding && !self.pacer.allow() {
             return;
         }
         self.spam_round = round;
@@ -1105,11 +1231,17 @@ impl Harness {
                 .build_block(&ancestors, round, now_ms(), Vec::new(), &[])
         };
         let block = executed.block;
-        let leader = self.validators.leader(round);
         let as_me = self.sign_proposal(block.clone(), &parent_qc, None, self.me);
         let as_leader = self.sign_proposal(block, &parent_qc, None, leader);
+        let spam = if flooding {
+            vec![as_me, as_leader]
+        } else if round.0 % 2 == 0 {
+            vec![as_me]
+        } else {
+            vec![as_leader]
+        };
         for target in self.honest_validators() {
-            for proposal in [&as_me, &as_leader] {
+            for proposal in &spam {
                 let message = ConsensusMessage::Proposal(Box::new(proposal.clone()));
                 self.send(target, Channel::Consensus, message.to_bytes());
                 self.stats.add("spam_proposals_sent", 1);
@@ -1266,6 +1398,7 @@ async fn invalid_gossip(
     chain_id: ChainId,
     bank: AccountId,
     stats: Arc<Stats>,
+    mut pacer: Pacer,
 ) {
     let throwaway: Vec<Keypair> = (0..POISON_SIGNATURES)
         .map(|_| Keypair::generate().expect("key generation"))
@@ -1313,28 +1446,43 @@ async fn invalid_gossip(
     let mut rng = Rng::seeded();
     let mut turn = 0u64;
     loop {
+        if !pacer.flooding() && !pacer.allow() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
         turn += 1;
-        for target in &targets {
-            let (kind, bytes) = if turn % 100 == 0 {
-                // Over the receiver's frame limit (16 MiB + 64 KiB).
-                ("oversized", vec![0x5a; 17 * 1024 * 1024])
-            } else if turn % 2 == 0 {
+        // Paced: every kind in turn, oversized frames included. Flooding: mostly garbage and
+        // batches, an oversized frame now and then (it is 17 MiB to each peer).
+        let pick = if pacer.flooding() {
+            if turn % 100 == 0 { 0 } else if turn % 2 == 0 { 1 } else { 2 }
+        } else {
+            [0, 1, 2, 2, 2, 2, 2][(turn % 7) as usize]
+        };
+        let (kind, bytes) = match pick {
+            // Over the receiver's frame limit (16 MiB + 64 KiB).
+            0 => ("a frame of 17 MiB", vec![0x5a; 17 * 1024 * 1024]),
+            1 => {
                 let length = 1 + (rng.next_u64() % 300) as usize;
-                ("garbage", rng.bytes(length))
-            } else {
+                ("garbage bytes", rng.bytes(length))
+            }
+            _ => {
                 let (kind, bytes) = &batches[(turn / 2) as usize % batches.len()];
                 (*kind, bytes.clone())
-            };
-            let _ = kind;
+            }
+        };
+        for target in &targets {
             if network
-                .send(*target, Channel::Transactions, bytes)
+                .send(*target, Channel::Transactions, bytes.clone())
                 .await
                 .is_ok()
             {
-                stats.add("gossip_batches_sent", 1);
+                stats.add("gossip_batches_queued", 1);
             }
         }
-        // Paces the loop at about 100 rounds a second: the harness shares two cores with the
+        if !pacer.flooding() {
+            eprintln!("invalid-gossip: sent {kind} to every peer");
+        }
+        // Paces the flood at about 100 rounds a second: the harness shares two cores with the
         // nodes it attacks, and a busy loop here would test the CPU, not the nodes' defences.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -1491,8 +1639,16 @@ async fn run(args: Args) -> Result<(), String> {
         bad_counter: 0,
         lies: 0,
         spam_round: Round(0),
-        equivocated: false,
-        started: Instant::now(),
+        forgery_turn: 0,
+        forgery_target: 0,
+        pacer: Pacer::new(
+            args.duration,
+            if args.behaviour == Behaviour::ForgedCertificates {
+                PACED_FORGERY_INTERVAL
+            } else {
+                PACED_INTERVAL
+            },
+        ),
         keypair,
     };
     eprintln!(
@@ -1511,6 +1667,7 @@ async fn run(args: Args) -> Result<(), String> {
             harness.chain_id.clone(),
             harness.victims.bank,
             stats.clone(),
+            Pacer::new(args.duration, PACED_INTERVAL),
         ))),
         Behaviour::SyncFlood => background.push(tokio::spawn(sync_flood(
             network.clone(),
