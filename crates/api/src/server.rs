@@ -27,9 +27,10 @@ pub const MAX_TRANSACTION_BODY_BYTES: usize =
 pub const MAX_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Most transactions in one batch submission.
 pub const MAX_BATCH_TRANSACTIONS: usize = 20_000;
-/// Batch submissions handled at once; more are answered 503 at once (a batch can cost a core for
-/// a fraction of a second in signature checks).
-pub const MAX_CONCURRENT_BATCHES: usize = 2;
+/// Batch submissions in progress at once; more are answered 503 at once. Their signature checks
+/// wait for one another in the engine (`EngineHandle::submit`), so this bounds the memory held
+/// by waiting batches, not the CPU (security review H7).
+pub const MAX_CONCURRENT_BATCHES: usize = 64;
 /// Event-stream subscribers at once; more are answered 503 (security review L1).
 pub const MAX_EVENT_SUBSCRIBERS: usize = 256;
 

@@ -358,16 +358,46 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             let batch: Vec<SignedTransaction> = transactions[sent..end].to_vec();
             let permit = limiter.clone().acquire_owned().await.expect("semaphore");
             let refused = refused.clone();
+            let give_up = start + Duration::from_secs(options.duration_s + 10);
             tokio::spawn(async move {
                 let _permit = permit;
-                match client.submit_batch(&batch).await {
-                    Ok(results) => {
-                        let bad = results.iter().filter(|r| r.error.is_some()).count();
-                        refused.fetch_add(bad as u64, std::sync::atomic::Ordering::Relaxed);
+                // A node that is full answers 503 and asks to retry: like a client would, retry
+                // those transactions (keeping their scheduled time for the latency) until the
+                // run ends; any other refusal is final.
+                let mut batch = batch;
+                loop {
+                    let retry: Vec<SignedTransaction> = match client.submit_batch(&batch).await {
+                        Ok(results) => {
+                            let mut retry = Vec::new();
+                            for (tx, result) in batch.iter().zip(&results) {
+                                match &result.error {
+                                    Some(error) if error.status == 503 => retry.push(tx.clone()),
+                                    Some(_) => {
+                                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    }
+                                    None => {}
+                                }
+                            }
+                            retry
+                        }
+                        Err(tenge_api::ClientError::Api(detail)) if detail.status == 503 => batch,
+                        Err(_) => {
+                            refused.fetch_add(
+                                batch.len() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                            Vec::new()
+                        }
+                    };
+                    if retry.is_empty() {
+                        break;
                     }
-                    Err(_) => {
-                        refused.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    if Instant::now() >= give_up {
+                        refused.fetch_add(retry.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        break;
                     }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    batch = retry;
                 }
             });
             sent = end;

@@ -19,10 +19,23 @@ pub enum Refusal {
     Rejected(Rejection),
 }
 
+/// How a transaction that passed the cheap checks stands against the committed state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Its sequence is the sender's next: a block can take it now.
+    Next,
+    /// Its sequence is ahead of the sender's next: it waits for earlier ones in flight.
+    Ahead,
+}
+
 /// The cheap checks, in order: encoded size, structure and chain (state-free), then a dry run on
 /// the committed state with the signatures taken as valid. A sequence number ahead of the next
-/// passes: the sender may have earlier ones in flight.
-pub fn precheck(ledger: &Ledger, tx: &SignedTransaction, now: TimestampMs) -> Result<(), Refusal> {
+/// passes (as `Readiness::Ahead`): the sender may have earlier ones in flight.
+pub fn precheck(
+    ledger: &Ledger,
+    tx: &SignedTransaction,
+    now: TimestampMs,
+) -> Result<Readiness, Refusal> {
     let size = tx.encoded_len();
     if size > MAX_TRANSACTION_BYTES {
         return Err(Refusal::Malformed(Rejection::new(
@@ -44,10 +57,9 @@ pub fn precheck(ledger: &Ledger, tx: &SignedTransaction, now: TimestampMs) -> Re
         )));
     }
     match ledger.dry_run(tx, true, now) {
-        Err(rejection) if rejection.code != RejectionCode::SequenceTooHigh => {
-            Err(Refusal::Rejected(rejection))
-        }
-        _ => Ok(()),
+        Ok(()) => Ok(Readiness::Next),
+        Err(rejection) if rejection.code == RejectionCode::SequenceTooHigh => Ok(Readiness::Ahead),
+        Err(rejection) => Err(Refusal::Rejected(rejection)),
     }
 }
 
@@ -88,7 +100,7 @@ pub fn check_gossip(
         transactions
             .into_iter()
             .filter(|tx| match precheck(&ledger, tx, now) {
-                Ok(()) => true,
+                Ok(_) => true,
                 Err(Refusal::Malformed(_)) => {
                     verdict.malformed += 1;
                     false

@@ -191,6 +191,9 @@ pub struct EngineHandle {
     pub genesis: Arc<Genesis>,
     pub verify_threads: usize,
     pub mempool_admission_max_txs: usize,
+    /// Client signature checks run one batch at a time (each on `verify_threads` threads):
+    /// concurrent submissions queue here instead of competing for the cores with consensus.
+    pub verification: Arc<tokio::sync::Semaphore>,
 }
 
 impl EngineHandle {
@@ -206,16 +209,14 @@ impl EngineHandle {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
         );
+        // Over the admission mark only transactions a block can take now (the sender's next
+        // sequence) come in; ones waiting behind a gap would hold mempool space that the
+        // transactions filling the gap then could not get (N3).
         let waiting = self
             .counters
             .mempool_transactions
             .load(std::sync::atomic::Ordering::Relaxed);
-        if waiting >= self.mempool_admission_max_txs {
-            return transactions
-                .iter()
-                .map(|_| Err(SubmitError::Mempool(MempoolError::Full(waiting))))
-                .collect();
-        }
+        let crowded = waiting >= self.mempool_admission_max_txs;
         let mut results: Vec<Option<Result<HashValue, SubmitError>>> =
             Vec::with_capacity(transactions.len());
         let mut passed = Vec::new();
@@ -223,7 +224,10 @@ impl EngineHandle {
             let ledger = self.ledger.read().expect("ledger lock");
             for tx in transactions {
                 match admission::precheck(&ledger, &tx, now) {
-                    Ok(()) => {
+                    Ok(admission::Readiness::Ahead) if crowded => {
+                        results.push(Some(Err(SubmitError::Mempool(MempoolError::Full(waiting)))));
+                    }
+                    Ok(_) => {
                         results.push(None);
                         passed.push(tx);
                     }
@@ -242,6 +246,9 @@ impl EngineHandle {
             }
         }
         let threads = self.verify_threads;
+        let Ok(_turn) = self.verification.clone().acquire_owned().await else {
+            return vec![Err(SubmitError::Stopped)];
+        };
         let checked =
             tokio::task::spawn_blocking(move || tenge_ledger::check_transactions(passed, threads))
                 .await;

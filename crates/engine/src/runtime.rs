@@ -247,6 +247,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         genesis: Arc::new(config.genesis.clone()),
         verify_threads: config.limits.verify_threads,
         mempool_admission_max_txs: config.limits.mempool_admission_max_txs,
+        verification: Arc::new(tokio::sync::Semaphore::new(1)),
     };
     let runtime = tokio::runtime::Handle::current();
     runtime.spawn(forward_network(
