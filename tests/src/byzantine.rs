@@ -88,10 +88,9 @@ pub fn use_free_ports(cluster: &mut Cluster) {
     let nodes = cluster.validators.len() + cluster.observers.len();
     let ports = free_ports(2 * nodes);
     let genesis_path = cluster.dir.path().join("genesis.json");
-    let mut genesis: tenge_types::Genesis = serde_json::from_str(
-        &std::fs::read_to_string(&genesis_path).expect("read genesis"),
-    )
-    .expect("genesis decodes");
+    let mut genesis: tenge_types::Genesis =
+        serde_json::from_str(&std::fs::read_to_string(&genesis_path).expect("read genesis"))
+            .expect("genesis decodes");
     let all = cluster
         .validators
         .iter_mut()
@@ -155,7 +154,10 @@ impl Harness {
     ) -> Harness {
         let genesis = genesis(cluster);
         let node = &cluster.validators[index];
-        let log_path = cluster.dir.path().join(format!("byzantine-{}.log", behaviour.name()));
+        let log_path = cluster
+            .dir
+            .path()
+            .join(format!("byzantine-{}.log", behaviour.name()));
         let log = std::fs::File::create(&log_path).expect("harness log");
         let mut command = Command::new(program);
         command
@@ -226,6 +228,21 @@ impl Harness {
             .filter_map(|pair| pair.split_once('='))
             .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
             .collect()
+    }
+
+    /// The committed height the harness last reported (its stats lines and range syncs).
+    pub fn reported_height(&self) -> u64 {
+        let log = self.log();
+        log.lines()
+            .rev()
+            .find_map(|line| {
+                if line.starts_with("byzantine stats") {
+                    log_field(line, "height")?.parse().ok()
+                } else {
+                    line.split_once("now at height ")?.1.trim().parse().ok()
+                }
+            })
+            .unwrap_or(0)
     }
 
     pub fn stat(&self, name: &str) -> u64 {

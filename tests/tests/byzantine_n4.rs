@@ -41,12 +41,63 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// Every honest node, the observer included, reaches the height of the lowest running honest
+    /// validator, none is halted, and all agree on every block up to the lowest common height,
+    /// which is returned.
+    async fn assert_all_agree(&self) -> u64 {
+        let mut top = u64::MAX;
+        for (_, client) in self.honest.iter().take(HONEST_VALIDATORS) {
+            top = top.min(height(client).await.expect("validator answers"));
+        }
+        for (_, client) in &self.honest {
+            wait_height(&self.cluster, client, top, MINUTE).await;
+        }
+        let mut common = u64::MAX;
+        for (name, status) in statuses(&self.honest).await {
+            let status = status.unwrap_or_else(|| panic!("{name} does not answer"));
+            assert!(
+                status.halted.is_none(),
+                "{name} halted: {:?}\n{}",
+                status.halted,
+                self.logs()
+            );
+            common = common.min(status.height);
+        }
+        let clients: Vec<Client> = self.honest.iter().map(|(_, c)| c.clone()).collect();
+        assert_same_chain(&clients, common).await;
+        common
+    }
+
+    /// No honest node banned an honest peer. Returns the bans of the harness, as readable lines.
+    fn assert_no_honest_bans(&self, what: &str) -> Vec<String> {
+        let mut honest_banned = Vec::new();
+        let mut harness_bans = Vec::new();
+        for (name, log) in self.honest_logs() {
+            for (peer, line) in byzantine::bans(&log) {
+                match self.honest_keys.iter().find(|(key, _)| *key == peer) {
+                    Some((_, banned)) => {
+                        honest_banned.push(format!("{name} banned {banned}: {line}"))
+                    }
+                    None => harness_bans.push(format!("{name} banned {peer}")),
+                }
+            }
+        }
+        assert!(
+            honest_banned.is_empty(),
+            "honest nodes were banned by honest peers under {what}:\n{}\n{}",
+            honest_banned.join("\n"),
+            self.logs()
+        );
+        harness_bans
+    }
+
     /// Penalties the honest nodes gave honest peers, as readable lines.
     fn honest_penalties(&self) -> Vec<String> {
         let mut found = Vec::new();
         for (name, log) in self.honest_logs() {
             for (peer, line) in byzantine::penalties(&log) {
-                if let Some((_, penalised)) = self.honest_keys.iter().find(|(key, _)| *key == peer) {
+                if let Some((_, penalised)) = self.honest_keys.iter().find(|(key, _)| *key == peer)
+                {
                     found.push(format!("{name} penalised {penalised}: {line}"));
                 }
             }
@@ -136,7 +187,8 @@ async fn run(behaviour: Behaviour) -> Outcome {
     let windows = seconds.div_ceil(WINDOW.as_secs());
     let mut window_report = Vec::new();
     for window in 0..windows {
-        let end = attack_began + Duration::from_secs(((window + 1) * WINDOW.as_secs()).min(seconds));
+        let end =
+            attack_began + Duration::from_secs(((window + 1) * WINDOW.as_secs()).min(seconds));
         let start_heights: Vec<Option<u64>> = {
             let mut heights = Vec::new();
             for (_, client) in honest.iter().take(HONEST_VALIDATORS) {
@@ -195,49 +247,15 @@ async fn run(behaviour: Behaviour) -> Outcome {
         harness.log_tail(40)
     );
 
-    // Every honest node, the observer included, reaches the validators' height and agrees on
-    // every block up to the lowest common height.
-    let mut top = u64::MAX;
-    for (_, client) in honest.iter().take(HONEST_VALIDATORS) {
-        top = top.min(height(client).await.expect("validator answers"));
-    }
-    for (_, client) in &honest {
-        wait_height(&cluster, client, top, MINUTE).await;
-    }
-    let mut common = u64::MAX;
-    for (name, status) in statuses(&honest).await {
-        let status = status.unwrap_or_else(|| panic!("{name} does not answer"));
-        assert!(status.halted.is_none(), "{name} halted: {:?}", status.halted);
-        common = common.min(status.height);
-    }
-    let clients: Vec<Client> = honest.iter().map(|(_, c)| c.clone()).collect();
-    assert_same_chain(&clients, common).await;
-
     let outcome = Outcome {
         cluster,
         harness,
         honest,
         harness_key,
-        honest_keys: honest_keys.clone(),
+        honest_keys,
     };
-    // Bans: only the harness may be banned by an honest node.
-    let mut honest_banned = Vec::new();
-    let mut harness_bans = Vec::new();
-    for (name, log) in outcome.honest_logs() {
-        for (peer, line) in byzantine::bans(&log) {
-            match honest_keys.iter().find(|(key, _)| *key == peer) {
-                Some((_, banned)) => honest_banned.push(format!("{name} banned {banned}: {line}")),
-                None => harness_bans.push(format!("{name} banned {peer}")),
-            }
-        }
-    }
-    assert!(
-        honest_banned.is_empty(),
-        "honest nodes were banned by honest peers under {}:\n{}\n{}",
-        behaviour.name(),
-        honest_banned.join("\n"),
-        outcome.logs()
-    );
+    let common = outcome.assert_all_agree().await;
+    let harness_bans = outcome.assert_no_honest_bans(behaviour.name());
     // Penalties of honest peers are not failures by themselves (they decay), but they are what
     // a ban starts from: print them with the run's summary.
     let honest_penalties = outcome.honest_penalties();
@@ -252,7 +270,11 @@ async fn run(behaviour: Behaviour) -> Outcome {
         harness_bans.join(", "),
         outcome.harness_penalties().len(),
         honest_penalties.len(),
-        if honest_penalties.is_empty() { "" } else { ":\n" },
+        if honest_penalties.is_empty() {
+            ""
+        } else {
+            ":\n"
+        },
         honest_penalties.join("\n"),
         outcome
             .harness
@@ -279,7 +301,9 @@ fn corrupted_blocks(harness_log: &str) -> Vec<CorruptedBlock> {
         .filter(|l| l.starts_with("bad-signature transaction "))
     {
         let hash = line.split_whitespace().nth(2).expect("hash").to_string();
-        let short_id = byzantine::log_field(line, "block").expect("block").to_string();
+        let short_id = byzantine::log_field(line, "block")
+            .expect("block")
+            .to_string();
         let height = byzantine::log_field(line, "height")
             .and_then(|h| h.parse().ok())
             .expect("height");
@@ -340,7 +364,11 @@ async fn byzantine_bad_signature_proposals_cannot_halt_or_ban_honest_nodes() {
     for block in &committed {
         for (name, client) in &outcome.honest {
             let view = client.block(block.height).await.expect("block");
-            assert!(view.id.starts_with(&block.short_id), "{name} at {}", block.height);
+            assert!(
+                view.id.starts_with(&block.short_id),
+                "{name} at {}",
+                block.height
+            );
             for hash in &block.hashes {
                 assert!(
                     view.transactions.iter().any(|t| t.hash == *hash),
@@ -354,7 +382,11 @@ async fn byzantine_bad_signature_proposals_cannot_halt_or_ban_honest_nodes() {
     // issued (two banks funded with 1,000,000 tenge each).
     for (name, client) in &outcome.honest {
         let supply = client.supply().await.expect("supply");
-        assert_eq!(supply.outstanding_tiyn, 2 * 1_000_000 * 100, "{name}: {supply:?}");
+        assert_eq!(
+            supply.outstanding_tiyn,
+            2 * 1_000_000 * 100,
+            "{name}: {supply:?}"
+        );
     }
     eprintln!(
         "bad-signature-proposals: {} corrupted blocks proposed, {} committed on every node",
@@ -465,14 +497,103 @@ async fn byzantine_equivocating_proposals_cannot_halt_or_ban_honest_nodes() {
     );
 }
 
+/// Blocks an honest validator is kept behind before it restarts in the lying-sync test: fewer
+/// than `tenged`'s `sync_gap_blocks` (32), so that it catches up by fetching the blocks the
+/// proposals it receives build on, from their proposer, the harness among them.
+const CATCH_UP_GAP_BLOCKS: u64 = 8;
+/// Restarts at most, until the harness has answered one of the restarted validator's fetches.
+const CATCH_UP_RESTARTS: usize = 3;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn byzantine_lying_sync_cannot_halt_or_ban_honest_nodes() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let outcome = run(Behaviour::LyingSync).await;
+    let mut outcome = run(Behaviour::LyingSync).await;
+    // The observer asks every validator in turn for blocks; the harness lied to it.
     assert!(
         outcome.harness.stat("sync_lies") + outcome.harness.stat("fetch_lies") > 0,
         "nobody asked the harness for blocks:\n{}",
         outcome.logs()
+    );
+
+    // Validators ask for blocks only when they fall behind: stop one, and restart it a few
+    // blocks behind, while the harness lies again. The harness and the two other honest
+    // validators are a quorum meanwhile (it votes honestly), so the chain goes on without the
+    // stopped one. Whether the restarted validator asks the harness depends on whose proposal
+    // reaches it first, so this is tried a few times.
+    let began = Instant::now();
+    let liar = Harness::start(
+        Path::new(env!("CARGO_BIN_EXE_byzantine")),
+        &outcome.cluster,
+        BYZANTINE,
+        Behaviour::LyingSync,
+        300,
+    );
+    let reference = outcome.honest[0].1.clone();
+    let now = height(&reference).await.expect("validator-1 answers");
+    let deadline = Instant::now() + MINUTE;
+    while liar.reported_height() < now {
+        assert!(
+            Instant::now() < deadline,
+            "the harness did not catch up to height {now}:\n{}",
+            liar.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let restarted = 2;
+    let lied_to_restarted = |liar: &Harness| {
+        liar.log()
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!(
+                    "lying-sync: answered a fetch by validator {restarted}"
+                ))
+            })
+            .count()
+    };
+    let mut restarts = 0;
+    while restarts < CATCH_UP_RESTARTS && lied_to_restarted(&liar) == 0 {
+        outcome.cluster.stop_validator(restarted);
+        let stopped_at = height(&reference).await.expect("validator-1 answers");
+        wait_height(
+            &outcome.cluster,
+            &reference,
+            stopped_at + CATCH_UP_GAP_BLOCKS,
+            2 * MINUTE,
+        )
+        .await;
+        outcome.cluster.start_validator(restarted);
+        let target = height(&reference).await.expect("validator-1 answers");
+        wait_height(
+            &outcome.cluster,
+            &outcome.honest[restarted].1,
+            target,
+            MINUTE,
+        )
+        .await;
+        restarts += 1;
+    }
+    let common = outcome.assert_all_agree().await;
+    let harness_bans = outcome.assert_no_honest_bans("lying-sync while a validator catches up");
+    let restarted_log = byzantine::strip_ansi(&outcome.cluster.validators[restarted].log());
+    let charged: Vec<&str> = restarted_log
+        .lines()
+        .filter(|l| l.contains("sync response refused") || l.contains("peer penalised"))
+        .collect();
+    eprintln!(
+        "lying-sync, catching up: validator-{} restarted {restarts} times {CATCH_UP_GAP_BLOCKS} \
+         blocks behind and caught up each time; common height {common}; {:.0} s; the harness \
+         answered {} of its fetches with lies; harness bans: {}; what the restarted validator \
+         refused or penalised:\n{}\n{}",
+        restarted + 1,
+        began.elapsed().as_secs_f64(),
+        lied_to_restarted(&liar),
+        harness_bans.join(", "),
+        charged.join("\n"),
+        liar.log()
+            .lines()
+            .filter(|l| l.starts_with("lying-sync"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 

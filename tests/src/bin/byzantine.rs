@@ -58,11 +58,13 @@ use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, Proposal, QuorumCertificate, StoredCertificates,
     TimeoutCertificate, ValidatorIndex, ValidatorSet, VoteData, proposal_signing_hash,
 };
-use tenge_types::sync::{CommittedBlock, SYNC_RESPONSE_SOFT_LIMIT_BYTES, SyncRequest, SyncResponse};
+use tenge_types::sync::{
+    CommittedBlock, SYNC_RESPONSE_SOFT_LIMIT_BYTES, SyncRequest, SyncResponse,
+};
 use tenge_types::transaction::{Issue, Transfer};
 use tenge_types::{
-    AccountId, Amount, Block, BlockId, ChainId, Domain, Genesis, HashValue, Height, Payload,
-    Round, Signature, SignedTransaction, TimestampMs, Transaction, TransactionSignature, encode,
+    AccountId, Amount, Block, BlockId, ChainId, Domain, Genesis, HashValue, Height, Payload, Round,
+    Signature, SignedTransaction, TimestampMs, Transaction, TransactionSignature, encode,
 };
 use tokio::sync::mpsc;
 
@@ -107,7 +109,10 @@ impl Stats {
     }
 
     fn set(&self, name: &'static str, value: u64) {
-        self.counters.lock().expect("stats lock").insert(name, value);
+        self.counters
+            .lock()
+            .expect("stats lock")
+            .insert(name, value);
     }
 
     fn line(&self, behaviour: Behaviour) -> String {
@@ -539,8 +544,10 @@ impl Harness {
                     round
                 );
             }
-            self.stats
-                .add("bad_signature_transactions", block.transactions.len() as u64);
+            self.stats.add(
+                "bad_signature_transactions",
+                block.transactions.len() as u64,
+            );
         }
         self.executed.insert(block.id(), executed);
         Some(block)
@@ -631,7 +638,10 @@ impl Harness {
         for (index, item) in blocks.into_iter().enumerate() {
             let id = item.block.id();
             let Some(executed) = self.executed.remove(&id) else {
-                panic!("block {} committed by consensus was never executed", id.short());
+                panic!(
+                    "block {} committed by consensus was never executed",
+                    id.short()
+                );
             };
             let certificates = StoredCertificates {
                 parent_qc: item.parent_qc,
@@ -715,14 +725,14 @@ impl Harness {
         if blocks.is_empty() {
             return;
         }
-        let certificate = match check_range(&mut self.sync_verifier, head.id(), head.height, &blocks)
-        {
-            Ok(certificate) => certificate,
-            Err(reason) => {
-                eprintln!("sync response from {} refused: {reason}", from.short());
-                return;
-            }
-        };
+        let certificate =
+            match check_range(&mut self.sync_verifier, head.id(), head.height, &blocks) {
+                Ok(certificate) => certificate,
+                Err(reason) => {
+                    eprintln!("sync response from {} refused: {reason}", from.short());
+                    return;
+                }
+            };
         let mut last = None;
         let count = blocks.len();
         for item in blocks {
@@ -772,11 +782,7 @@ impl Harness {
         else {
             return;
         };
-        let real = serve_committed(
-            &self.store,
-            after_height,
-            max_blocks.min(SYNC_BATCH_BLOCKS),
-        );
+        let real = serve_committed(&self.store, after_height, max_blocks.min(SYNC_BATCH_BLOCKS));
         let head = self.ledger.head().height;
         if self.behaviour != Behaviour::LyingSync {
             reply.send(SyncResponse::Committed { blocks: real, head }.to_bytes());
@@ -820,7 +826,11 @@ impl Harness {
     }
 
     /// One of several wrong answers to a range-sync request, in turn.
-    fn sync_lie(&mut self, after: Height, mut real: Vec<CommittedBlock>) -> (&'static str, Vec<u8>) {
+    fn sync_lie(
+        &mut self,
+        after: Height,
+        mut real: Vec<CommittedBlock>,
+    ) -> (&'static str, Vec<u8>) {
         self.lies += 1;
         let head = self.ledger.head().height;
         let response = |blocks: Vec<CommittedBlock>, head: Height| {
@@ -857,7 +867,10 @@ impl Harness {
                     None => self.forged_commit_qc(&last.block.clone()),
                 };
                 real.last_mut().expect("not empty").certificates.commit_qc = Some(forged);
-                ("real blocks with a forged commit certificate", response(real, head))
+                (
+                    "real blocks with a forged commit certificate",
+                    response(real, head),
+                )
             }
             3 => {
                 real[0].block.header.timestamp.0 += 1;
@@ -872,8 +885,11 @@ impl Harness {
                 let bad = self.bad_signature_transactions_on_head();
                 block.transactions = bad;
                 block.header.transaction_count = block.transactions.len() as u32;
-                let digests: Vec<HashValue> =
-                    block.transactions.iter().map(SignedTransaction::digest).collect();
+                let digests: Vec<HashValue> = block
+                    .transactions
+                    .iter()
+                    .map(SignedTransaction::digest)
+                    .collect();
                 block.header.transactions_root = tenge_types::block::transactions_root(&digests);
                 let commit_qc = self.forged_commit_qc(&block);
                 (
@@ -898,20 +914,27 @@ impl Harness {
                 for (i, item) in real.iter_mut().enumerate() {
                     item.certificates.parent_qc = qcs[(i + 1) % qcs.len()].clone();
                 }
-                ("parent certificates shifted by one block", response(real, head))
+                (
+                    "parent certificates shifted by one block",
+                    response(real, head),
+                )
             }
             6 => {
                 if let Some(last) = real.last_mut() {
                     last.certificates.commit_qc = None;
                 }
-                ("no commit certificate on the last block", response(real, head))
+                (
+                    "no commit certificate on the last block",
+                    response(real, head),
+                )
             }
             _ if real.len() >= 2 => {
                 real.remove(0);
                 ("a gap: the first block left out", response(real, head))
             }
             _ => {
-                real[0].certificates.parent_qc = self.forged_qc(real[0].certificates.parent_qc.data.clone());
+                real[0].certificates.parent_qc =
+                    self.forged_qc(real[0].certificates.parent_qc.data.clone());
                 ("a forged parent certificate", response(real, head))
             }
         }
@@ -1048,7 +1071,10 @@ impl Harness {
             ConsensusMessage::Vote(vote) => {
                 let mut altered = vote.clone();
                 altered.data.state_root = Domain::Block.hash(&altered.data.state_root.0);
-                forged.push(("a vote with its data altered", ConsensusMessage::Vote(altered)));
+                forged.push((
+                    "a vote with its data altered",
+                    ConsensusMessage::Vote(altered),
+                ));
             }
             ConsensusMessage::Proposal(proposal) => {
                 let mut bad_qc = proposal.clone();
@@ -1090,7 +1116,9 @@ impl Harness {
                 ("timeout", 2),
             ];
             let (kind, variant) = TURNS[self.forgery_turn as usize % TURNS.len()];
-            let votes_come_here = self.validators.leader(self.consensus.round().saturating_next())
+            let votes_come_here = self
+                .validators
+                .leader(self.consensus.round().saturating_next())
                 == self.me;
             // Votes reach this node only for the rounds before the ones it leads: skip the
             // vote's turn rather than wait for one.
@@ -1275,7 +1303,9 @@ impl Harness {
             }
             // This node proposes no client transactions: gossip is not needed.
             NetworkEvent::Message { .. } => {}
-            NetworkEvent::SyncRequest { from, bytes, reply } => self.serve_sync(from, &bytes, reply),
+            NetworkEvent::SyncRequest { from, bytes, reply } => {
+                self.serve_sync(from, &bytes, reply)
+            }
             NetworkEvent::PeerConnected(key) => {
                 eprintln!("peer {} connected", key.short());
                 self.connected.insert(key);
@@ -1285,7 +1315,8 @@ impl Harness {
                 self.connected.remove(&key);
             }
         }
-        self.stats.set("peers_connected", self.connected.len() as u64);
+        self.stats
+            .set("peers_connected", self.connected.len() as u64);
     }
 
     fn fire_timers(&mut self) {
@@ -1300,9 +1331,10 @@ impl Harness {
     }
 
     fn next_timer(&self) -> Instant {
-        self.timers
-            .peek()
-            .map_or(Instant::now() + Duration::from_secs(1), |Reverse((d, _))| *d)
+        self.timers.peek().map_or(
+            Instant::now() + Duration::from_secs(1),
+            |Reverse((d, _))| *d,
+        )
     }
 }
 
@@ -1334,7 +1366,8 @@ fn serve_committed(store: &MemoryStore, after: Height, max_blocks: u16) -> Vec<C
             block,
             certificates,
         });
-        let enough = blocks.len() >= usize::from(max_blocks) || bytes >= SYNC_RESPONSE_SOFT_LIMIT_BYTES;
+        let enough =
+            blocks.len() >= usize::from(max_blocks) || bytes >= SYNC_RESPONSE_SOFT_LIMIT_BYTES;
         if enough && proven {
             break;
         }
@@ -1367,7 +1400,10 @@ fn check_range(
         }
         let parent_qc = &item.certificates.parent_qc;
         if parent_qc.block_id() != parent || parent_qc.data.height != height {
-            return Err(format!("block at height {} carries another QC", header.height));
+            return Err(format!(
+                "block at height {} carries another QC",
+                header.height
+            ));
         }
         verifier
             .verify_qc(parent_qc)
@@ -1441,7 +1477,11 @@ async fn invalid_gossip(
     ];
     eprintln!(
         "invalid-gossip: batches of {}, garbage bytes, and frames of 17 MiB",
-        batches.iter().map(|(kind, _)| *kind).collect::<Vec<_>>().join(", ")
+        batches
+            .iter()
+            .map(|(kind, _)| *kind)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let mut rng = Rng::seeded();
     let mut turn = 0u64;
@@ -1454,7 +1494,13 @@ async fn invalid_gossip(
         // Paced: every kind in turn, oversized frames included. Flooding: mostly garbage and
         // batches, an oversized frame now and then (it is 17 MiB to each peer).
         let pick = if pacer.flooding() {
-            if turn % 100 == 0 { 0 } else if turn % 2 == 0 { 1 } else { 2 }
+            if turn % 100 == 0 {
+                0
+            } else if turn % 2 == 0 {
+                1
+            } else {
+                2
+            }
         } else {
             [0, 1, 2, 2, 2, 2, 2][(turn % 7) as usize]
         };
@@ -1538,7 +1584,8 @@ async fn run(args: Args) -> Result<(), String> {
     .map_err(|e| format!("invalid genesis: {e}"))?;
     let keypair = tenge_crypto::read_key_file(&args.key)
         .map_err(|e| format!("cannot read key {}: {e}", args.key.display()))?;
-    let validators = ValidatorSet::new(genesis.validators.iter().map(|v| v.consensus_key).collect());
+    let validators =
+        ValidatorSet::new(genesis.validators.iter().map(|v| v.consensus_key).collect());
     let me = validators
         .keys
         .iter()
@@ -1698,7 +1745,7 @@ async fn run(args: Args) -> Result<(), String> {
                 if harness.behaviour == Behaviour::EquivocatingProposals {
                     harness.spam_proposals();
                 }
-                if last_report.elapsed() >= Duration::from_secs(5) {
+                if last_report.elapsed() >= Duration::from_secs(2) {
                     last_report = Instant::now();
                     harness.stats.set("round", harness.consensus.round().0);
                     eprintln!("{}", harness.stats.line(harness.behaviour));
