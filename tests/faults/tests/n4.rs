@@ -53,6 +53,9 @@ struct Observed {
     heal_height: u64,
     /// The faulty validator's own height at the heal (None: it did not answer).
     own_height_at_heal: Option<u64>,
+    /// Blocks and rounds the first honest validator went through during the fault.
+    blocks_during: u64,
+    rounds_during: u64,
 }
 
 fn apply(run: &mut Run, victim: usize, fault: NodeFault) {
@@ -134,6 +137,11 @@ async fn single_validator_fault(
                 .await;
         }
         let before = run.cluster.max_height(&others).await;
+        let witness = run
+            .cluster
+            .status(honest[0])
+            .await
+            .expect("honest validator answers");
         apply(&mut run, victim, fault);
         let cut = Instant::now();
         let mut seen = Observed::default();
@@ -152,6 +160,10 @@ async fn single_validator_fault(
         .await;
         run.hold(cut, hold).await;
         seen.heal_height = run.cluster.max_height(&others).await;
+        if let Some(status) = run.cluster.status(honest[0]).await {
+            seen.blocks_during = status.height.saturating_sub(witness.height);
+            seen.rounds_during = status.round.saturating_sub(witness.round);
+        }
         seen.own_height_at_heal = match fault {
             NodeFault::Paused | NodeFault::Killed => None,
             NodeFault::Isolated | NodeFault::CutAtBridge | NodeFault::Deaf => {
