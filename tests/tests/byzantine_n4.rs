@@ -398,9 +398,6 @@ async fn byzantine_bad_signature_proposals_cannot_halt_or_ban_honest_nodes() {
 /// What the API says of the corrupted transactions in committed blocks: they were rejected
 /// (code 105), not applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "node bug outside tests/: GET /v1/blocks/{h} and /v1/blocks/{h}/hashes report a \
-            transaction rejected with InvalidSignature (a 1xx code, no longer in the transaction \
-            index since M5) as applied"]
 async fn byzantine_bad_signature_transactions_are_reported_rejected() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let outcome = run(Behaviour::BadSignatureProposals).await;

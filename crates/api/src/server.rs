@@ -416,16 +416,10 @@ fn block_view(engine: &EngineHandle, height: Height) -> Result<BlockView, ApiErr
     let outcomes = block
         .transactions
         .iter()
-        .map(|tx| {
-            engine
-                .store
-                .transaction(&tx.hash())
-                .ok()
-                .flatten()
-                .filter(|record| record.height == height)
-                .and_then(|record| record.outcome.err())
-        })
-        .collect();
+        .enumerate()
+        .map(|(index, tx)| tenge_storage::block_outcome(engine.store.as_ref(), height, index, tx))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let certificates = engine
         .store
         .certificate(height)
@@ -465,14 +459,12 @@ async fn block_hashes(
         applied: Vec::new(),
         rejected: Vec::new(),
     };
-    for tx in &block.transactions {
+    for (index, tx) in block.transactions.iter().enumerate() {
         let hash = tx.hash();
-        let rejected = engine
-            .store
-            .transaction(&hash)
-            .ok()
-            .flatten()
-            .is_some_and(|record| record.height.0 == height && record.outcome.is_err());
+        let rejected =
+            tenge_storage::block_outcome(engine.store.as_ref(), Height(height), index, tx)
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .is_some();
         if rejected {
             view.rejected.push(hash.to_hex());
         } else {

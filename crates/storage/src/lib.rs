@@ -155,6 +155,44 @@ pub fn fetch_response<S: Store + ?Sized>(
     blocks
 }
 
+/// Where a receipt is indexed. A transaction's own outcome (applied, or rejected after its
+/// signatures verified) under its id, where clients look it up; any other outcome (a 1xx
+/// rejection, which may belong to a copy with other signature bytes) under the digest of the
+/// signed transaction in the block, so that it never speaks for the id (security review M5) and
+/// block views still find it.
+pub fn index_key(block: &Block, index: usize, receipt: &Receipt) -> HashValue {
+    if receipt.is_final_for_transaction() {
+        receipt.transaction
+    } else {
+        block.transactions[index].digest()
+    }
+}
+
+/// The outcome of `tx`, the transaction at `index` of the block at `height`, from the index:
+/// `Ok(None)` if applied, the rejection otherwise.
+pub fn block_outcome(
+    store: &dyn Store,
+    height: Height,
+    index: usize,
+    tx: &tenge_types::SignedTransaction,
+) -> Result<Option<Rejection>, StoreError> {
+    if let Some(record) = store.transaction(&tx.hash())?
+        && record.height == height
+        && record.index as usize == index
+    {
+        return Ok(record.outcome.err());
+    }
+    // Identical copies in one block share their digest and their (rejected) outcome.
+    if let Some(record) = store.transaction(&tx.digest())?
+        && record.height == height
+    {
+        return Ok(record.outcome.err());
+    }
+    Err(StoreError::Corrupt(format!(
+        "no receipt for transaction {index} of block {height}"
+    )))
+}
+
 /// Version of the on-disk layout; a change is a migration decision. 2: accounts record who froze
 /// them (security review M3), which changes the encoding of every account. There is no deployed
 /// chain yet, so an older data directory is refused with `StoreError::Schema`, not migrated.

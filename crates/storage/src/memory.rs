@@ -111,11 +111,8 @@ impl Store for MemoryStore {
         assert_eq!(commit.receipts.len(), commit.block.transactions.len());
         put_entries(&mut inner, commit.changes);
         for (index, receipt) in commit.receipts.iter().enumerate() {
-            if !receipt.is_final_for_transaction() {
-                continue;
-            }
             inner.transactions.insert(
-                receipt.transaction,
+                crate::index_key(commit.block, index, receipt),
                 TransactionRecord {
                     height,
                     index: index as u32,

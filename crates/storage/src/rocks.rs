@@ -258,24 +258,24 @@ impl Store for RocksStore {
         assert_eq!(commit.receipts.len(), commit.block.transactions.len());
         let mut batch = WriteBatch::default();
         self.put_entries(&mut batch, commit.changes);
-        let mut receipts: Vec<(usize, &tenge_types::Receipt)> = commit
+        let mut receipts: Vec<(HashValue, TransactionRecord)> = commit
             .receipts
             .iter()
             .enumerate()
-            .filter(|(_, receipt)| receipt.is_final_for_transaction())
+            .map(|(index, receipt)| {
+                (
+                    crate::index_key(commit.block, index, receipt),
+                    TransactionRecord {
+                        height,
+                        index: index as u32,
+                        outcome: receipt.outcome.clone(),
+                    },
+                )
+            })
             .collect();
-        receipts.sort_unstable_by_key(|(_, receipt)| receipt.transaction);
-        for (index, receipt) in receipts {
-            let record = TransactionRecord {
-                height,
-                index: index as u32,
-                outcome: receipt.outcome.clone(),
-            };
-            batch.put_cf(
-                self.cf(TRANSACTIONS),
-                receipt.transaction.0,
-                encode(&record),
-            );
+        receipts.sort_unstable_by_key(|(key, _)| *key);
+        for (key, record) in receipts {
+            batch.put_cf(self.cf(TRANSACTIONS), key.0, encode(&record));
         }
         self.put_block(&mut batch, commit.block, commit.certificate);
         // Pending blocks are keyed height || id: everything up to this height goes. (Point

@@ -172,6 +172,13 @@ fn exercise(store: &dyn Store) {
     );
     let record = store.transaction(&authorised).unwrap().unwrap();
     assert_eq!(record.index, 1);
+    // A block view still finds the copy's rejection, under the signed transaction's digest.
+    assert_eq!(
+        crate::block_outcome(store, Height(3), 0, &third.transactions[0])
+            .unwrap()
+            .map(|r| r.code),
+        Some(tenge_types::RejectionCode::InvalidSignature)
+    );
     assert!(AccountId([0; 32]) < AccountId([1; 32]));
 }
 
