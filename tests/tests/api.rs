@@ -559,11 +559,7 @@ async fn l1_abusive_batches_get_fast_json_refusals_and_commits_go_on() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let (status, body) = node
-        .post(
-            "/v1/transactions/batch",
-            "application/octet-stream",
-            random,
-        )
+        .post("/v1/transactions/batch", "application/octet-stream", random)
         .await;
     assert_error(status, &body, 400, "bad_request", None);
 

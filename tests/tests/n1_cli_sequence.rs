@@ -28,7 +28,9 @@ async fn n1_every_accepted_cli_transaction_ends_committed_or_rejected() {
     for i in 0..count {
         let node = &nodes[i % nodes.len()];
         let output = Command::new(binary("tenge"))
-            .args(["--node", node, "--output", "json", "transfer", "--amount", "0.01"])
+            .args([
+                "--node", node, "--output", "json", "transfer", "--amount", "0.01",
+            ])
             .arg("--to")
             .arg(cluster.key("bank-2"))
             .arg("--key")
