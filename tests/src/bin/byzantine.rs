@@ -1263,7 +1263,7 @@ impl Harness {
         let as_leader = self.sign_proposal(block, &parent_qc, None, leader);
         let spam = if flooding {
             vec![as_me, as_leader]
-        } else if round.0 % 2 == 0 {
+        } else if round.0.is_multiple_of(2) {
             vec![as_me]
         } else {
             vec![as_leader]
@@ -1494,9 +1494,9 @@ async fn invalid_gossip(
         // Paced: every kind in turn, oversized frames included. Flooding: mostly garbage and
         // batches, an oversized frame now and then (it is 17 MiB to each peer).
         let pick = if pacer.flooding() {
-            if turn % 100 == 0 {
+            if turn.is_multiple_of(100) {
                 0
-            } else if turn % 2 == 0 {
+            } else if turn.is_multiple_of(2) {
                 1
             } else {
                 2
