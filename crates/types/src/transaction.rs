@@ -334,8 +334,8 @@ mod tests {
     #[test]
     fn unknown_payload_variant_is_refused() {
         let mut bytes = sample().to_bytes();
-        // chain id (1 + 10 bytes), sender (32), sequence (8): the payload tag follows.
-        let tag = 1 + 10 + 32 + 8;
+        // chain id (1 + 10 bytes), sender (32), sequence (8), expiry (8): the payload tag follows.
+        let tag = 1 + 10 + 32 + 8 + 8;
         assert_eq!(bytes[tag], 2, "Transfer is variant 2");
         bytes[tag] = 200;
         assert!(SignedTransaction::from_bytes(&bytes).is_err());
