@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tenge_engine::Mode;
+use tenge_engine::{Mode, SignatureCheck};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +109,10 @@ pub struct NodeConfig {
     pub log_format: String,
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// How blocks taken by range sync have their signatures checked: `all` (default) or
+    /// `certified-receipts` (verdicts proven by the certified receipts root; D34).
+    #[serde(default)]
+    pub verify_signatures: SignatureCheck,
     #[serde(default)]
     pub peers: Vec<PeerEntry>,
     #[serde(default)]
@@ -197,6 +201,11 @@ impl NodeConfig {
             if let Some(value) = environment(name) {
                 *field = PathBuf::from(value);
             }
+        }
+        if let Some(value) = environment("TENGE_VERIFY_SIGNATURES") {
+            self.verify_signatures = value
+                .parse()
+                .map_err(|reason: String| invalid("TENGE_VERIFY_SIGNATURES", &value, &reason))?;
         }
         if let Some(value) = environment("TENGE_MEMPOOL_MAX_TXS") {
             self.limits.mempool_max_txs = value
@@ -307,10 +316,16 @@ mempool_max_txs = 1000
             "TENGE_MODE" => Some("observer".to_string()),
             "TENGE_API_ADDRESS" => Some("127.0.0.1:9999".to_string()),
             "TENGE_DATA_DIR" => Some("/var/lib/tenge".to_string()),
+            "TENGE_VERIFY_SIGNATURES" => Some("certified-receipts".to_string()),
             _ => None,
         };
+        assert_eq!(config.verify_signatures, SignatureCheck::All);
         let config = NodeConfig::load(&path, env).unwrap();
+        assert_eq!(config.verify_signatures, SignatureCheck::CertifiedReceipts);
         assert_eq!(config.mode, Mode::Observer);
+        let wrong = |name: &str| (name == "TENGE_VERIFY_SIGNATURES").then(|| "some".to_string());
+        let error = NodeConfig::load(&path, wrong).unwrap_err().to_string();
+        assert!(error.contains("TENGE_VERIFY_SIGNATURES"), "{error}");
         assert_eq!(config.api_address, "127.0.0.1:9999");
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/tenge"));
     }
@@ -346,6 +361,10 @@ mempool_max_txs = 1000
                 "round_timeout_base_ms",
             ),
             (format!("{SAMPLE}\nsurprise = 1\n"), "surprise"),
+            (
+                format!("verify_signatures = \"some\"\n{SAMPLE}"),
+                "verify_signatures",
+            ),
             (
                 SAMPLE.replace(
                     "listen_address = \"/ip4/127.0.0.1/tcp/7100\"",

@@ -122,6 +122,7 @@ async fn run(config: NodeConfig) -> Result<ExitCode, String> {
             verify_threads: config.limits.verify_threads,
             sync_batch_blocks: config.limits.sync_batch_blocks,
             observer_poll_ms: config.limits.observer_poll_ms,
+            sync_signature_check: config.verify_signatures,
             ..EngineLimits::default()
         },
         network: NetworkLimits {

@@ -26,6 +26,8 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct Node {
     pub api: String,
     pub config: PathBuf,
+    /// Extra environment for the process (`TENGE_*` config overrides).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -60,6 +62,7 @@ impl Cluster {
         let node = |n: &tenge_cli::devnet::DevnetNode| Node {
             api: n.api.clone(),
             config: n.config.clone(),
+            env: Vec::new(),
             child: None,
         };
         Cluster {
@@ -91,6 +94,7 @@ impl Cluster {
             .arg("--config")
             .arg(&node.config)
             .env("RUST_LOG", "info,libp2p=warn,yamux=warn")
+            .envs(node.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

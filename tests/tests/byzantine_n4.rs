@@ -1,5 +1,6 @@
 //! One Byzantine validator of four (fault model n = 4, f = 1): the `byzantine` harness takes the
-//! place of validator 4, beside three honest `tenged` validators and an observer, while a transfer
+//! place of validator 4, beside three honest `tenged` validators and two observers (one verifies
+//! every signature, one takes verdicts from certified receipts roots, D34), while a transfer
 //! workload runs through the API. For each behaviour (issue 10, scope item 4), for
 //! `TENGE_BYZANTINE_SECS` (20 s unless set; the issue's acceptance runs use 60):
 //!
@@ -152,16 +153,26 @@ async fn statuses(honest: &[(String, Client)]) -> Vec<(String, Option<StatusView
 async fn run(behaviour: Behaviour) -> Outcome {
     let seconds = byzantine::behaviour_seconds();
     let began = Instant::now();
-    let mut cluster = Cluster::init(4, 1, 40_000);
+    let mut cluster = Cluster::init(4, 2, 40_000);
     byzantine::use_free_ports(&mut cluster);
+    // The second observer takes signature verdicts from certified receipts roots (D34).
+    cluster.observers[1].env.push((
+        "TENGE_VERIFY_SIGNATURES".into(),
+        "certified-receipts".into(),
+    ));
     for i in 0..HONEST_VALIDATORS {
         cluster.start_validator(i);
     }
     cluster.start_observer(0);
+    cluster.start_observer(1);
     let mut honest: Vec<(String, Client)> = (0..HONEST_VALIDATORS)
         .map(|i| (format!("validator-{}", i + 1), cluster.client(i)))
         .collect();
     honest.push(("observer-1".to_string(), cluster.observer_client(0)));
+    honest.push((
+        "observer-2 (certified-receipts)".to_string(),
+        cluster.observer_client(1),
+    ));
     let honest_keys: Vec<(String, String)> = cluster
         .validators
         .iter()

@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 
 pub use mempool::MempoolError;
 pub use runtime::start;
+pub use tenge_ledger::SignatureCheck;
 
 /// What the node does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,6 +61,9 @@ pub struct EngineLimits {
     /// turned away at once instead of queueing for seconds and starving consensus of CPU (N3).
     /// Gossip from peers is still taken up to `mempool_max_txs`.
     pub mempool_admission_max_txs: usize,
+    /// How blocks taken by range sync have their signatures checked (config
+    /// `verify_signatures`).
+    pub sync_signature_check: tenge_ledger::SignatureCheck,
 }
 
 impl Default for EngineLimits {
@@ -75,6 +79,7 @@ impl Default for EngineLimits {
             empty_block_interval_ms: 300,
             mempool_ttl_ms: 120_000,
             mempool_admission_max_txs: 30_000,
+            sync_signature_check: tenge_ledger::SignatureCheck::All,
         }
     }
 }

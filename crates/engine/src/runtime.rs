@@ -1067,11 +1067,15 @@ impl Engine {
         let count = blocks.len();
         let mut last = None;
         for item in blocks {
-            // Signatures are verified again: a certified block may hold a transaction the voters
-            // rejected for its signature (security review H1, docs/decisions.md D21).
+            // Signatures are checked again: a certified block may hold a transaction the voters
+            // rejected for its signature (security review H1, docs/decisions.md D21, D34).
             let result = {
                 let ledger = self.ledger.read().expect("ledger lock");
-                ledger.execute_certified(&item.block, self.config.limits.verify_threads)
+                ledger.execute_certified(
+                    &item.block,
+                    self.config.limits.sync_signature_check,
+                    self.config.limits.verify_threads,
+                )
             };
             let execution = match result {
                 Ok(execution) => execution,

@@ -26,6 +26,41 @@ use tenge_types::{
     TimestampMs,
 };
 
+/// How a node that follows certified blocks (range sync: observers, validators catching up)
+/// learns which transaction signatures are valid. Config `verify_signatures`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureCheck {
+    /// Verify every signature of every synced block (the default: trusts nothing but the
+    /// certificates' signers being at most f Byzantine, and costs one verification per
+    /// transaction, as on a validator).
+    #[default]
+    All,
+    /// Take the verdicts that the certified receipts root proves (see
+    /// [`Ledger::execute_certified`]); verify only a block whose receipts disagree.
+    CertifiedReceipts,
+}
+
+impl SignatureCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureCheck::All => "all",
+            SignatureCheck::CertifiedReceipts => "certified-receipts",
+        }
+    }
+}
+
+impl std::str::FromStr for SignatureCheck {
+    type Err = String;
+    fn from_str(value: &str) -> Result<SignatureCheck, String> {
+        match value {
+            "all" => Ok(SignatureCheck::All),
+            "certified-receipts" => Ok(SignatureCheck::CertifiedReceipts),
+            other => Err(format!("`{other}`: expected `all` or `certified-receipts`")),
+        }
+    }
+}
+
 /// Why a proposed block cannot follow its parent.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BlockError {
@@ -189,11 +224,28 @@ impl Ledger {
     /// here: a certified block may hold a transaction that the voters rejected for a bad
     /// signature (a Byzantine leader can put one there), and taking it as valid would give
     /// another state root and halt this node (security review H1; replaces decision D21).
+    ///
+    /// With [`SignatureCheck::CertifiedReceipts`] the block is first executed with every
+    /// signature taken as valid. The header's receipts root is certified: honest voters executed
+    /// the block with verified signatures and agreed on it, and a receipt records a signature
+    /// rejection (code 103). If the optimistic receipts give the certified root, every verdict
+    /// the voters reached is the one assumed (a collision aside), so nothing is verified; if not,
+    /// the signatures are verified and the block executed again (D34).
     pub fn execute_certified(
         &self,
         block: &Block,
+        check: SignatureCheck,
         verify_threads: usize,
     ) -> Result<BlockExecution, BlockError> {
+        if check == SignatureCheck::CertifiedReceipts {
+            let assumed = vec![true; block.transactions.len()];
+            match self.execute_block(&[], block, &assumed) {
+                Err(
+                    BlockError::ReceiptsRootMismatch { .. } | BlockError::StateRootMismatch { .. },
+                ) => {}
+                outcome => return outcome,
+            }
+        }
         let valid = verify_signatures(&block.transactions, verify_threads);
         self.execute_block(&[], block, &valid)
     }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{Harness, tenge};
 use tenge_crypto::Keypair;
-use tenge_ledger::verify_signatures;
+use tenge_ledger::{BlockError, SignatureCheck, verify_signatures};
 use tenge_types::transaction::{
     Freeze, Issue, IssueEarmarked, SetPolicy, Transfer, TransferEarmarked, Unfreeze,
 };
@@ -164,11 +164,65 @@ fn h1_range_sync_keeps_rejected_signatures_rejected() {
         RejectionCode::InvalidSignature
     );
 
-    let execution = follower
-        .execute_certified(&certified.block, 2)
-        .expect("a range-syncing node must reproduce the certified block");
-    assert_eq!(execution.state_root(), certified.execution.state_root());
-    assert_eq!(execution.receipts_root, certified.execution.receipts_root);
+    for check in [SignatureCheck::All, SignatureCheck::CertifiedReceipts] {
+        let execution = follower
+            .execute_certified(&certified.block, check, 2)
+            .expect("a range-syncing node must reproduce the certified block");
+        assert_eq!(execution.state_root(), certified.execution.state_root());
+        assert_eq!(execution.receipts_root, certified.execution.receipts_root);
+    }
+}
+
+/// Issue 12 item 4: with `verify_signatures = "certified-receipts"` a follower takes signature
+/// verdicts from the certified receipts root instead of verifying. Shown with a block whose
+/// quorum accepted a transaction with a bad signature (which at most f Byzantine validators
+/// cannot certify): the default mode verifies and refuses to follow it, the certified-receipts
+/// mode reproduces the certified roots without a verdict of its own.
+#[test]
+fn certified_receipts_mode_takes_verdicts_from_the_certified_root() {
+    let mut h = Harness::new();
+    h.issue(0, tenge(1_000_000));
+    let bank_key = Keypair::from_secret(h.bank_key(0).secret_bytes());
+    let follower = h.ledger.clone();
+    let mut forged = h.from(
+        &bank_key,
+        Payload::Transfer(Transfer {
+            to: h.net.bank(1),
+            amount: tenge(500_000),
+        }),
+    );
+    forged.signatures[0].signature = Signature([7u8; 64]);
+    let certified = h.ledger.build_block(
+        &[],
+        Round(100),
+        TimestampMs(h.time.0 + 1_000),
+        vec![forged],
+        &[true],
+    );
+    assert!(certified.execution.receipts[0].outcome.is_ok());
+
+    let verified = follower.execute_certified(&certified.block, SignatureCheck::All, 2);
+    assert!(
+        matches!(
+            verified,
+            Err(BlockError::StateRootMismatch { .. } | BlockError::ReceiptsRootMismatch { .. })
+        ),
+        "the default mode must verify every signature: {verified:?}"
+    );
+    let taken = follower
+        .execute_certified(&certified.block, SignatureCheck::CertifiedReceipts, 2)
+        .expect("certified-receipts mode follows the certified verdicts");
+    assert_eq!(taken.receipts_root, certified.execution.receipts_root);
+    assert_eq!(taken.state_root(), certified.execution.state_root());
+}
+
+#[test]
+fn signature_check_modes_parse_from_config_words() {
+    for check in [SignatureCheck::All, SignatureCheck::CertifiedReceipts] {
+        assert_eq!(check.as_str().parse::<SignatureCheck>(), Ok(check));
+    }
+    let error = "some".parse::<SignatureCheck>().unwrap_err();
+    assert!(error.contains("certified-receipts"), "{error}");
 }
 
 /// M2: officers sign an issuance that the epoch cap refuses. Earlier, a rejected transaction

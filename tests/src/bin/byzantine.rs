@@ -736,7 +736,11 @@ impl Harness {
         let mut last = None;
         let count = blocks.len();
         for item in blocks {
-            let execution = match self.ledger.execute_certified(&item.block, 1) {
+            let execution = match self.ledger.execute_certified(
+                &item.block,
+                tenge_ledger::SignatureCheck::All,
+                1,
+            ) {
                 Ok(execution) => execution,
                 Err(error) => {
                     eprintln!("a certified block does not re-execute here: {error}");
