@@ -43,6 +43,9 @@ pub struct ConsensusSection {
     pub round_timeout_max_ms: u64,
     pub max_clock_skew_ms: u64,
     pub fetch_batch_blocks: u16,
+    /// A validator never signs at or below this round (0: no floor). Set after its data dir
+    /// was lost or restored from a backup (docs/operations.md; security review M11).
+    pub voting_floor_round: u64,
 }
 
 impl Default for ConsensusSection {
@@ -53,6 +56,7 @@ impl Default for ConsensusSection {
             round_timeout_max_ms: defaults.round_timeout_max_ms,
             max_clock_skew_ms: defaults.max_clock_skew_ms,
             fetch_batch_blocks: defaults.fetch_batch,
+            voting_floor_round: defaults.voting_floor_round.0,
         }
     }
 }
@@ -202,6 +206,11 @@ impl NodeConfig {
                 *field = PathBuf::from(value);
             }
         }
+        if let Some(value) = environment("TENGE_VOTING_FLOOR_ROUND") {
+            self.consensus.voting_floor_round = value
+                .parse()
+                .map_err(|_| invalid("TENGE_VOTING_FLOOR_ROUND", &value, "not a round number"))?;
+        }
         if let Some(value) = environment("TENGE_VERIFY_SIGNATURES") {
             self.verify_signatures = value
                 .parse()
@@ -317,11 +326,13 @@ mempool_max_txs = 1000
             "TENGE_API_ADDRESS" => Some("127.0.0.1:9999".to_string()),
             "TENGE_DATA_DIR" => Some("/var/lib/tenge".to_string()),
             "TENGE_VERIFY_SIGNATURES" => Some("certified-receipts".to_string()),
+            "TENGE_VOTING_FLOOR_ROUND" => Some("1200".to_string()),
             _ => None,
         };
         assert_eq!(config.verify_signatures, SignatureCheck::All);
         let config = NodeConfig::load(&path, env).unwrap();
         assert_eq!(config.verify_signatures, SignatureCheck::CertifiedReceipts);
+        assert_eq!(config.consensus.voting_floor_round, 1200);
         assert_eq!(config.mode, Mode::Observer);
         let wrong = |name: &str| (name == "TENGE_VERIFY_SIGNATURES").then(|| "some".to_string());
         let error = NodeConfig::load(&path, wrong).unwrap_err().to_string();

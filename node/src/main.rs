@@ -111,6 +111,7 @@ async fn run(config: NodeConfig) -> Result<ExitCode, String> {
             round_timeout_max_ms: config.consensus.round_timeout_max_ms,
             max_clock_skew_ms: config.consensus.max_clock_skew_ms,
             fetch_batch: config.consensus.fetch_batch_blocks,
+            voting_floor_round: tenge_types::Round(config.consensus.voting_floor_round),
         },
         limits: EngineLimits {
             mempool_max_txs: config.limits.mempool_max_txs,

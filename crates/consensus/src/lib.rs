@@ -46,6 +46,10 @@ pub struct Config {
     pub max_clock_skew_ms: u64,
     /// Blocks asked for in one fetch.
     pub fetch_batch: u16,
+    /// No vote, timeout or proposal at or below this round, whatever the safety data says. An
+    /// operator sets it when a validator's safety data was lost or restored from a backup: the
+    /// validator may have signed in rounds its data does not remember (security review M11).
+    pub voting_floor_round: Round,
 }
 
 impl Default for Config {
@@ -55,6 +59,7 @@ impl Default for Config {
             round_timeout_max_ms: 30_000,
             max_clock_skew_ms: 2_000,
             fetch_batch: 64,
+            voting_floor_round: Round(0),
         }
     }
 }
@@ -381,6 +386,12 @@ impl Consensus {
         );
         let genesis_qc = QuorumCertificate::genesis(genesis_block);
         let mut safety = recovery.safety;
+        // Rounds at or below the operator's floor may have been signed by this validator before
+        // its safety data was lost or restored (M11): never sign in them again.
+        let floor = config.voting_floor_round;
+        safety.last_voted_round = safety.last_voted_round.max(floor);
+        safety.highest_timeout_round = safety.highest_timeout_round.max(floor);
+        safety.last_proposed_round = safety.last_proposed_round.max(floor);
         // The highest QC known before the restart, or the one that committed the head.
         let high_qc = [safety.high_qc.clone(), recovery.commit_certificate.clone()]
             .into_iter()

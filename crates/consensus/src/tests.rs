@@ -516,3 +516,87 @@ fn m6_certificates_are_bound_to_the_chain() {
         Ok(())
     );
 }
+
+/// M11: a validator whose safety data was lost (here: fresh) starts with an operator's floor of
+/// round 5. It signs nothing at or below round 5 (no vote for a valid proposal of round 1, no
+/// timeout when the round-1 timer fires), and signs again once the chain is past the floor.
+#[test]
+fn m11_no_signature_at_or_below_the_voting_floor() {
+    let genesis = genesis_block(1);
+    let genesis_id = genesis.id();
+    let genesis_qc = QuorumCertificate::genesis(&genesis);
+    let me = 1;
+    let config = Config {
+        voting_floor_round: Round(5),
+        ..Config::default()
+    };
+    let mut core = Consensus::new(
+        config,
+        me,
+        keypair(me),
+        validators(),
+        &genesis,
+        Recovery {
+            committed: BlockWithParentQc {
+                block: genesis.clone(),
+                parent_qc: genesis_qc.clone(),
+            },
+            commit_certificate: None,
+            safety: SafetyData::default(),
+            pending: vec![],
+        },
+    );
+    let signed = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Signed(_)))
+            .count()
+    };
+    let mut effects = core.handle(TimestampMs(0), Input::Start);
+    let block = block_on(&genesis_qc, 1, 1);
+    let first = proposal(&genesis_id, block.clone(), &genesis_qc);
+    effects.extend(deliver(
+        &mut core,
+        validators().leader(Round(1)),
+        ConsensusMessage::Proposal(Box::new(first)),
+    ));
+    effects.extend(core.handle(
+        TimestampMs(0),
+        Input::BlockExecuted {
+            block_id: block.id(),
+            result: Ok(()),
+        },
+    ));
+    effects.extend(core.handle(
+        TimestampMs(60_000),
+        Input::RoundTimerFired { round: Round(1) },
+    ));
+    assert_eq!(
+        signed(&effects),
+        0,
+        "signed at or below the floor: {effects:?}"
+    );
+
+    // The others moved on: a QC for a round-5 block takes this node to round 6, where it votes.
+    let mut parent_qc = genesis_qc;
+    for round in 1..=5 {
+        let block = block_on(&parent_qc, round, round);
+        parent_qc = qc(&genesis_id, &vote_data(&block, &parent_qc));
+    }
+    let block = block_on(&parent_qc, 6, 6);
+    let sixth = proposal(&genesis_id, block.clone(), &parent_qc);
+    deliver(
+        &mut core,
+        validators().leader(Round(6)),
+        ConsensusMessage::Proposal(Box::new(sixth)),
+    );
+    let effects = core.handle(
+        TimestampMs(0),
+        Input::BlockExecuted {
+            block_id: block.id(),
+            result: Ok(()),
+        },
+    );
+    assert_eq!(core.round(), Round(6));
+    assert_eq!(signed(&effects), 1, "no vote above the floor: {effects:?}");
+}

@@ -116,6 +116,13 @@ pub enum EngineError {
     NotAValidator(tenge_types::PublicKey),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "the data dir holds committed blocks up to height {height} but no consensus safety data: \
+         this validator may have signed in rounds it no longer remembers. Set \
+         `consensus.voting_floor_round` (or TENGE_VOTING_FLOOR_ROUND) above the highest round any \
+         validator reports in `tenge status`, plus a margin, and start again (docs/operations.md)"
+    )]
+    SafetyDataMissing { height: tenge_types::Height },
 }
 
 /// Why a submitted transaction was not accepted into the mempool.

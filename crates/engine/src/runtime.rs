@@ -171,6 +171,16 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
             let safety = match store.safety_data()? {
                 Some(bytes) => SafetyData::from_bytes(&bytes)
                     .map_err(|e| EngineError::Corrupt(format!("safety data: {e}")))?,
+                // A store with blocks always has safety data (written with the first vote):
+                // without it, votes this validator signed are forgotten (M11). Only an
+                // operator's floor makes starting safe.
+                None if head.block.header.height.0 > 0
+                    && config.consensus.voting_floor_round.0 == 0 =>
+                {
+                    return Err(EngineError::SafetyDataMissing {
+                        height: head.block.header.height,
+                    });
+                }
                 None => SafetyData::default(),
             };
             let pending = store

@@ -1,0 +1,91 @@
+//! M11: a validator whose data dir holds committed blocks but no consensus safety data (its
+//! votes are forgotten) does not start voting; an operator's voting floor lets it start.
+
+use std::sync::Arc;
+
+use tenge_engine::{EngineConfig, EngineError, EngineLimits, Mode};
+use tenge_ledger::Ledger;
+use tenge_ledger::testkit::TestNetwork;
+use tenge_storage::{BlockCommit, RocksStore, Store};
+use tenge_types::consensus::{QuorumCertificate, StoredCertificates};
+use tenge_types::{Block, Round, TimestampMs};
+
+fn config(net: &TestNetwork, dir: &std::path::Path, floor: u64) -> EngineConfig {
+    EngineConfig {
+        mode: Mode::Validator,
+        genesis: net.genesis.clone(),
+        key: Arc::new(tenge_crypto::Keypair::from_secret(
+            net.validators[0].secret_bytes(),
+        )),
+        data_dir: dir.to_path_buf(),
+        listen_address: "/ip4/127.0.0.1/tcp/0".into(),
+        extra_peers: vec![],
+        consensus: tenge_consensus::Config {
+            voting_floor_round: Round(floor),
+            ..tenge_consensus::Config::default()
+        },
+        limits: EngineLimits::default(),
+        network: Default::default(),
+    }
+}
+
+/// A data dir as a lost-and-rebuilt or partly restored one looks: genesis and one committed
+/// block, no safety data.
+fn store_without_safety_data(net: &TestNetwork, dir: &std::path::Path) {
+    let store = RocksStore::open(&dir.join("db")).unwrap();
+    let mut ledger = Ledger::from_genesis(&net.genesis).unwrap();
+    let genesis_block = Block {
+        header: ledger.head().clone(),
+        transactions: vec![],
+    };
+    store
+        .initialize(
+            net.genesis.hash(),
+            &genesis_block,
+            &ledger.state().entries(),
+        )
+        .unwrap();
+    let executed = ledger.build_block(
+        &[],
+        Round(1),
+        TimestampMs(net.genesis.genesis_time.0 + 1),
+        vec![],
+        &[],
+    );
+    let certificates = StoredCertificates {
+        parent_qc: QuorumCertificate::genesis(&genesis_block),
+        commit_qc: None,
+    };
+    store
+        .commit_block(&BlockCommit {
+            block: &executed.block,
+            certificate: &certificates.to_bytes(),
+            receipts: &executed.execution.receipts,
+            changes: &executed.execution.delta.entries,
+        })
+        .unwrap();
+    ledger.commit(&executed);
+    assert!(store.safety_data().unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m11_validator_without_safety_data_waits_for_a_floor() {
+    let net = TestNetwork::new(2, 1);
+    let dir = tempfile::tempdir().unwrap();
+    store_without_safety_data(&net, dir.path());
+
+    let refused = tenge_engine::start(config(&net, dir.path(), 0)).await;
+    let error = refused
+        .err()
+        .expect("started without safety data or a floor");
+    assert!(
+        matches!(error, EngineError::SafetyDataMissing { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("voting_floor_round"), "{error}");
+
+    let engine = tenge_engine::start(config(&net, dir.path(), 1_000))
+        .await
+        .expect("starts with an operator's floor");
+    engine.shutdown();
+}
