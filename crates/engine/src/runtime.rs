@@ -181,7 +181,14 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
                         height: head.block.header.height,
                     });
                 }
-                None => SafetyData::default(),
+                None => {
+                    // A first start: record that this data dir has safety data from the
+                    // beginning, so that a later restart after range sync alone (no vote yet)
+                    // is not taken for a lost one.
+                    let fresh = SafetyData::default();
+                    store.put_safety_data(&fresh.to_bytes(), None)?;
+                    fresh
+                }
             };
             let pending = store
                 .pending_blocks()?
