@@ -30,7 +30,15 @@ cargo clippy --release --workspace --all-targets --locked -- -D warnings
 step "build (release profile: binaries for the multi-process tests)"
 cargo build --release --workspace --locked
 
+step "packaging (packaging/check.sh: systemd units, Containerfile, compose; compose's nodes on loopback)"
+bash packaging/check.sh
+
 step "tests (cargo test, release profile)"
+# The network-namespace fault suite (tests/faults) needs nft; as root it is installed here, else
+# that suite prints why it skips.
+if ! command -v nft >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null || echo "nftables not installed: the fault suite will skip"
+fi
 cargo test --release --workspace --locked
 
 if [ -f crates/sim/regressions.txt ]; then
