@@ -16,9 +16,9 @@ use tenge_types::{
     Role, SignedTransaction, Slotted, StateKey, StateValue,
 };
 
-use crate::state::{
-    LayeredView, MAX_SLOTS, StateDelta, amount_delta, leaf_hash, state_root, total_tiyn,
-};
+use tenge_types::commitment::AccountIndexLeaf;
+
+use crate::state::{LayeredView, MAX_SLOTS, StateDelta, amount_delta, leaf_hash, total_tiyn};
 use crate::tree;
 
 /// The result of executing a block: one receipt per transaction and the state delta.
@@ -588,8 +588,30 @@ impl Working<'_, '_> {
             .map(|entry| (entry.slot, leaf_hash(&entry.value)))
             .collect();
         let (nodes, tree_root) = tree::update(self.view, &leaves);
-        let root = state_root(&tree_root, self.next_slot);
-        StateDelta::new(self.view.root(), entries, nodes, self.next_slot, root)
+        // New slots are handed out from the view's next slot, so an account entry at or past it
+        // was created by this block (decision D37).
+        let first_new_slot = self.view.next_slot();
+        let created: Vec<AccountIndexLeaf> = entries
+            .iter()
+            .filter(|entry| entry.slot >= first_new_slot)
+            .filter_map(|entry| match &entry.value {
+                StateValue::Account(account) => Some(AccountIndexLeaf {
+                    id: account.id,
+                    slot: entry.slot,
+                }),
+                _ => None,
+            })
+            .collect();
+        let account_index_root = self.view.account_index_root_with(&created);
+        StateDelta::new(
+            self.view.root(),
+            entries,
+            nodes,
+            tree_root,
+            self.next_slot,
+            created,
+            account_index_root,
+        )
     }
 }
 

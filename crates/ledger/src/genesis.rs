@@ -8,8 +8,7 @@ use tenge_types::{
     Slotted, StateValue,
 };
 
-use crate::state::{CommittedState, StateLoadError, leaf_hash};
-use crate::tree::SlotTree;
+use crate::state::{CommittedState, StateLoadError};
 
 /// Why a genesis cannot start a network.
 #[derive(Debug, thiserror::Error)]
@@ -82,8 +81,7 @@ pub fn genesis_state(genesis: &Genesis) -> Result<(CommittedState, BlockHeader),
             value,
         })
         .collect();
-    let tree = SlotTree::from_leaves(entries.iter().map(|e| leaf_hash(&e.value)).collect());
-    let root = crate::state::state_root(&tree.root(), entries.len() as u64);
+    let root = CommittedState::build(entries.clone())?.root();
     let state = CommittedState::from_entries(entries, &root, Height::GENESIS)?;
     let header = BlockHeader {
         chain_id: genesis.chain_id.clone(),

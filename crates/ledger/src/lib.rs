@@ -6,12 +6,15 @@
 //! committed state plus the deltas of uncommitted ancestors (consensus executes before it votes,
 //! on top of blocks not yet committed) and [`Ledger::commit`] makes one block's delta permanent.
 
+mod account_index;
 mod execute;
 mod genesis;
+mod proof;
 mod state;
 pub mod testkit;
 pub mod tree;
 
+pub use account_index::AccountIndex;
 pub use execute::{
     BlockExecution, CheckedTransaction, check_transactions, execute, verify_signatures,
 };
@@ -359,15 +362,18 @@ impl Ledger {
 }
 
 /// Checks an account's inclusion proof against a state root: the entry's leaf, its slot, the
-/// sibling hashes and the number of slots (part of the root).
+/// sibling hashes, the number of slots and the account index's root (both part of the root).
+/// Offline verifiers use the bundles of `tenge-proof`, built on the same rules.
 pub fn verify_account_proof(
     state_root: &HashValue,
     next_slot: u64,
+    account_index_root: &HashValue,
     account: &tenge_types::Account,
     slot: u64,
     proof: &[HashValue],
 ) -> bool {
     let leaf = leaf_hash(&StateValue::Account(account.clone()));
-    tree::root_from_proof(slot, &leaf, proof)
-        .is_some_and(|tree_root| state::state_root(&tree_root, next_slot) == *state_root)
+    tree::root_from_proof(slot, &leaf, proof).is_some_and(|tree_root| {
+        state::state_root(&tree_root, next_slot, account_index_root) == *state_root
+    })
 }

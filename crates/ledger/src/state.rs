@@ -4,21 +4,28 @@
 use std::collections::HashMap;
 
 use tenge_policy::StateView;
+use tenge_types::commitment::AccountIndexLeaf;
 use tenge_types::{
-    Account, AccountId, Amount, Domain, Earmark, EarmarkId, GlobalState, HashValue, PolicyState,
-    Slotted, StateKey, StateValue, encode,
+    Account, AccountId, Amount, Earmark, EarmarkId, GlobalState, HashValue, PolicyState, Slotted,
+    StateKey, StateValue,
 };
 
+use crate::account_index::AccountIndex;
 use crate::tree::{self, NodePosition, NodeSource, SlotTree};
 
 /// The hash of a state entry: a leaf of the state tree.
 pub fn leaf_hash(value: &StateValue) -> HashValue {
-    Domain::StateLeaf.hash(&encode(value))
+    tenge_types::commitment::state_leaf_hash(value)
 }
 
-/// The state root: the tree root and the number of slots in use.
-pub fn state_root(tree_root: &HashValue, next_slot: u64) -> HashValue {
-    Domain::StateRoot.hash_parts(&[&tree_root.0, &next_slot.to_le_bytes()])
+/// The state root: the slot tree's root, the number of slots in use and the account index's
+/// root (decision D37).
+pub fn state_root(
+    tree_root: &HashValue,
+    next_slot: u64,
+    account_index_root: &HashValue,
+) -> HashValue {
+    tenge_types::commitment::state_root(tree_root, next_slot, account_index_root)
 }
 
 /// The state changes of one executed block, relative to the state it was executed on.
@@ -31,6 +38,10 @@ pub struct StateDelta {
     index: HashMap<StateKey, usize>,
     nodes: HashMap<NodePosition, HashValue>,
     pub next_slot: u64,
+    /// Accounts this block created, for the account index.
+    pub created_accounts: Vec<AccountIndexLeaf>,
+    /// The account index's root after this block.
+    pub account_index_root: HashValue,
     pub state_root: HashValue,
 }
 
@@ -39,9 +50,12 @@ impl StateDelta {
         parent_root: HashValue,
         mut entries: Vec<Slotted<StateValue>>,
         nodes: HashMap<NodePosition, HashValue>,
+        tree_root: HashValue,
         next_slot: u64,
-        state_root: HashValue,
+        created_accounts: Vec<AccountIndexLeaf>,
+        account_index_root: HashValue,
     ) -> StateDelta {
+        let state_root = state_root(&tree_root, next_slot, &account_index_root);
         entries.sort_unstable_by_key(|entry| entry.slot);
         let index = entries
             .iter()
@@ -54,6 +68,8 @@ impl StateDelta {
             index,
             nodes,
             next_slot,
+            created_accounts,
+            account_index_root,
             state_root,
         }
     }
@@ -72,6 +88,7 @@ pub struct CommittedState {
     pub(crate) earmarks: HashMap<EarmarkId, Slotted<Earmark>>,
     pub(crate) next_slot: u64,
     pub(crate) tree: SlotTree,
+    pub(crate) index: AccountIndex,
     pub(crate) root: HashValue,
 }
 
@@ -99,6 +116,21 @@ impl CommittedState {
         entries: Vec<Slotted<StateValue>>,
         expected_root: &HashValue,
         height: tenge_types::Height,
+    ) -> Result<CommittedState, StateLoadError> {
+        let state = CommittedState::build(entries)?;
+        if state.root != *expected_root {
+            return Err(StateLoadError::RootMismatch {
+                computed: state.root,
+                expected: *expected_root,
+            });
+        }
+        state.audit(height).map_err(StateLoadError::Invariant)?;
+        Ok(state)
+    }
+
+    /// State from its entries, with its commitments computed (not yet audited).
+    pub(crate) fn build(
+        entries: Vec<Slotted<StateValue>>,
     ) -> Result<CommittedState, StateLoadError> {
         let mut global = None;
         let mut policy = None;
@@ -128,24 +160,18 @@ impl CommittedState {
             }
         }
         let tree = SlotTree::from_leaves(leaves);
-        let root = state_root(&tree.root(), next_slot);
-        if root != *expected_root {
-            return Err(StateLoadError::RootMismatch {
-                computed: root,
-                expected: *expected_root,
-            });
-        }
-        let state = CommittedState {
+        let index = AccountIndex::from_leaves(index_leaves(&accounts));
+        let root = state_root(&tree.root(), next_slot, &index.root());
+        Ok(CommittedState {
             global: global.ok_or(StateLoadError::Missing("global"))?,
             policy: policy.ok_or(StateLoadError::Missing("policy"))?,
             accounts,
             earmarks,
             next_slot,
             tree,
+            index,
             root,
-        };
-        state.audit(height).map_err(StateLoadError::Invariant)?;
-        Ok(state)
+        })
     }
 
     pub fn root(&self) -> HashValue {
@@ -208,6 +234,41 @@ impl CommittedState {
             .map(|entry| (entry.slot, self.tree.proof(entry.slot)))
     }
 
+    /// The slot of a state entry, if it exists.
+    pub fn slot(&self, key: &StateKey) -> Option<u64> {
+        match key {
+            StateKey::Global => Some(self.global.slot),
+            StateKey::Policy => Some(self.policy.slot),
+            StateKey::Account(id) => self.accounts.get(id).map(|e| e.slot),
+            StateKey::Earmark(id) => self.earmarks.get(id).map(|e| e.slot),
+        }
+    }
+
+    /// The slot-tree path of a slot (sibling hashes, leaf level first).
+    pub fn slot_path(&self, slot: u64) -> Vec<HashValue> {
+        self.tree.proof(slot)
+    }
+
+    /// The root of the slot tree.
+    pub fn slot_tree_root(&self) -> HashValue {
+        self.tree.root()
+    }
+
+    /// Slots in use: part of the state root.
+    pub fn next_slot(&self) -> u64 {
+        self.next_slot
+    }
+
+    /// The root of the account index (decision D37).
+    pub fn account_index_root(&self) -> HashValue {
+        self.index.root()
+    }
+
+    /// The account-index path of an id: proves the account's slot, or that no account has it.
+    pub fn account_index_path(&self, id: &AccountId) -> tenge_types::commitment::AccountIndexPath {
+        self.index.path(id)
+    }
+
     /// Applies the delta of a block executed on exactly this state.
     pub fn apply(&mut self, delta: &StateDelta) {
         assert_eq!(
@@ -247,7 +308,13 @@ impl CommittedState {
         }
         self.tree.apply(&delta.nodes);
         self.next_slot = delta.next_slot;
-        self.root = state_root(&self.tree.root(), self.next_slot);
+        self.index.insert(&delta.created_accounts);
+        assert_eq!(
+            self.index.root(),
+            delta.account_index_root,
+            "applied delta gives a different account index"
+        );
+        self.root = state_root(&self.tree.root(), self.next_slot, &self.index.root());
         assert_eq!(
             self.root, delta.state_root,
             "applied delta gives a different root"
@@ -340,7 +407,11 @@ impl CommittedState {
             }
         }
         let rebuilt = SlotTree::from_leaves(self.leaves());
-        if state_root(&rebuilt.root(), self.next_slot) != self.root {
+        let index = AccountIndex::from_leaves(index_leaves(&self.accounts));
+        if index.len() != self.index.len() || index.root() != self.index.root() {
+            return Err("account index does not match the accounts".into());
+        }
+        if state_root(&rebuilt.root(), self.next_slot, &index.root()) != self.root {
             return Err("state tree does not match the entries".into());
         }
         Ok(())
@@ -353,6 +424,16 @@ impl CommittedState {
         }
         leaves
     }
+}
+
+fn index_leaves(accounts: &HashMap<AccountId, Slotted<Account>>) -> Vec<AccountIndexLeaf> {
+    accounts
+        .iter()
+        .map(|(id, entry)| AccountIndexLeaf {
+            id: *id,
+            slot: entry.slot,
+        })
+        .collect()
 }
 
 /// Committed state plus the deltas of uncommitted ancestors, oldest first.
@@ -381,6 +462,25 @@ impl<'a> LayeredView<'a> {
         self.deltas
             .last()
             .map_or(self.base.next_slot, |delta| delta.next_slot)
+    }
+
+    /// The account index's root with `created` (accounts created by the block being executed)
+    /// added to the accounts the uncommitted ancestors created. Transfers create none: then this
+    /// is the parent's root at the cost of nothing.
+    pub fn account_index_root_with(&self, created: &[AccountIndexLeaf]) -> HashValue {
+        let ancestors_created: usize = self.deltas.iter().map(|d| d.created_accounts.len()).sum();
+        if created.is_empty() {
+            return self
+                .deltas
+                .last()
+                .map_or_else(|| self.base.index.root(), |delta| delta.account_index_root);
+        }
+        let mut all = Vec::with_capacity(ancestors_created + created.len());
+        for delta in self.deltas {
+            all.extend_from_slice(&delta.created_accounts);
+        }
+        all.extend_from_slice(created);
+        self.base.index.root_with(&all)
     }
 
     fn lookup(&self, key: &StateKey) -> Option<&'a Slotted<StateValue>> {

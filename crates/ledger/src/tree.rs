@@ -9,32 +9,23 @@
 //! step; see docs/decisions.md.)
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
-use tenge_types::{Domain, HashValue};
+use tenge_types::HashValue;
 
-pub const DEPTH: usize = 32;
+pub const DEPTH: usize = tenge_types::commitment::SLOT_TREE_DEPTH;
 /// Most state entries the tree can hold.
-pub const MAX_SLOTS: u64 = 1 << DEPTH;
+pub const MAX_SLOTS: u64 = tenge_types::commitment::MAX_SLOTS;
 
 /// A node position: (level, index), level 0 being the leaves.
 pub type NodePosition = (u8, u64);
 
 pub fn node_hash(left: &HashValue, right: &HashValue) -> HashValue {
-    Domain::StateNode.hash_parts(&[&left.0, &right.0])
+    tenge_types::commitment::slot_node_hash(left, right)
 }
 
 /// The hash of an empty subtree at each level.
 pub fn empty_hash(level: usize) -> HashValue {
-    static EMPTY: OnceLock<Vec<HashValue>> = OnceLock::new();
-    EMPTY.get_or_init(|| {
-        let mut hashes = vec![HashValue::ZERO];
-        for level in 0..DEPTH {
-            let below = hashes[level];
-            hashes.push(node_hash(&below, &below));
-        }
-        hashes
-    })[level]
+    tenge_types::commitment::slot_empty_hash(level)
 }
 
 /// Anything that can tell the current hash of a node.
@@ -110,18 +101,7 @@ impl NodeSource for SlotTree {
 
 /// The tree root an inclusion proof from [`SlotTree::proof`] leads to, if it is well formed.
 pub fn root_from_proof(slot: u64, leaf: &HashValue, proof: &[HashValue]) -> Option<HashValue> {
-    if proof.len() != DEPTH || slot >= MAX_SLOTS {
-        return None;
-    }
-    let mut hash = *leaf;
-    for (level, sibling) in proof.iter().enumerate() {
-        hash = if (slot >> level) & 1 == 0 {
-            node_hash(&hash, sibling)
-        } else {
-            node_hash(sibling, &hash)
-        };
-    }
-    Some(hash)
+    tenge_types::commitment::slot_tree_root_from_path(slot, leaf, proof)
 }
 
 /// Checks an inclusion proof from [`SlotTree::proof`] against a tree root.
@@ -179,6 +159,7 @@ pub fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tenge_types::Domain;
 
     fn leaf(i: u64) -> HashValue {
         Domain::StateLeaf.hash(&i.to_le_bytes())

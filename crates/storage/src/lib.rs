@@ -194,9 +194,11 @@ pub fn block_outcome(
 }
 
 /// Version of the on-disk layout; a change is a migration decision. 2: accounts record who froze
-/// them (security review M3), which changes the encoding of every account. There is no deployed
-/// chain yet, so an older data directory is refused with `StoreError::Schema`, not migrated.
-pub const SCHEMA_VERSION: u32 = 2;
+/// them (security review M3), which changes the encoding of every account. 3: state roots also
+/// commit to the account index (decision D37), so every stored header and certificate of version
+/// 2 carries roots this code cannot reproduce. There is no deployed chain yet, so an older data
+/// directory is refused with `StoreError::Schema`, not migrated.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[cfg(test)]
 mod tests;

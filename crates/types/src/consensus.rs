@@ -56,6 +56,12 @@ impl ValidatorSet {
         self.keys.get(usize::from(index))
     }
 
+    /// Identifies the set: the hash of its keys in index order. Proof bundles name the set that
+    /// signed their certificate by it.
+    pub fn hash(&self) -> HashValue {
+        Domain::ValidatorSet.hash(&encode(self))
+    }
+
     /// Round-robin leader of a round.
     pub fn leader(&self, round: Round) -> ValidatorIndex {
         (round.0 % self.keys.len() as u64) as ValidatorIndex

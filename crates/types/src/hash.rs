@@ -117,10 +117,13 @@ pub enum Domain {
     Timeout,
     Proposal,
     Chain,
+    AccountIndexLeaf,
+    AccountIndexNode,
+    ValidatorSet,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 15] = [
+    pub const ALL: [Domain; 18] = [
         Domain::Transaction,
         Domain::SignedTransaction,
         Domain::Block,
@@ -136,6 +139,9 @@ impl Domain {
         Domain::Timeout,
         Domain::Proposal,
         Domain::Chain,
+        Domain::AccountIndexLeaf,
+        Domain::AccountIndexNode,
+        Domain::ValidatorSet,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -155,6 +161,9 @@ impl Domain {
             Domain::Timeout => "TENGE::Timeout",
             Domain::Proposal => "TENGE::Proposal",
             Domain::Chain => "TENGE::Chain",
+            Domain::AccountIndexLeaf => "TENGE::AccountIndexLeaf",
+            Domain::AccountIndexNode => "TENGE::AccountIndexNode",
+            Domain::ValidatorSet => "TENGE::ValidatorSet",
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod amount;
 pub mod block;
 pub mod codec;
+pub mod commitment;
 pub mod consensus;
 
 pub mod genesis;

@@ -1,0 +1,298 @@
+//! Checks of the verifier on bundles built by hand (the ledger's tests build them from real
+//! state): each check is named, and no single-byte change of a valid bundle verifies.
+
+use proptest::prelude::*;
+use tenge_crypto::Keypair;
+use tenge_types::commitment::AccountIndexLeaf;
+use tenge_types::consensus::VoteData;
+use tenge_types::{
+    Authentication, Domain, GenesisValidator, MultisigPolicy, PolicyParams, Round, TimestampMs,
+};
+
+use super::*;
+
+fn keys(seed: u8) -> Vec<Keypair> {
+    (0..4u8)
+        .map(|i| Keypair::from_secret([seed.wrapping_add(i); 32]))
+        .collect()
+}
+
+fn make_genesis(name: &str, validators: &[Keypair]) -> Genesis {
+    Genesis {
+        chain_id: ChainId::new(name).unwrap(),
+        genesis_time: TimestampMs(1_000_000),
+        officers: MultisigPolicy::new(1, vec![Keypair::from_secret([90; 32]).public_key()])
+            .unwrap(),
+        policy: PolicyParams::defaults(),
+        banks: vec![],
+        validators: validators
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisValidator {
+                name: format!("v{i}"),
+                consensus_key: k.public_key(),
+                address: "/ip4/127.0.0.1/tcp/1".into(),
+            })
+            .collect(),
+    }
+}
+
+fn header(
+    chain: &ChainId,
+    height: u64,
+    round: u64,
+    parent: HashValue,
+    root: HashValue,
+) -> BlockHeader {
+    BlockHeader {
+        chain_id: chain.clone(),
+        height: Height(height),
+        round: Round(round),
+        parent_id: parent,
+        timestamp: TimestampMs(1_000_000 + height * 1_000),
+        transaction_count: 0,
+        transactions_root: HashValue::ZERO,
+        receipts_root: HashValue::ZERO,
+        state_root: root,
+    }
+}
+
+fn sign(data: VoteData, signers: &[(u16, &Keypair)], genesis_id: &HashValue) -> QuorumCertificate {
+    let message = data.signing_hash(genesis_id);
+    QuorumCertificate {
+        data,
+        signatures: signers
+            .iter()
+            .map(|(index, key)| (*index, key.sign(&message)))
+            .collect(),
+    }
+}
+
+/// A valid account bundle over a fabricated slot path, and its genesis and validator keys.
+fn account_bundle() -> (ProofBundle, Genesis, Vec<Keypair>) {
+    let validators = keys(1);
+    let genesis = make_genesis("tenge-proof-test", &validators);
+    let chain = genesis.chain_id.clone();
+    let genesis_header = header(&chain, 0, 0, genesis.hash(), HashValue([5; 32]));
+    let mut account = Account::new(
+        Authentication::Key(Keypair::from_secret([40; 32]).public_key()),
+        Role::Wallet {
+            bank: AccountId([6; 32]),
+            tier: 2,
+        },
+        Height(3),
+    );
+    account.balance = Amount::from_tiyn(10_025);
+    account.sequence = 4;
+    let path: Vec<HashValue> = (0..32u8).map(|i| Domain::StateNode.hash(&[i])).collect();
+    let slot = 5;
+    let slot_tree_root = slot_tree_root_from_path(
+        slot,
+        &state_leaf_hash(&StateValue::Account(account.clone())),
+        &path,
+    )
+    .unwrap();
+    let root = StateRootParts {
+        slot_tree_root,
+        next_slot: 9,
+        account_index_root: AccountIndexLeaf {
+            id: account.id,
+            slot,
+        }
+        .hash(),
+    };
+    let proven = header(
+        &chain,
+        7,
+        9,
+        HashValue([8; 32]),
+        state_root(
+            &root.slot_tree_root,
+            root.next_slot,
+            &root.account_index_root,
+        ),
+    );
+    let child = header(&chain, 8, 10, proven.id(), HashValue([9; 32]));
+    let qc = sign(
+        VoteData {
+            block_id: child.id(),
+            round: child.round,
+            height: child.height,
+            state_root: child.state_root,
+            parent_id: proven.id(),
+            parent_round: proven.round,
+        },
+        &[
+            (0, &validators[0]),
+            (1, &validators[1]),
+            (3, &validators[3]),
+        ],
+        &genesis_header.id(),
+    );
+    let bundle = ProofBundle::new(
+        ChainIdentity::new(&genesis, genesis_header),
+        CommitProof {
+            headers: vec![proven],
+            commit_qc: qc,
+        },
+        Claim::Account {
+            root,
+            account: EntryProof {
+                slot,
+                value: account,
+                path,
+            },
+        },
+    );
+    (bundle, genesis, validators)
+}
+
+fn failed_check(bundle: &ProofBundle, genesis: &Genesis) -> &'static str {
+    verify(bundle, genesis)
+        .expect_err("tampered bundle verified")
+        .check()
+}
+
+#[test]
+fn a_valid_bundle_verifies_and_reports_its_facts() {
+    let (bundle, genesis, _) = account_bundle();
+    let verified = verify(&bundle, &genesis).unwrap();
+    assert_eq!((verified.height, verified.signers), (7, 3));
+    let Facts::Account(facts) = &verified.facts else {
+        panic!("not an account")
+    };
+    assert_eq!(
+        (facts.balance_tiyn, facts.tier, facts.sequence),
+        (10_025, Some(2), 4)
+    );
+    let json = serde_json::to_value(&verified).unwrap();
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["kind"], "account");
+    assert_eq!(json["balance_tiyn"], 10_025);
+    assert_eq!(json["signers"], 3);
+    let back: Verified = serde_json::from_value(json).unwrap();
+    assert_eq!(back, verified);
+    let bytes = bundle.to_bytes();
+    assert_eq!(ProofBundle::from_bytes(&bytes).unwrap(), bundle);
+}
+
+#[test]
+fn each_tampering_names_its_check() {
+    let (bundle, genesis, validators) = account_bundle();
+    let genesis_id = bundle.chain.genesis_header.id();
+
+    let mut t = bundle.clone();
+    let Claim::Account { account, .. } = &mut t.claim else {
+        unreachable!()
+    };
+    account.value.balance = Amount::from_tiyn(10_026);
+    assert_eq!(failed_check(&t, &genesis), "root_mismatch");
+
+    let mut t = bundle.clone();
+    let Claim::Account { account, .. } = &mut t.claim else {
+        unreachable!()
+    };
+    account.path[7].0[0] ^= 1;
+    assert_eq!(failed_check(&t, &genesis), "root_mismatch");
+
+    let mut t = bundle.clone();
+    t.commit.commit_qc.signatures.pop();
+    assert_eq!(failed_check(&t, &genesis), "quorum_short");
+
+    let mut t = bundle.clone();
+    let first = t.commit.commit_qc.signatures[0];
+    t.commit.commit_qc.signatures.insert(1, first);
+    assert_eq!(failed_check(&t, &genesis), "duplicate_signer");
+
+    let mut t = bundle.clone();
+    t.commit.commit_qc.signatures.swap(0, 1);
+    assert_eq!(failed_check(&t, &genesis), "unsorted_signers");
+
+    let mut t = bundle.clone();
+    t.commit.commit_qc.signatures[2].0 = 9;
+    assert_eq!(failed_check(&t, &genesis), "unknown_signer");
+
+    // A signature by the right validator over another height's vote data.
+    let mut t = bundle.clone();
+    let mut other = t.commit.commit_qc.data.clone();
+    other.height = Height(other.height.0 + 1);
+    t.commit.commit_qc.signatures[1].1 = validators[1].sign(&other.signing_hash(&genesis_id));
+    assert_eq!(failed_check(&t, &genesis), "bad_signature");
+
+    let mut t = bundle.clone();
+    t.commit.headers[0].round = Round(8);
+    assert_eq!(failed_check(&t, &genesis), "header_not_committed");
+
+    let mut t = bundle.clone();
+    t.commit.headers.clear();
+    assert_eq!(failed_check(&t, &genesis), "header_chain_broken");
+
+    let other_genesis = make_genesis("tenge-other", &validators);
+    assert_eq!(failed_check(&bundle, &other_genesis), "wrong_chain");
+
+    let mut t = bundle.clone();
+    t.chain.genesis_header.state_root.0[0] ^= 1;
+    assert_eq!(failed_check(&t, &genesis), "bad_signature");
+
+    let mut t = bundle.clone();
+    t.chain.genesis_header.height = Height(1);
+    assert_eq!(failed_check(&t, &genesis), "wrong_genesis_header");
+
+    let mut t = bundle.clone();
+    t.chain.validator_set.epoch = 1;
+    assert_eq!(failed_check(&t, &genesis), "validator_set_mismatch");
+
+    let mut t = bundle.clone();
+    t.version = 2;
+    assert_eq!(failed_check(&t, &genesis), "unsupported_version");
+
+    // The same keys under another genesis (a re-genesis) give signatures that do not verify.
+    let mut regenesis = genesis.clone();
+    regenesis.genesis_time = TimestampMs(2_000_000);
+    let mut t = bundle.clone();
+    t.chain = ChainIdentity::new(
+        &regenesis,
+        header(
+            &regenesis.chain_id,
+            0,
+            0,
+            regenesis.hash(),
+            HashValue([5; 32]),
+        ),
+    );
+    assert_eq!(failed_check(&t, &regenesis), "bad_signature");
+}
+
+#[test]
+fn truncated_and_padded_files_do_not_decode() {
+    let (bundle, _, _) = account_bundle();
+    let bytes = bundle.to_bytes();
+    assert!(ProofBundle::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    assert!(ProofBundle::from_bytes(&bytes[..10]).is_err());
+    let mut padded = bytes.clone();
+    padded.push(0);
+    assert!(ProofBundle::from_bytes(&padded).is_err());
+    assert!(ProofBundle::from_bytes(&[]).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// No change of one byte, or of a few, turns a valid bundle into another valid one.
+    #[test]
+    fn no_byte_tampering_verifies(changes in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..4)) {
+        let (bundle, genesis, _) = account_bundle();
+        let mut bytes = bundle.to_bytes();
+        for (index, xor) in &changes {
+            let at = index.index(bytes.len());
+            bytes[at] ^= xor;
+        }
+        if bytes == bundle.to_bytes() {
+            return Ok(()); // the changes cancelled out
+        }
+        if let Ok(tampered) = ProofBundle::from_bytes(&bytes) {
+            prop_assert_ne!(&tampered, &bundle);
+            prop_assert!(verify(&tampered, &genesis).is_err());
+        }
+    }
+}
