@@ -122,6 +122,25 @@ impl Cluster {
         Self::signal(&mut self.validators[i], libc::SIGKILL);
     }
 
+    /// Waits up to `timeout` for validator `i` to exit by itself; its exit status if it did.
+    pub fn wait_validator_exit(
+        &mut self,
+        i: usize,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let node = &mut self.validators[i];
+        while Instant::now() < deadline {
+            let child = node.child.as_mut().expect("node running");
+            if let Some(status) = child.try_wait().expect("wait for node") {
+                node.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// SIGTERM: a graceful stop.
     pub fn stop_validator(&mut self, i: usize) {
         Self::signal(&mut self.validators[i], libc::SIGTERM);

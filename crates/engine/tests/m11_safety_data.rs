@@ -1,5 +1,7 @@
-//! M11: a validator whose data dir holds committed blocks but no consensus safety data (its
-//! votes are forgotten) does not start voting; an operator's voting floor lets it start.
+//! Start-up checks of a data dir. M11: a validator whose data dir holds committed blocks but no
+//! consensus safety data (its votes are forgotten) does not start voting; an operator's voting
+//! floor lets it start. L6: a head block that its stored certificates do not prove committed is
+//! refused.
 
 use std::sync::Arc;
 
@@ -7,8 +9,8 @@ use tenge_engine::{EngineConfig, EngineError, EngineLimits, Mode};
 use tenge_ledger::Ledger;
 use tenge_ledger::testkit::TestNetwork;
 use tenge_storage::{BlockCommit, RocksStore, Store};
-use tenge_types::consensus::{QuorumCertificate, StoredCertificates};
-use tenge_types::{Block, Round, TimestampMs};
+use tenge_types::consensus::{QuorumCertificate, StoredCertificates, VoteData};
+use tenge_types::{Block, HashValue, Round, Signature, TimestampMs};
 
 fn config(net: &TestNetwork, dir: &std::path::Path, floor: u64) -> EngineConfig {
     EngineConfig {
@@ -30,8 +32,9 @@ fn config(net: &TestNetwork, dir: &std::path::Path, floor: u64) -> EngineConfig 
 }
 
 /// A data dir as a lost-and-rebuilt or partly restored one looks: genesis and one committed
-/// block, no safety data.
-fn store_without_safety_data(net: &TestNetwork, dir: &std::path::Path) {
+/// block (certified by the single validator; `tamper` spoils the commit certificate's
+/// signature), no safety data.
+fn store_without_safety_data(net: &TestNetwork, dir: &std::path::Path, tamper: bool) {
     let store = RocksStore::open(&dir.join("db")).unwrap();
     let mut ledger = Ledger::from_genesis(&net.genesis).unwrap();
     let genesis_block = Block {
@@ -52,9 +55,25 @@ fn store_without_safety_data(net: &TestNetwork, dir: &std::path::Path) {
         vec![],
         &[],
     );
+    // The commit certificate: a QC on a child one round later (the 2-chain rule).
+    let child = VoteData {
+        block_id: HashValue([9; 32]),
+        round: Round(2),
+        height: tenge_types::Height(2),
+        state_root: executed.block.header.state_root,
+        parent_id: executed.block.id(),
+        parent_round: Round(1),
+    };
+    let mut signature = net.validators[0].sign(&child.signing_hash(&genesis_block.id()));
+    if tamper {
+        signature = Signature([7; 64]);
+    }
     let certificates = StoredCertificates {
         parent_qc: QuorumCertificate::genesis(&genesis_block),
-        commit_qc: None,
+        commit_qc: Some(QuorumCertificate {
+            data: child,
+            signatures: vec![(0, signature)],
+        }),
     };
     store
         .commit_block(&BlockCommit {
@@ -72,7 +91,7 @@ fn store_without_safety_data(net: &TestNetwork, dir: &std::path::Path) {
 async fn m11_validator_without_safety_data_waits_for_a_floor() {
     let net = TestNetwork::new(2, 1);
     let dir = tempfile::tempdir().unwrap();
-    store_without_safety_data(&net, dir.path());
+    store_without_safety_data(&net, dir.path(), false);
 
     let refused = tenge_engine::start(config(&net, dir.path(), 0)).await;
     let error = refused
@@ -88,4 +107,21 @@ async fn m11_validator_without_safety_data_waits_for_a_floor() {
         .await
         .expect("starts with an operator's floor");
     engine.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l6_head_without_a_valid_commit_certificate_is_refused() {
+    let net = TestNetwork::new(2, 1);
+    let dir = tempfile::tempdir().unwrap();
+    store_without_safety_data(&net, dir.path(), true);
+    let mut observer = config(&net, dir.path(), 0);
+    observer.mode = Mode::Observer;
+    let error = tenge_engine::start(observer)
+        .await
+        .err()
+        .expect("started on a head its certificates do not prove");
+    assert!(
+        matches!(&error, EngineError::Corrupt(reason) if reason.contains("not proven committed")),
+        "{error}"
+    );
 }

@@ -134,6 +134,7 @@ impl SimConfig {
                 round_timeout_max_ms: 8_000,
                 max_clock_skew_ms: 2_000,
                 fetch_batch: 64,
+                ..Config::default()
             },
         }
     }

@@ -88,6 +88,12 @@ impl RocksStore {
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
         // Refuse to run on a database RocksDB finds damaged rather than silently drop data.
         options.set_paranoid_checks(true);
+        // Every write is synced, so the log holds only acknowledged writes, except possibly a
+        // torn last record (a crash mid-write, never acknowledged). Replay tolerates that tail
+        // but refuses damage anywhere else: the default (point in time) stops at the first bad
+        // record and opens without everything after it, and a validator came back at height 0
+        // with its safety data gone (review L6, tests/tests/l6_wal_corruption.rs).
+        options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
         // Small families (safety data, pending blocks, metadata) rarely fill a memtable, and a
         // log file stays until every family in it is flushed: without a bound, logs pile up
         // (368 files, 4 GB after 5 million transactions) and a restart replays all of them.
