@@ -5,9 +5,19 @@
 //! ```
 //! Exit codes: 0 after a clean shutdown (SIGTERM or Ctrl-C), 1 if the node cannot start (bad
 //! config, unreadable key, database of another network, port in use), 2 for bad arguments,
-//! 3 if the node halted because its execution disagreed with a certified block.
+//! 3 if the node halted because its execution disagreed with a certified block, 4 if its engine
+//! stopped on a storage failure (disk full, I/O error, damaged database: see the log line
+//! `fatal storage failure`).
 
 mod config;
+
+/// Why the node stops without a signal.
+enum Stop {
+    /// Execution disagreed with a certified block (exit 3).
+    Halted(String),
+    /// The engine thread ended: a fatal storage failure (exit 4).
+    EngineGone,
+}
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -146,15 +156,16 @@ async fn run(config: NodeConfig) -> Result<ExitCode, String> {
         key = %tenge_crypto::read_key_file(&config.key_file).map(|k| k.public_key().short()).unwrap_or_default(),
         "node started"
     );
-    // Stop on a signal, or when the node halts on a disagreement with certified state.
+    // Stop on a signal, when the node halts on a disagreement with certified state, or when the
+    // engine thread is gone (it stops only on a fatal storage failure, logged where it happened).
     let mut status = engine.status.clone();
     let halted = async move {
         loop {
-            if status.borrow().halted.is_some() {
-                return;
+            if let Some(reason) = status.borrow().halted.clone() {
+                return Stop::Halted(reason);
             }
             if status.changed().await.is_err() {
-                return;
+                return Stop::EngineGone;
             }
         }
     };
@@ -164,9 +175,18 @@ async fn run(config: NodeConfig) -> Result<ExitCode, String> {
     }));
     let code = tokio::select! {
         _ = shutdown_signal() => ExitCode::SUCCESS,
-        _ = halted => {
-            error!("node halted: {}", engine.status.borrow().halted.clone().unwrap_or_default());
-            ExitCode::from(3)
+        stop = halted => match stop {
+            Stop::Halted(reason) => {
+                error!("node halted: {reason}");
+                ExitCode::from(3)
+            }
+            Stop::EngineGone => {
+                error!(
+                    "node stopped: the engine failed on storage (see `fatal storage failure` \
+                     above); fix the disk or database, then restart"
+                );
+                ExitCode::from(4)
+            }
         }
     };
     let _ = stop_sender.send(());
