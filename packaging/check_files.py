@@ -93,8 +93,11 @@ def check_units():
                             ("SystemCallFilter", "@system-service")]:
             if key not in values or one(key) != wanted:
                 problem(f"{path}: {key}={wanted} expected, found {values.get(key)}")
-        if "3" not in one("RestartPreventExitStatus").split():
+        prevented = one("RestartPreventExitStatus").split()
+        if "3" not in prevented:
             problem(f"{path}: exit status 3 (halted) must not restart the node")
+        if "4" not in prevented:
+            problem(f"{path}: exit status 4 (storage failure) must not restart the node")
         if "ExecReload" in values and "hangup" not in read("node/src/main.rs"):
             problem(f"{path}: ExecReload= set, but tenged handles no reload signal "
                     "(node/src/main.rs): SIGHUP would end it")
