@@ -147,6 +147,24 @@ impl Client {
         self.get("/v1/supply").await
     }
 
+    /// A proof bundle of an account (or of its absence) at the node's committed head.
+    pub async fn account_proof(&self, id: &AccountId) -> Result<ProofView, ClientError> {
+        self.get(&format!("/v1/proofs/accounts/{id}")).await
+    }
+
+    /// A proof bundle of the supply at the node's committed head.
+    pub async fn supply_proof(&self) -> Result<ProofView, ClientError> {
+        self.get("/v1/proofs/supply").await
+    }
+
+    /// A proof bundle of an earmark at the node's committed head.
+    pub async fn earmark_proof(
+        &self,
+        id: &tenge_types::EarmarkId,
+    ) -> Result<ProofView, ClientError> {
+        self.get(&format!("/v1/proofs/earmarks/{id}")).await
+    }
+
     pub async fn policy(&self) -> Result<PolicyView, ClientError> {
         self.get("/v1/policy").await
     }

@@ -1,7 +1,9 @@
 //! The HTTP API of a tenge node (axum) and a typed client for it.
+#![recursion_limit = "256"]
 
 pub mod client;
 pub mod openapi;
+pub mod proofs;
 pub mod server;
 pub mod views;
 

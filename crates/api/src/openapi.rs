@@ -19,11 +19,35 @@ fn ok(description: &str, schema: &str) -> Value {
     responses
 }
 
+fn proof_responses() -> Value {
+    let mut responses = ok("The bundle (hex) and what it proves", "Proof");
+    responses["503"] = json!({"description": "Nothing committed yet, or the head's commit certificate is being written; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    responses
+}
+
+/// What `GET /v1/proofs/...` returns: the fields of `tenge verify --output json` for the bundle's
+/// kind, and the bundle.
+fn proof_schema(hex: &Value, tiyn: &Value) -> Value {
+    json!({"type": "object", "required": ["bundle_hex", "bundle_bytes", "valid", "kind", "chain_id", "height", "block_id", "state_root", "signers"], "properties": {
+                "bundle_hex": {"type": "string", "description": "The canonical BCS bundle: save the bytes to a file for `tenge verify`"},
+                "bundle_bytes": {"type": "integer"}, "valid": {"type": "boolean"},
+                "kind": {"type": "string", "enum": ["account", "absence", "supply", "earmark"]},
+                "chain_id": {"type": "string"}, "height": {"type": "integer"}, "block_id": hex, "state_root": hex,
+                "block_time_ms": {"type": "integer"}, "committed_height": {"type": "integer"}, "signers": {"type": "integer"}, "validator_set_epoch": {"type": "integer"},
+                "account": hex, "role": {"type": "string"}, "bank": hex, "tier": {"type": "integer"}, "balance_tiyn": tiyn, "earmarked_tiyn": tiyn,
+                "earmarked": {"type": "array", "items": {"type": "object", "properties": {"earmark": hex, "amount_tiyn": tiyn}}},
+                "frozen": {"type": "boolean"}, "frozen_by": {"type": "string"}, "sequence": {"type": "integer"}, "created_at": {"type": "integer"},
+                "issued_tiyn": tiyn, "redeemed_tiyn": tiyn, "outstanding_tiyn": tiyn, "ceiling_tiyn": tiyn, "epoch": {"type": "integer"},
+                "epoch_issued_tiyn": tiyn, "epoch_cap_tiyn": tiyn,
+                "earmark": hex, "purpose": {"type": "string"}, "funder": hex, "holder": hex, "allocated_tiyn": tiyn, "spent_tiyn": tiyn,
+                "remaining_tiyn": tiyn, "approved_payees": {"type": "array", "items": hex}}})
+}
+
 /// The document served at `/v1/openapi.json`.
 pub fn document() -> Value {
     let hex = json!({"type": "string", "pattern": "^[0-9a-f]{64}$"});
     let tiyn = json!({"type": "integer", "format": "int64", "minimum": 0, "description": "Amount in tiyn (1 tenge = 100 tiyn)"});
-    json!({
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "tenge node API",
@@ -73,6 +97,20 @@ pub fn document() -> Value {
                 "responses": ok("Hashes", "BlockHashes")
             }},
             "/v1/supply": {"get": {"summary": "Issued, redeemed and outstanding supply, ceiling and epoch issuance.", "responses": ok("Supply", "Supply")}},
+            "/v1/proofs/accounts/{id}": {"get": {
+                "summary": "A proof bundle of an account at the committed head (balance, tier, frozen, earmarked holdings, sequence), or of its absence when no account has the id. Check it offline with `tenge verify` (docs/verification.md).",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": hex}],
+                "responses": proof_responses()
+            }},
+            "/v1/proofs/supply": {"get": {
+                "summary": "A proof bundle of the supply at the committed head: issued, redeemed, outstanding, ceiling, epoch issuance.",
+                "responses": proof_responses()
+            }},
+            "/v1/proofs/earmarks/{id}": {"get": {
+                "summary": "A proof bundle of an earmark at the committed head: purpose, funder, holder, allocated, spent, remaining, approved payees.",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": hex}],
+                "responses": proof_responses()
+            }},
             "/v1/policy": {"get": {"summary": "Monetary policy in force and its full history.", "responses": ok("Policy", "Policy")}},
             "/v1/validators": {"get": {"summary": "The validator set.", "responses": ok("Validators", "Validators")}},
             "/v1/status": {"get": {"summary": "Mode, height, round, peers, syncing.", "responses": ok("Status", "Status")}},
@@ -113,7 +151,9 @@ pub fn document() -> Value {
                 "block_id": hex, "state_root": hex, "block_time_ms": {"type": "integer"}, "round": {"type": "integer"}, "peers": {"type": "integer"},
                 "syncing": {"type": "boolean"}, "mempool_transactions": {"type": "integer"}, "halted": {"type": "string"}}}
         }}
-    })
+    });
+    document["components"]["schemas"]["Proof"] = proof_schema(&hex, &tiyn);
+    document
 }
 
 #[cfg(test)]

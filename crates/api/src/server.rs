@@ -50,6 +50,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/blocks/{height}"),
     ("get", "/v1/blocks/{height}/hashes"),
     ("get", "/v1/supply"),
+    ("get", "/v1/proofs/accounts/{id}"),
+    ("get", "/v1/proofs/supply"),
+    ("get", "/v1/proofs/earmarks/{id}"),
     ("get", "/v1/policy"),
     ("get", "/v1/validators"),
     ("get", "/v1/status"),
@@ -171,6 +174,9 @@ pub fn router(engine: EngineHandle) -> Router {
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/blocks/{height}/hashes", get(block_hashes))
         .route("/v1/supply", get(supply))
+        .route("/v1/proofs/accounts/{id}", get(account_proof))
+        .route("/v1/proofs/supply", get(supply_proof))
+        .route("/v1/proofs/earmarks/{id}", get(earmark_proof))
         .route("/v1/policy", get(policy))
         .route("/v1/validators", get(validators))
         .route("/v1/status", get(status))
@@ -505,6 +511,51 @@ async fn supply(State(engine): State<EngineHandle>) -> ApiResult<SupplyView> {
         epoch_cap_tiyn: params.issuance_cap_per_epoch.tiyn(),
         height: head.height.0,
     }))
+}
+
+async fn proof(
+    engine: &EngineHandle,
+    request: crate::proofs::ProofRequest,
+) -> ApiResult<ProofView> {
+    use crate::proofs::ProofError;
+    let to_api = |error: ProofError| match error {
+        ProofError::NotFound(message) => ApiError::not_found(message),
+        ProofError::Unavailable(message) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        }
+        ProofError::Internal(message) => ApiError::internal(message),
+    };
+    let bundle = crate::proofs::build(engine, request)
+        .await
+        .map_err(to_api)?;
+    Ok(axum::Json(
+        crate::proofs::view(engine, &bundle).map_err(to_api)?,
+    ))
+}
+
+/// A proof of an account, or of its absence if no account has the id.
+async fn account_proof(
+    State(engine): State<EngineHandle>,
+    Path(id): Path<String>,
+) -> ApiResult<ProofView> {
+    let id: AccountId = id
+        .parse()
+        .map_err(|e: tenge_types::hash::HexParseError| ApiError::bad_request(e.to_string()))?;
+    proof(&engine, crate::proofs::ProofRequest::Account(id)).await
+}
+
+async fn supply_proof(State(engine): State<EngineHandle>) -> ApiResult<ProofView> {
+    proof(&engine, crate::proofs::ProofRequest::Supply).await
+}
+
+async fn earmark_proof(
+    State(engine): State<EngineHandle>,
+    Path(id): Path<String>,
+) -> ApiResult<ProofView> {
+    let id: tenge_types::EarmarkId = id
+        .parse()
+        .map_err(|e: tenge_types::hash::HexParseError| ApiError::bad_request(e.to_string()))?;
+    proof(&engine, crate::proofs::ProofRequest::Earmark(id)).await
 }
 
 fn tenge_policy_epoch(

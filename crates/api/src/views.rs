@@ -130,6 +130,16 @@ pub struct SupplyView {
     pub height: u64,
 }
 
+/// A proof bundle (`GET /v1/proofs/...`): its canonical bytes in hex (what `tenge verify` reads)
+/// and what it proves, as `tenge verify --output json` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofView {
+    pub bundle_hex: String,
+    pub bundle_bytes: usize,
+    #[serde(flatten)]
+    pub verified: tenge_proof::Verified,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyView {
     /// The version in force at the current height.

@@ -158,6 +158,18 @@ enum Command {
     },
     /// Issued, redeemed and outstanding supply.
     Supply,
+    /// Fetch a proof bundle from the node into a file; check it with `tenge verify`.
+    #[command(subcommand)]
+    Proof(ProofCommand),
+    /// Check a proof bundle offline against a genesis file (no network): prints what it proves.
+    /// Exit 0 valid, 1 invalid (naming the failed check), 2 unreadable or non-canonical file.
+    Verify {
+        /// The bundle file, as `tenge proof ... --out` wrote it.
+        file: PathBuf,
+        /// The network's genesis file, obtained out of band.
+        #[arg(long)]
+        genesis: PathBuf,
+    },
     /// A transaction's status.
     Tx { hash: String },
     /// A block (the latest without HEIGHT).
@@ -377,6 +389,30 @@ enum PolicyCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum ProofCommand {
+    /// An account's balance, tier, frozen state, earmarked holdings and sequence, or the proof
+    /// that no account has the id.
+    Account {
+        /// Account id (64 hex characters) or key file.
+        account: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Issued, redeemed, outstanding, ceiling and epoch issuance.
+    Supply {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// An earmark: purpose, funder, holder, allocated, spent, remaining, approved payees.
+    Earmark {
+        /// Earmark id (64 hex characters).
+        id: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 /// A failure, with its exit code.
 struct Failure {
     code: u8,
@@ -490,6 +526,93 @@ fn scalar(key: &str, value: &serde_json::Value) -> String {
         ),
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// Fetches a bundle and writes its bytes to `--out`. What the node says it proves is shown, but
+/// only `tenge verify` checks it.
+async fn fetch_proof(node: &str, command: ProofCommand) -> Outcome {
+    let client = Client::new(node);
+    let (view, out) = match command {
+        ProofCommand::Account { account, out } => {
+            (client.account_proof(&account_id(&account)?).await?, out)
+        }
+        ProofCommand::Supply { out } => (client.supply_proof().await?, out),
+        ProofCommand::Earmark { id, out } => {
+            let id: EarmarkId = id
+                .parse()
+                .map_err(|e| Failure::input(format!("bad earmark id: {e}")))?;
+            (client.earmark_proof(&id).await?, out)
+        }
+    };
+    let bytes = hex_bytes(&view.bundle_hex)
+        .ok_or_else(|| Failure::with_code(3, "the node sent a bundle that is not hex"))?;
+    tenge_proof::ProofBundle::from_bytes(&bytes).map_err(|e| {
+        Failure::with_code(
+            3,
+            format!("the node sent a bundle that does not decode: {e}"),
+        )
+    })?;
+    std::fs::write(&out, &bytes)
+        .map_err(|e| Failure::input(format!("cannot write {}: {e}", out.display())))?;
+    let mut value = serde_json::to_value(&view.verified).expect("JSON");
+    value["file"] = json!(out);
+    value["bundle_bytes"] = json!(bytes.len());
+    Ok(value)
+}
+
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// `tenge verify`: offline, against the genesis file alone.
+fn verify_bundle(file: &Path, genesis_file: &Path) -> Outcome {
+    let genesis_text = std::fs::read_to_string(genesis_file).map_err(|e| {
+        Failure::input(format!(
+            "cannot read genesis {}: {e}",
+            genesis_file.display()
+        ))
+    })?;
+    let genesis: tenge_types::Genesis = serde_json::from_str(&genesis_text).map_err(|e| {
+        Failure::input(format!(
+            "{} is not a genesis file: {e}",
+            genesis_file.display()
+        ))
+    })?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+    let bundle = tenge_proof::ProofBundle::from_bytes(&bytes).map_err(|e| Failure {
+        code: 2,
+        message: format!(
+            "{} is not a readable, canonical proof bundle: {e}",
+            file.display()
+        ),
+        json: Some(json!({
+            "valid": false,
+            "check": "unreadable",
+            "error": e.to_string(),
+            "exit_code": 2,
+        })),
+    })?;
+    match tenge_proof::verify(&bundle, &genesis) {
+        Ok(verified) => Ok(serde_json::to_value(&verified).expect("JSON")),
+        Err(error) => Err(Failure {
+            code: 1,
+            message: format!("INVALID ({}): {error}", error.check()),
+            json: Some(json!({
+                "valid": false,
+                "kind": bundle.claim.kind(),
+                "check": error.check(),
+                "error": error.to_string(),
+                "exit_code": 1,
+            })),
+        }),
     }
 }
 
@@ -963,6 +1086,8 @@ async fn run(cli: Cli) -> Outcome {
         Command::Supply => {
             Ok(serde_json::to_value(Client::new(&cli.node).supply().await?).expect("JSON"))
         }
+        Command::Proof(command) => fetch_proof(&cli.node, command).await,
+        Command::Verify { file, genesis } => verify_bundle(&file, &genesis),
         Command::Tx { hash } => {
             let hash: HashValue = hash
                 .parse()

@@ -1,0 +1,150 @@
+//! Proof bundles served from the committed head (`GET /v1/proofs/...`).
+//!
+//! The claim (entries and paths) is taken under the ledger's read lock, together with the head it
+//! belongs to; the headers and the commit certificate are then read from the store, where
+//! committed blocks never change. The engine writes each block to the store before it moves the
+//! ledger's head, so the store holds the head block and, once the commit in flight is written,
+//! the block whose certificate commits it. Only the head's state is kept in memory (decision D7:
+//! entries are overwritten in place), so proofs are of the committed head only.
+
+use std::time::Duration;
+
+use tenge_engine::EngineHandle;
+use tenge_proof::{ChainIdentity, CommitProof, MAX_HEADER_CHAIN, ProofBundle};
+use tenge_storage::Store;
+use tenge_types::consensus::StoredCertificates;
+use tenge_types::{AccountId, EarmarkId, Height};
+
+/// What to prove.
+#[derive(Clone, Copy, Debug)]
+pub enum ProofRequest {
+    Account(AccountId),
+    Supply,
+    Earmark(EarmarkId),
+}
+
+/// Why no bundle was built.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Attempts to find the commit certificate of the head before answering 503; between attempts
+/// the engine finishes writing the commit in flight.
+const ATTEMPTS: u32 = 100;
+const RETRY_INTERVAL: Duration = Duration::from_millis(10);
+
+/// A bundle proving `request` at the committed head.
+pub async fn build(
+    engine: &EngineHandle,
+    request: ProofRequest,
+) -> Result<ProofBundle, ProofError> {
+    let internal = |e: tenge_storage::StoreError| ProofError::Internal(e.to_string());
+    let genesis_header = engine
+        .store
+        .block(Height::GENESIS)
+        .map_err(internal)?
+        .ok_or_else(|| ProofError::Internal("the genesis block is not stored".into()))?
+        .header;
+    let chain = ChainIdentity::new(&engine.genesis, genesis_header);
+    for _ in 0..ATTEMPTS {
+        let (head, claim) = {
+            let ledger = engine
+                .ledger
+                .read()
+                .map_err(|_| ProofError::Internal("ledger lock poisoned".into()))?;
+            let state = ledger.state();
+            let claim = match request {
+                ProofRequest::Account(id) => state.account_claim(&id),
+                ProofRequest::Supply => state.supply_claim(),
+                ProofRequest::Earmark(id) => state
+                    .earmark_claim(&id)
+                    .ok_or_else(|| ProofError::NotFound(format!("earmark {id} does not exist")))?,
+            };
+            (ledger.head().clone(), claim)
+        };
+        if head.height == Height::GENESIS {
+            return Err(ProofError::Unavailable(
+                "no block has committed yet; a proof needs a commit certificate".into(),
+            ));
+        }
+        if let Some(commit) = commit_proof(engine, &head)? {
+            return Ok(ProofBundle::new(chain, commit, claim));
+        }
+        tokio::time::sleep(RETRY_INTERVAL).await;
+    }
+    Err(ProofError::Unavailable(
+        "the head's commit certificate is not stored yet; retry".into(),
+    ))
+}
+
+/// The head's header and its descendants in the store up to the first one stored with a commit
+/// certificate, or `None` if that block is not written yet (or the head moved on, its header no
+/// longer matching: the caller starts again).
+fn commit_proof(
+    engine: &EngineHandle,
+    head: &tenge_types::BlockHeader,
+) -> Result<Option<CommitProof>, ProofError> {
+    let internal = |e: String| ProofError::Internal(e);
+    let mut headers = Vec::new();
+    let mut height = head.height;
+    while headers.len() < MAX_HEADER_CHAIN {
+        let Some(block) = engine
+            .store
+            .block(height)
+            .map_err(|e| internal(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        if headers.is_empty() && block.header != *head {
+            return Ok(None);
+        }
+        headers.push(block.header);
+        let certificates = engine
+            .store
+            .certificate(height)
+            .map_err(|e| internal(e.to_string()))?
+            .filter(|bytes| !bytes.is_empty())
+            .map(|bytes| StoredCertificates::from_bytes(&bytes))
+            .transpose()
+            .map_err(|e| internal(format!("certificates of block {height}: {e}")))?;
+        if let Some(commit_qc) = certificates.and_then(|c| c.commit_qc) {
+            return Ok(Some(CommitProof { headers, commit_qc }));
+        }
+        height = height.next();
+    }
+    Ok(None)
+}
+
+/// The bundle with what it proves, checked by the same verifier `tenge verify` runs.
+pub fn view(
+    engine: &EngineHandle,
+    bundle: &ProofBundle,
+) -> Result<crate::views::ProofView, ProofError> {
+    let verified = tenge_proof::verify(bundle, &engine.genesis).map_err(|e| {
+        ProofError::Internal(format!(
+            "built a bundle that does not verify ({}): {e}",
+            e.check()
+        ))
+    })?;
+    let bytes = bundle.to_bytes();
+    Ok(crate::views::ProofView {
+        bundle_bytes: bytes.len(),
+        bundle_hex: hex_string(&bytes),
+        verified,
+    })
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
