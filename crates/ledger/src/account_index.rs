@@ -55,7 +55,7 @@ impl AccountIndex {
             leaves.len() < LEAF_FLAG as usize,
             "account index capacity exceeded"
         );
-        leaves.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        leaves.sort_unstable_by_key(|leaf| leaf.id);
         assert!(
             leaves.windows(2).all(|pair| pair[0].id != pair[1].id),
             "two accounts share an id"
@@ -211,7 +211,7 @@ impl AccountIndex {
             return self.root();
         }
         let mut sorted = added.to_vec();
-        sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        sorted.sort_unstable_by_key(|leaf| leaf.id);
         self.root_with_at(self.root, 0, &sorted)
     }
 
