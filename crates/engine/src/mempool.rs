@@ -62,6 +62,8 @@ pub struct Mempool {
     by_sender: BTreeMap<AccountId, BTreeMap<u64, HashValue>>,
     /// Admission order with times, for expiry.
     arrivals: std::collections::VecDeque<(std::time::Instant, HashValue)>,
+    /// Where the next selection starts among the senders (turns rotate, L3).
+    rotation: std::cell::Cell<usize>,
 }
 
 impl Mempool {
@@ -168,22 +170,26 @@ impl Mempool {
         expired
     }
 
-    /// Transactions for a block, within `budget`: for each sender (in account order) the run of
-    /// consecutive sequence numbers starting at its next one, skipping transactions already in
-    /// uncommitted ancestor blocks (`excluded`). `next_sequence` reads the committed ledger.
+    /// Transactions for a block, within `budget`: for each sender the run of consecutive
+    /// sequence numbers starting at its next one, skipping transactions already in uncommitted
+    /// ancestor blocks (`excluded`). `next_sequence` reads the committed ledger. Senders take
+    /// turns, one transaction each per pass, starting one sender further on every call: a sender
+    /// with a long queue cannot crowd out the others (review L3). Each sender's transactions keep
+    /// their sequence order.
     pub fn select(
         &self,
         budget: BlockBudget,
         excluded: &HashSet<HashValue>,
         next_sequence: impl Fn(&AccountId) -> u64,
     ) -> Vec<SignedTransaction> {
-        let mut chosen = Vec::new();
-        let mut bytes = 0usize;
+        // Each sender's ready run, at most what the block could take.
+        let mut runs: Vec<Vec<&SignedTransaction>> = Vec::new();
         for (sender, queue) in &self.by_sender {
             let mut expected = next_sequence(sender);
+            let mut run = Vec::new();
             for (&sequence, hash) in queue.range(expected..) {
-                if chosen.len() >= budget.transactions {
-                    return chosen;
+                if run.len() >= budget.transactions {
+                    break;
                 }
                 if excluded.contains(hash) {
                     expected = sequence + 1;
@@ -192,14 +198,35 @@ impl Mempool {
                 if sequence != expected {
                     break;
                 }
-                let tx = &self.transactions[hash];
+                run.push(&self.transactions[hash]);
+                expected += 1;
+            }
+            if !run.is_empty() {
+                runs.push(run);
+            }
+        }
+        let mut chosen = Vec::new();
+        if runs.is_empty() {
+            return chosen;
+        }
+        let first = self.rotation.get() % runs.len();
+        self.rotation.set(first + 1);
+        let mut bytes = 0usize;
+        let longest = runs.iter().map(Vec::len).max().unwrap_or(0);
+        for pass in 0..longest {
+            for turn in 0..runs.len() {
+                let Some(tx) = runs[(first + turn) % runs.len()].get(pass) else {
+                    continue;
+                };
+                if chosen.len() >= budget.transactions {
+                    return chosen;
+                }
                 let size = tx.encoded_len();
                 if bytes + size > budget.bytes {
                     return chosen;
                 }
                 bytes += size;
-                chosen.push(tx.clone());
-                expected += 1;
+                chosen.push((*tx).clone());
             }
         }
         chosen
@@ -414,4 +441,42 @@ mod tests {
         // The same transaction again is no conflict.
         assert_eq!(pool.insert(first, 0), Ok(false));
     }
+
+    /// L3: selection walked senders in account-id order and took each one's whole run (up to
+    /// 1,000 transactions), so a low id with a long queue filled the block and higher ids
+    /// waited. Now every sender with a ready transaction gets one before anyone gets a second.
+    #[test]
+    fn l3_every_ready_sender_gets_a_turn_before_anyone_gets_a_second() {
+        let net = TestNetwork::new(2, 0);
+        let mut keys: Vec<tenge_crypto::Keypair> =
+            (0..3).map(|i| test_key(&format!("fair-{i}"))).collect();
+        keys.sort_by_key(|k| k.account_id());
+        let (low, middle, high) = (&keys[0], &keys[1], &keys[2]);
+        let mut pool = Mempool::new(2_000);
+        for sequence in 0..900 {
+            pool.insert(transfer(&net, low, sequence), 0).unwrap();
+        }
+        pool.insert(transfer(&net, middle, 0), 0).unwrap();
+        pool.insert(transfer(&net, high, 0), 0).unwrap();
+        pool.insert(transfer(&net, high, 1), 0).unwrap();
+        let chosen = pool.select(budget(100), &HashSet::new(), |_| 0);
+        let count = |key: &tenge_crypto::Keypair| {
+            chosen
+                .iter()
+                .filter(|tx| tx.transaction.sender == key.account_id())
+                .count()
+        };
+        assert_eq!(chosen.len(), 100);
+        assert_eq!((count(middle), count(high), count(low)), (1, 2, 97));
+        // Each sender's transactions stay in sequence order.
+        for key in [low, high] {
+            let sequences: Vec<u64> = chosen
+                .iter()
+                .filter(|tx| tx.transaction.sender == key.account_id())
+                .map(|tx| tx.transaction.sequence)
+                .collect();
+            assert!(sequences.windows(2).all(|w| w[1] == w[0] + 1), "{sequences:?}");
+        }
+    }
+
 }
