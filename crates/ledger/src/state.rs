@@ -128,8 +128,9 @@ impl CommittedState {
         Ok(state)
     }
 
-    /// State from its entries, with its commitments computed (not yet audited).
-    pub(crate) fn build(
+    /// State from its entries, with its commitments computed but neither checked against a root
+    /// nor audited (genesis, benchmarks; stored state goes through [`Self::from_entries`]).
+    pub fn build(
         entries: Vec<Slotted<StateValue>>,
     ) -> Result<CommittedState, StateLoadError> {
         let mut global = None;

@@ -418,3 +418,73 @@ proptest! {
         }
     }
 }
+
+/// Accounts created by executed but uncommitted ancestors count in a block's account-index root
+/// (the pipeline executes up to a few blocks ahead of the commit); a second ledger executing the
+/// committed blocks one by one, and a rebuild from the entries, agree on every root.
+#[test]
+fn accounts_created_in_uncommitted_ancestors_give_the_same_roots() {
+    let net = TestNetwork::new(2, 4);
+    let mut pipelined = Ledger::from_genesis(&net.genesis).unwrap();
+    let mut follower = Ledger::from_genesis(&net.genesis).unwrap();
+    let bank = &net.banks[0];
+    let open = |sequence: u64, label: &str| {
+        net.sign(
+            bank,
+            sequence,
+            Payload::OpenWallet(tenge_types::transaction::OpenWallet {
+                key: test_key(label).public_key(),
+                tier: 1,
+            }),
+        )
+    };
+    let time = |n: u64| TimestampMs(net.genesis.genesis_time.0 + n * 1_000);
+    let b1 = pipelined.build_block(
+        &[],
+        Round(1),
+        time(1),
+        vec![open(0, "p1"), open(1, "p2")],
+        &[true, true],
+    );
+    let b2 = pipelined.build_block(&[&b1], Round(2), time(2), vec![open(2, "p3")], &[true]);
+    let b3 = pipelined.build_block(&[&b1, &b2], Round(3), time(3), vec![], &[]);
+    let b4 = pipelined.build_block(
+        &[&b1, &b2, &b3],
+        Round(4),
+        time(4),
+        vec![open(3, "p4")],
+        &[true],
+    );
+    let roots: Vec<_> = [&b1, &b2, &b3, &b4]
+        .iter()
+        .map(|b| b.execution.delta.account_index_root)
+        .collect();
+    assert_eq!(
+        roots[1], roots[2],
+        "a block creating no account keeps its parent's index root"
+    );
+    assert_ne!(roots[0], roots[1]);
+    for executed in [&b1, &b2, &b3, &b4] {
+        pipelined.commit(executed);
+        let valid = vec![true; executed.block.transactions.len()];
+        let again = follower
+            .execute_block(&[], &executed.block, &valid)
+            .unwrap();
+        assert_eq!(again.state_root(), executed.execution.state_root());
+        assert_eq!(
+            again.delta.account_index_root,
+            executed.execution.delta.account_index_root
+        );
+        follower.commit(&ExecutedBlock {
+            block: executed.block.clone(),
+            execution: again,
+        });
+    }
+    pipelined.audit().unwrap();
+    follower.audit().unwrap();
+    let rebuilt = tenge_ledger::CommittedState::build(pipelined.state().entries()).unwrap();
+    assert_eq!(rebuilt.root(), pipelined.state().root());
+    let p4 = test_key("p4").account_id();
+    let claim = pipelined.state().account_claim(&p4);
+    assert!(matches!(claim, Claim::Account { .. }));
+}
