@@ -82,6 +82,9 @@ fn fatal(what: &str, error: impl std::fmt::Display) -> ! {
     panic!("fatal storage failure: {what}: {error}");
 }
 
+/// Unproven synced blocks kept while waiting for the block that proves them (L5).
+const SYNC_BUFFER_MAX_BYTES: usize = 256 << 20;
+
 struct StoreSafety<'a>(&'a RocksStore);
 
 impl SafetyStorage for StoreSafety<'_> {
@@ -325,6 +328,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         counters,
         verifier,
         sync_in_flight: None,
+        sync_buffer: Vec::new(),
         sync_cursor: 0,
         halted: None,
         payload_due: None,
@@ -452,6 +456,10 @@ struct Engine {
     verifier: Verifier,
     /// When the outstanding range-sync request was sent.
     sync_in_flight: Option<Instant>,
+    /// Blocks a peer sent that chain onto the committed head but end before any commit
+    /// certificate (a response full before a proven block, L5): kept, never executed, until a
+    /// later response proves a block after them. Bounded by `SYNC_BUFFER_MAX_BYTES`.
+    sync_buffer: Vec<CommittedBlock>,
     sync_cursor: usize,
     halted: Option<String>,
     /// A proposal waiting for transactions: (round, parent, when to propose anyway).
@@ -1047,8 +1055,13 @@ impl Engine {
         };
         self.sync_cursor = self.sync_cursor.wrapping_add(1);
         let peer = pool[self.sync_cursor % pool.len()];
+        // Continue after blocks kept from an earlier, unproven response.
+        let after_height = self
+            .sync_buffer
+            .last()
+            .map_or(height, |kept| kept.block.header.height);
         let request = SyncRequest::Committed {
-            after_height: height,
+            after_height,
             max_blocks: self.config.limits.sync_batch_blocks,
         }
         .to_bytes();
@@ -1081,18 +1094,56 @@ impl Engine {
             let ledger = self.ledger.read().expect("ledger lock");
             (ledger.head().id(), ledger.head().height)
         };
+        // Blocks kept from an earlier response count only while they still extend the head.
+        let kept = std::mem::take(&mut self.sync_buffer);
+        let kept: Vec<CommittedBlock> = if kept
+            .first()
+            .is_some_and(|first| first.block.header.parent_id == head_id)
+        {
+            kept
+        } else {
+            Vec::new()
+        };
+        let known = kept
+            .last()
+            .map_or(head_height, |last| last.block.header.height);
         // A response for a height we already passed (the chain moved on meanwhile) is skipped.
         let skip = blocks
             .iter()
-            .take_while(|b| b.block.header.height <= head_height)
+            .take_while(|b| b.block.header.height <= known)
             .count();
-        let blocks: Vec<CommittedBlock> = blocks.into_iter().skip(skip).collect();
+        let mut blocks: Vec<CommittedBlock> = blocks.into_iter().skip(skip).collect();
         if blocks.is_empty() {
+            self.sync_buffer = kept;
             return;
         }
-        let certificate =
-            match crate::sync::check(&mut self.verifier, head_id, head_height, &blocks) {
-                Ok(certificate) => certificate,
+        // When kept blocks are part of the range, a failed check may be the fault of the peer
+        // that sent them, not of this one: the range is dropped and nobody is penalised.
+        let with_kept = !kept.is_empty();
+        if with_kept {
+            blocks.splice(0..0, kept);
+        }
+        if blocks
+            .last()
+            .is_some_and(|last| last.certificates.commit_qc.is_none())
+        {
+            // Not proven yet: keep the range if it chains (L5), and ask for what follows.
+            let bytes: usize = blocks
+                .iter()
+                .map(|b| tenge_types::encode(&b.block).len())
+                .sum();
+            match crate::sync::check_chain(&mut self.verifier, head_id, head_height, &blocks) {
+                Ok(()) if bytes <= SYNC_BUFFER_MAX_BYTES => {
+                    debug!(blocks = blocks.len(), bytes, peer = %from.short(), "sync range kept until proven");
+                    self.sync_buffer = blocks;
+                    self.maybe_sync();
+                }
+                Ok(()) => {
+                    warn!(blocks = blocks.len(), bytes, peer = %from.short(), "unproven sync range too large: dropped");
+                }
+                Err(reason) if with_kept => {
+                    debug!(peer = %from.short(), %reason, "sync range does not chain onto kept blocks: both dropped");
+                }
                 Err(reason) => {
                     warn!(peer = %from.short(), %reason, "sync response refused");
                     let network = self.network.clone();
@@ -1101,9 +1152,32 @@ impl Engine {
                             .penalize(from, format!("invalid sync response: {reason}"))
                             .await;
                     });
-                    return;
                 }
-            };
+            }
+            return;
+        }
+        let certificate = match crate::sync::check(
+            &mut self.verifier,
+            head_id,
+            head_height,
+            &blocks,
+        ) {
+            Ok(certificate) => certificate,
+            Err(reason) if with_kept => {
+                debug!(peer = %from.short(), %reason, "sync range does not chain onto kept blocks: both dropped");
+                return;
+            }
+            Err(reason) => {
+                warn!(peer = %from.short(), %reason, "sync response refused");
+                let network = self.network.clone();
+                self.runtime.spawn(async move {
+                    let _ = network
+                        .penalize(from, format!("invalid sync response: {reason}"))
+                        .await;
+                });
+                return;
+            }
+        };
         let count = blocks.len();
         let mut last = None;
         for item in blocks {
