@@ -25,6 +25,21 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Environment variables that override config fields: (variable, field as `section.key`).
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("TENGE_MODE", "mode"),
+    ("TENGE_DATA_DIR", "data_dir"),
+    ("TENGE_KEY_FILE", "key_file"),
+    ("TENGE_GENESIS_FILE", "genesis_file"),
+    ("TENGE_LISTEN_ADDRESS", "listen_address"),
+    ("TENGE_API_ADDRESS", "api_address"),
+    ("TENGE_LOG_FORMAT", "log_format"),
+    ("TENGE_LOG_LEVEL", "log_level"),
+    ("TENGE_VERIFY_SIGNATURES", "verify_signatures"),
+    ("TENGE_VOTING_FLOOR_ROUND", "consensus.voting_floor_round"),
+    ("TENGE_MEMPOOL_MAX_TXS", "limits.mempool_max_txs"),
+];
+
 /// A peer besides the genesis validators (typically an observer a validator accepts).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -237,11 +252,17 @@ impl NodeConfig {
                 self.api_address
             )));
         }
-        if !self.listen_address.starts_with('/') {
+        if let Err(reason) = tenge_network::check_address(&self.listen_address) {
             return Err(ConfigError::Invalid(format!(
-                "listen_address `{}` is not a multiaddr like /ip4/127.0.0.1/tcp/7100",
-                self.listen_address
+                "listen_address {reason} (a multiaddr like /ip4/127.0.0.1/tcp/7100)"
             )));
+        }
+        for peer in &self.peers {
+            if let Some(address) = &peer.address
+                && let Err(reason) = tenge_network::check_address(address)
+            {
+                return Err(ConfigError::Invalid(format!("peers: address {reason}")));
+            }
         }
         let c = &self.consensus;
         if c.round_timeout_base_ms == 0 || c.round_timeout_max_ms < c.round_timeout_base_ms {

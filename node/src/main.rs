@@ -9,6 +9,7 @@
 //! stopped on a storage failure (disk full, I/O error, damaged database: see the log line
 //! `fatal storage failure`).
 
+mod check;
 mod config;
 
 /// Why the node stops without a signal.
@@ -34,8 +35,29 @@ use tracing::{error, info};
 #[command(name = "tenged", version, about = "tenge node: validator or observer")]
 struct Args {
     /// The node's configuration file (TOML). `TENGE_*` variables override its fields.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Check the configuration, the genesis, the key file and the data dir, then exit (0 if a
+    /// start would get past them, 1 naming the field at fault).
     #[arg(long)]
-    config: PathBuf,
+    check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// The configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ConfigAction {
+    /// Print the effective configuration, each field with its source (file, variable, default).
+    Show,
 }
 
 fn init_logging(config: &NodeConfig) {
@@ -74,13 +96,40 @@ async fn shutdown_signal() {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match NodeConfig::load(&args.config, |name| std::env::var(name).ok()) {
+    let Some(path) = args.config else {
+        eprintln!("tenged: --config FILE is required");
+        return ExitCode::from(2);
+    };
+    let environment = |name: &str| std::env::var(name).ok();
+    let config = match NodeConfig::load(&path, environment) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("tenged: {error}");
             return ExitCode::from(1);
         }
     };
+    if let Some(Command::Config {
+        action: ConfigAction::Show,
+    }) = args.command
+    {
+        print!("{}", check::show(&path, &config, environment));
+        return ExitCode::SUCCESS;
+    }
+    if args.check_config {
+        return match check::check(&config) {
+            Ok(lines) => {
+                for line in lines {
+                    println!("ok  {line}");
+                }
+                println!("config {} is ready to start", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(problem) => {
+                eprintln!("tenged: {}: {problem}", path.display());
+                ExitCode::from(1)
+            }
+        };
+    }
     init_logging(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

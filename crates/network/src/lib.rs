@@ -41,6 +41,36 @@ use tracing::{debug, info, warn};
 use codec::{Frame, FrameCodec};
 pub use tenge_types::PublicKey;
 
+/// Checks an address as the node will use it: a multiaddr of an IP address and a TCP port
+/// (`/ip4/10.0.0.5/tcp/7100`, `/ip6/::1/tcp/7100`). Names (`/dns4/...`) are refused: the node
+/// does not resolve them, and a genesis with one used to give a network that never connected.
+pub fn check_address(address: &str) -> Result<(), String> {
+    use libp2p::multiaddr::Protocol;
+    let parsed: Multiaddr = address
+        .parse()
+        .map_err(|e| format!("`{address}` is not a multiaddr: {e}"))?;
+    let mut parts = parsed.iter();
+    match parts.next() {
+        Some(Protocol::Ip4(_) | Protocol::Ip6(_)) => {}
+        Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Dnsaddr(_)) => {
+            return Err(format!(
+                "`{address}`: DNS names are not resolved; use /ip4/ADDRESS/tcp/PORT or /ip6/..."
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "`{address}` does not start with /ip4/ADDRESS or /ip6/ADDRESS"
+            ));
+        }
+    }
+    match (parts.next(), parts.next()) {
+        (Some(Protocol::Tcp(_)), None) => Ok(()),
+        _ => Err(format!(
+            "`{address}` must be /ip4|ip6/ADDRESS/tcp/PORT and nothing more"
+        )),
+    }
+}
+
 /// What a message is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Channel {
@@ -1192,5 +1222,35 @@ impl EventLoop {
             .and_then(|peer| peer.address.clone())
             .into_iter()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_address;
+
+    #[test]
+    fn addresses_are_ip_and_tcp_only() {
+        for good in [
+            "/ip4/127.0.0.1/tcp/7100",
+            "/ip6/::1/tcp/7100",
+            "/ip4/0.0.0.0/tcp/0",
+        ] {
+            assert_eq!(check_address(good), Ok(()), "{good}");
+        }
+        for (bad, says) in [
+            ("not-an-address", "not a multiaddr"),
+            ("/dns4/localhost/tcp/7100", "DNS names are not resolved"),
+            ("/ip4/127.0.0.1/udp/7100", "tcp"),
+            ("/ip4/127.0.0.1", "tcp"),
+            (
+                "/ip4/127.0.0.1/tcp/7100/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+                "nothing more",
+            ),
+            ("/tcp/7100", "/ip4"),
+        ] {
+            let error = check_address(bad).expect_err(bad);
+            assert!(error.contains(says), "{bad}: {error}");
+        }
     }
 }
