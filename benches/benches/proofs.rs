@@ -53,9 +53,9 @@ fn main() {
     // Genesis entries plus `accounts` wallets with 1 tenge each (keys stand in for real ones:
     // building state does not check them).
     let mut entries = genesis_state.entries();
-    let mut next_slot = entries.len() as u64;
+    let first_slot = entries.len() as u64;
     let mut ids = Vec::with_capacity(accounts as usize);
-    for i in 0..accounts {
+    for (slot, i) in (first_slot..).zip(0..accounts) {
         let mut account = Account::new(
             Authentication::Key(PublicKey(bytes(b"key", i))),
             Role::Wallet { bank, tier: 1 },
@@ -64,10 +64,9 @@ fn main() {
         account.balance = Amount::from_tiyn(100);
         ids.push(account.id);
         entries.push(Slotted {
-            slot: next_slot,
+            slot,
             value: StateValue::Account(account),
         });
-        next_slot += 1;
     }
     let started = Instant::now();
     let state = CommittedState::build(entries).expect("state");

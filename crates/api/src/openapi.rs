@@ -35,7 +35,7 @@ fn proof_schema(hex: &Value, tiyn: &Value) -> Value {
                 "chain_id": {"type": "string"}, "height": {"type": "integer"}, "block_id": hex, "state_root": hex,
                 "block_time_ms": {"type": "integer"}, "committed_height": {"type": "integer"}, "signers": {"type": "integer"}, "validator_set_epoch": {"type": "integer"},
                 "account": hex, "role": {"type": "string"}, "bank": hex, "tier": {"type": "integer"}, "balance_tiyn": tiyn, "earmarked_tiyn": tiyn,
-                "earmarked": {"type": "array", "items": {"type": "object", "properties": {"earmark": hex, "amount_tiyn": tiyn}}},
+                "earmarks": {"type": "array", "items": {"type": "object", "properties": {"earmark": hex, "amount_tiyn": tiyn}}},
                 "frozen": {"type": "boolean"}, "frozen_by": {"type": "string"}, "sequence": {"type": "integer"}, "created_at": {"type": "integer"},
                 "issued_tiyn": tiyn, "redeemed_tiyn": tiyn, "outstanding_tiyn": tiyn, "ceiling_tiyn": tiyn, "epoch": {"type": "integer"},
                 "epoch_issued_tiyn": tiyn, "epoch_cap_tiyn": tiyn,

@@ -83,28 +83,17 @@ pub async fn build(
     ))
 }
 
-/// The head's header and its descendants in the store up to the first one stored with a commit
-/// certificate, or `None` if that block is not written yet (or the head moved on, its header no
-/// longer matching: the caller starts again).
+/// The head's header and its descendants in the store up to the first block stored with a commit
+/// certificate (usually the head itself: the last block of every commit carries one), or `None`
+/// if that block is not written yet. Only certificates are read for the head, never its block.
 fn commit_proof(
     engine: &EngineHandle,
     head: &tenge_types::BlockHeader,
 ) -> Result<Option<CommitProof>, ProofError> {
     let internal = |e: String| ProofError::Internal(e);
-    let mut headers = Vec::new();
+    let mut headers = vec![head.clone()];
     let mut height = head.height;
-    while headers.len() < MAX_HEADER_CHAIN {
-        let Some(block) = engine
-            .store
-            .block(height)
-            .map_err(|e| internal(e.to_string()))?
-        else {
-            return Ok(None);
-        };
-        if headers.is_empty() && block.header != *head {
-            return Ok(None);
-        }
-        headers.push(block.header);
+    loop {
         let certificates = engine
             .store
             .certificate(height)
@@ -116,9 +105,19 @@ fn commit_proof(
         if let Some(commit_qc) = certificates.and_then(|c| c.commit_qc) {
             return Ok(Some(CommitProof { headers, commit_qc }));
         }
+        if headers.len() >= MAX_HEADER_CHAIN {
+            return Ok(None);
+        }
         height = height.next();
+        let Some(block) = engine
+            .store
+            .block(height)
+            .map_err(|e| internal(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        headers.push(block.header);
     }
-    Ok(None)
 }
 
 /// The bundle with what it proves, checked by the same verifier `tenge verify` runs.

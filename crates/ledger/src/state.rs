@@ -130,9 +130,7 @@ impl CommittedState {
 
     /// State from its entries, with its commitments computed but neither checked against a root
     /// nor audited (genesis, benchmarks; stored state goes through [`Self::from_entries`]).
-    pub fn build(
-        entries: Vec<Slotted<StateValue>>,
-    ) -> Result<CommittedState, StateLoadError> {
+    pub fn build(entries: Vec<Slotted<StateValue>>) -> Result<CommittedState, StateLoadError> {
         let mut global = None;
         let mut policy = None;
         let mut accounts = HashMap::new();

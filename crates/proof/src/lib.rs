@@ -311,7 +311,8 @@ pub struct AccountFacts {
     pub tier: Option<u8>,
     pub balance_tiyn: u64,
     pub earmarked_tiyn: u64,
-    pub earmarked: Vec<EarmarkHoldingFacts>,
+    /// Earmarked money by earmark (`earmarked_tiyn` is their sum).
+    pub earmarks: Vec<EarmarkHoldingFacts>,
     pub frozen: bool,
     pub frozen_by: Option<String>,
     pub sequence: u64,
@@ -598,7 +599,7 @@ fn account_facts(account: &Account) -> AccountFacts {
         tier,
         balance_tiyn: account.balance.tiyn(),
         earmarked_tiyn,
-        earmarked: account
+        earmarks: account
             .earmarked
             .iter()
             .map(|h| EarmarkHoldingFacts {
