@@ -43,6 +43,11 @@ pub struct BenchReport {
     pub rejected: u64,
     pub tps: f64,
     pub latency_ms: Latency,
+    /// From the moment a node accepted a transaction (its 202) to its commit: what a client
+    /// that was let in waits, retries before it excluded.
+    pub admitted_latency_ms: Latency,
+    /// Transactions a node answered with 503 (full: retry later), counted per answer.
+    pub throttled: u64,
     /// The run in 10-second windows: a run that degrades shows it here.
     pub timeline: Vec<Window>,
 }
@@ -332,6 +337,8 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     ));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let throttled = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let admitted: Arc<Mutex<HashMap<HashValue, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let limiter = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let start = Instant::now() + Duration::from_millis(100);
     let scheduled = |i: usize| start + Duration::from_secs_f64(i as f64 / options.rate as f64);
@@ -358,6 +365,8 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             let batch: Vec<SignedTransaction> = transactions[sent..end].to_vec();
             let permit = limiter.clone().acquire_owned().await.expect("semaphore");
             let refused = refused.clone();
+            let throttled = throttled.clone();
+            let admitted = admitted.clone();
             let give_up = start + Duration::from_secs(options.duration_s + 10);
             tokio::spawn(async move {
                 let _permit = permit;
@@ -368,19 +377,35 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                 loop {
                     let retry: Vec<SignedTransaction> = match client.submit_batch(&batch).await {
                         Ok(results) => {
+                            let answered = Instant::now();
                             let mut retry = Vec::new();
+                            let mut accepted = Vec::new();
                             for (tx, result) in batch.iter().zip(&results) {
                                 match &result.error {
                                     Some(error) if error.status == 503 => retry.push(tx.clone()),
                                     Some(_) => {
                                         refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                     }
-                                    None => {}
+                                    None => accepted.push(tx.hash()),
                                 }
                             }
+                            let mut admitted = admitted.lock().expect("lock");
+                            for hash in accepted {
+                                admitted.insert(hash, answered);
+                            }
+                            throttled.fetch_add(
+                                retry.len() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
                             retry
                         }
-                        Err(tenge_api::ClientError::Api(detail)) if detail.status == 503 => batch,
+                        Err(tenge_api::ClientError::Api(detail)) if detail.status == 503 => {
+                            throttled.fetch_add(
+                                batch.len() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                            batch
+                        }
                         Err(_) => {
                             refused.fetch_add(
                                 batch.len() as u64,
@@ -432,6 +457,8 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let _ = follower.await;
 
     let seen = seen.lock().expect("lock");
+    let admitted = admitted.lock().expect("lock");
+    let mut admitted_latencies = Vec::new();
     let mut latencies = Vec::new();
     let (mut committed, mut rejected) = (0u64, refused.load(std::sync::atomic::Ordering::Relaxed));
     let windows = (options.duration_s.div_ceil(10) as usize).max(1);
@@ -443,6 +470,10 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             committed += 1;
             let latency = at.saturating_duration_since(scheduled(i)).as_secs_f64() * 1_000.0;
             latencies.push(latency);
+            if let Some(accepted) = admitted.get(hash) {
+                admitted_latencies
+                    .push(at.saturating_duration_since(*accepted).as_secs_f64() * 1_000.0);
+            }
             let sent_window = ((i as u64 / options.rate) / 10) as usize;
             latencies_in[sent_window.min(windows - 1)].push(latency);
             // Commits after the last window (the drain) count in the total only.
@@ -455,18 +486,22 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
         }
     }
     latencies.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    admitted_latencies.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
     let round = |x: f64| (x * 10.0).round() / 10.0;
+    let summary = |values: &[f64]| Latency {
+        p50: round(percentile(values, 50.0)),
+        p95: round(percentile(values, 95.0)),
+        p99: round(percentile(values, 99.0)),
+        max: round(values.last().copied().unwrap_or(0.0)),
+    };
     Ok(BenchReport {
         submitted: count as u64,
         committed,
         rejected,
         tps: round(committed as f64 / options.duration_s as f64),
-        latency_ms: Latency {
-            p50: round(percentile(&latencies, 50.0)),
-            p95: round(percentile(&latencies, 95.0)),
-            p99: round(percentile(&latencies, 99.0)),
-            max: round(latencies.last().copied().unwrap_or(0.0)),
-        },
+        latency_ms: summary(&latencies),
+        admitted_latency_ms: summary(&admitted_latencies),
+        throttled: throttled.load(std::sync::atomic::Ordering::Relaxed),
         timeline: committed_in
             .iter()
             .zip(&mut latencies_in)
