@@ -475,8 +475,10 @@ mod tests {
                 .filter(|tx| tx.transaction.sender == key.account_id())
                 .map(|tx| tx.transaction.sequence)
                 .collect();
-            assert!(sequences.windows(2).all(|w| w[1] == w[0] + 1), "{sequences:?}");
+            assert!(
+                sequences.windows(2).all(|w| w[1] == w[0] + 1),
+                "{sequences:?}"
+            );
         }
     }
-
 }
