@@ -70,6 +70,20 @@ pub fn check(config: &NodeConfig) -> Result<Vec<String>, Problem> {
         "addresses: p2p {}, api {}",
         config.listen_address, config.api_address
     ));
+    if let Some((certificate, key)) = config.tls_files() {
+        tenge_api::tls::server_config(certificate, key).map_err(|e| Problem {
+            field: match &e {
+                tenge_api::tls::TlsError::NoKey { .. } => "api_tls_key_file",
+                tenge_api::tls::TlsError::Read { path, .. } if path == key => "api_tls_key_file",
+                _ => "api_tls_cert_file",
+            },
+            reason: e.to_string(),
+        })?;
+        checked.push(format!(
+            "api_tls_cert_file: {} and its key load: the API serves HTTPS",
+            certificate.display()
+        ));
+    }
     Ok(checked)
 }
 

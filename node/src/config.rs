@@ -33,6 +33,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("TENGE_GENESIS_FILE", "genesis_file"),
     ("TENGE_LISTEN_ADDRESS", "listen_address"),
     ("TENGE_API_ADDRESS", "api_address"),
+    ("TENGE_API_TLS_CERT_FILE", "api_tls_cert_file"),
+    ("TENGE_API_TLS_KEY_FILE", "api_tls_key_file"),
     ("TENGE_LOG_FORMAT", "log_format"),
     ("TENGE_LOG_LEVEL", "log_level"),
     ("TENGE_VERIFY_SIGNATURES", "verify_signatures"),
@@ -124,6 +126,13 @@ pub struct NodeConfig {
     pub listen_address: String,
     /// HTTP API listen address (`host:port`).
     pub api_address: String,
+    /// PEM certificate chain (leaf first) for serving the API over HTTPS; with
+    /// `api_tls_key_file`, both or neither (neither: plain HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `api_tls_cert_file` (mode 0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_tls_key_file: Option<PathBuf>,
     #[serde(default = "default_log_format")]
     pub log_format: String,
     #[serde(default = "default_log_level")]
@@ -149,6 +158,14 @@ fn default_log_level() -> String {
 }
 
 impl NodeConfig {
+    /// The API's certificate and key files, if it serves HTTPS.
+    pub fn tls_files(&self) -> Option<(&Path, &Path)> {
+        Some((
+            self.api_tls_cert_file.as_deref()?,
+            self.api_tls_key_file.as_deref()?,
+        ))
+    }
+
     /// Reads the file, applies `TENGE_*` overrides from `environment`, resolves relative paths
     /// against the file's directory, and validates.
     pub fn load(
@@ -166,10 +183,15 @@ impl NodeConfig {
         config.apply_environment(environment)?;
         let base = path.parent().unwrap_or(Path::new("."));
         for file in [
-            &mut config.data_dir,
-            &mut config.key_file,
-            &mut config.genesis_file,
-        ] {
+            Some(&mut config.data_dir),
+            Some(&mut config.key_file),
+            Some(&mut config.genesis_file),
+            config.api_tls_cert_file.as_mut(),
+            config.api_tls_key_file.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if file.is_relative() {
                 *file = base.join(&*file);
             }
@@ -221,6 +243,15 @@ impl NodeConfig {
                 *field = PathBuf::from(value);
             }
         }
+        let optional_paths: [(&str, &mut Option<PathBuf>); 2] = [
+            ("TENGE_API_TLS_CERT_FILE", &mut self.api_tls_cert_file),
+            ("TENGE_API_TLS_KEY_FILE", &mut self.api_tls_key_file),
+        ];
+        for (name, field) in optional_paths {
+            if let Some(value) = environment(name) {
+                *field = Some(PathBuf::from(value));
+            }
+        }
         if let Some(value) = environment("TENGE_VOTING_FLOOR_ROUND") {
             self.consensus.voting_floor_round = value
                 .parse()
@@ -251,6 +282,12 @@ impl NodeConfig {
                 "api_address `{}` is not host:port",
                 self.api_address
             )));
+        }
+        if self.api_tls_cert_file.is_some() != self.api_tls_key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "api_tls_cert_file and api_tls_key_file go together: set both (HTTPS) or neither"
+                    .into(),
+            ));
         }
         if let Err(reason) = tenge_network::check_address(&self.listen_address) {
             return Err(ConfigError::Invalid(format!(
@@ -363,6 +400,36 @@ mempool_max_txs = 1000
     }
 
     #[test]
+    fn tls_files_resolve_like_the_other_paths_and_come_from_the_environment() {
+        let (dir, path) = write(&format!(
+            "api_tls_cert_file = \"tls/api.crt\"\napi_tls_key_file = \"/etc/tenge/api.key\"\n{SAMPLE}"
+        ));
+        let config = NodeConfig::load(&path, |_| None).unwrap();
+        assert_eq!(
+            config.tls_files(),
+            Some((
+                dir.path().join("tls/api.crt").as_path(),
+                Path::new("/etc/tenge/api.key")
+            ))
+        );
+        let env = |name: &str| match name {
+            "TENGE_API_TLS_CERT_FILE" => Some("/srv/a.crt".to_string()),
+            "TENGE_API_TLS_KEY_FILE" => Some("/srv/a.key".to_string()),
+            _ => None,
+        };
+        let (_dir, plain) = write(SAMPLE);
+        let config = NodeConfig::load(&plain, env).unwrap();
+        assert_eq!(
+            config.tls_files(),
+            Some((Path::new("/srv/a.crt"), Path::new("/srv/a.key")))
+        );
+        assert_eq!(
+            NodeConfig::load(&plain, |_| None).unwrap().tls_files(),
+            None
+        );
+    }
+
+    #[test]
     fn example_configs_in_the_repository_are_valid() {
         for name in ["validator.toml", "observer.toml"] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -403,6 +470,10 @@ mempool_max_txs = 1000
                     "listen_address = \"127.0.0.1:7100\"",
                 ),
                 "multiaddr",
+            ),
+            (
+                format!("api_tls_cert_file = \"api.crt\"\n{SAMPLE}"),
+                "both (HTTPS) or neither",
             ),
         ];
         for (text, expected) in cases {

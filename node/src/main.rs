@@ -192,6 +192,13 @@ async fn run(config: NodeConfig) -> Result<ExitCode, String> {
             ..NetworkLimits::default()
         },
     };
+    let tls = match config.tls_files() {
+        Some((certificate, key)) => Some(
+            tenge_api::tls::server_config(certificate, key)
+                .map_err(|e| format!("api_tls_cert_file / api_tls_key_file: {e}"))?,
+        ),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(&config.api_address)
         .await
         .map_err(|e| format!("cannot listen for the API on {}: {e}", config.api_address))?;
@@ -201,6 +208,7 @@ async fn run(config: NodeConfig) -> Result<ExitCode, String> {
     info!(
         mode = ?config.mode,
         api = %config.api_address,
+        api_tls = tls.is_some(),
         p2p = %config.listen_address,
         key = %tenge_crypto::read_key_file(&config.key_file).map(|k| k.public_key().short()).unwrap_or_default(),
         "node started"
@@ -219,9 +227,15 @@ async fn run(config: NodeConfig) -> Result<ExitCode, String> {
         }
     };
     let (stop_sender, stop) = tokio::sync::oneshot::channel::<()>();
-    let api = tokio::spawn(tenge_api::serve(listener, engine.clone(), async move {
-        let _ = stop.await;
-    }));
+    let api = tokio::spawn(tenge_api::serve_with_limits(
+        listener,
+        engine.clone(),
+        tenge_api::HttpLimits::default(),
+        tls,
+        async move {
+            let _ = stop.await;
+        },
+    ));
     let code = tokio::select! {
         _ = shutdown_signal() => ExitCode::SUCCESS,
         stop = halted => match stop {

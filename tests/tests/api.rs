@@ -50,7 +50,10 @@ async fn node() -> Node {
         _dir: dir,
         url,
         net,
-        http: reqwest::Client::new(),
+        http: {
+            tenge_api::tls::install_default_provider();
+            reqwest::Client::new()
+        },
     }
 }
 

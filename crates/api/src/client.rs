@@ -24,6 +24,21 @@ fn describe(detail: &ErrorDetail) -> String {
     }
 }
 
+/// An error with its chain of causes: reqwest's own message ("error sending request") hides
+/// the reason that matters (connection refused, an untrusted certificate, a non-TLS server).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[derive(Clone, Debug)]
 pub struct Client {
     base: String,
@@ -31,10 +46,22 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of `base`. `https://` nodes are refused (no trusted roots): use [`Client::with_tls`].
     pub fn new(base: &str) -> Client {
+        Client::with_tls(
+            base,
+            crate::tls::client_config_with_roots(rustls::RootCertStore::empty()),
+        )
+    }
+
+    /// A client that speaks HTTPS trusting what `tls` trusts (see [`crate::tls::client_config`]).
+    pub fn with_tls(base: &str, tls: rustls::ClientConfig) -> Client {
+        // Other reqwest clients in this process (tests, the load generator) need a default.
+        crate::tls::install_default_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(16)
+            .tls_backend_preconfigured(tls)
             .build()
             .expect("HTTP client builds");
         Client {
@@ -53,7 +80,7 @@ impl Client {
     ) -> Result<T, ClientError> {
         let response = response.map_err(|e| ClientError::Unreachable {
             url: self.base.clone(),
-            reason: e.to_string(),
+            reason: with_causes(&e),
         })?;
         let status = response.status();
         let bytes = response
@@ -61,7 +88,7 @@ impl Client {
             .await
             .map_err(|e| ClientError::Unreachable {
                 url: self.base.clone(),
-                reason: e.to_string(),
+                reason: with_causes(&e),
             })?;
         if status.is_success() {
             serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {

@@ -5,6 +5,7 @@ pub mod client;
 pub mod openapi;
 pub mod proofs;
 pub mod server;
+pub mod tls;
 pub mod views;
 
 use std::sync::Arc;
@@ -38,26 +39,31 @@ pub async fn serve(
     engine: tenge_engine::EngineHandle,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with_limits(listener, engine, HttpLimits::default(), shutdown).await
+    serve_with_limits(listener, engine, HttpLimits::default(), None, shutdown).await
 }
 
-/// [`serve`] with explicit limits. axum's own `serve` sets no header read timeout and no
-/// connection bound (security review L1), so connections are driven by hyper here: HTTP/1.1 with
-/// a header read timeout, at most `max_connections` at once, graceful shutdown.
+/// [`serve`] with explicit limits, over TLS when `tls` is given. axum's own `serve` sets no
+/// header read timeout and no connection bound (security review L1), so connections are driven
+/// by hyper here: HTTP/1.1 with a header read timeout, at most `max_connections` at once,
+/// graceful shutdown. Over TLS a connection holds its slot from the accept, and its handshake must
+/// end within the header read timeout too, so handshakes cannot pile up either.
 pub async fn serve_with_limits(
     listener: tokio::net::TcpListener,
     engine: tenge_engine::EngineHandle,
     limits: HttpLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let service = hyper_util::service::TowerToHyperService::new(router(engine));
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let header_read_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
+        .header_read_timeout(header_read_timeout);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -78,12 +84,40 @@ pub async fn serve_with_limits(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            let _ = connection.await;
-            drop(slot);
-        });
+        let builder = builder.clone();
+        let service = service.clone();
+        let watcher = graceful.watcher();
+        match acceptor.clone() {
+            None => {
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                let connection = watcher.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    drop(slot);
+                });
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    let stream =
+                        match tokio::time::timeout(header_read_timeout, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "API TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "API TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(connection).await;
+                    drop(slot);
+                });
+            }
+        }
     }
     // Requests in flight finish; idle and streaming connections get a bounded grace period.
     tokio::select! {

@@ -37,6 +37,10 @@ struct Cli {
         env = "TENGE_NODE"
     )]
     node: String,
+    /// PEM file of the CA certificate(s) to trust for an `https://` node (only these, no system
+    /// roots).
+    #[arg(long, global = true, env = "TENGE_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -46,6 +50,17 @@ struct Cli {
     expires_in: u64,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The TLS setup of this run's clients, from `--ca-cert`.
+static TLS: std::sync::OnceLock<tenge_api::tls::ClientConfig> = std::sync::OnceLock::new();
+
+/// A client of `node`, trusting the `--ca-cert` CA for HTTPS.
+fn client(node: &str) -> Client {
+    match TLS.get() {
+        Some(tls) => Client::with_tls(node, tls.clone()),
+        None => Client::new(node),
+    }
 }
 
 /// The `--expires-in` of this run, in milliseconds.
@@ -446,7 +461,22 @@ impl From<ClientError> for Failure {
             ClientError::Api(detail) if detail.status < 500 => 2,
             _ => 3,
         };
-        Failure::with_code(code, error.to_string())
+        let mut message = error.to_string();
+        if let ClientError::Unreachable { url, reason } = &error {
+            if reason.contains("certificate") {
+                message += if TLS.get().is_some() {
+                    "\n  the node's TLS certificate is not signed by the --ca-cert CA (or is not for this host name)"
+                } else {
+                    "\n  an https:// node needs --ca-cert FILE (the CA that signed its certificate)"
+                };
+            } else if url.starts_with("http://")
+                && (reason.contains("invalid HTTP version") || reason.contains("connection closed"))
+            {
+                // A TLS server answers a plain request with an alert, which is no HTTP.
+                message += "\n  (does the node serve HTTPS? then use https:// and --ca-cert)";
+            }
+        }
+        Failure::with_code(code, message)
     }
 }
 
@@ -532,7 +562,7 @@ fn scalar(key: &str, value: &serde_json::Value) -> String {
 /// Fetches a bundle and writes its bytes to `--out`. What the node says it proves is shown, but
 /// only `tenge verify` checks it.
 async fn fetch_proof(node: &str, command: ProofCommand) -> Outcome {
-    let client = Client::new(node);
+    let client = client(node);
     let (view, out) = match command {
         ProofCommand::Account { account, out } => {
             (client.account_proof(&account_id(&account)?).await?, out)
@@ -671,7 +701,7 @@ struct Context {
 
 impl Context {
     async fn new(node: &str) -> Result<Context, Failure> {
-        let client = Client::new(node);
+        let client = client(node);
         let status = client.status().await?;
         let chain_id = ChainId::new(&status.chain_id).map_err(|e| Failure {
             code: 3,
@@ -886,6 +916,11 @@ async fn final_outcome(
 
 async fn run(cli: Cli) -> Outcome {
     let _ = EXPIRES_IN_MS.set(cli.expires_in);
+    if let Some(path) = &cli.ca_cert {
+        let tls = tenge_api::tls::client_config(path)
+            .map_err(|e| Failure::input(format!("--ca-cert: {e}")))?;
+        let _ = TLS.set(tls);
+    }
     match cli.command {
         Command::Keygen { out } => {
             let key = Keypair::generate().map_err(|e| Failure::input(e.to_string()))?;
@@ -1053,7 +1088,7 @@ async fn run(cli: Cli) -> Outcome {
         Command::Unfreeze(args) => freeze(&cli.node, args, false).await,
         Command::Earmark(command) => earmark(&cli.node, command).await,
         Command::Policy(PolicyCommand::Show) => {
-            let policy = Client::new(&cli.node).policy().await?;
+            let policy = client(&cli.node).policy().await?;
             Ok(serde_json::to_value(policy).expect("JSON"))
         }
         Command::Policy(PolicyCommand::Set {
@@ -1081,10 +1116,10 @@ async fn run(cli: Cli) -> Outcome {
                 (None, Some(path)) => key(&path)?.account_id(),
                 _ => return Err(Failure::input("give an account id or --key FILE, not both")),
             };
-            Ok(serde_json::to_value(Client::new(&cli.node).account(&id).await?).expect("JSON"))
+            Ok(serde_json::to_value(client(&cli.node).account(&id).await?).expect("JSON"))
         }
         Command::Supply => {
-            Ok(serde_json::to_value(Client::new(&cli.node).supply().await?).expect("JSON"))
+            Ok(serde_json::to_value(client(&cli.node).supply().await?).expect("JSON"))
         }
         Command::Proof(command) => fetch_proof(&cli.node, command).await,
         Command::Verify { file, genesis } => verify_bundle(&file, &genesis),
@@ -1092,13 +1127,10 @@ async fn run(cli: Cli) -> Outcome {
             let hash: HashValue = hash
                 .parse()
                 .map_err(|e| Failure::input(format!("bad transaction hash: {e}")))?;
-            Ok(
-                serde_json::to_value(Client::new(&cli.node).transaction(&hash).await?)
-                    .expect("JSON"),
-            )
+            Ok(serde_json::to_value(client(&cli.node).transaction(&hash).await?).expect("JSON"))
         }
         Command::Block { height } => {
-            let client = Client::new(&cli.node);
+            let client = client(&cli.node);
             let block = match height {
                 Some(height) => client.block(height).await?,
                 None => client.latest_block().await?,
@@ -1106,7 +1138,7 @@ async fn run(cli: Cli) -> Outcome {
             Ok(serde_json::to_value(block).expect("JSON"))
         }
         Command::Status => {
-            Ok(serde_json::to_value(Client::new(&cli.node).status().await?).expect("JSON"))
+            Ok(serde_json::to_value(client(&cli.node).status().await?).expect("JSON"))
         }
         Command::Bench(args) => bench(args).await,
     }
@@ -1132,7 +1164,7 @@ async fn bench(args: BenchArgs) -> Outcome {
                     "give --devnet DIR, or --nodes URL,URL with --key files",
                 ));
             }
-            let client = Client::new(&args.nodes[0]);
+            let client = client(&args.nodes[0]);
             let mut bank = None;
             let mut officers = Vec::new();
             for path in &args.keys {
@@ -1478,7 +1510,7 @@ async fn devnet_up(args: DevnetArgs) -> Outcome {
             let _ = child.wait();
         }
     };
-    let first = Client::new(&file.validators[0].api);
+    let first = client(&file.validators[0].api);
     // Wait for the network to commit.
     let mut ready = false;
     for _ in 0..600 {
