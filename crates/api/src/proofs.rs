@@ -39,11 +39,9 @@ pub enum ProofError {
 const ATTEMPTS: u32 = 100;
 const RETRY_INTERVAL: Duration = Duration::from_millis(10);
 
-/// A bundle proving `request` at the committed head.
-pub async fn build(
-    engine: &EngineHandle,
-    request: ProofRequest,
-) -> Result<ProofBundle, ProofError> {
+/// A bundle proving `request` at the committed head. Blocking (it hashes paths, takes the
+/// ledger's read lock and may wait for the commit in flight): run it on a blocking thread.
+pub fn build(engine: &EngineHandle, request: ProofRequest) -> Result<ProofBundle, ProofError> {
     let internal = |e: tenge_storage::StoreError| ProofError::Internal(e.to_string());
     let genesis_header = engine
         .store
@@ -76,7 +74,7 @@ pub async fn build(
         if let Some(commit) = commit_proof(engine, &head)? {
             return Ok(ProofBundle::new(chain, commit, claim));
         }
-        tokio::time::sleep(RETRY_INTERVAL).await;
+        std::thread::sleep(RETRY_INTERVAL);
     }
     Err(ProofError::Unavailable(
         "the head's commit certificate is not stored yet; retry".into(),

@@ -33,11 +33,15 @@ pub const MAX_BATCH_TRANSACTIONS: usize = 20_000;
 pub const MAX_CONCURRENT_BATCHES: usize = 64;
 /// Event-stream subscribers at once; more are answered 503 (security review L1).
 pub const MAX_EVENT_SUBSCRIBERS: usize = 256;
+/// Proofs being built at once; more are answered 503 at once. Each one hashes paths and verifies
+/// a quorum of signatures on a blocking thread, so this bounds the CPU a client can take.
+pub const MAX_CONCURRENT_PROOFS: usize = 8;
 
 /// Admission gates shared by the handlers of one router.
 struct Gates {
     batches: std::sync::Arc<tokio::sync::Semaphore>,
     subscribers: std::sync::Arc<tokio::sync::Semaphore>,
+    proofs: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Every route the API serves: (method, path). The OpenAPI document is checked against it.
@@ -190,6 +194,7 @@ pub fn router(engine: EngineHandle) -> Router {
         .layer(axum::Extension(std::sync::Arc::new(Gates {
             batches: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_BATCHES)),
             subscribers: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_SUBSCRIBERS)),
+            proofs: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_PROOFS)),
         })))
         .with_state(engine)
 }
@@ -515,9 +520,17 @@ async fn supply(State(engine): State<EngineHandle>) -> ApiResult<SupplyView> {
 
 async fn proof(
     engine: &EngineHandle,
+    gates: &Gates,
     request: crate::proofs::ProofRequest,
 ) -> ApiResult<ProofView> {
     use crate::proofs::ProofError;
+    let Ok(permit) = gates.proofs.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{MAX_CONCURRENT_PROOFS} proofs are being built; retry in a moment"),
+        ));
+    };
     let to_api = |error: ProofError| match error {
         ProofError::NotFound(message) => ApiError::not_found(message),
         ProofError::Unavailable(message) => {
@@ -525,37 +538,48 @@ async fn proof(
         }
         ProofError::Internal(message) => ApiError::internal(message),
     };
-    let bundle = crate::proofs::build(engine, request)
-        .await
-        .map_err(to_api)?;
-    Ok(axum::Json(
-        crate::proofs::view(engine, &bundle).map_err(to_api)?,
-    ))
+    let engine = engine.clone();
+    // The permit is held by the blocking work itself: a client that goes away does not free
+    // its slot before the work ends.
+    let view = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let bundle = crate::proofs::build(&engine, request)?;
+        crate::proofs::view(&engine, &bundle)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("building the proof failed: {e}")))?
+    .map_err(to_api)?;
+    Ok(axum::Json(view))
 }
 
 /// A proof of an account, or of its absence if no account has the id.
 async fn account_proof(
     State(engine): State<EngineHandle>,
+    axum::Extension(gates): axum::Extension<std::sync::Arc<Gates>>,
     Path(id): Path<String>,
 ) -> ApiResult<ProofView> {
     let id: AccountId = id
         .parse()
         .map_err(|e: tenge_types::hash::HexParseError| ApiError::bad_request(e.to_string()))?;
-    proof(&engine, crate::proofs::ProofRequest::Account(id)).await
+    proof(&engine, &gates, crate::proofs::ProofRequest::Account(id)).await
 }
 
-async fn supply_proof(State(engine): State<EngineHandle>) -> ApiResult<ProofView> {
-    proof(&engine, crate::proofs::ProofRequest::Supply).await
+async fn supply_proof(
+    State(engine): State<EngineHandle>,
+    axum::Extension(gates): axum::Extension<std::sync::Arc<Gates>>,
+) -> ApiResult<ProofView> {
+    proof(&engine, &gates, crate::proofs::ProofRequest::Supply).await
 }
 
 async fn earmark_proof(
     State(engine): State<EngineHandle>,
+    axum::Extension(gates): axum::Extension<std::sync::Arc<Gates>>,
     Path(id): Path<String>,
 ) -> ApiResult<ProofView> {
     let id: tenge_types::EarmarkId = id
         .parse()
         .map_err(|e: tenge_types::hash::HexParseError| ApiError::bad_request(e.to_string()))?;
-    proof(&engine, crate::proofs::ProofRequest::Earmark(id)).await
+    proof(&engine, &gates, crate::proofs::ProofRequest::Earmark(id)).await
 }
 
 fn tenge_policy_epoch(

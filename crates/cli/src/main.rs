@@ -173,9 +173,15 @@ enum Command {
     },
     /// Issued, redeemed and outstanding supply.
     Supply,
-    /// Fetch a proof bundle from the node into a file; check it with `tenge verify`.
-    #[command(subcommand)]
-    Proof(ProofCommand),
+    /// Fetch a proof bundle from the node into a file. With `--genesis` it is verified here and
+    /// what it proves is printed; without, check it with `tenge verify`.
+    Proof {
+        /// The network's genesis file: verify the bundle received before printing it.
+        #[arg(long, global = true)]
+        genesis: Option<PathBuf>,
+        #[command(subcommand)]
+        what: ProofCommand,
+    },
     /// Check a proof bundle offline against a genesis file (no network): prints what it proves.
     /// Exit 0 valid, 1 invalid (naming the failed check), 2 unreadable or non-canonical file.
     Verify {
@@ -184,6 +190,13 @@ enum Command {
         /// The network's genesis file, obtained out of band.
         #[arg(long)]
         genesis: PathBuf,
+        /// The account or earmark (64 hex characters, or an account's key file) the bundle must
+        /// be about; another is invalid (exit 1).
+        #[arg(long, value_name = "ID")]
+        expect_id: Option<String>,
+        /// The proven block must be at least this high (a bundle of an older state is exit 1).
+        #[arg(long, value_name = "HEIGHT")]
+        min_height: Option<u64>,
     },
     /// A transaction's status.
     Tx { hash: String },
@@ -559,10 +572,13 @@ fn scalar(key: &str, value: &serde_json::Value) -> String {
     }
 }
 
-/// Fetches a bundle and writes its bytes to `--out`. What the node says it proves is shown, but
-/// only `tenge verify` checks it.
-async fn fetch_proof(node: &str, command: ProofCommand) -> Outcome {
+/// Fetches a bundle and writes its bytes to `--out`. With a genesis file the bundle received is
+/// verified here and what it proves is printed; without, what the node says it proves is printed
+/// without `valid` (it is not evidence until `tenge verify` has checked it).
+async fn fetch_proof(node: &str, command: ProofCommand, genesis: Option<&Path>) -> Outcome {
     let client = client(node);
+    // Read the genesis first: a bad path fails before the network is asked.
+    let genesis = genesis.map(read_genesis).transpose()?;
     let (view, out) = match command {
         ProofCommand::Account { account, out } => {
             (client.account_proof(&account_id(&account)?).await?, out)
@@ -577,7 +593,7 @@ async fn fetch_proof(node: &str, command: ProofCommand) -> Outcome {
     };
     let bytes = hex_bytes(&view.bundle_hex)
         .ok_or_else(|| Failure::with_code(3, "the node sent a bundle that is not hex"))?;
-    tenge_proof::ProofBundle::from_bytes(&bytes).map_err(|e| {
+    let bundle = tenge_proof::ProofBundle::from_bytes(&bytes).map_err(|e| {
         Failure::with_code(
             3,
             format!("the node sent a bundle that does not decode: {e}"),
@@ -585,10 +601,104 @@ async fn fetch_proof(node: &str, command: ProofCommand) -> Outcome {
     })?;
     std::fs::write(&out, &bytes)
         .map_err(|e| Failure::input(format!("cannot write {}: {e}", out.display())))?;
-    let mut value = serde_json::to_value(&view.verified).expect("JSON");
-    value["file"] = json!(out);
+    let mut value = match &genesis {
+        Some(genesis) => check_bundle(&bundle, genesis, &Expectations::default())?,
+        None => {
+            // What the node says, without its `valid`: nothing here checked it.
+            let mut said = serde_json::to_value(&view.verified).expect("JSON");
+            if let Some(fields) = said.as_object_mut() {
+                fields.remove("valid");
+            }
+            said["note"] = json!(
+                "as the node says, not verified here: give --genesis, or run `tenge verify FILE --genesis GENESIS`"
+            );
+            said
+        }
+    };
+    value["file"] = json!(out.display().to_string());
     value["bundle_bytes"] = json!(bytes.len());
     Ok(value)
+}
+
+/// What `tenge verify` requires of a valid bundle besides its validity.
+#[derive(Default)]
+struct Expectations {
+    /// The account or earmark it must be about.
+    id: Option<String>,
+    min_height: Option<u64>,
+}
+
+fn read_genesis(path: &Path) -> Result<tenge_types::Genesis, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("cannot read genesis {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::input(format!("{} is not a genesis file: {e}", path.display())))
+}
+
+/// Verifies `bundle` against `genesis` and the expectations: what it proves, or exit 1 naming the
+/// failed check.
+fn check_bundle(
+    bundle: &tenge_proof::ProofBundle,
+    genesis: &tenge_types::Genesis,
+    expect: &Expectations,
+) -> Outcome {
+    let invalid = |check: &str, error: String| Failure {
+        code: 1,
+        message: format!("INVALID ({check}): {error}"),
+        json: Some(json!({
+            "valid": false,
+            "kind": bundle.claim.kind(),
+            "check": check,
+            "error": error,
+            "exit_code": 1,
+        })),
+    };
+    let verified = tenge_proof::verify(bundle, genesis)
+        .map_err(|error| invalid(error.check(), error.to_string()))?;
+    if let Some(expected) = &expect.id {
+        let expected_hex = match expected.parse::<HashValue>() {
+            Ok(hash) => hash.to_hex(),
+            Err(_) => account_id(expected)?.to_hex(),
+        };
+        let proven = match &verified.facts {
+            tenge_proof::Facts::Account(facts) => Some(&facts.account),
+            tenge_proof::Facts::Absence { account } => Some(account),
+            tenge_proof::Facts::Earmark(facts) => Some(&facts.earmark),
+            tenge_proof::Facts::Supply(_) => None,
+        };
+        match proven {
+            Some(id) if id.eq_ignore_ascii_case(&expected_hex) => {}
+            Some(id) => {
+                return Err(invalid(
+                    "expect_id",
+                    format!(
+                        "the bundle is about {id}, not {expected_hex} (a valid proof of something else)"
+                    ),
+                ));
+            }
+            None => {
+                return Err(invalid(
+                    "expect_id",
+                    format!(
+                        "a {} bundle is about no id; --expect-id {expected_hex} cannot hold",
+                        bundle.claim.kind()
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(min_height) = expect.min_height
+        && verified.height < min_height
+    {
+        return Err(invalid(
+            "min_height",
+            format!(
+                "the bundle proves the state at height {}, older than --min-height {min_height}",
+                verified.height
+            ),
+        ));
+    }
+    Ok(serde_json::to_value(&verified).expect("JSON"))
 }
 
 fn hex_bytes(text: &str) -> Option<Vec<u8>> {
@@ -602,21 +712,9 @@ fn hex_bytes(text: &str) -> Option<Vec<u8>> {
 }
 
 /// `tenge verify`: offline, against the genesis file alone.
-fn verify_bundle(file: &Path, genesis_file: &Path) -> Outcome {
-    let genesis_text = std::fs::read_to_string(genesis_file).map_err(|e| {
-        Failure::input(format!(
-            "cannot read genesis {}: {e}",
-            genesis_file.display()
-        ))
-    })?;
-    let genesis: tenge_types::Genesis = serde_json::from_str(&genesis_text).map_err(|e| {
-        Failure::input(format!(
-            "{} is not a genesis file: {e}",
-            genesis_file.display()
-        ))
-    })?;
-    let bytes = std::fs::read(file)
-        .map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+fn verify_bundle(file: &Path, genesis_file: &Path, expect: &Expectations) -> Outcome {
+    let genesis = read_genesis(genesis_file)?;
+    let bytes = read_limited(file, tenge_proof::MAX_BUNDLE_BYTES)?;
     let bundle = tenge_proof::ProofBundle::from_bytes(&bytes).map_err(|e| Failure {
         code: 2,
         message: format!(
@@ -630,20 +728,36 @@ fn verify_bundle(file: &Path, genesis_file: &Path) -> Outcome {
             "exit_code": 2,
         })),
     })?;
-    match tenge_proof::verify(&bundle, &genesis) {
-        Ok(verified) => Ok(serde_json::to_value(&verified).expect("JSON")),
-        Err(error) => Err(Failure {
-            code: 1,
-            message: format!("INVALID ({}): {error}", error.check()),
+    check_bundle(&bundle, &genesis, expect)
+}
+
+/// At most `limit` bytes of `file`; a longer file (or an endless one like `/dev/zero`) is refused
+/// after reading `limit + 1` bytes, never read whole.
+fn read_limited(file: &Path, limit: usize) -> Result<Vec<u8>, Failure> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| Failure::input(format!("cannot read {}: {e}", file.display()));
+    let opened = std::fs::File::open(file).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    opened
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() > limit {
+        return Err(Failure {
+            code: 2,
+            message: format!(
+                "{} is larger than a proof bundle can be ({limit} bytes)",
+                file.display()
+            ),
             json: Some(json!({
                 "valid": false,
-                "kind": bundle.claim.kind(),
-                "check": error.check(),
-                "error": error.to_string(),
-                "exit_code": 1,
+                "check": "unreadable",
+                "error": format!("larger than {limit} bytes"),
+                "exit_code": 2,
             })),
-        }),
+        });
     }
+    Ok(bytes)
 }
 
 fn amount(text: &str) -> Result<Amount, Failure> {
@@ -926,7 +1040,7 @@ async fn run(cli: Cli) -> Outcome {
             let key = Keypair::generate().map_err(|e| Failure::input(e.to_string()))?;
             write_key_file(&out, &key).map_err(|e| Failure::input(e.to_string()))?;
             Ok(
-                json!({"id": key.account_id().to_hex(), "public_key": key.public_key().to_hex(), "file": out}),
+                json!({"id": key.account_id().to_hex(), "public_key": key.public_key().to_hex(), "file": out.display().to_string()}),
             )
         }
         Command::Genesis(args) => genesis(args),
@@ -1121,8 +1235,20 @@ async fn run(cli: Cli) -> Outcome {
         Command::Supply => {
             Ok(serde_json::to_value(client(&cli.node).supply().await?).expect("JSON"))
         }
-        Command::Proof(command) => fetch_proof(&cli.node, command).await,
-        Command::Verify { file, genesis } => verify_bundle(&file, &genesis),
+        Command::Proof { genesis, what } => fetch_proof(&cli.node, what, genesis.as_deref()).await,
+        Command::Verify {
+            file,
+            genesis,
+            expect_id,
+            min_height,
+        } => verify_bundle(
+            &file,
+            &genesis,
+            &Expectations {
+                id: expect_id,
+                min_height,
+            },
+        ),
         Command::Tx { hash } => {
             let hash: HashValue = hash
                 .parse()
@@ -1226,7 +1352,9 @@ async fn issue(node: &str, args: IssueArgs) -> Outcome {
             signatures: vec![],
         };
         write_transaction_file(&out, &signed)?;
-        return Ok(json!({"hash": signed.hash().to_hex(), "file": out, "signatures": 0}));
+        return Ok(
+            json!({"hash": signed.hash().to_hex(), "file": out.display().to_string(), "signatures": 0}),
+        );
     }
     let officers = keys(&args.keys)?;
     context.send(tx, &officers, &args.wait).await
