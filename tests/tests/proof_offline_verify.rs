@@ -166,6 +166,15 @@ async fn proofs_from_the_observer_verify_offline_after_every_node_stopped() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["error"]["kind"], "bad_request", "{url}: {body}");
     }
+    for url in [
+        format!("{observer}/v1/proofs/accounts/"),
+        format!("{observer}/v1/proofs/balances/{nobody}"),
+    ] {
+        let response = reqwest::get(&url).await.unwrap();
+        assert_eq!(response.status().as_u16(), 404, "{url}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["kind"], "not_found", "{url}: {body}");
+    }
     let response = reqwest::get(format!("{observer}/v1/proofs/earmarks/{}", "ab".repeat(32)))
         .await
         .unwrap();
