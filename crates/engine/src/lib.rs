@@ -250,16 +250,7 @@ impl EngineHandle {
             .counters
             .commit_rate_tps
             .load(std::sync::atomic::Ordering::Relaxed);
-        let mark = admission_mark(rate, self.mempool_admission_max_txs);
-        let crowded = waiting >= mark;
-        // Far over the mark, even a sender's next transaction waits: refused before any check,
-        // so that an overload costs the node as little as possible per refused transaction.
-        if waiting >= 2 * mark {
-            return transactions
-                .iter()
-                .map(|_| Err(SubmitError::Mempool(MempoolError::Full(waiting))))
-                .collect();
-        }
+        let crowded = waiting >= admission_mark(rate, self.mempool_admission_max_txs);
         let mut results: Vec<Option<Result<HashValue, SubmitError>>> =
             Vec::with_capacity(transactions.len());
         let mut passed = Vec::new();
