@@ -374,8 +374,6 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                 // those transactions (keeping their scheduled time for the latency) until the
                 // run ends; any other refusal is final.
                 let mut batch = batch;
-                // Back off like a well-behaved client: 200 ms, doubling up to 3.2 s.
-                let mut backoff = Duration::from_millis(200);
                 loop {
                     let retry: Vec<SignedTransaction> = match client.submit_batch(&batch).await {
                         Ok(results) => {
@@ -423,8 +421,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                         refused.fetch_add(retry.len() as u64, std::sync::atomic::Ordering::Relaxed);
                         break;
                     }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(3_200));
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                     batch = retry;
                 }
             });

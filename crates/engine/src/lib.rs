@@ -56,12 +56,10 @@ pub struct EngineLimits {
     pub empty_block_interval_ms: u64,
     /// A transaction not included within this time leaves the mempool.
     pub mempool_ttl_ms: u64,
-    /// The most the admission mark can be: client submissions are refused (503, retry later),
-    /// before any signature is checked, while the mempool holds more than about one second of
-    /// the recent commit rate (at least 5,000, at most this; [`admission_mark`]). A burst above
-    /// what the chain commits is turned away at once instead of queueing for seconds and
-    /// starving consensus of CPU (N3). Gossip from peers is still taken up to
-    /// `mempool_max_txs`.
+    /// Client submissions are refused (503, retry later) while the mempool holds this many
+    /// transactions, before any signature is checked: a burst above what the chain commits is
+    /// turned away at once instead of queueing for seconds and starving consensus of CPU (N3).
+    /// Gossip from peers is still taken up to `mempool_max_txs`.
     pub mempool_admission_max_txs: usize,
     /// How blocks taken by range sync have their signatures checked (config
     /// `verify_signatures`).
@@ -191,22 +189,6 @@ pub struct Counters {
     pub rejected_by_code: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
     /// Milliseconds from a block's timestamp to its commit here, recent values.
     pub commit_latency_ms: std::sync::Mutex<Vec<u64>>,
-    /// Transactions committed per second over the last few seconds (admission control, N3).
-    pub commit_rate_tps: std::sync::atomic::AtomicU64,
-}
-
-/// Client admission keeps the mempool to about this much of the recent commit rate, so that
-/// what is admitted commits within about this long (N3); never below `ADMISSION_FLOOR_TXS`.
-pub const ADMISSION_QUEUE_MS: u64 = 1_000;
-/// The admission mark while the commit rate is low or unknown (a start, a quiet chain).
-pub const ADMISSION_FLOOR_TXS: usize = 5_000;
-
-/// The mempool size above which clients are refused (503) unless their transaction is the
-/// sender's next: about `ADMISSION_QUEUE_MS` of the recent commit rate, at least
-/// `ADMISSION_FLOOR_TXS`, at most the configured `limit`.
-pub fn admission_mark(commit_rate_tps: u64, limit: usize) -> usize {
-    let queue = (commit_rate_tps.saturating_mul(ADMISSION_QUEUE_MS) / 1_000) as usize;
-    queue.max(ADMISSION_FLOOR_TXS).min(limit)
 }
 
 /// What the API holds to talk to a running engine.
@@ -246,11 +228,7 @@ impl EngineHandle {
             .counters
             .mempool_transactions
             .load(std::sync::atomic::Ordering::Relaxed);
-        let rate = self
-            .counters
-            .commit_rate_tps
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let crowded = waiting >= admission_mark(rate, self.mempool_admission_max_txs);
+        let crowded = waiting >= self.mempool_admission_max_txs;
         let mut results: Vec<Option<Result<HashValue, SubmitError>>> =
             Vec::with_capacity(transactions.len());
         let mut passed = Vec::new();
@@ -371,17 +349,3 @@ impl EngineHandle {
 }
 
 use tenge_storage::Store as _;
-
-#[cfg(test)]
-mod admission_tests {
-    use super::*;
-
-    #[test]
-    fn admission_mark_follows_the_commit_rate_within_floor_and_limit() {
-        assert_eq!(admission_mark(0, 30_000), ADMISSION_FLOOR_TXS);
-        assert_eq!(admission_mark(12_000, 30_000), 12_000);
-        assert_eq!(admission_mark(100_000, 30_000), 30_000);
-        assert_eq!(admission_mark(12_000, 1_000), 1_000);
-        assert_eq!(admission_mark(u64::MAX, 30_000), 30_000);
-    }
-}

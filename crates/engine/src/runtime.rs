@@ -329,7 +329,6 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         verifier,
         sync_in_flight: None,
         sync_buffer: Vec::new(),
-        recent_commits: VecDeque::new(),
         sync_cursor: 0,
         halted: None,
         payload_due: None,
@@ -461,8 +460,6 @@ struct Engine {
     /// certificate (a response full before a proven block, L5): kept, never executed, until a
     /// later response proves a block after them. Bounded by `SYNC_BUFFER_MAX_BYTES`.
     sync_buffer: Vec<CommittedBlock>,
-    /// Commit times and applied counts of the last few seconds (the commit rate, N3).
-    recent_commits: VecDeque<(Instant, u32)>,
     sync_cursor: usize,
     halted: Option<String>,
     /// A proposal waiting for transactions: (round, parent, when to propose anyway).
@@ -929,20 +926,6 @@ impl Engine {
         self.counters
             .committed_transactions
             .fetch_add(u64::from(applied), Ordering::Relaxed);
-        // The commit rate over the last 3 s, for client admission (N3).
-        let now = Instant::now();
-        self.recent_commits.push_back((now, applied));
-        while self
-            .recent_commits
-            .front()
-            .is_some_and(|(at, _)| now.duration_since(*at) > Duration::from_secs(3))
-        {
-            self.recent_commits.pop_front();
-        }
-        let committed: u64 = self.recent_commits.iter().map(|(_, n)| u64::from(*n)).sum();
-        self.counters
-            .commit_rate_tps
-            .store(committed / 3, Ordering::Relaxed);
         {
             let mut rejected = self
                 .counters
