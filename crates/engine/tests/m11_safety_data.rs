@@ -107,6 +107,18 @@ async fn m11_validator_without_safety_data_waits_for_a_floor() {
         .await
         .expect("starts with an operator's floor");
     engine.shutdown();
+    drop(engine);
+    // `shutdown` does not wait for the engine thread to close the database: wait until the
+    // database can be opened again, so the process does not exit while RocksDB is still open
+    // on another thread (its destructors then abort the process).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while RocksStore::open(&dir.path().join("db")).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine never closed the database"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
