@@ -1078,6 +1078,21 @@ impl Engine {
         });
     }
 
+    /// A sync range failed its checks. With blocks kept from an earlier response in it, the
+    /// fault may be the earlier peer's: both are dropped and nobody is penalised (L5).
+    fn refuse_sync(&self, from: PublicKey, reason: &str, with_kept: bool) {
+        if with_kept {
+            debug!(peer = %from.short(), %reason, "sync range does not chain onto kept blocks: both dropped");
+            return;
+        }
+        warn!(peer = %from.short(), %reason, "sync response refused");
+        let network = self.network.clone();
+        let reason = format!("invalid sync response: {reason}");
+        self.runtime.spawn(async move {
+            let _ = network.penalize(from, reason).await;
+        });
+    }
+
     fn on_sync_result(&mut self, from: PublicKey, result: Result<SyncResponse, String>) {
         self.sync_in_flight = None;
         let SyncResponse::Committed { blocks, head } = match result {
@@ -1141,43 +1156,18 @@ impl Engine {
                 Ok(()) => {
                     warn!(blocks = blocks.len(), bytes, peer = %from.short(), "unproven sync range too large: dropped");
                 }
-                Err(reason) if with_kept => {
-                    debug!(peer = %from.short(), %reason, "sync range does not chain onto kept blocks: both dropped");
-                }
-                Err(reason) => {
-                    warn!(peer = %from.short(), %reason, "sync response refused");
-                    let network = self.network.clone();
-                    self.runtime.spawn(async move {
-                        let _ = network
-                            .penalize(from, format!("invalid sync response: {reason}"))
-                            .await;
-                    });
-                }
+                Err(reason) => self.refuse_sync(from, &reason, with_kept),
             }
             return;
         }
-        let certificate = match crate::sync::check(
-            &mut self.verifier,
-            head_id,
-            head_height,
-            &blocks,
-        ) {
-            Ok(certificate) => certificate,
-            Err(reason) if with_kept => {
-                debug!(peer = %from.short(), %reason, "sync range does not chain onto kept blocks: both dropped");
-                return;
-            }
-            Err(reason) => {
-                warn!(peer = %from.short(), %reason, "sync response refused");
-                let network = self.network.clone();
-                self.runtime.spawn(async move {
-                    let _ = network
-                        .penalize(from, format!("invalid sync response: {reason}"))
-                        .await;
-                });
-                return;
-            }
-        };
+        let certificate =
+            match crate::sync::check(&mut self.verifier, head_id, head_height, &blocks) {
+                Ok(certificate) => certificate,
+                Err(reason) => {
+                    self.refuse_sync(from, &reason, with_kept);
+                    return;
+                }
+            };
         let count = blocks.len();
         let mut last = None;
         for item in blocks {
