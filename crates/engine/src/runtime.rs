@@ -341,10 +341,14 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
     Ok(handle)
 }
 
-/// Decodes and checks what peers send before it reaches the engine thread: consensus messages
-/// are decoded with limits; transaction batches are decoded, pass the same cheap checks as
-/// client transactions (structure, chain, a dry run on the committed state), and only then have
-/// their signatures verified in a batch. Garbage costs the sender its standing.
+/// How many peer transaction batches may wait for their checks; beyond that new ones are
+/// dropped (gossip is best effort).
+const GOSSIP_QUEUE: usize = 64;
+
+/// Routes what peers send towards the engine thread. Consensus messages are decoded with limits
+/// and forwarded at once; transaction batches go to [`check_gossip_batches`] through a bounded
+/// queue, so that a consensus message never waits behind the signature checks of a gossip batch
+/// (D51: a flood of costly gossip must not slow the rounds).
 async fn forward_network(
     mut network_events: tokio::sync::mpsc::Receiver<NetworkEvent>,
     engine: SyncSender<EngineEvent>,
@@ -353,6 +357,14 @@ async fn forward_network(
     validator_keys: HashSet<PublicKey>,
     threads: usize,
 ) {
+    let (gossip, gossip_queue) = tokio::sync::mpsc::channel(GOSSIP_QUEUE);
+    tokio::spawn(check_gossip_batches(
+        gossip_queue,
+        engine.clone(),
+        network.clone(),
+        ledger,
+        threads,
+    ));
     while let Some(event) = network_events.recv().await {
         let event = match event {
             NetworkEvent::Message {
@@ -387,45 +399,68 @@ async fn forward_network(
                 channel: Channel::Transactions,
                 bytes,
             } => {
-                let decoded: Result<Vec<SignedTransaction>, _> =
-                    tenge_types::decode("transaction batch", &bytes, MAX_GOSSIP_BYTES);
-                let transactions = match decoded {
-                    Ok(transactions) if transactions.len() <= GOSSIP_BATCH => transactions,
-                    Ok(_) => {
-                        let _ = network
-                            .penalize(from, "transaction batch too long".into())
-                            .await;
-                        continue;
-                    }
-                    Err(error) => {
-                        let _ = network
-                            .penalize(from, format!("undecodable transaction batch: {error}"))
-                            .await;
-                        continue;
-                    }
-                };
-                let ledger = ledger.clone();
-                let verdict = tokio::task::spawn_blocking(move || {
-                    crate::admission::check_gossip(&ledger, transactions, now_ms(), threads)
-                })
-                .await;
-                let Ok(verdict) = verdict else {
-                    continue;
-                };
-                if let Some(reason) = verdict.penalty() {
-                    let _ = network.penalize(from, reason).await;
+                if gossip.try_send((from, bytes)).is_err() {
+                    debug!("gossip queue full: transaction batch dropped");
                 }
-                if verdict.admitted.is_empty() {
-                    continue;
-                }
-                EngineEvent::Gossip {
-                    transactions: verdict.admitted,
-                }
+                continue;
             }
             other => EngineEvent::Network(other),
         };
         if engine.try_send(event).is_err() {
             debug!("engine queue full: network event dropped");
+        }
+    }
+}
+
+/// Checks peers' transaction batches one at a time, before they reach the engine thread: decoded
+/// with limits, the same cheap checks as client transactions (structure, chain, a dry run on the
+/// committed state), and only then their signatures, in a batch. Garbage costs the sender its
+/// standing.
+async fn check_gossip_batches(
+    mut batches: tokio::sync::mpsc::Receiver<(PublicKey, Vec<u8>)>,
+    engine: SyncSender<EngineEvent>,
+    network: NetworkClient,
+    ledger: Arc<RwLock<Ledger>>,
+    threads: usize,
+) {
+    while let Some((from, bytes)) = batches.recv().await {
+        let decoded: Result<Vec<SignedTransaction>, _> =
+            tenge_types::decode("transaction batch", &bytes, MAX_GOSSIP_BYTES);
+        drop(bytes);
+        let transactions = match decoded {
+            Ok(transactions) if transactions.len() <= GOSSIP_BATCH => transactions,
+            Ok(_) => {
+                let _ = network
+                    .penalize(from, "transaction batch too long".into())
+                    .await;
+                continue;
+            }
+            Err(error) => {
+                let _ = network
+                    .penalize(from, format!("undecodable transaction batch: {error}"))
+                    .await;
+                continue;
+            }
+        };
+        let ledger = ledger.clone();
+        let verdict = tokio::task::spawn_blocking(move || {
+            crate::admission::check_gossip(&ledger, transactions, now_ms(), threads)
+        })
+        .await;
+        let Ok(verdict) = verdict else {
+            continue;
+        };
+        if let Some(reason) = verdict.penalty() {
+            let _ = network.penalize(from, reason).await;
+        }
+        if verdict.admitted.is_empty() {
+            continue;
+        }
+        let event = EngineEvent::Gossip {
+            transactions: verdict.admitted,
+        };
+        if engine.try_send(event).is_err() {
+            debug!("engine queue full: checked gossip dropped");
         }
     }
 }
@@ -1269,4 +1304,94 @@ impl Engine {
 #[allow(dead_code)]
 fn domain_marker() -> Domain {
     Domain::Block
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenge_ledger::testkit::TestNetwork;
+    use tenge_network::{NetworkConfig, NetworkLimits};
+    use tenge_types::transaction::Issue;
+    use tenge_types::{Amount, HashValue, Payload};
+
+    /// D51: a consensus message that arrives behind a peer's transaction batch reaches the
+    /// engine while that batch still waits for its checks. The test holds the ledger's write
+    /// lock, so the batch's dry run cannot start: before D51 the consensus message waited behind
+    /// it (here, for ever).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn consensus_messages_do_not_wait_behind_gossip_checks() {
+        let mut net = TestNetwork::new(2, 4);
+        // Checked at the later of the wall clock and the genesis time: valid for a minute more.
+        net.expires_at_ms = TimestampMs(now_ms().0.max(net.genesis.genesis_time.0) + 60_000);
+        let ledger = Arc::new(RwLock::new(
+            Ledger::from_genesis(&net.genesis).expect("genesis"),
+        ));
+        // A real network task, connected to nobody: the forwarder may penalise through it.
+        let (network, _network_events) = tenge_network::start(NetworkConfig {
+            secret_key: [7; 32],
+            listen_address: "/ip4/127.0.0.1/tcp/0".into(),
+            peers: Vec::new(),
+            limits: NetworkLimits::default(),
+        })
+        .await
+        .expect("network starts");
+        let peer = net.validators[1].public_key();
+        let (events, events_in) = tokio::sync::mpsc::channel(16);
+        let (engine, engine_events) = sync_channel(16);
+        tokio::spawn(forward_network(
+            events_in,
+            engine,
+            network,
+            ledger.clone(),
+            [peer].into_iter().collect(),
+            1,
+        ));
+
+        let issue = net.officers_sign(
+            0,
+            Payload::Issue(Issue {
+                to: net.bank(0),
+                amount: Amount::from_tiyn(100),
+            }),
+        );
+        let fetch = ConsensusMessage::FetchRequest {
+            block_id: HashValue::ZERO,
+            count: 1,
+        };
+        let held = ledger.write().expect("ledger lock");
+        events
+            .try_send(NetworkEvent::Message {
+                from: peer,
+                channel: Channel::Transactions,
+                bytes: tenge_types::encode(&vec![issue.clone()]),
+            })
+            .expect("forwarder running");
+        events
+            .try_send(NetworkEvent::Message {
+                from: peer,
+                channel: Channel::Consensus,
+                bytes: fetch.to_bytes(),
+            })
+            .expect("forwarder running");
+        match engine_events.recv_timeout(Duration::from_secs(20)) {
+            Ok(EngineEvent::Consensus { from, message }) => {
+                assert_eq!(from, peer);
+                assert_eq!(message, fetch);
+            }
+            Ok(_) => panic!("another event reached the engine before the consensus message"),
+            Err(error) => {
+                panic!("the consensus message waited behind the gossip batch's checks: {error}")
+            }
+        }
+        drop(held);
+        // Once the ledger is free, the batch is checked and reaches the engine too.
+        match engine_events.recv_timeout(Duration::from_secs(20)) {
+            Ok(EngineEvent::Gossip { transactions }) => {
+                assert_eq!(transactions.len(), 1);
+                assert_eq!(transactions[0].tx, issue);
+            }
+            Ok(_) => panic!("expected the checked gossip batch"),
+            Err(error) => panic!("the gossip batch never reached the engine: {error}"),
+        }
+    }
 }
