@@ -289,7 +289,7 @@ impl NodeConfig {
                     .into(),
             ));
         }
-        if let Err(reason) = tenge_network::check_address(&self.listen_address) {
+        if let Err(reason) = tenge_network::check_listen_address(&self.listen_address) {
             return Err(ConfigError::Invalid(format!(
                 "listen_address {reason} (a multiaddr like /ip4/127.0.0.1/tcp/7100)"
             )));

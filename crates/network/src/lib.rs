@@ -29,44 +29,75 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use libp2p::identity::Keypair;
+use libp2p::metrics::Recorder as _;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
-use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, noise, ping,
     tcp, yamux,
 };
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use codec::{Frame, FrameCodec};
 pub use tenge_types::PublicKey;
 
-/// Checks an address as the node will use it: a multiaddr of an IP address and a TCP port
-/// (`/ip4/10.0.0.5/tcp/7100`, `/ip6/::1/tcp/7100`). Names (`/dns4/...`) are refused: the node
-/// does not resolve them, and a genesis with one used to give a network that never connected.
+/// The address forms a peer may be dialled at, for error messages.
+const PEER_ADDRESS_FORMS: &str =
+    "/ip4/ADDRESS/tcp/PORT, /ip6/ADDRESS/tcp/PORT or /dns4|dns6|dns/HOST/tcp/PORT";
+
+/// Checks a peer address as the node will dial it: a multiaddr of an IP address or a DNS name
+/// and a TCP port (`/ip4/10.0.0.5/tcp/7100`, `/ip6/::1/tcp/7100`,
+/// `/dns4/validator-1.cb.kz/tcp/7100`; `/dns6` asks for IPv6 addresses only, `/dns` for
+/// either). A name is resolved at every dial (docs/decisions.md D48). `/dnsaddr` (addresses in
+/// TXT records) is refused: it needs more than a name lookup and no deployment of ours uses it.
 pub fn check_address(address: &str) -> Result<(), String> {
     use libp2p::multiaddr::Protocol;
     let parsed: Multiaddr = address
         .parse()
-        .map_err(|e| format!("`{address}` is not a multiaddr: {e}"))?;
+        .map_err(|e| format!("`{address}` is not a multiaddr ({e}): use {PEER_ADDRESS_FORMS}"))?;
     let mut parts = parsed.iter();
     match parts.next() {
         Some(Protocol::Ip4(_) | Protocol::Ip6(_)) => {}
-        Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Dnsaddr(_)) => {
+        Some(Protocol::Dns(name) | Protocol::Dns4(name) | Protocol::Dns6(name)) => {
+            if name.is_empty() {
+                return Err(format!("`{address}` has an empty DNS name"));
+            }
+        }
+        Some(Protocol::Dnsaddr(_)) => {
             return Err(format!(
-                "`{address}`: DNS names are not resolved; use /ip4/ADDRESS/tcp/PORT or /ip6/..."
+                "`{address}`: /dnsaddr is not supported; use {PEER_ADDRESS_FORMS}"
             ));
         }
         _ => {
             return Err(format!(
-                "`{address}` does not start with /ip4/ADDRESS or /ip6/ADDRESS"
+                "`{address}` does not start with an IP address or a DNS name: use {PEER_ADDRESS_FORMS}"
             ));
         }
     }
     match (parts.next(), parts.next()) {
         (Some(Protocol::Tcp(_)), None) => Ok(()),
         _ => Err(format!(
-            "`{address}` must be /ip4|ip6/ADDRESS/tcp/PORT and nothing more"
+            "`{address}` must be {PEER_ADDRESS_FORMS} and nothing more"
+        )),
+    }
+}
+
+/// Checks an address to listen on: an IP address (often `0.0.0.0` or `::`) and a TCP port. A
+/// node listens on its own interfaces, so a DNS name has no meaning here.
+pub fn check_listen_address(address: &str) -> Result<(), String> {
+    use libp2p::multiaddr::Protocol;
+    check_address(address)?;
+    let parsed: Multiaddr = address.parse().map_err(|e| format!("`{address}`: {e}"))?;
+    match parsed.iter().next() {
+        Some(Protocol::Ip4(_) | Protocol::Ip6(_)) => Ok(()),
+        _ => Err(format!(
+            "`{address}`: a node listens on an IP address of its own, not a DNS name; use \
+             /ip4/ADDRESS/tcp/PORT or /ip6/ADDRESS/tcp/PORT"
         )),
     }
 }
@@ -499,6 +530,9 @@ struct PeerState {
     dropped_outbound: u64,
     next_dial: Instant,
     redial_backoff: Duration,
+    /// Dials of this peer that failed since it was last connected: warnings name a peer that
+    /// keeps failing without flooding the log.
+    dial_failures: u64,
 }
 
 impl PeerState {
@@ -508,6 +542,101 @@ impl PeerState {
             Channel::Transactions => &mut self.transactions_in_flight,
         }
     }
+}
+
+/// Why messages were dropped, for `tenge_network_dropped_messages_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabels {
+    /// `peer_over_limit` (inbound, the peer's rate or pending-reply limits),
+    /// `peer_not_keeping_up` (outbound, too many unacknowledged), `node_queue_full` (inbound).
+    reason: &'static str,
+}
+
+/// Why a dial of a configured peer failed, for `tenge_network_dial_failures_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DialFailureLabels {
+    /// `unresolved` (its DNS name did not resolve) or `unreachable` (anything else).
+    reason: &'static str,
+}
+
+/// The network's metrics, in the node's one registry beside libp2p's own. Counters only: they
+/// never go down, so `rate()` works on all of them.
+struct NetworkMetrics {
+    libp2p: libp2p::metrics::Metrics,
+    dropped: Family<DropLabels, Counter>,
+    dial_failures: Family<DialFailureLabels, Counter>,
+    penalties: Counter,
+    bans: Counter,
+}
+
+impl NetworkMetrics {
+    fn new(registry: &mut Registry) -> NetworkMetrics {
+        let libp2p = libp2p::metrics::Metrics::new(registry);
+        let ours = registry.sub_registry_with_prefix("tenge_network");
+        let dropped = Family::default();
+        ours.register(
+            "dropped_messages",
+            "Messages dropped by the network layer, by reason",
+            dropped.clone(),
+        );
+        let dial_failures = Family::default();
+        ours.register(
+            "dial_failures",
+            "Failed dials of configured peers, by reason",
+            dial_failures.clone(),
+        );
+        let penalties = Counter::default();
+        ours.register(
+            "penalties",
+            "Penalties charged to peers (bad or excessive messages)",
+            penalties.clone(),
+        );
+        let bans = Counter::default();
+        ours.register("bans", "Peers banned for repeated penalties", bans.clone());
+        NetworkMetrics {
+            libp2p,
+            dropped,
+            dial_failures,
+            penalties,
+            bans,
+        }
+    }
+
+    fn drop_message(&self, reason: &'static str) {
+        self.dropped.get_or_create(&DropLabels { reason }).inc();
+    }
+}
+
+/// True if a failed dial failed because a DNS name did not resolve. The resolver's error sits
+/// under the transport's `io::Error` wrappers, whose `source()` skips a level, so each
+/// `io::Error` is opened with `get_ref()`.
+fn is_resolution_failure(error: &DialError) -> bool {
+    let DialError::Transport(attempts) = error else {
+        return false;
+    };
+    attempts.iter().any(|(_, error)| match error {
+        libp2p::TransportError::Other(error) => {
+            let mut current: Option<&(dyn std::error::Error + 'static)> =
+                Some(error as &(dyn std::error::Error + 'static));
+            // A bounded walk: error chains are short, and a cycle must not hang the network task.
+            for _ in 0..16 {
+                let Some(error) = current else {
+                    return false;
+                };
+                if error.is::<libp2p::dns::ResolveError>() {
+                    return true;
+                }
+                current = match error.downcast_ref::<std::io::Error>() {
+                    Some(io) => io
+                        .get_ref()
+                        .map(|inner| inner as &(dyn std::error::Error + 'static)),
+                    None => error.source(),
+                };
+            }
+            false
+        }
+        libp2p::TransportError::MultiaddrNotSupported(_) => false,
+    })
 }
 
 /// When the peer on a connection last answered a ping.
@@ -522,6 +651,15 @@ struct Liveness {
 /// Starts the network task. Returns the client and the stream of events for the node.
 pub async fn start(
     config: NetworkConfig,
+) -> Result<(NetworkClient, mpsc::Receiver<NetworkEvent>), NetworkError> {
+    start_with_metrics(config, &mut Registry::default()).await
+}
+
+/// [`start`], registering the network's metrics and libp2p's own (connections, bandwidth,
+/// pings) in `registry`, so that one `/metrics` page shows them all.
+pub async fn start_with_metrics(
+    config: NetworkConfig,
+    registry: &mut Registry,
 ) -> Result<(NetworkClient, mpsc::Receiver<NetworkEvent>), NetworkError> {
     config.limits.check()?;
     let mut secret = config.secret_key;
@@ -550,6 +688,10 @@ pub async fn start(
             .address
             .as_ref()
             .map(|address| {
+                check_address(address).map_err(|reason| NetworkError::Address {
+                    address: address.clone(),
+                    reason,
+                })?;
                 address
                     .parse::<Multiaddr>()
                     .map_err(|e| NetworkError::Address {
@@ -593,6 +735,7 @@ pub async fn start(
                 dropped_outbound: 0,
                 next_dial: now,
                 redial_backoff: Duration::from_millis(limits.redial_backoff_initial_ms),
+                dial_failures: 0,
             },
         );
     }
@@ -645,6 +788,7 @@ pub async fn start(
         ),
     };
     let idle_timeout = Duration::from_secs(limits.idle_connection_timeout_seconds);
+    let metrics = NetworkMetrics::new(registry);
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -653,6 +797,16 @@ pub async fn start(
             yamux::Config::default,
         )
         .map_err(|e| NetworkError::Transport(e.to_string()))?
+        // `/dns4`, `/dns6` and `/dns` addresses are resolved at every dial with the system's
+        // resolver configuration (/etc/resolv.conf, /etc/hosts), docs/decisions.md D48.
+        .with_dns()
+        .map_err(|e| {
+            NetworkError::Transport(format!(
+                "cannot read the system DNS configuration (/etc/resolv.conf), needed to dial \
+                 peers by name: {e}"
+            ))
+        })?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|_| behaviour)
         .map_err(|e| NetworkError::Transport(e.to_string()))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(idle_timeout))
@@ -691,6 +845,7 @@ pub async fn start(
         connected: HashSet::new(),
         listening: Vec::new(),
         dropped: 0,
+        metrics,
     };
     tokio::spawn(event_loop.run());
     Ok((
@@ -721,6 +876,7 @@ struct EventLoop {
     listening: Vec<String>,
     /// Messages dropped because the node's queue was full.
     dropped: u64,
+    metrics: NetworkMetrics,
 }
 
 impl EventLoop {
@@ -843,8 +999,10 @@ impl EventLoop {
         peer.penalty_points =
             peer.penalty_points * 0.5f64.powf(elapsed / half_life) + PENALTY_POINTS;
         peer.penalised = now;
+        self.metrics.penalties.inc();
         warn!(peer = %peer.key.short(), points = peer.penalty_points, reason, "peer penalised");
         if peer.penalty_points >= BAN_POINTS && peer.banned_until.is_none() {
+            self.metrics.bans.inc();
             peer.banned_until = Some(now + Duration::from_secs(ban_seconds));
             warn!(peer = %peer.key.short(), ban_seconds, "peer banned");
             self.swarm.behaviour_mut().banned.block_peer(id);
@@ -867,6 +1025,7 @@ impl EventLoop {
         };
         if self.events.capacity() <= reserve || self.events.try_send(event).is_err() {
             self.dropped += 1;
+            self.metrics.drop_message("node_queue_full");
             if self.dropped.is_power_of_two() {
                 warn!(
                     dropped = self.dropped,
@@ -888,6 +1047,7 @@ impl EventLoop {
         };
         if !admitted {
             state.dropped_inbound += 1;
+            self.metrics.drop_message("peer_over_limit");
             if state.dropped_inbound.is_power_of_two() {
                 warn!(peer = %from.short(), ?channel, dropped = state.dropped_inbound,
                     "peer over its rate limit: messages dropped");
@@ -907,6 +1067,7 @@ impl EventLoop {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.metrics.libp2p.record(&event);
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(%address, "listening");
@@ -929,6 +1090,7 @@ impl EventLoop {
                 if let Some(peer) = self.peers.get_mut(&peer_id) {
                     peer.redial_backoff =
                         Duration::from_millis(self.limits.redial_backoff_initial_ms);
+                    peer.dial_failures = 0;
                 }
                 if self.connected.insert(peer_id)
                     && let Some(key) = self.key_of(&peer_id)
@@ -963,7 +1125,7 @@ impl EventLoop {
                 debug!(%send_back_addr, %error, "incoming connection refused");
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
-                debug!(peer = ?peer_id, %error, "dial failed");
+                self.on_dial_failure(peer_id, &error)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => self.on_ping(event),
             SwarmEvent::Behaviour(BehaviourEvent::Consensus(event)) => {
@@ -977,7 +1139,60 @@ impl EventLoop {
         }
     }
 
+    /// A dial failed. A peer whose name does not resolve is named in a warning at once (and
+    /// again at every doubling of its failures): a typo in a genesis address must not look like
+    /// a silent network. Other failures are normal while peers start, so they are warned about
+    /// only once a peer has kept failing (8 dials: at most about 25 s with the default backoff).
+    fn on_dial_failure(&mut self, peer_id: Option<PeerId>, error: &DialError) {
+        let Some(peer) = peer_id.and_then(|id| self.peers.get_mut(&id)) else {
+            debug!(peer = ?peer_id, %error, "dial failed");
+            return;
+        };
+        if matches!(
+            error,
+            DialError::Aborted | DialError::DialPeerConditionFalse(_) | DialError::Denied { .. }
+        ) {
+            debug!(peer = %peer.key.short(), %error, "dial not made");
+            return;
+        }
+        peer.dial_failures += 1;
+        let failures = peer.dial_failures;
+        let address = peer
+            .address
+            .as_ref()
+            .map_or_else(String::new, ToString::to_string);
+        let key = peer.key.short();
+        // The error text spans lines (one per address tried); one line reads better in a log.
+        let reason = error.to_string().replace('\n', " ");
+        if is_resolution_failure(error) {
+            self.metrics
+                .dial_failures
+                .get_or_create(&DialFailureLabels {
+                    reason: "unresolved",
+                })
+                .inc();
+            if failures.is_power_of_two() {
+                warn!(peer = %key, %address, failures, %reason,
+                    "cannot dial peer: its address does not resolve (check the name in the genesis \
+                     or config, and this host's /etc/hosts and /etc/resolv.conf)");
+            }
+            return;
+        }
+        self.metrics
+            .dial_failures
+            .get_or_create(&DialFailureLabels {
+                reason: "unreachable",
+            })
+            .inc();
+        if failures >= 8 && failures.is_power_of_two() {
+            warn!(peer = %key, %address, failures, %reason, "cannot dial peer: dials keep failing");
+        } else {
+            debug!(peer = %key, %address, failures, %reason, "dial failed");
+        }
+    }
+
     fn on_ping(&mut self, event: ping::Event) {
+        self.metrics.libp2p.record(&event);
         let Some(connection) = self.connections.get_mut(&event.connection) else {
             return;
         };
@@ -1109,6 +1324,7 @@ impl EventLoop {
         // the requester fails at once and can ask another peer) bounds the cost without a penalty.
         if state.pending_sync_replies >= max_pending || !state.sync_requests.take(1.0, now) {
             state.dropped_inbound += 1;
+            self.metrics.drop_message("peer_over_limit");
             if state.dropped_inbound.is_power_of_two() {
                 warn!(peer = %from.short(), dropped = state.dropped_inbound,
                     pending = state.pending_sync_replies, "peer over its sync limits: requests refused");
@@ -1200,6 +1416,7 @@ impl EventLoop {
         let in_flight = peer.in_flight(channel);
         if *in_flight >= limit {
             peer.dropped_outbound += 1;
+            self.metrics.drop_message("peer_not_keeping_up");
             if peer.dropped_outbound.is_power_of_two() {
                 warn!(peer = %peer.key.short(), ?channel, dropped = peer.dropped_outbound,
                     "peer not keeping up: outbound messages dropped");
@@ -1227,29 +1444,53 @@ impl EventLoop {
 
 #[cfg(test)]
 mod tests {
-    use super::check_address;
+    use super::{check_address, check_listen_address};
 
     #[test]
-    fn addresses_are_ip_and_tcp_only() {
+    fn peer_addresses_are_an_ip_or_a_name_and_tcp() {
         for good in [
             "/ip4/127.0.0.1/tcp/7100",
             "/ip6/::1/tcp/7100",
             "/ip4/0.0.0.0/tcp/0",
+            "/dns4/localhost/tcp/7100",
+            "/dns6/validator-1.example.kz/tcp/7100",
+            "/dns/validator-1.example.kz/tcp/7100",
         ] {
             assert_eq!(check_address(good), Ok(()), "{good}");
         }
         for (bad, says) in [
             ("not-an-address", "not a multiaddr"),
-            ("/dns4/localhost/tcp/7100", "DNS names are not resolved"),
-            ("/ip4/127.0.0.1/udp/7100", "tcp"),
-            ("/ip4/127.0.0.1", "tcp"),
+            ("/dnsaddr/example.kz/tcp/7100", "/dnsaddr is not supported"),
+            ("/ip4/127.0.0.1/udp/7100", "nothing more"),
+            ("/ip4/127.0.0.1", "nothing more"),
+            ("/dns4/localhost", "nothing more"),
+            ("/dns4/localhost/udp/7100", "nothing more"),
             (
                 "/ip4/127.0.0.1/tcp/7100/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
                 "nothing more",
             ),
-            ("/tcp/7100", "/ip4"),
+            (
+                "/tcp/7100",
+                "does not start with an IP address or a DNS name",
+            ),
         ] {
             let error = check_address(bad).expect_err(bad);
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_are_ip_only() {
+        for good in ["/ip4/0.0.0.0/tcp/7100", "/ip6/::/tcp/7100"] {
+            assert_eq!(check_listen_address(good), Ok(()), "{good}");
+        }
+        for (bad, says) in [
+            ("/dns4/localhost/tcp/7100", "not a DNS name"),
+            ("/dns/localhost/tcp/7100", "not a DNS name"),
+            ("not-an-address", "not a multiaddr"),
+            ("/ip4/0.0.0.0/udp/7100", "nothing more"),
+        ] {
+            let error = check_listen_address(bad).expect_err(bad);
             assert!(error.contains(says), "{bad}: {error}");
         }
     }
