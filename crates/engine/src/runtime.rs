@@ -336,7 +336,13 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
     };
     std::thread::Builder::new()
         .name("tenge-engine".into())
-        .spawn(move || engine.run(inbox))
+        .spawn(move || {
+            // The engine (its database handle, its ledger) is dropped when `run` returns, before
+            // the caller of `shutdown` hears that it stopped.
+            if let Some(reply) = engine.run(inbox) {
+                let _ = reply.send(());
+            }
+        })
         .map_err(|e| EngineError::Corrupt(format!("cannot start the engine thread: {e}")))?;
     Ok(handle)
 }
@@ -504,7 +510,8 @@ struct Engine {
 }
 
 impl Engine {
-    fn run(mut self, inbox: Receiver<EngineEvent>) {
+    /// The engine's loop, until a shutdown (whose reply it returns) or until every sender is gone.
+    fn run(mut self, inbox: Receiver<EngineEvent>) -> Option<std::sync::mpsc::Sender<()>> {
         self.input(Input::Start);
         let mut last_periodic = Instant::now();
         loop {
@@ -524,19 +531,17 @@ impl Engine {
             match inbox.recv_timeout(wait) {
                 Ok(EngineEvent::Shutdown { reply }) => {
                     info!("engine stopping");
-                    let _ = reply.send(());
-                    return;
+                    return Some(reply);
                 }
                 Ok(event) => self.on_event(event),
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => return None,
             }
             // Drain what else is waiting before timers, so a burst is handled in one go.
             while let Ok(event) = inbox.try_recv() {
                 if let EngineEvent::Shutdown { reply } = event {
                     info!("engine stopping");
-                    let _ = reply.send(());
-                    return;
+                    return Some(reply);
                 }
                 self.on_event(event);
             }

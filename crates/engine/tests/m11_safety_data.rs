@@ -108,16 +108,27 @@ async fn m11_validator_without_safety_data_waits_for_a_floor() {
         .expect("starts with an operator's floor");
     engine.shutdown();
     drop(engine);
-    // `shutdown` does not wait for the engine thread to close the database: wait until the
-    // database can be opened again, so the process does not exit while RocksDB is still open
-    // on another thread (its destructors then abort the process).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while RocksStore::open(&dir.path().join("db")).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the engine never closed the database"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // `shutdown` returns once the engine thread has dropped its database handle: with the last
+    // handle gone, the database opens again at once.
+    drop(RocksStore::open(&dir.path().join("db")).expect("the database is closed"));
+}
+
+/// `EngineHandle::shutdown` returns only after the engine thread has dropped the engine (its
+/// database handle among it), so a process that then drops its handle and exits never does so
+/// while RocksDB is still open on another thread (its destructors then abort the process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_returns_after_the_engine_released_the_database() {
+    let net = TestNetwork::new(2, 1);
+    let dir = tempfile::tempdir().unwrap();
+    for attempt in 0..10 {
+        let engine = tenge_engine::start(config(&net, dir.path(), 0))
+            .await
+            .expect("starts");
+        engine.shutdown();
+        drop(engine);
+        if let Err(error) = RocksStore::open(&dir.path().join("db")) {
+            panic!("attempt {attempt}: the database was still open after shutdown: {error}");
+        }
     }
 }
 
