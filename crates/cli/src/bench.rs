@@ -72,6 +72,10 @@ fn bench_expiry() -> tenge_types::TimestampMs {
     tenge_types::TimestampMs(now + 6 * 3_600_000)
 }
 
+/// The first and the longest wait before a refused (503) batch is sent again.
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const RETRY_LAST: Duration = Duration::from_millis(3_200);
+
 /// Transactions per submission request.
 const BATCH: usize = 2_000;
 /// Submission requests in flight at once.
@@ -372,8 +376,12 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                 let _permit = permit;
                 // A node that is full answers 503 and asks to retry: like a client would, retry
                 // those transactions (keeping their scheduled time for the latency) until the
-                // run ends; any other refusal is final.
+                // run ends, backing off as a client should (200 ms doubling to 3.2 s, spread by
+                // up to a quarter so that refused batches do not come back together: retrying at
+                // a fixed pace, refused batches cost the node more than the load itself, N3);
+                // any other refusal is final.
                 let mut batch = batch;
+                let mut backoff = RETRY_FIRST;
                 loop {
                     let retry: Vec<SignedTransaction> = match client.submit_batch(&batch).await {
                         Ok(results) => {
@@ -421,7 +429,10 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                         refused.fetch_add(retry.len() as u64, std::sync::atomic::Ordering::Relaxed);
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let spread = backoff.as_millis() as u64 / 4 * u64::from(batch[0].hash().0[0])
+                        / 255;
+                    tokio::time::sleep(backoff + Duration::from_millis(spread)).await;
+                    backoff = (backoff * 2).min(RETRY_LAST);
                     batch = retry;
                 }
             });
