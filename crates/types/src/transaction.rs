@@ -131,6 +131,31 @@ impl Payload {
     }
 }
 
+/// How many bytes ULEB128 takes for `value` (BCS lengths and enum variant indexes).
+fn uleb128_len(value: usize) -> usize {
+    let bits = usize::BITS - value.leading_zeros();
+    (bits.max(1)).div_ceil(7) as usize
+}
+
+impl Payload {
+    /// The variant's position in the enum, as BCS writes it.
+    fn variant_index(&self) -> usize {
+        match self {
+            Payload::Issue(_) => 0,
+            Payload::Redeem(_) => 1,
+            Payload::Transfer(_) => 2,
+            Payload::RegisterBank(_) => 3,
+            Payload::OpenWallet(_) => 4,
+            Payload::Freeze(_) => 5,
+            Payload::Unfreeze(_) => 6,
+            Payload::SetPolicy(_) => 7,
+            Payload::IssueEarmarked(_) => 8,
+            Payload::TransferEarmarked(_) => 9,
+            Payload::SpendEarmarked(_) => 10,
+        }
+    }
+}
+
 /// The signed part of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
@@ -198,9 +223,36 @@ impl SignedTransaction {
         encode(self)
     }
 
-    /// The length of [`to_bytes`](Self::to_bytes), counted without encoding.
+    /// The length of [`to_bytes`](Self::to_bytes), counted without encoding. Admission and
+    /// block selection ask it of every transaction, so the common payloads (transfer, issue,
+    /// redeem) are counted field by field, as BCS lays them out; the others through the encoder.
+    /// `encoded_len_counts_what_bcs_writes` holds the two to the same answer.
     pub fn encoded_len(&self) -> usize {
-        bcs::serialized_size(self).expect("BCS encoding of a tenge type cannot fail")
+        // A fixed-size byte array is written as its bytes, an integer as its fixed width, an enum
+        // as its variant index (ULEB128) and then its fields, a string or vector as its length
+        // (ULEB128) and then its elements.
+        const ID: usize = 32;
+        const U64: usize = 8;
+        const SIGNATURE: usize = 32 + 64;
+        let payload = match &self.transaction.payload {
+            Payload::Issue(_) | Payload::Transfer(_) => ID + U64,
+            Payload::Redeem(_) => U64,
+            _ => {
+                return bcs::serialized_size(self)
+                    .expect("BCS encoding of a tenge type cannot fail");
+            }
+        };
+        let chain = self.transaction.chain_id.0.len();
+        let signatures = self.signatures.len();
+        uleb128_len(chain)
+            + chain
+            + ID
+            + U64
+            + U64
+            + uleb128_len(self.transaction.payload.variant_index())
+            + payload
+            + uleb128_len(signatures)
+            + signatures * SIGNATURE
     }
 
     /// Decodes a transaction received from outside: size limit, canonical bytes, and the
@@ -256,6 +308,60 @@ impl SignedTransaction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `encoded_len` counts the fast-path payloads by hand: it must equal the encoder's length
+    /// for every payload kind, chain id length and signature count, including the lengths where
+    /// ULEB128 takes a second byte (128) and a third (16,384).
+    #[test]
+    fn encoded_len_counts_what_bcs_writes() {
+        let payloads = [
+            Payload::Issue(Issue {
+                to: AccountId([3; 32]),
+                amount: Amount::from_tiyn(u64::MAX),
+            }),
+            Payload::Redeem(Redeem {
+                amount: Amount::from_tiyn(1),
+            }),
+            Payload::Transfer(Transfer {
+                to: AccountId([4; 32]),
+                amount: Amount::from_tiyn(0),
+            }),
+            Payload::Freeze(Freeze {
+                account: AccountId([5; 32]),
+                reason: "r".repeat(130),
+            }),
+            Payload::SpendEarmarked(SpendEarmarked {
+                earmark: EarmarkId([6; 32]),
+                to: AccountId([7; 32]),
+                amount: Amount::from_tiyn(9),
+            }),
+        ];
+        let signature = TransactionSignature {
+            public_key: PublicKey([8; 32]),
+            signature: Signature([9; 64]),
+        };
+        for payload in payloads {
+            for chain in [1, 10, 127, 128, 300, 16_384] {
+                for signatures in [0, 1, 3, 127, 128, 200] {
+                    let tx = SignedTransaction {
+                        transaction: Transaction {
+                            chain_id: ChainId("c".repeat(chain)),
+                            sender: AccountId([1; 32]),
+                            sequence: u64::MAX,
+                            expires_at_ms: TimestampMs(42),
+                            payload: payload.clone(),
+                        },
+                        signatures: vec![signature.clone(); signatures],
+                    };
+                    assert_eq!(
+                        tx.encoded_len(),
+                        tx.to_bytes().len(),
+                        "{payload:?}, chain id of {chain} bytes, {signatures} signatures"
+                    );
+                }
+            }
+        }
+    }
 
     fn sample() -> SignedTransaction {
         SignedTransaction {
