@@ -6,6 +6,7 @@
 //! ```text
 //! cargo build --release --workspace && cargo bench --workspace --bench cluster
 //! TENGE_BENCH_RATES=2000,8000 TENGE_BENCH_SECONDS=60 cargo bench --workspace --bench cluster
+//! TENGE_BENCH_REPLOT=1 cargo bench --workspace --bench cluster   # redraw the plot from cluster.json
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -116,8 +117,58 @@ fn machine() -> String {
     format!("{cores} x {cpu}")
 }
 
+/// The throughput-versus-latency chart: one (committed tx/s in the window, p50 ms, p99 ms) per
+/// rate.
+fn chart(points: &[(f64, f64, f64)]) -> Chart {
+    Chart {
+        title: "tenge: 4 validators + 1 observer, 2 cores".into(),
+        x_label: "committed tx/s".into(),
+        y_label: "latency ms".into(),
+        series: vec![
+            Series {
+                name: "p50".into(),
+                color: [31, 119, 180],
+                points: points.iter().map(|p| (p.0, p.1)).collect(),
+            },
+            Series {
+                name: "p99".into(),
+                color: [214, 39, 40],
+                points: points.iter().map(|p| (p.0, p.2)).collect(),
+            },
+        ],
+    }
+}
+
+/// Redraws `cluster.png` from the results in `cluster.json` (no cluster is run).
+fn replot(out: &Path) {
+    let text = std::fs::read_to_string(out.join("cluster.json")).expect("read cluster.json");
+    let results: Vec<serde_json::Value> = serde_json::from_str(&text).expect("cluster.json");
+    let number = |v: &serde_json::Value| v.as_f64().expect("a number in cluster.json");
+    let points: Vec<(f64, f64, f64)> = results
+        .iter()
+        .map(|result| {
+            let report = &result["report"];
+            let windows = report["timeline"].as_array().expect("timeline");
+            let sum: f64 = windows.iter().map(|w| number(&w["committed_tps"])).sum();
+            (
+                (sum / windows.len().max(1) as f64).round(),
+                number(&report["latency_ms"]["p50"]),
+                number(&report["latency_ms"]["p99"]),
+            )
+        })
+        .collect();
+    let png = chart(&points).png(900, 560).expect("render the chart");
+    std::fs::write(out.join("cluster.png"), png).expect("write plot");
+    eprintln!("redrew {}", out.join("cluster.png").display());
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is expected.
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance");
+    if std::env::var_os("TENGE_BENCH_REPLOT").is_some() {
+        replot(&out);
+        return;
+    }
     let rates: Vec<u64> = std::env::var("TENGE_BENCH_RATES")
         .unwrap_or_else(|_| "1000,2000,4000,6000,8000,10000,12000".into())
         .split(',')
@@ -138,7 +189,6 @@ fn main() {
         eprintln!("  {}", serde_json::to_string(&report).expect("JSON"));
         results.push((*rate, report));
     }
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/performance");
     std::fs::create_dir_all(&out).expect("output directory");
     let mut table = format!(
         "# Cluster benchmark\n\nMachine: {}. 4 validators + 1 observer as separate `tenged` processes on loopback, \
@@ -176,29 +226,11 @@ fn main() {
         .expect("JSON"),
     )
     .expect("write json");
-    let chart = Chart {
-        title: "TENGE: 4 VALIDATORS + 1 OBSERVER, 2 CORES".into(),
-        x_label: "COMMITTED TX/S".into(),
-        y_label: "LATENCY MS".into(),
-        series: vec![
-            Series {
-                name: "P50".into(),
-                color: [31, 119, 180],
-                points: results
-                    .iter()
-                    .map(|(_, r)| (in_window(r), r.latency_ms.p50))
-                    .collect(),
-            },
-            Series {
-                name: "P99".into(),
-                color: [214, 39, 40],
-                points: results
-                    .iter()
-                    .map(|(_, r)| (in_window(r), r.latency_ms.p99))
-                    .collect(),
-            },
-        ],
-    };
-    std::fs::write(out.join("cluster.png"), chart.png(900, 560)).expect("write plot");
+    let points: Vec<(f64, f64, f64)> = results
+        .iter()
+        .map(|(_, r)| (in_window(r), r.latency_ms.p50, r.latency_ms.p99))
+        .collect();
+    let png = chart(&points).png(900, 560).expect("render the chart");
+    std::fs::write(out.join("cluster.png"), png).expect("write plot");
     eprintln!("wrote {}", out.display());
 }

@@ -1,17 +1,18 @@
-//! The HTTP API of a tenge node (axum) and a typed client for it.
+//! The HTTP API of a tenge node (axum). Its view types and the typed client live in
+//! `tenge-client` (which the CLI uses without any node code) and are re-exported here.
 #![recursion_limit = "256"]
 
-pub mod client;
 pub mod openapi;
 pub mod proofs;
 pub mod server;
 pub mod tls;
-pub mod views;
+
+pub use tenge_client::{client, views};
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use client::{Client, ClientError};
+pub use tenge_client::{Client, ClientError};
 pub use server::{ROUTES, router};
 
 /// Limits of the HTTP server, with their units in their names.

@@ -287,14 +287,6 @@ async fn submit(
     ))
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct BatchItem {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hash: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorDetail>,
-}
-
 /// A batch: the BCS encoding of a list of signed transactions.
 async fn submit_batch(
     State(engine): State<EngineHandle>,

@@ -1,58 +1,16 @@
-//! TLS for the API (security review L2): the server's certificate and key, and a client's trusted
-//! roots, from PEM files. rustls with the *ring* provider, passed explicitly everywhere (ring is
-//! already compiled for libp2p; the default aws-lc-rs provider is a long C build).
+//! TLS for the API (security review L2): the server's certificate and key from PEM files. The
+//! client side (trusted roots, the ring provider, the error type) lives in `tenge-client` and is
+//! re-exported here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-pub use rustls::ClientConfig;
+use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-/// Why a TLS certificate, key or CA bundle cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("cannot read {path}: {reason}")]
-    Read { path: PathBuf, reason: String },
-    #[error("{path} holds no PEM certificate")]
-    NoCertificate { path: PathBuf },
-    #[error("{path} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)")]
-    NoKey { path: PathBuf },
-    #[error("{path}: {reason}")]
-    Rejected { path: PathBuf, reason: String },
-}
-
-/// The ring provider, for every rustls configuration we build.
-pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// Makes ring the process's default rustls provider, so that any reqwest client built without a
-/// preconfigured TLS setup finds one (reqwest's `rustls-no-provider` panics otherwise). Safe to
-/// call many times.
-pub fn install_default_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race to another thread installing the same provider is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
-fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let read = |e: &dyn std::fmt::Display| TlsError::Read {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    };
-    let certificates = CertificateDer::pem_file_iter(path)
-        .map_err(|e| read(&e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| read(&e))?;
-    if certificates.is_empty() {
-        return Err(TlsError::NoCertificate {
-            path: path.to_owned(),
-        });
-    }
-    Ok(certificates)
-}
+pub use tenge_client::tls::{
+    ClientConfig, TlsError, certificates, client_config, client_config_with_roots,
+    install_default_provider, provider,
+};
 
 /// The server side: the certificate chain (leaf first) and its private key.
 pub fn server_config(
@@ -84,25 +42,4 @@ pub fn server_config(
     // The API serves HTTP/1.1 only.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// The client side: trust exactly the CA certificates in `ca_file` (no system roots).
-pub fn client_config(ca_file: &Path) -> Result<rustls::ClientConfig, TlsError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for certificate in certificates(ca_file)? {
-        roots.add(certificate).map_err(|e| TlsError::Rejected {
-            path: ca_file.to_owned(),
-            reason: format!("not a usable CA certificate: {e}"),
-        })?;
-    }
-    Ok(client_config_with_roots(roots))
-}
-
-/// A client configuration trusting `roots` only; with no roots every HTTPS server is refused.
-pub fn client_config_with_roots(roots: rustls::RootCertStore) -> rustls::ClientConfig {
-    rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
 }

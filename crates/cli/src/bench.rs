@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tenge_api::Client;
+use tenge_client::Client;
 use tenge_crypto::{Keypair, sign_transaction};
 use tenge_types::transaction::{Issue, OpenWallet, Transfer};
 use tenge_types::{AccountId, Amount, ChainId, HashValue, Payload, SignedTransaction, Transaction};
@@ -66,10 +66,7 @@ pub struct Window {
 
 /// Load transactions stay valid for six hours: longer than any run, within the default policy.
 fn bench_expiry() -> tenge_types::TimestampMs {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    tenge_types::TimestampMs(now + 6 * 3_600_000)
+    tenge_types::TimestampMs(tenge_types::TimestampMs::now().0 + 6 * 3_600_000)
 }
 
 /// The first and the longest wait before a refused (503) batch is sent again.
@@ -407,7 +404,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                             );
                             retry
                         }
-                        Err(tenge_api::ClientError::Api(detail)) if detail.status == 503 => {
+                        Err(tenge_client::ClientError::Api(detail)) if detail.status == 503 => {
                             throttled.fetch_add(
                                 batch.len() as u64,
                                 std::sync::atomic::Ordering::Relaxed,

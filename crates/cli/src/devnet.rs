@@ -101,11 +101,7 @@ pub fn init(dir: &Path, options: &DevnetOptions) -> Result<DevnetFile, String> {
     if !genesis_path.exists() {
         let genesis = Genesis {
             chain_id: ChainId::new("tenge-devnet").expect("valid chain id"),
-            genesis_time: TimestampMs(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64),
-            ),
+            genesis_time: TimestampMs::now(),
             officers: MultisigPolicy::new(
                 OFFICER_THRESHOLD,
                 officers.iter().map(Keypair::public_key).collect(),

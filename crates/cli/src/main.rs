@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use tenge_api::{Client, ClientError};
 use tenge_cli::devnet::{self, DevnetOptions};
+use tenge_client::{Client, ClientError};
 use tenge_crypto::{Keypair, read_key_file, write_key_file};
 use tenge_types::transaction::{
     Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank, SetPolicy, SpendEarmarked,
@@ -19,7 +19,7 @@ use tenge_types::transaction::{
 };
 use tenge_types::{
     AccountId, Amount, ChainId, EarmarkId, EarmarkTerms, HashValue, Height, Payload, PolicyParams,
-    RejectionCode, SignedTransaction, TimestampMs, Transaction, TransactionSignature,
+    PublicKey, RejectionCode, SignedTransaction, TimestampMs, Transaction, TransactionSignature,
 };
 
 #[derive(Parser)]
@@ -53,7 +53,7 @@ struct Cli {
 }
 
 /// The TLS setup of this run's clients, from `--ca-cert`.
-static TLS: std::sync::OnceLock<tenge_api::tls::ClientConfig> = std::sync::OnceLock::new();
+static TLS: std::sync::OnceLock<tenge_client::tls::ClientConfig> = std::sync::OnceLock::new();
 
 /// A client of `node`, trusting the `--ca-cert` CA for HTTPS.
 fn client(node: &str) -> Client {
@@ -85,12 +85,6 @@ fn parse_duration_ms(text: &str) -> Result<u64, String> {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     Text,
@@ -99,12 +93,15 @@ enum Output {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a new key file (mode 0600).
+    /// Create a new key file (mode 0600) and its public-key file beside it (FILE with the
+    /// extension `.pub`, mode 0644), which is what others need: a genesis, a bank registration
+    /// or a wallet opening takes the public key alone.
     Keygen {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Build a genesis file from key files and a policy file.
+    /// Build a genesis file from public keys (hex or key files) and a policy file. No secret key
+    /// is needed: give the public keys that officers, banks and validators send you.
     Genesis(GenesisArgs),
     /// A local devnet.
     #[command(subcommand)]
@@ -168,6 +165,7 @@ enum Command {
     /// An account: `tenge account ID` or `tenge account --key FILE`.
     Account {
         id: Option<String>,
+        /// A key file of the account (its public-key file is enough).
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -240,21 +238,29 @@ struct WaitArgs {
     timeout_seconds: u64,
 }
 
+/// In `tenge genesis`, KEY is a public key: 64 hex characters, a public-key file (`tenge keygen`
+/// writes NAME.pub), or a secret key file of which only the public key is read.
 #[derive(Args)]
 struct GenesisArgs {
     #[arg(long, default_value = "tenge-devnet")]
     chain_id: String,
-    /// An officer's key file (repeat for each officer).
-    #[arg(long = "officer-key", required = true)]
-    officer_keys: Vec<PathBuf>,
+    /// An officer's public key, KEY (repeat for each officer).
+    #[arg(
+        long = "officer-key",
+        visible_alias = "officer",
+        value_name = "KEY",
+        required = true
+    )]
+    officer_keys: Vec<String>,
     /// Officer signatures required.
     #[arg(long)]
     threshold: u8,
-    /// A bank: NAME=KEY_FILE (repeat).
-    #[arg(long = "bank")]
+    /// A bank: NAME=KEY (repeat).
+    #[arg(long = "bank", value_name = "NAME=KEY")]
     banks: Vec<String>,
-    /// A validator: NAME=KEY_FILE@MULTIADDR (repeat).
-    #[arg(long = "validator", required = true)]
+    /// A validator: NAME=KEY@MULTIADDR (repeat). MULTIADDR is where the other validators dial
+    /// it: /ip4/ADDRESS/tcp/PORT, /ip6/ADDRESS/tcp/PORT or /dns4|dns6|dns/HOST/tcp/PORT.
+    #[arg(long = "validator", value_name = "NAME=KEY@MULTIADDR", required = true)]
     validators: Vec<String>,
     /// Policy parameters (TOML); defaults if absent.
     #[arg(long)]
@@ -311,9 +317,10 @@ enum BankCommand {
     Register {
         #[arg(long)]
         name: String,
-        /// The bank's key file (only its public key is used).
-        #[arg(long)]
-        bank_key: PathBuf,
+        /// The bank's public key: 64 hex characters or a key file (public or secret; only the
+        /// public key is used).
+        #[arg(long, value_name = "KEY")]
+        bank_key: String,
         #[arg(long = "key")]
         keys: Vec<PathBuf>,
         #[command(flatten)]
@@ -327,9 +334,10 @@ enum WalletCommand {
     Open {
         #[arg(long)]
         tier: u8,
-        /// The owner's key file (only its public key is used).
-        #[arg(long)]
-        owner_key: PathBuf,
+        /// The owner's public key: 64 hex characters or a key file (public or secret; only the
+        /// public key is used).
+        #[arg(long, value_name = "KEY")]
+        owner_key: String,
         /// The bank's key file.
         #[arg(long)]
         key: PathBuf,
@@ -591,8 +599,9 @@ async fn fetch_proof(node: &str, command: ProofCommand, genesis: Option<&Path>) 
             (client.earmark_proof(&id).await?, out)
         }
     };
-    let bytes = hex_bytes(&view.bundle_hex)
-        .ok_or_else(|| Failure::with_code(3, "the node sent a bundle that is not hex"))?;
+    let bytes = hex::decode(&view.bundle_hex).map_err(|e| {
+        Failure::with_code(3, format!("the node sent a bundle that is not hex: {e}"))
+    })?;
     let bundle = tenge_proof::ProofBundle::from_bytes(&bytes).map_err(|e| {
         Failure::with_code(
             3,
@@ -701,16 +710,6 @@ fn check_bundle(
     Ok(serde_json::to_value(&verified).expect("JSON"))
 }
 
-fn hex_bytes(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// `tenge verify`: offline, against the genesis file alone.
 fn verify_bundle(file: &Path, genesis_file: &Path, expect: &Expectations) -> Outcome {
     let genesis = read_genesis(genesis_file)?;
@@ -765,18 +764,24 @@ fn amount(text: &str) -> Result<Amount, Failure> {
         .map_err(|e| Failure::input(format!("bad amount: {e}")))
 }
 
-/// An account: its hex id, or the path of a key file whose account it is.
+/// An account: its hex id, or the path of a key file (public or secret) whose account it is.
 fn account_id(text: &str) -> Result<AccountId, Failure> {
     if let Ok(id) = text.parse() {
         return Ok(id);
     }
     let path = Path::new(text);
     if path.exists() {
-        return Ok(key(path)?.account_id());
+        let key = tenge_cli::keys::read_public_key(path).map_err(Failure::input)?;
+        return Ok(AccountId::for_key(&key));
     }
     Err(Failure::input(format!(
         "bad account: `{text}` is neither a 64-hex-character account id nor a key file"
     )))
+}
+
+/// A public key named on the command line (hex, or a public or secret key file), for `field`.
+fn public_key(field: &str, text: &str) -> Result<PublicKey, Failure> {
+    tenge_cli::keys::public_key(text).map_err(|e| Failure::input(format!("{field}: {e}")))
 }
 
 fn key(path: &Path) -> Result<Keypair, Failure> {
@@ -848,7 +853,7 @@ impl Context {
             chain_id: self.chain_id.clone(),
             sender,
             sequence: self.sequence(&sender).await?,
-            expires_at_ms: TimestampMs(now_ms().saturating_add(expires_in)),
+            expires_at_ms: TimestampMs(TimestampMs::now().0.saturating_add(expires_in)),
             payload,
         })
     }
@@ -1031,17 +1036,30 @@ async fn final_outcome(
 async fn run(cli: Cli) -> Outcome {
     let _ = EXPIRES_IN_MS.set(cli.expires_in);
     if let Some(path) = &cli.ca_cert {
-        let tls = tenge_api::tls::client_config(path)
+        let tls = tenge_client::tls::client_config(path)
             .map_err(|e| Failure::input(format!("--ca-cert: {e}")))?;
         let _ = TLS.set(tls);
     }
     match cli.command {
         Command::Keygen { out } => {
+            let public_out = tenge_cli::keys::public_key_path(&out).map_err(Failure::input)?;
+            // Both files are new: check before writing the secret, so a refusal changes nothing.
+            if public_out.exists() {
+                return Err(Failure::input(format!(
+                    "{} already exists; refusing to overwrite it",
+                    public_out.display()
+                )));
+            }
             let key = Keypair::generate().map_err(|e| Failure::input(e.to_string()))?;
             write_key_file(&out, &key).map_err(|e| Failure::input(e.to_string()))?;
-            Ok(
-                json!({"id": key.account_id().to_hex(), "public_key": key.public_key().to_hex(), "file": out.display().to_string()}),
-            )
+            tenge_cli::keys::write_public_key_file(&public_out, &key.public_key())
+                .map_err(Failure::input)?;
+            Ok(json!({
+                "id": key.account_id().to_hex(),
+                "public_key": key.public_key().to_hex(),
+                "file": out.display().to_string(),
+                "public_key_file": public_out.display().to_string(),
+            }))
         }
         Command::Genesis(args) => genesis(args),
         Command::Devnet(DevnetCommand::Init(args)) => {
@@ -1162,18 +1180,15 @@ async fn run(cli: Cli) -> Outcome {
             keys: officer_keys,
             wait,
         }) => {
-            let bank = key(&bank_key)?;
+            let bank = public_key("--bank-key", &bank_key)?;
             let officers = keys(&officer_keys)?;
             let context = Context::new(&cli.node).await?;
-            let payload = Payload::RegisterBank(RegisterBank {
-                key: bank.public_key(),
-                name,
-            });
+            let payload = Payload::RegisterBank(RegisterBank { key: bank, name });
             let tx = context
                 .transaction(context.central_bank().await?, payload)
                 .await?;
             let mut outcome = context.send(tx, &officers, &wait).await?;
-            outcome["id"] = json!(bank.account_id().to_hex());
+            outcome["id"] = json!(AccountId::for_key(&bank).to_hex());
             Ok(outcome)
         }
         Command::Wallet(WalletCommand::Open {
@@ -1182,20 +1197,17 @@ async fn run(cli: Cli) -> Outcome {
             key: bank_key,
             wait,
         }) => {
-            let owner = key(&owner_key)?;
+            let owner = public_key("--owner-key", &owner_key)?;
             let bank = key(&bank_key)?;
             let context = Context::new(&cli.node).await?;
             let tx = context
                 .transaction(
                     bank.account_id(),
-                    Payload::OpenWallet(OpenWallet {
-                        key: owner.public_key(),
-                        tier,
-                    }),
+                    Payload::OpenWallet(OpenWallet { key: owner, tier }),
                 )
                 .await?;
             let mut outcome = context.send(tx, &[bank], &wait).await?;
-            outcome["id"] = json!(owner.account_id().to_hex());
+            outcome["id"] = json!(AccountId::for_key(&owner).to_hex());
             Ok(outcome)
         }
         Command::Freeze(args) => freeze(&cli.node, args, true).await,
@@ -1227,7 +1239,9 @@ async fn run(cli: Cli) -> Outcome {
         Command::Account { id, key: key_path } => {
             let id = match (id, key_path) {
                 (Some(id), None) => account_id(&id)?,
-                (None, Some(path)) => key(&path)?.account_id(),
+                (None, Some(path)) => AccountId::for_key(
+                    &tenge_cli::keys::read_public_key(&path).map_err(Failure::input)?,
+                ),
                 _ => return Err(Failure::input("give an account id or --key FILE, not both")),
             };
             Ok(serde_json::to_value(client(&cli.node).account(&id).await?).expect("JSON"))
@@ -1532,40 +1546,52 @@ fn read_policy_file(path: &Path, current: PolicyParams) -> Result<PolicyParams, 
 }
 
 fn genesis(args: GenesisArgs) -> Outcome {
-    let chain_id = ChainId::new(&args.chain_id).map_err(|e| Failure::input(e.to_string()))?;
-    let officers = keys(&args.officer_keys)?;
-    let officers = tenge_types::MultisigPolicy::new(
-        args.threshold,
-        officers.iter().map(Keypair::public_key).collect(),
-    )
-    .map_err(Failure::input)?;
+    let chain_id =
+        ChainId::new(&args.chain_id).map_err(|e| Failure::input(format!("--chain-id: {e}")))?;
+    let officers = args
+        .officer_keys
+        .iter()
+        .enumerate()
+        .map(|(i, text)| public_key(&format!("--officer-key #{} (officers.keys)", i + 1), text))
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let officers = tenge_types::MultisigPolicy::new(args.threshold, officers)
+        .map_err(|e| Failure::input(format!("--threshold / --officer-key: {e}")))?;
     let banks = args
         .banks
         .iter()
-        .map(|spec| {
-            let (name, file) = spec.split_once('=').ok_or_else(|| {
-                Failure::input(format!("--bank `{spec}`: expected NAME=KEY_FILE"))
-            })?;
+        .enumerate()
+        .map(|(i, spec)| {
+            let (name, key) = spec
+                .split_once('=')
+                .ok_or_else(|| Failure::input(format!("--bank `{spec}`: expected NAME=KEY")))?;
             Ok(tenge_types::GenesisBank {
                 name: name.to_string(),
-                key: key(Path::new(file))?.public_key(),
+                key: public_key(&format!("--bank `{name}` (banks[{i}].key)"), key)?,
             })
         })
         .collect::<Result<Vec<_>, Failure>>()?;
     let validators = args
         .validators
         .iter()
-        .map(|spec| {
-            let bad = || {
-                Failure::input(format!(
-                    "--validator `{spec}`: expected NAME=KEY_FILE@MULTIADDR"
-                ))
-            };
+        .enumerate()
+        .map(|(i, spec)| {
+            let bad =
+                || Failure::input(format!("--validator `{spec}`: expected NAME=KEY@MULTIADDR"));
             let (name, rest) = spec.split_once('=').ok_or_else(bad)?;
-            let (file, address) = rest.split_once('@').ok_or_else(bad)?;
+            // A multiaddr holds no `@`; a key file's path might.
+            let (key, address) = rest.rsplit_once('@').ok_or_else(bad)?;
+            let consensus_key = public_key(
+                &format!("--validator `{name}` (validators[{i}].consensus_key)"),
+                key,
+            )?;
+            tenge_cli::address::check_peer_address(address).map_err(|reason| {
+                Failure::input(format!(
+                    "--validator `{name}` (validators[{i}].address): {reason}"
+                ))
+            })?;
             Ok(tenge_types::GenesisValidator {
                 name: name.to_string(),
-                consensus_key: key(Path::new(file))?.public_key(),
+                consensus_key,
                 address: address.to_string(),
             })
         })
@@ -1576,11 +1602,7 @@ fn genesis(args: GenesisArgs) -> Outcome {
     };
     let genesis = tenge_types::Genesis {
         chain_id,
-        genesis_time: tenge_types::TimestampMs(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-        ),
+        genesis_time: TimestampMs::now(),
         officers,
         policy,
         banks,

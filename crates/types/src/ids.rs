@@ -255,6 +255,21 @@ impl fmt::Display for Round {
 #[serde(transparent)]
 pub struct TimestampMs(pub u64);
 
+impl TimestampMs {
+    /// The wall clock: milliseconds since the Unix epoch (0 if the clock is before it). For the
+    /// edges only (the engine's driver, the CLI, tools): the pure cores never read a clock, they
+    /// receive time as an input.
+    pub fn now() -> TimestampMs {
+        TimestampMs(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| {
+                    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+                }),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

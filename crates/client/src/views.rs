@@ -31,6 +31,15 @@ pub struct SubmitResponse {
     pub hash: String,
 }
 
+/// One transaction's answer in a batch submission: its hash if admitted, else why not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchItem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransactionView {
     pub hash: String,

@@ -138,7 +138,7 @@ impl Client {
     pub async fn submit_batch(
         &self,
         transactions: &[SignedTransaction],
-    ) -> Result<Vec<crate::server::BatchItem>, ClientError> {
+    ) -> Result<Vec<BatchItem>, ClientError> {
         self.answer(
             self.http
                 .post(format!("{}/v1/transactions/batch", self.base))
