@@ -426,8 +426,9 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                         refused.fetch_add(retry.len() as u64, std::sync::atomic::Ordering::Relaxed);
                         break;
                     }
-                    let spread = backoff.as_millis() as u64 / 4 * u64::from(batch[0].hash().0[0])
-                        / 255;
+                    // `batch` may have moved into `retry`, which is not empty here.
+                    let spread =
+                        backoff.as_millis() as u64 / 4 * u64::from(retry[0].hash().0[0]) / 255;
                     tokio::time::sleep(backoff + Duration::from_millis(spread)).await;
                     backoff = (backoff * 2).min(RETRY_LAST);
                     batch = retry;
