@@ -102,4 +102,20 @@ async fn a_validator_name_that_does_not_resolve_is_logged_with_its_address() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // The metric says the same.
+    let metrics = reqwest::get(format!("{}/metrics", cluster.validators[0].api))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    let unresolved = metrics
+        .lines()
+        .find(|line| line.starts_with("tenge_network_dial_failures_total{reason=\"unresolved\"}"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse::<u64>().ok());
+    assert!(
+        unresolved.is_some_and(|count| count > 0),
+        "unresolved dials not counted:\n{metrics}"
+    );
 }

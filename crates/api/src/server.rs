@@ -1,8 +1,6 @@
 //! The HTTP server (axum).
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -191,6 +189,10 @@ pub fn router(engine: EngineHandle) -> Router {
         .route("/ready", get(ready))
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            engine.clone(),
+            crate::metrics::record,
+        ))
         .layer(axum::Extension(std::sync::Arc::new(Gates {
             batches: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_BATCHES)),
             subscribers: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_SUBSCRIBERS)),
@@ -683,6 +685,11 @@ async fn health(State(engine): State<EngineHandle>) -> Response {
     }
 }
 
+/// Every metric of the node, libp2p's included, in the OpenMetrics text format (D49).
+async fn metrics(State(engine): State<EngineHandle>) -> Response {
+    crate::metrics::page(&engine)
+}
+
 async fn ready(State(engine): State<EngineHandle>) -> Response {
     let status = engine.status.borrow().clone();
     let alone = engine.genesis.validators.len() == 1;
@@ -696,101 +703,4 @@ async fn ready(State(engine): State<EngineHandle>) -> Response {
             .into_response();
     }
     (StatusCode::OK, "ready\n").into_response()
-}
-
-async fn metrics(State(engine): State<EngineHandle>) -> Response {
-    let status = engine.status.borrow().clone();
-    let counters = &engine.counters;
-    let mut text = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, lines: Vec<(String, String)>| {
-        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in lines {
-            let _ = writeln!(text, "{name}{labels} {value}");
-        }
-    };
-    metric(
-        "tenge_height",
-        "gauge",
-        "Height of the committed head.",
-        vec![(String::new(), status.height.0.to_string())],
-    );
-    metric(
-        "tenge_round",
-        "gauge",
-        "Current consensus round (0 for observers).",
-        vec![(String::new(), status.round.0.to_string())],
-    );
-    metric(
-        "tenge_peers",
-        "gauge",
-        "Connected peers.",
-        vec![(String::new(), status.peers.to_string())],
-    );
-    metric(
-        "tenge_mempool_transactions",
-        "gauge",
-        "Transactions waiting in the mempool.",
-        vec![(String::new(), status.mempool_transactions.to_string())],
-    );
-    metric(
-        "tenge_committed_transactions_total",
-        "counter",
-        "Transactions applied in committed blocks.",
-        vec![(
-            String::new(),
-            counters
-                .committed_transactions
-                .load(Ordering::Relaxed)
-                .to_string(),
-        )],
-    );
-    let rejections = counters
-        .rejected_by_code
-        .lock()
-        .map(|r| r.clone())
-        .unwrap_or_default();
-    metric(
-        "tenge_rejections_total",
-        "counter",
-        "Transactions rejected in committed blocks, by code.",
-        rejections
-            .iter()
-            .map(|(code, count)| {
-                let name = RejectionCode::from_code(*code).map_or("unknown", RejectionCode::name);
-                (
-                    format!("{{code=\"{code}\",name=\"{name}\"}}"),
-                    count.to_string(),
-                )
-            })
-            .collect(),
-    );
-    let latencies = counters
-        .commit_latency_ms
-        .lock()
-        .map(|l| l.clone())
-        .unwrap_or_default();
-    let buckets = [50u64, 100, 200, 500, 1_000, 2_000, 5_000, 10_000];
-    let mut lines: Vec<(String, String)> = buckets
-        .iter()
-        .map(|bound| {
-            let count = latencies.iter().filter(|l| **l <= *bound).count();
-            (
-                format!("_bucket{{le=\"{}\"}}", *bound as f64 / 1000.0),
-                count.to_string(),
-            )
-        })
-        .collect();
-    lines.push(("_bucket{le=\"+Inf\"}".into(), latencies.len().to_string()));
-    lines.push((
-        "_sum".into(),
-        format!("{}", latencies.iter().sum::<u64>() as f64 / 1000.0),
-    ));
-    lines.push(("_count".into(), latencies.len().to_string()));
-    metric(
-        "tenge_commit_latency_seconds",
-        "histogram",
-        "From block time to commit on this node (recent blocks).",
-        lines,
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
