@@ -8,7 +8,6 @@
 
 mod admission;
 pub mod mempool;
-pub mod metrics;
 mod runtime;
 mod sync;
 
@@ -24,7 +23,6 @@ use tenge_types::{BlockId, Genesis, HashValue, Height, Round, SignedTransaction,
 use tokio::sync::{broadcast, oneshot, watch};
 
 pub use mempool::MempoolError;
-pub use metrics::Metrics;
 pub use runtime::start;
 pub use tenge_ledger::SignatureCheck;
 
@@ -138,7 +136,9 @@ pub enum SubmitError {
     Mempool(#[from] MempoolError),
     #[error("node is shutting down")]
     Stopped,
-    #[error("node is overloaded: the engine queue is full")]
+    #[error(
+        "node is overloaded (its engine queue is full, or peers' transactions wait for their checks); retry in a moment"
+    )]
     Overloaded,
     #[error("this node stopped following the chain: {0}")]
     Halted(String),
@@ -182,12 +182,23 @@ pub struct CommitEvent {
     pub applied: u32,
 }
 
-/// Levels the engine thread shares with the API without a round trip.
+/// Counters for metrics.
 #[derive(Debug, Default)]
 pub struct Counters {
+    pub committed_transactions: std::sync::atomic::AtomicU64,
     /// Transactions in the mempool, as of the engine's last loop.
     pub mempool_transactions: std::sync::atomic::AtomicUsize,
+    /// Bytes of peers' transaction batches waiting for their checks (N3: clients wait while
+    /// transactions that other validators already admitted are still being checked here).
+    pub gossip_bytes_waiting: std::sync::atomic::AtomicUsize,
+    pub rejected_by_code: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
+    /// Milliseconds from a block's timestamp to its commit here, recent values.
+    pub commit_latency_ms: std::sync::Mutex<Vec<u64>>,
 }
+
+/// Client submissions are refused (503) while this many bytes of peers' transaction batches wait
+/// for their checks (about 8,000 transfers: a fraction of a second of checking).
+pub const GOSSIP_BACKLOG_REFUSE_BYTES: usize = 2 * 1024 * 1024;
 
 /// What the API holds to talk to a running engine.
 #[derive(Clone)]
@@ -198,8 +209,6 @@ pub struct EngineHandle {
     pub status: watch::Receiver<Status>,
     pub commits: broadcast::Sender<CommitEvent>,
     pub counters: Arc<Counters>,
-    /// Every metric of the node, libp2p's included (`GET /metrics`).
-    pub metrics: Arc<Metrics>,
     pub genesis: Arc<Genesis>,
     pub verify_threads: usize,
     pub mempool_admission_max_txs: usize,
@@ -221,6 +230,21 @@ impl EngineHandle {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
         );
+        // While peers' batches wait for their checks, new client transactions wait: those
+        // batches hold transactions other validators already admitted, and dropping them for
+        // new ones leaves the chain with gaps it can only close at the admitting node's turn to
+        // lead (N3). The refusal comes before any other work.
+        if self
+            .counters
+            .gossip_bytes_waiting
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= GOSSIP_BACKLOG_REFUSE_BYTES
+        {
+            return transactions
+                .iter()
+                .map(|_| Err(SubmitError::Overloaded))
+                .collect();
+        }
         // Over the admission mark only transactions a block can take now (the sender's next
         // sequence) come in; ones waiting behind a gap would hold mempool space that the
         // transactions filling the gap then could not get (N3).
