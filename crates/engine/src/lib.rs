@@ -8,6 +8,7 @@
 
 mod admission;
 pub mod mempool;
+pub mod metrics;
 mod runtime;
 mod sync;
 
@@ -23,6 +24,7 @@ use tenge_types::{BlockId, Genesis, HashValue, Height, Round, SignedTransaction,
 use tokio::sync::{broadcast, oneshot, watch};
 
 pub use mempool::MempoolError;
+pub use metrics::Metrics;
 pub use runtime::start;
 pub use tenge_ledger::SignatureCheck;
 
@@ -182,18 +184,14 @@ pub struct CommitEvent {
     pub applied: u32,
 }
 
-/// Counters for metrics.
+/// Levels the engine thread shares with the API without a round trip.
 #[derive(Debug, Default)]
 pub struct Counters {
-    pub committed_transactions: std::sync::atomic::AtomicU64,
     /// Transactions in the mempool, as of the engine's last loop.
     pub mempool_transactions: std::sync::atomic::AtomicUsize,
     /// Bytes of peers' transaction batches waiting for their checks (N3: clients wait while
     /// transactions that other validators already admitted are still being checked here).
     pub gossip_bytes_waiting: std::sync::atomic::AtomicUsize,
-    pub rejected_by_code: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
-    /// Milliseconds from a block's timestamp to its commit here, recent values.
-    pub commit_latency_ms: std::sync::Mutex<Vec<u64>>,
 }
 
 /// Client submissions are refused (503) while this many bytes of peers' transaction batches wait
@@ -209,6 +207,8 @@ pub struct EngineHandle {
     pub status: watch::Receiver<Status>,
     pub commits: broadcast::Sender<CommitEvent>,
     pub counters: Arc<Counters>,
+    /// Every metric of the node, libp2p's included (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
     pub genesis: Arc<Genesis>,
     pub verify_threads: usize,
     pub mempool_admission_max_txs: usize,

@@ -27,6 +27,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::mempool::Mempool;
+use crate::metrics::{ConsensusPosition, Metrics};
 use crate::{
     CommitEvent, Counters, EngineConfig, EngineError, EngineHandle, Mode, Status, SubmitError,
 };
@@ -254,12 +255,16 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         })
         .collect();
     peers.extend(config.extra_peers.iter().cloned());
-    let (network, network_events) = tenge_network::start(NetworkConfig {
-        secret_key: config.key.secret_bytes(),
-        listen_address: config.listen_address.clone(),
-        peers,
-        limits: config.network.clone(),
-    })
+    let mut metrics = Metrics::new();
+    let (network, network_events) = tenge_network::start_with_metrics(
+        NetworkConfig {
+            secret_key: config.key.secret_bytes(),
+            listen_address: config.listen_address.clone(),
+            peers,
+            limits: config.network.clone(),
+        },
+        metrics.registry_mut(),
+    )
     .await?;
 
     let (events, inbox) = sync_channel(config.limits.engine_queue_events);
@@ -280,6 +285,8 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
     let (status_sender, status) = watch::channel(initial_status);
     let (commits, _) = broadcast::channel(1_024);
     let counters = Arc::new(Counters::default());
+    metrics.register_status(status.clone(), config.data_dir.join("db"));
+    let metrics = Arc::new(metrics);
     let handle = EngineHandle {
         events: events.clone(),
         ledger: ledger.clone(),
@@ -287,6 +294,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         status,
         commits: commits.clone(),
         counters: counters.clone(),
+        metrics: metrics.clone(),
         genesis: Arc::new(config.genesis.clone()),
         verify_threads: config.limits.verify_threads,
         mempool_admission_max_txs: config.limits.mempool_admission_max_txs,
@@ -327,6 +335,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         status: status_sender,
         commits,
         counters,
+        metrics,
         verifier,
         sync_in_flight: None,
         sync_buffer: Vec::new(),
@@ -510,6 +519,7 @@ struct Engine {
     status: watch::Sender<Status>,
     commits: broadcast::Sender<CommitEvent>,
     counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
     verifier: Verifier,
     /// When the outstanding range-sync request was sent.
     sync_in_flight: Option<Instant>,
@@ -582,6 +592,7 @@ impl Engine {
                     .expire(Duration::from_millis(self.config.limits.mempool_ttl_ms));
                 if expired > 0 {
                     info!(expired, "mempool transactions expired");
+                    self.metrics.mempool_expired(expired);
                 }
                 self.publish_status();
                 self.report_stall();
@@ -602,6 +613,7 @@ impl Engine {
                 let Some(from) = self.validators.keys.iter().position(|k| *k == from) else {
                     return;
                 };
+                self.metrics.message_received(&message);
                 if self.consensus.is_some() {
                     self.input(Input::Message {
                         from: from as ValidatorIndex,
@@ -624,7 +636,8 @@ impl Engine {
                     self.verified.insert(checked.digest);
                     let next = self.next_sequence(&checked.tx.transaction.sender);
                     // Gossip is best effort: a full mempool or a stale transaction just drops it.
-                    let _ = self.mempool.insert_hashed(checked.tx, checked.hash, next);
+                    let inserted = self.mempool.insert_hashed(checked.tx, checked.hash, next);
+                    self.metrics.mempool_insert("gossip", &inserted);
                 }
             }
             EngineEvent::Submit {
@@ -667,7 +680,9 @@ impl Engine {
             }
             Mode::Validator => {
                 let next = self.next_sequence(&tx.transaction.sender);
-                if self.mempool.insert_hashed(tx.clone(), hash, next)? {
+                let inserted = self.mempool.insert_hashed(tx.clone(), hash, next);
+                self.metrics.mempool_insert("client", &inserted);
+                if inserted? {
                     self.gossip.push(tx);
                 }
                 Ok(hash)
@@ -719,8 +734,26 @@ impl Engine {
             let Some(consensus) = self.consensus.as_mut() else {
                 return;
             };
+            let kind = match &input {
+                Input::Message { message, .. } => crate::metrics::message_kind(message),
+                _ => "none",
+            };
+            let timer = match &input {
+                Input::RoundTimerFired { round } => Some(*round),
+                _ => None,
+            };
+            let position = |c: &Consensus| ConsensusPosition {
+                round: c.round(),
+                high_qc_round: c.high_qc().round(),
+            };
+            let before = position(&*consensus);
             let effects = consensus.handle(now_ms(), input);
+            self.metrics
+                .consensus_moved(before, position(&*consensus), timer);
             for effect in effects {
+                if let Effect::Invalid { reason, .. } = &effect {
+                    self.metrics.message_refused(kind, reason);
+                }
                 self.effect(effect);
             }
         }
@@ -730,10 +763,12 @@ impl Engine {
         match effect {
             Effect::Send { to, message } => self.send(to, message),
             Effect::Signed(staged) => {
+                let started = Instant::now();
                 let outgoing = match staged.persist(&mut StoreSafety(&self.store)) {
                     Ok(outgoing) => outgoing,
                     Err(error) => fatal("persisting safety data", error),
                 };
+                self.metrics.safety_data_written(started.elapsed());
                 for message in outgoing {
                     match message {
                         Outgoing::Send { to, message } => self.send(to, message),
@@ -743,6 +778,7 @@ impl Engine {
                             let bytes = message.to_bytes();
                             let network = self.network.clone();
                             let targets = self.other_validators();
+                            self.metrics.messages_sent(&message, targets.len());
                             self.runtime.spawn(async move {
                                 for to in targets {
                                     let _ =
@@ -775,6 +811,7 @@ impl Engine {
                 let result = self.execute(block);
                 if let Err(reason) = &result {
                     warn!(block = %block_id.short(), %reason, "block refused");
+                    self.metrics.block_failed_execution();
                 }
                 self.local
                     .push_back(Input::BlockExecuted { block_id, result });
@@ -848,6 +885,7 @@ impl Engine {
         let Some(key) = self.validators.key(to).copied() else {
             return;
         };
+        self.metrics.messages_sent(&message, 1);
         let bytes = message.to_bytes();
         let network = self.network.clone();
         self.runtime.spawn(async move {
@@ -964,48 +1002,35 @@ impl Engine {
 
     /// Writes one executed block to the store (atomic, synced), then to the in-memory ledger.
     fn commit_executed(&mut self, executed: ExecutedBlock, certificates: StoredCertificates) {
+        let certificate = certificates.to_bytes();
         let commit = BlockCommit {
             block: &executed.block,
-            certificate: &certificates.to_bytes(),
+            certificate: &certificate,
             receipts: &executed.execution.receipts,
             changes: &executed.execution.delta.entries,
         };
+        let started = Instant::now();
         if let Err(error) = self.store.commit_block(&commit) {
             fatal("committing a block", error);
         }
+        let write = started.elapsed();
         {
             let mut ledger = self.ledger.write().expect("ledger lock");
             ledger.commit(&executed);
         }
         let header = &executed.block.header;
         let applied = executed.execution.applied_count() as u32;
-        self.counters
-            .committed_transactions
-            .fetch_add(u64::from(applied), Ordering::Relaxed);
-        {
-            let mut rejected = self
-                .counters
-                .rejected_by_code
-                .lock()
-                .expect("counters lock");
-            for receipt in &executed.execution.receipts {
-                if let Err(rejection) = &receipt.outcome {
-                    *rejected.entry(rejection.code.code()).or_default() += 1;
-                }
-            }
-        }
-        {
-            let latency = now_ms().0.saturating_sub(header.timestamp.0);
-            let mut latencies = self
-                .counters
-                .commit_latency_ms
-                .lock()
-                .expect("counters lock");
-            if latencies.len() >= 10_000 {
-                latencies.clear();
-            }
-            latencies.push(latency);
-        }
+        self.metrics.block_committed(
+            applied,
+            executed
+                .execution
+                .receipts
+                .iter()
+                .filter_map(|receipt| receipt.outcome.as_ref().err().map(|r| r.code)),
+            Duration::from_millis(now_ms().0.saturating_sub(header.timestamp.0)),
+            write,
+            bcs::serialized_size(&executed.block).unwrap_or(0) + certificate.len(),
+        );
         // Only outcomes that are the transactions' own evict them (M5): a pending transaction
         // whose id a forged copy shared stays, and leaves once its sequence is passed.
         let hashes: Vec<HashValue> = executed
@@ -1069,6 +1094,7 @@ impl Engine {
             Err(error) => fatal("serving sync", error),
         };
         let head = self.ledger.read().expect("ledger lock").head().height;
+        self.metrics.sync_served(blocks.len());
         reply.send(SyncResponse::Committed { blocks, head }.to_bytes());
     }
 
@@ -1124,6 +1150,7 @@ impl Engine {
         let network = self.network.clone();
         let events = self.events.clone();
         self.sync_in_flight = Some(Instant::now());
+        self.metrics.sync_requested();
         self.runtime.spawn(async move {
             let result = match network.request(peer, request).await {
                 Ok(bytes) => SyncResponse::from_bytes(&bytes)
@@ -1137,6 +1164,7 @@ impl Engine {
     /// A sync range failed its checks. With blocks kept from an earlier response in it, the
     /// fault may be the earlier peer's: both are dropped and nobody is penalised (L5).
     fn refuse_sync(&self, from: PublicKey, reason: &str, with_kept: bool) {
+        self.metrics.sync_answered("refused", 0);
         if with_kept {
             debug!(peer = %from.short(), %reason, "sync range does not chain onto kept blocks: both dropped");
             return;
@@ -1155,10 +1183,12 @@ impl Engine {
             Ok(response) => response,
             Err(error) => {
                 debug!(peer = %from.short(), %error, "sync request failed");
+                self.metrics.sync_answered("failed", 0);
                 return;
             }
         };
         if blocks.is_empty() {
+            self.metrics.sync_answered("empty", 0);
             return;
         }
         let (head_id, head_height) = {
@@ -1186,6 +1216,7 @@ impl Engine {
         let mut blocks: Vec<CommittedBlock> = blocks.into_iter().skip(skip).collect();
         if blocks.is_empty() {
             self.sync_buffer = kept;
+            self.metrics.sync_answered("empty", 0);
             return;
         }
         // When kept blocks are part of the range, a failed check may be the fault of the peer
@@ -1205,11 +1236,13 @@ impl Engine {
                 .sum();
             match crate::sync::check_chain(&mut self.verifier, head_id, head_height, &blocks) {
                 Ok(()) if bytes <= SYNC_BUFFER_MAX_BYTES => {
+                    self.metrics.sync_answered("kept", 0);
                     debug!(blocks = blocks.len(), bytes, peer = %from.short(), "sync range kept until proven");
                     self.sync_buffer = blocks;
                     self.maybe_sync();
                 }
                 Ok(()) => {
+                    self.metrics.sync_answered("refused", 0);
                     warn!(blocks = blocks.len(), bytes, peer = %from.short(), "unproven sync range too large: dropped");
                 }
                 Err(reason) => self.refuse_sync(from, &reason, with_kept),
@@ -1264,6 +1297,7 @@ impl Engine {
             last = Some(block_with_qc);
         }
         info!(blocks = count, peer = %from.short(), peer_head = %head, "synced");
+        self.metrics.sync_answered("applied", count);
         if let Some(head_block) = last {
             let new_height = head_block.block.header.height;
             self.executed
