@@ -169,7 +169,7 @@ async fn metrics_parse_never_go_down_under_load_and_include_libp2p() {
     // Requests are labelled by route pattern and status.
     assert!(
         last.value(
-            "tenge_api_requests_total{route=\"/v1/transactions\",method=\"POST\",status=\"200\"}"
+            "tenge_api_requests_total{route=\"/v1/transactions\",method=\"POST\",status=\"202\"}"
         )
         .is_some_and(|count| count >= 120.0),
         "{}",
