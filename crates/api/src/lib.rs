@@ -5,6 +5,7 @@
 pub mod metrics;
 pub mod openapi;
 pub mod proofs;
+pub mod ready;
 pub mod server;
 pub mod tls;
 

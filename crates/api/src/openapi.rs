@@ -1,159 +1,96 @@
-//! The OpenAPI 3 description of the API, written out by hand and checked against [`ROUTES`]
-//! (see the tests): every served route is described, and every described route is served.
+//! The OpenAPI 3 description of the API, generated from the code: the handlers'
+//! `#[utoipa::path]` annotations (in `server`, `ready` and `docs`) and the view types' `ToSchema`
+//! derives (in `tenge-client`). The tests below check it against [`ROUTES`], the table the router
+//! itself is built from: every served route is described, and every described route is served.
 
-use serde_json::{Value, json};
+use std::sync::LazyLock;
+
+use serde_json::Value;
+use utoipa::OpenApi;
 
 #[cfg(test)]
 use crate::server::ROUTES;
 
-fn error_responses() -> Value {
-    json!({
-        "400": {"description": "Bad request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-        "404": {"description": "Not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    })
-}
+/// The API's description. `paths` lists every handler; the schemas of what they take and answer
+/// are collected from their annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tenge node API",
+        version = "1",
+        description = "Submit transactions to, and read the state of, a tenge validator or \
+            observer. Amounts are integer tiyn (1 tenge = 100 tiyn) in fields ending `_tiyn`; ids \
+            and hashes are 64 lowercase hex digits. Every error has the shape \
+            `{\"error\": {status, kind, message, code?, name?}}`; `code` and `name` are the stable \
+            rejection codes of docs/ledger.md. docs/api.md describes each route."
+    ),
+    paths(
+        crate::server::submit,
+        crate::server::submit_batch,
+        crate::server::transaction,
+        crate::server::account,
+        crate::server::latest_block,
+        crate::server::block,
+        crate::server::block_hashes,
+        crate::server::supply,
+        crate::server::account_proof,
+        crate::server::supply_proof,
+        crate::server::earmark_proof,
+        crate::server::policy,
+        crate::server::validators,
+        crate::server::status,
+        crate::server::events,
+        crate::server::openapi,
+        crate::server::metrics,
+        crate::server::health,
+        crate::ready::ready,
+    ),
+    tags(
+        (name = "transactions", description = "Submit signed transactions and follow them"),
+        (name = "state", description = "The committed state: accounts, supply, policy, validators"),
+        (name = "blocks", description = "Committed blocks and their certificates"),
+        (name = "proofs", description = "Proof bundles to check offline with `tenge verify` (docs/verification.md)"),
+        (name = "node", description = "This node's status and its event stream"),
+        (name = "operations", description = "Health, readiness, metrics, this document and the API page"),
+    )
+)]
+pub struct ApiDoc;
 
-fn ok(description: &str, schema: &str) -> Value {
-    let mut responses = error_responses();
-    responses["200"] = json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
-    responses
-}
-
-fn proof_responses() -> Value {
-    let mut responses = ok("The bundle (hex) and what it proves", "Proof");
-    responses["503"] = json!({"description": "Nothing committed yet, or the head's commit certificate is being written; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-    responses
-}
-
-/// What `GET /v1/proofs/...` returns: the fields of `tenge verify --output json` for the bundle's
-/// kind, and the bundle.
-fn proof_schema(hex: &Value, tiyn: &Value) -> Value {
-    json!({"type": "object", "required": ["bundle_hex", "bundle_bytes", "valid", "kind", "chain_id", "height", "block_id", "state_root", "signers"], "properties": {
-                "bundle_hex": {"type": "string", "description": "The canonical BCS bundle: save the bytes to a file for `tenge verify`"},
-                "bundle_bytes": {"type": "integer"}, "valid": {"type": "boolean"},
-                "kind": {"type": "string", "enum": ["account", "absence", "supply", "earmark"]},
-                "chain_id": {"type": "string"}, "height": {"type": "integer"}, "block_id": hex, "state_root": hex,
-                "block_time_ms": {"type": "integer"}, "committed_height": {"type": "integer"}, "signers": {"type": "integer"}, "validator_set_epoch": {"type": "integer"},
-                "account": hex, "role": {"type": "string"}, "bank": hex, "tier": {"type": "integer"}, "balance_tiyn": tiyn, "earmarked_tiyn": tiyn,
-                "earmarks": {"type": "array", "items": {"type": "object", "properties": {"earmark": hex, "amount_tiyn": tiyn}}},
-                "frozen": {"type": "boolean"}, "frozen_by": {"type": "string"}, "sequence": {"type": "integer"}, "created_at": {"type": "integer"},
-                "issued_tiyn": tiyn, "redeemed_tiyn": tiyn, "outstanding_tiyn": tiyn, "ceiling_tiyn": tiyn, "epoch": {"type": "integer"},
-                "epoch_issued_tiyn": tiyn, "epoch_cap_tiyn": tiyn,
-                "earmark": hex, "purpose": {"type": "string"}, "funder": hex, "holder": hex, "allocated_tiyn": tiyn, "spent_tiyn": tiyn,
-                "remaining_tiyn": tiyn, "approved_payees": {"type": "array", "items": hex}}})
+/// The description as a value.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
 }
 
 /// The document served at `/v1/openapi.json`.
 pub fn document() -> Value {
-    let hex = json!({"type": "string", "pattern": "^[0-9a-f]{64}$"});
-    let tiyn = json!({"type": "integer", "format": "int64", "minimum": 0, "description": "Amount in tiyn (1 tenge = 100 tiyn)"});
-    let mut document = json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "tenge node API",
-            "version": "1",
-            "description": "Submit transactions to, and read the state of, a tenge validator or observer. Amounts are integer tiyn in fields ending _tiyn; ids and hashes are lowercase hex. Every error has the shape {\"error\": {status, kind, message, code?, name?}}."
-        },
-        "paths": {
-            "/v1/transactions": {"post": {
-                "summary": "Submit a signed transaction (its canonical BCS bytes, or JSON {\"transaction_hex\"}).",
-                "requestBody": {"required": true, "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                    "application/json": {"schema": {"type": "object", "required": ["transaction_hex"], "properties": {"transaction_hex": {"type": "string"}}}}
-                }},
-                "responses": {
-                    "202": {"description": "Accepted into the mempool", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Submitted"}}}},
-                    "400": {"description": "Malformed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                    "409": {"description": "Sequence number already used (replay)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                    "413": {"description": "Body too large"},
-                    "422": {"description": "Rejected with a rejection code", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                    "503": {"description": "Mempool full or node unavailable", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-                }
-            }},
-            "/v1/transactions/batch": {"post": {
-                "summary": "Submit many signed transactions: the BCS encoding of a list of them.",
-                "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
-                "responses": ok("One result per transaction", "BatchResults")
-            }},
-            "/v1/transactions/{hash}": {"get": {
-                "summary": "Status of a transaction: pending, committed or rejected.",
-                "parameters": [{"name": "hash", "in": "path", "required": true, "schema": hex}],
-                "responses": ok("The transaction's status", "Transaction")
-            }},
-            "/v1/accounts/{id}": {"get": {
-                "summary": "An account: balance, earmarked part, sequence, role, tier, frozen.",
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": hex}],
-                "responses": ok("The account", "Account")
-            }},
-            "/v1/blocks/latest": {"get": {"summary": "The committed head with its certificates.", "responses": ok("The block", "Block")}},
-            "/v1/blocks/{height}": {"get": {
-                "summary": "A committed block with its certificates.",
-                "parameters": [{"name": "height", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}],
-                "responses": ok("The block", "Block")
-            }},
-            "/v1/blocks/{height}/hashes": {"get": {
-                "summary": "The hashes of a committed block's applied and rejected transactions.",
-                "parameters": [{"name": "height", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}],
-                "responses": ok("Hashes", "BlockHashes")
-            }},
-            "/v1/supply": {"get": {"summary": "Issued, redeemed and outstanding supply, ceiling and epoch issuance.", "responses": ok("Supply", "Supply")}},
-            "/v1/proofs/accounts/{id}": {"get": {
-                "summary": "A proof bundle of an account at the committed head (balance, tier, frozen, earmarked holdings, sequence), or of its absence when no account has the id. Check it offline with `tenge verify` (docs/verification.md).",
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": hex}],
-                "responses": proof_responses()
-            }},
-            "/v1/proofs/supply": {"get": {
-                "summary": "A proof bundle of the supply at the committed head: issued, redeemed, outstanding, ceiling, epoch issuance.",
-                "responses": proof_responses()
-            }},
-            "/v1/proofs/earmarks/{id}": {"get": {
-                "summary": "A proof bundle of an earmark at the committed head: purpose, funder, holder, allocated, spent, remaining, approved payees.",
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": hex}],
-                "responses": proof_responses()
-            }},
-            "/v1/policy": {"get": {"summary": "Monetary policy in force and its full history.", "responses": ok("Policy", "Policy")}},
-            "/v1/validators": {"get": {"summary": "The validator set.", "responses": ok("Validators", "Validators")}},
-            "/v1/status": {"get": {"summary": "Mode, height, round, peers, syncing.", "responses": ok("Status", "Status")}},
-            "/v1/events": {"get": {"summary": "Server-sent events: one `block` event per committed block.", "responses": {"200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}}},
-            "/v1/openapi.json": {"get": {"summary": "This document.", "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-            "/health": {"get": {"summary": "200 while the node runs and has not halted.", "responses": {"200": {"description": "Healthy"}, "503": {"description": "Halted", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
-            "/ready": {"get": {"summary": "200 when the node has peers and has not halted.", "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}}
-        },
-        "components": {"schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["status", "kind", "message"], "properties": {
-                "status": {"type": "integer"}, "kind": {"type": "string"}, "message": {"type": "string"},
-                "code": {"type": "integer", "description": "Stable rejection code (docs/ledger.md)"}, "name": {"type": "string"}}}}},
-            "Submitted": {"type": "object", "required": ["hash"], "properties": {"hash": hex}},
-            "BatchResults": {"type": "array", "items": {"type": "object", "properties": {"hash": hex, "error": {"type": "object"}}}},
-            "Transaction": {"type": "object", "required": ["hash", "status"], "properties": {
-                "hash": hex, "status": {"type": "string", "enum": ["pending", "committed", "rejected"]},
-                "height": {"type": "integer"}, "index": {"type": "integer"}, "code": {"type": "integer"}, "name": {"type": "string"}, "reason": {"type": "string"}}},
-            "Account": {"type": "object", "required": ["id", "balance_tiyn", "earmarked_tiyn", "sequence", "role", "frozen"], "properties": {
-                "id": hex, "balance_tiyn": tiyn, "earmarked_tiyn": tiyn, "earmarks": {"type": "array", "items": {"type": "object"}},
-                "sequence": {"type": "integer"}, "role": {"type": "string", "enum": ["central_bank", "commercial_bank", "wallet"]},
-                "tier": {"type": "integer"}, "bank": hex, "name": {"type": "string"}, "frozen": {"type": "boolean"}, "frozen_by": {"type": "string", "enum": ["central_bank", "commercial_bank"]},
-                "keys": {"type": "array", "items": hex}, "threshold": {"type": "integer"}}},
-            "Block": {"type": "object", "required": ["height", "id", "parent_id", "state_root", "transactions"], "properties": {
-                "height": {"type": "integer"}, "id": hex, "parent_id": hex, "round": {"type": "integer"}, "timestamp_ms": {"type": "integer"},
-                "transaction_count": {"type": "integer"}, "transactions_root": hex, "receipts_root": hex, "state_root": hex,
-                "transactions": {"type": "array", "items": {"type": "object"}}, "certificates": {"type": "object"}}},
-            "BlockHashes": {"type": "object", "required": ["height", "timestamp_ms", "applied", "rejected"], "properties": {
-                "height": {"type": "integer"}, "timestamp_ms": {"type": "integer"},
-                "applied": {"type": "array", "items": hex}, "rejected": {"type": "array", "items": hex}}},
-            "Supply": {"type": "object", "required": ["issued_tiyn", "redeemed_tiyn", "outstanding_tiyn", "ceiling_tiyn", "epoch_issued_tiyn", "epoch_cap_tiyn"], "properties": {
-                "issued_tiyn": tiyn, "redeemed_tiyn": tiyn, "outstanding_tiyn": tiyn, "ceiling_tiyn": tiyn, "epoch": {"type": "integer"},
-                "epoch_issued_tiyn": tiyn, "epoch_cap_tiyn": tiyn, "height": {"type": "integer"}}},
-            "Policy": {"type": "object", "required": ["current", "history"], "properties": {"current": {"type": "object"}, "history": {"type": "array", "items": {"type": "object"}}}},
-            "Validators": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "name": {"type": "string"}, "consensus_key": hex, "address": {"type": "string"}}}},
-            "Status": {"type": "object", "required": ["mode", "chain_id", "height", "round", "peers", "syncing"], "properties": {
-                "mode": {"type": "string", "enum": ["validator", "observer"]}, "chain_id": {"type": "string"}, "height": {"type": "integer"},
-                "block_id": hex, "state_root": hex, "block_time_ms": {"type": "integer"}, "round": {"type": "integer"}, "peers": {"type": "integer"},
-                "syncing": {"type": "boolean"}, "mempool_transactions": {"type": "integer"}, "halted": {"type": "string"}}}
-        }}
-    });
-    document["components"]["schemas"]["Proof"] = proof_schema(&hex, &tiyn);
-    document
+    serde_json::from_str(&DOCUMENT).expect("the OpenAPI document is JSON")
+}
+
+/// The document's JSON, built once.
+pub(crate) static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_json()
+        .expect("the OpenAPI document serialises")
+});
+
+/// Every (method, path) the document describes, in order.
+pub fn described_routes(document: &Value) -> Vec<(String, String)> {
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+    let mut routes: Vec<(String, String)> = document["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(path, item)| {
+            METHODS
+                .iter()
+                .filter(|method| item.get(**method).is_some())
+                .map(move |method| (method.to_string(), path.clone()))
+        })
+        .collect();
+    routes.sort();
+    routes
 }
 
 #[cfg(test)]
@@ -162,38 +99,83 @@ mod tests {
 
     #[test]
     fn document_describes_exactly_the_served_routes() {
-        let document = document();
-        let paths = document["paths"].as_object().expect("paths");
-        let mut described: Vec<(String, String)> = paths
-            .iter()
-            .flat_map(|(path, operations)| {
-                operations
-                    .as_object()
-                    .expect("operations")
-                    .keys()
-                    .map(move |method| (method.clone(), path.clone()))
-            })
-            .collect();
-        described.sort();
+        let described = described_routes(&document());
         let mut served: Vec<(String, String)> = ROUTES
             .iter()
-            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .map(|(method, path)| (method.to_string(), path.to_string()))
             .collect();
         served.sort();
-        assert_eq!(described, served);
+        let not_served: Vec<_> = described.iter().filter(|r| !served.contains(r)).collect();
+        let not_described: Vec<_> = served.iter().filter(|r| !described.contains(r)).collect();
+        assert!(
+            not_served.is_empty() && not_described.is_empty(),
+            "described but not served: {not_served:?}; served but not described: {not_described:?}"
+        );
+        assert_eq!(described.len(), ROUTES.len(), "a route is listed twice");
     }
 
     #[test]
-    fn every_reference_resolves() {
+    fn every_reference_resolves_and_every_operation_answers() {
         let document = document();
-        let text = document.to_string();
+        let version = document["openapi"].as_str().expect("openapi version");
+        assert!(version.starts_with("3."), "{version}");
+        assert_eq!(document["info"]["title"], "tenge node API");
         let schemas = document["components"]["schemas"]
             .as_object()
             .expect("schemas");
-        for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
-            let name = reference.split('"').next().expect("name");
+        let text = document.to_string();
+        let references: Vec<&str> = text
+            .split("\"$ref\":\"#/components/schemas/")
+            .skip(1)
+            .map(|rest| rest.split('"').next().expect("name"))
+            .collect();
+        assert!(references.len() >= 10, "{references:?}");
+        for name in references {
             assert!(schemas.contains_key(name), "unresolved $ref {name}");
         }
-        assert_eq!(document["openapi"], "3.0.3");
+        for (method, path) in described_routes(&document) {
+            let operation = &document["paths"][&path][&method];
+            let responses = operation["responses"].as_object().expect("responses");
+            assert!(
+                responses
+                    .keys()
+                    .any(|status| status.starts_with('2') || status.starts_with('3')),
+                "{method} {path} has no success response"
+            );
+            assert!(
+                operation["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path} has no summary"
+            );
+            // Every path parameter is declared.
+            for name in path
+                .split('{')
+                .skip(1)
+                .map(|p| p.split('}').next().unwrap())
+            {
+                let declared = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["name"] == name && p["in"] == "path");
+                assert!(
+                    declared,
+                    "{method} {path}: path parameter {name} undeclared"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn document_round_trips_through_the_openapi_model() {
+        let parsed: utoipa::openapi::OpenApi =
+            serde_json::from_str(&DOCUMENT).expect("parses as an OpenAPI document");
+        assert_eq!(parsed.paths.paths.len(), openapi().paths.paths.len());
+        let schemas = |api: &utoipa::openapi::OpenApi| {
+            api.components
+                .as_ref()
+                .map(|c| c.schemas.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        assert_eq!(schemas(&parsed), schemas(&openapi()));
     }
 }

@@ -9,7 +9,6 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use futures::Stream;
 use tenge_engine::{EngineHandle, SubmitError, TransactionStatus};
 use tenge_storage::Store;
@@ -42,28 +41,41 @@ struct Gates {
     proofs: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
-/// Every route the API serves: (method, path). The OpenAPI document is checked against it.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("post", "/v1/transactions"),
-    ("post", "/v1/transactions/batch"),
-    ("get", "/v1/transactions/{hash}"),
-    ("get", "/v1/accounts/{id}"),
-    ("get", "/v1/blocks/latest"),
-    ("get", "/v1/blocks/{height}"),
-    ("get", "/v1/blocks/{height}/hashes"),
-    ("get", "/v1/supply"),
-    ("get", "/v1/proofs/accounts/{id}"),
-    ("get", "/v1/proofs/supply"),
-    ("get", "/v1/proofs/earmarks/{id}"),
-    ("get", "/v1/policy"),
-    ("get", "/v1/validators"),
-    ("get", "/v1/status"),
-    ("get", "/v1/events"),
-    ("get", "/v1/openapi.json"),
-    ("get", "/metrics"),
-    ("get", "/health"),
-    ("get", "/ready"),
-];
+/// Declares the served routes once: the router is built from this table and [`ROUTES`] is read
+/// from it, so the two cannot differ (the OpenAPI document is checked against [`ROUTES`]).
+macro_rules! served_routes {
+    ($($method:ident $path:literal => $handler:expr $(, layer $layer:expr)?;)*) => {
+        /// Every route the API serves: (method, path), as the router serves them. The OpenAPI
+        /// document is checked against it.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn served_routes() -> Router<EngineHandle> {
+            Router::new()$(.route($path, axum::routing::$method($handler)$(.layer($layer))?))*
+        }
+    };
+}
+
+served_routes! {
+    post "/v1/transactions" => submit, layer DefaultBodyLimit::max(MAX_TRANSACTION_BODY_BYTES);
+    post "/v1/transactions/batch" => submit_batch, layer DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES);
+    get "/v1/transactions/{hash}" => transaction;
+    get "/v1/accounts/{id}" => account;
+    get "/v1/blocks/latest" => latest_block;
+    get "/v1/blocks/{height}" => block;
+    get "/v1/blocks/{height}/hashes" => block_hashes;
+    get "/v1/supply" => supply;
+    get "/v1/proofs/accounts/{id}" => account_proof;
+    get "/v1/proofs/supply" => supply_proof;
+    get "/v1/proofs/earmarks/{id}" => earmark_proof;
+    get "/v1/policy" => policy;
+    get "/v1/validators" => validators;
+    get "/v1/status" => status;
+    get "/v1/events" => events;
+    get "/v1/openapi.json" => openapi;
+    get "/metrics" => metrics;
+    get "/health" => health;
+    get "/ready" => crate::ready::ready;
+}
 
 /// An API error in the one shape.
 pub struct ApiError {
@@ -161,32 +173,7 @@ type ApiResult<T> = Result<axum::Json<T>, ApiError>;
 
 /// The router of a node's API.
 pub fn router(engine: EngineHandle) -> Router {
-    let single = Router::new()
-        .route("/v1/transactions", post(submit))
-        .layer(DefaultBodyLimit::max(MAX_TRANSACTION_BODY_BYTES));
-    let batch = Router::new()
-        .route("/v1/transactions/batch", post(submit_batch))
-        .layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES));
-    Router::new()
-        .merge(single)
-        .merge(batch)
-        .route("/v1/transactions/{hash}", get(transaction))
-        .route("/v1/accounts/{id}", get(account))
-        .route("/v1/blocks/latest", get(latest_block))
-        .route("/v1/blocks/{height}", get(block))
-        .route("/v1/blocks/{height}/hashes", get(block_hashes))
-        .route("/v1/supply", get(supply))
-        .route("/v1/proofs/accounts/{id}", get(account_proof))
-        .route("/v1/proofs/supply", get(supply_proof))
-        .route("/v1/proofs/earmarks/{id}", get(earmark_proof))
-        .route("/v1/policy", get(policy))
-        .route("/v1/validators", get(validators))
-        .route("/v1/status", get(status))
-        .route("/v1/events", get(events))
-        .route("/v1/openapi.json", get(openapi))
-        .route("/metrics", get(metrics))
-        .route("/health", get(health))
-        .route("/ready", get(ready))
+    served_routes()
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
         .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn_with_state(
@@ -233,6 +220,15 @@ async fn json_errors(response: Response) -> Response {
     ApiError::new(status, kind, message).into_response()
 }
 
+/// A signed transaction submitted as JSON: its canonical BCS bytes in hex.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionHex {
+    /// The canonical BCS encoding of the signed transaction, in hex.
+    #[schema(pattern = "^([0-9a-fA-F]{2})+$")]
+    pub transaction_hex: String,
+}
+
 /// The transaction in a submission: canonical bytes as the body, or JSON
 /// `{"transaction_hex": "..."}`.
 fn transaction_from_body(headers: &HeaderMap, body: &[u8]) -> Result<SignedTransaction, ApiError> {
@@ -241,12 +237,7 @@ fn transaction_from_body(headers: &HeaderMap, body: &[u8]) -> Result<SignedTrans
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let bytes = if json {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Body {
-            transaction_hex: String,
-        }
-        let body: Body = serde_json::from_slice(body)
+        let body: TransactionHex = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
         hex_decode(&body.transaction_hex)?
     } else {
@@ -268,6 +259,21 @@ fn hex_decode(text: &str) -> Result<Vec<u8>, ApiError> {
         .collect()
 }
 
+/// Submits a signed transaction: its canonical BCS bytes, or JSON `{"transaction_hex"}`.
+#[utoipa::path(
+    post,
+    path = "/v1/transactions",
+    tag = "transactions",
+    request_body(description = "The signed transaction: its canonical BCS bytes, or JSON with them in hex", content(("application/octet-stream"), (TransactionHex = "application/json"))),
+    responses(
+        (status = 202, description = "Admitted to the mempool; follow it with GET /v1/transactions/{hash}", body = SubmitResponse),
+        (status = 400, description = "Malformed: undecodable or non-canonical bytes, bad JSON or hex", body = ErrorBody),
+        (status = 409, description = "The sequence number is used (rejection 103), or another transaction of the sender with it is pending", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 422, description = "Rejected with a stable rejection code (bad signature, wrong chain, or a rule the next block would break)", body = ErrorBody),
+        (status = 503, description = "Mempool at its admission mark, node overloaded or halted; retry", body = ErrorBody),
+    )
+)]
 async fn submit(
     State(engine): State<EngineHandle>,
     headers: HeaderMap,
@@ -289,7 +295,19 @@ async fn submit(
     ))
 }
 
-/// A batch: the BCS encoding of a list of signed transactions.
+/// Submits many signed transactions: the BCS encoding of a list of them.
+#[utoipa::path(
+    post,
+    path = "/v1/transactions/batch",
+    tag = "transactions",
+    request_body(description = "The BCS encoding of a list of signed transactions (at most 20,000)", content(("application/octet-stream"))),
+    responses(
+        (status = 200, description = "One result per transaction, in order: its hash, or why it was refused", body = Vec<BatchItem>),
+        (status = 400, description = "Undecodable list, too many transactions, or a malformed one (named by index)", body = ErrorBody),
+        (status = 413, description = "Body over 16 MiB", body = ErrorBody),
+        (status = 503, description = "64 batches are being admitted; retry", body = ErrorBody),
+    )
+)]
 async fn submit_batch(
     State(engine): State<EngineHandle>,
     axum::Extension(gates): axum::Extension<std::sync::Arc<Gates>>,
@@ -333,6 +351,18 @@ async fn submit_batch(
     ))
 }
 
+/// A transaction's status: pending, committed or rejected.
+#[utoipa::path(
+    get,
+    path = "/v1/transactions/{hash}",
+    tag = "transactions",
+    params(("hash" = String, Path, description = "Transaction hash", pattern = "^[0-9a-f]{64}$")),
+    responses(
+        (status = 200, description = "Pending, committed or rejected (with the rejection code)", body = TransactionView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 404, description = "Unknown to this node", body = ErrorBody),
+    )
+)]
 async fn transaction(
     State(engine): State<EngineHandle>,
     Path(hash): Path<String>,
@@ -379,6 +409,18 @@ async fn transaction(
     Ok(axum::Json(view))
 }
 
+/// An account: balance, earmarked part, sequence, role, tier, frozen, keys.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}",
+    tag = "state",
+    params(("id" = String, Path, description = "Account id", pattern = "^[0-9a-f]{64}$")),
+    responses(
+        (status = 200, description = "The account in the committed state", body = AccountView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    )
+)]
 async fn account(
     State(engine): State<EngineHandle>,
     Path(id): Path<String>,
@@ -434,6 +476,19 @@ fn block_view(engine: &EngineHandle, height: Height) -> Result<BlockView, ApiErr
     Ok(BlockView::new(&block, outcomes, certificates))
 }
 
+/// A committed block with its transactions' outcomes and its certificates.
+#[utoipa::path(
+    get,
+    path = "/v1/blocks/{height}",
+    tag = "blocks",
+    params(("height" = u64, Path, description = "Block height", minimum = 0)),
+    responses(
+        (status = 200, description = "The block, its transactions with outcomes, and its certificates", body = BlockView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 404, description = "No block at this height", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
 async fn block(
     State(engine): State<EngineHandle>,
     Path(height): Path<String>,
@@ -446,6 +501,18 @@ async fn block(
 
 /// A compact view of a block for load generators and indexers: the hashes of its applied and
 /// rejected transactions.
+#[utoipa::path(
+    get,
+    path = "/v1/blocks/{height}/hashes",
+    tag = "blocks",
+    params(("height" = u64, Path, description = "Block height", minimum = 0)),
+    responses(
+        (status = 200, description = "The hashes of the block's applied and rejected transactions", body = BlockHashesView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 404, description = "No block at this height", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
 async fn block_hashes(
     State(engine): State<EngineHandle>,
     Path(height): Path<String>,
@@ -479,6 +546,16 @@ async fn block_hashes(
     Ok(axum::Json(view))
 }
 
+/// The committed head block with its certificates.
+#[utoipa::path(
+    get,
+    path = "/v1/blocks/latest",
+    tag = "blocks",
+    responses(
+        (status = 200, description = "The committed head", body = BlockView),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
 async fn latest_block(State(engine): State<EngineHandle>) -> ApiResult<BlockView> {
     let height = engine
         .ledger
@@ -489,6 +566,16 @@ async fn latest_block(State(engine): State<EngineHandle>) -> ApiResult<BlockView
     Ok(axum::Json(block_view(&engine, height)?))
 }
 
+/// Issued, redeemed and outstanding supply, the ceiling and the epoch's issuance.
+#[utoipa::path(
+    get,
+    path = "/v1/supply",
+    tag = "state",
+    responses(
+        (status = 200, description = "Supply at the committed head", body = SupplyView),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
 async fn supply(State(engine): State<EngineHandle>) -> ApiResult<SupplyView> {
     let ledger = engine
         .ledger
@@ -547,6 +634,18 @@ async fn proof(
 }
 
 /// A proof of an account, or of its absence if no account has the id.
+#[utoipa::path(
+    get,
+    path = "/v1/proofs/accounts/{id}",
+    tag = "proofs",
+    params(("id" = String, Path, description = "Account id", pattern = "^[0-9a-f]{64}$")),
+    responses(
+        (status = 200, description = "The bundle (hex) and what it proves: kind `account`, or `absence` when no account has the id", body = ProofView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 503, description = "Nothing committed yet, the head's commit certificate is being written, or 8 proofs are being built; retry", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
 async fn account_proof(
     State(engine): State<EngineHandle>,
     axum::Extension(gates): axum::Extension<std::sync::Arc<Gates>>,
@@ -558,6 +657,17 @@ async fn account_proof(
     proof(&engine, &gates, crate::proofs::ProofRequest::Account(id)).await
 }
 
+/// A proof bundle of the supply at the committed head.
+#[utoipa::path(
+    get,
+    path = "/v1/proofs/supply",
+    tag = "proofs",
+    responses(
+        (status = 200, description = "The bundle (hex) and what it proves (kind `supply`)", body = ProofView),
+        (status = 503, description = "Nothing committed yet, the head's commit certificate is being written, or 8 proofs are being built; retry", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
 async fn supply_proof(
     State(engine): State<EngineHandle>,
     axum::Extension(gates): axum::Extension<std::sync::Arc<Gates>>,
@@ -565,6 +675,20 @@ async fn supply_proof(
     proof(&engine, &gates, crate::proofs::ProofRequest::Supply).await
 }
 
+/// A proof bundle of an earmark at the committed head: terms, allocated, spent, remaining.
+#[utoipa::path(
+    get,
+    path = "/v1/proofs/earmarks/{id}",
+    tag = "proofs",
+    params(("id" = String, Path, description = "Earmark id", pattern = "^[0-9a-f]{64}$")),
+    responses(
+        (status = 200, description = "The bundle (hex) and what it proves (kind `earmark`)", body = ProofView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 404, description = "No such earmark", body = ErrorBody),
+        (status = 503, description = "Nothing committed yet, the head's commit certificate is being written, or 8 proofs are being built; retry", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
 async fn earmark_proof(
     State(engine): State<EngineHandle>,
     axum::Extension(gates): axum::Extension<std::sync::Arc<Gates>>,
@@ -584,6 +708,16 @@ fn tenge_policy_epoch(
     time.0.saturating_sub(global.genesis_time.0) / params.epoch_duration_ms
 }
 
+/// The monetary policy in force and its full history.
+#[utoipa::path(
+    get,
+    path = "/v1/policy",
+    tag = "state",
+    responses(
+        (status = 200, description = "The policy version in force and every version adopted", body = PolicyView),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
 async fn policy(State(engine): State<EngineHandle>) -> ApiResult<PolicyView> {
     let ledger = engine
         .ledger
@@ -596,6 +730,15 @@ async fn policy(State(engine): State<EngineHandle>) -> ApiResult<PolicyView> {
     }))
 }
 
+/// The validator set.
+#[utoipa::path(
+    get,
+    path = "/v1/validators",
+    tag = "state",
+    responses(
+        (status = 200, description = "The genesis validators, in index order", body = Vec<ValidatorView>),
+    )
+)]
 async fn validators(State(engine): State<EngineHandle>) -> ApiResult<Vec<ValidatorView>> {
     Ok(axum::Json(
         engine
@@ -630,10 +773,29 @@ fn status_view(engine: &EngineHandle) -> StatusView {
     }
 }
 
+/// This node's status: mode, height, round, peers, syncing, mempool, halted.
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "node",
+    responses(
+        (status = 200, description = "Mode, committed head, round, peers, sync, mempool, halt reason", body = StatusView),
+    )
+)]
 async fn status(State(engine): State<EngineHandle>) -> ApiResult<StatusView> {
     Ok(axum::Json(status_view(&engine)))
 }
 
+/// Server-sent events: one `block` event per committed block.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "node",
+    responses(
+        (status = 200, description = "Server-sent events: a `block` event per committed block (JSON: height, block_id, state_root, timestamp, transactions, applied)", body = String, content_type = "text/event-stream"),
+        (status = 503, description = "256 subscribers are connected; retry later", body = ErrorBody),
+    )
+)]
 async fn events(
     State(engine): State<EngineHandle>,
     axum::Extension(gates): axum::Extension<std::sync::Arc<Gates>>,
@@ -666,13 +828,32 @@ async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "operations",
+    responses(
+        (status = 200, description = "This OpenAPI document, generated from the code", body = Object, content_type = "application/json"),
+    )
+)]
 async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::document().to_string(),
+        crate::openapi::DOCUMENT.as_str(),
     )
 }
 
+/// Liveness: 200 while the node runs and has not halted.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Running and not halted", body = String, content_type = "text/plain"),
+        (status = 503, description = "Halted (the reason is in the message)", body = ErrorBody),
+    )
+)]
 async fn health(State(engine): State<EngineHandle>) -> Response {
     match engine.status.borrow().halted.clone() {
         None => (StatusCode::OK, "ok\n").into_response(),
@@ -686,21 +867,14 @@ async fn health(State(engine): State<EngineHandle>) -> Response {
 }
 
 /// Every metric of the node, libp2p's included, in the OpenMetrics text format (D49).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+    )
+)]
 async fn metrics(State(engine): State<EngineHandle>) -> Response {
     crate::metrics::page(&engine)
-}
-
-async fn ready(State(engine): State<EngineHandle>) -> Response {
-    let status = engine.status.borrow().clone();
-    let alone = engine.genesis.validators.len() == 1;
-    if status.halted.is_some() || (status.peers == 0 && !alone) {
-        let reason = if status.halted.is_some() {
-            "halted"
-        } else {
-            "no peers connected"
-        };
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", reason)
-            .into_response();
-    }
-    (StatusCode::OK, "ready\n").into_response()
 }

@@ -6,12 +6,12 @@ use tenge_types::consensus::StoredCertificates;
 use tenge_types::{Account, Block, PolicyChange, Rejection, Role, TransactionSignature};
 
 /// The one error shape of the API.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// HTTP status, repeated for clients that only see the body.
     pub status: u16,
@@ -26,13 +26,13 @@ pub struct ErrorDetail {
     pub name: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubmitResponse {
     pub hash: String,
 }
 
 /// One transaction's answer in a batch submission: its hash if admitted, else why not.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
@@ -40,7 +40,7 @@ pub struct BatchItem {
     pub error: Option<ErrorDetail>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransactionView {
     pub hash: String,
     /// `pending`, `committed` or `rejected`.
@@ -57,7 +57,7 @@ pub struct TransactionView {
     pub reason: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EarmarkHoldingView {
     pub earmark: String,
     pub purpose: String,
@@ -65,7 +65,7 @@ pub struct EarmarkHoldingView {
     pub approved_payees: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub id: String,
     /// Ordinary money.
@@ -125,7 +125,7 @@ impl AccountView {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SupplyView {
     /// The central bank's (multisig) account.
     pub central_bank: String,
@@ -141,28 +141,32 @@ pub struct SupplyView {
 
 /// A proof bundle (`GET /v1/proofs/...`): its canonical bytes in hex (what `tenge verify` reads)
 /// and what it proves, as `tenge verify --output json` prints it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProofView {
     pub bundle_hex: String,
     pub bundle_bytes: usize,
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub verified: tenge_proof::Verified,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PolicyView {
     /// The version in force at the current height.
+    #[schema(value_type = Object)]
     pub current: PolicyChange,
     /// Every version ever adopted, including scheduled ones.
+    #[schema(value_type = Vec<Object>)]
     pub history: Vec<PolicyChange>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlockTransactionView {
     pub hash: String,
     pub sender: String,
     pub sequence: u64,
     pub kind: String,
+    #[schema(value_type = Vec<Object>)]
     pub signatures: Vec<TransactionSignature>,
     /// `applied` or `rejected`.
     pub outcome: String,
@@ -172,7 +176,7 @@ pub struct BlockTransactionView {
     pub reason: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlockView {
     pub height: u64,
     pub id: String,
@@ -186,6 +190,7 @@ pub struct BlockView {
     pub transactions: Vec<BlockTransactionView>,
     /// The QC on the parent, and for the last block of a commit the QC that committed it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub certificates: Option<StoredCertificates>,
 }
 
@@ -231,7 +236,7 @@ impl BlockView {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ValidatorView {
     pub index: u16,
     pub name: String,
@@ -239,7 +244,7 @@ pub struct ValidatorView {
     pub address: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusView {
     pub mode: String,
     pub chain_id: String,
@@ -256,7 +261,7 @@ pub struct StatusView {
 }
 
 /// The transaction hashes of a block, split by outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlockHashesView {
     pub height: u64,
     pub timestamp_ms: u64,

@@ -171,6 +171,11 @@ pub struct Status {
     pub mempool_transactions: usize,
     /// Set when the node stopped: it found its execution disagreeing with a certified state.
     pub halted: Option<String>,
+    /// The highest committed height this node knows of, at least `height`. A validator takes it
+    /// from the highest quorum certificate it has seen (signed by a quorum: no single peer can
+    /// raise it); an observer from the head the peer it last synced from reported (unsigned, but
+    /// replaced at every poll). For `GET /ready?max_blocks_behind=N`.
+    pub known_height: Height,
 }
 
 /// A committed block, announced to API subscribers.

@@ -281,6 +281,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         syncing: false,
         mempool_transactions: 0,
         halted: None,
+        known_height: head.block.header.height,
     };
     let (status_sender, status) = watch::channel(initial_status);
     let (commits, _) = broadcast::channel(1_024);
@@ -340,6 +341,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         sync_in_flight: None,
         sync_buffer: Vec::new(),
         sync_cursor: 0,
+        peer_head: tenge_types::Height::GENESIS,
         halted: None,
         payload_due: None,
         progress: None,
@@ -528,6 +530,9 @@ struct Engine {
     /// later response proves a block after them. Bounded by `SYNC_BUFFER_MAX_BYTES`.
     sync_buffer: Vec<CommittedBlock>,
     sync_cursor: usize,
+    /// The committed head the peer this node last synced from reported (observers poll every
+    /// `observer_poll_ms`, so a stale or false value lasts one poll).
+    peer_head: tenge_types::Height,
     halted: Option<String>,
     /// A proposal waiting for transactions: (round, parent, when to propose anyway).
     payload_due: Option<(Round, BlockId, Instant)>,
@@ -1187,6 +1192,7 @@ impl Engine {
                 return;
             }
         };
+        self.peer_head = head;
         if blocks.is_empty() {
             self.metrics.sync_answered("empty", 0);
             return;
@@ -1335,6 +1341,23 @@ impl Engine {
         }
     }
 
+    /// The highest committed height known (see `Status::known_height`). A validator's high QC
+    /// commits its parent when the two rounds follow each other (2-chain rule); one that commits
+    /// nothing tells no committed height.
+    fn known_height(&self, committed: tenge_types::Height) -> tenge_types::Height {
+        let learned = match &self.consensus {
+            Some(consensus) => {
+                let certified = &consensus.high_qc().data;
+                match certified.commits() {
+                    Some(_) => tenge_types::Height(certified.height.0.saturating_sub(1)),
+                    None => committed,
+                }
+            }
+            None => self.peer_head,
+        };
+        learned.max(committed)
+    }
+
     fn publish_status(&mut self) {
         let ledger = self.ledger.read().expect("ledger lock");
         let header = ledger.head();
@@ -1350,6 +1373,7 @@ impl Engine {
             syncing: self.sync_in_flight.is_some(),
             mempool_transactions: self.mempool.len(),
             halted: self.halted.clone(),
+            known_height: self.known_height(header.height),
         };
         drop(ledger);
         self.status.send_replace(status);
