@@ -225,18 +225,20 @@ mod tests {
     }
 
     /// (height, known height, peers, halted, alone, limit) -> None when ready, else the reason.
+    type Case = (
+        u64,
+        u64,
+        usize,
+        Option<&'static str>,
+        bool,
+        Option<u64>,
+        Option<NotReadyReason>,
+    );
+
     #[test]
     fn readiness_rule() {
         use NotReadyReason::*;
-        let cases: &[(
-            u64,
-            u64,
-            usize,
-            Option<&str>,
-            bool,
-            Option<u64>,
-            Option<NotReadyReason>,
-        )] = &[
+        let cases: &[Case] = &[
             (10, 10, 3, None, false, None, None),
             (10, 10, 3, None, false, Some(0), None),
             (10, 15, 3, None, false, None, None),
