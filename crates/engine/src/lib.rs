@@ -138,9 +138,7 @@ pub enum SubmitError {
     Mempool(#[from] MempoolError),
     #[error("node is shutting down")]
     Stopped,
-    #[error(
-        "node is overloaded (its engine queue is full, or peers' transactions wait for their checks); retry in a moment"
-    )]
+    #[error("node is overloaded: the engine queue is full")]
     Overloaded,
     #[error("this node stopped following the chain: {0}")]
     Halted(String),
@@ -194,14 +192,7 @@ pub struct CommitEvent {
 pub struct Counters {
     /// Transactions in the mempool, as of the engine's last loop.
     pub mempool_transactions: std::sync::atomic::AtomicUsize,
-    /// Bytes of peers' transaction batches waiting for their checks (N3: clients wait while
-    /// transactions that other validators already admitted are still being checked here).
-    pub gossip_bytes_waiting: std::sync::atomic::AtomicUsize,
 }
-
-/// Client submissions are refused (503) while this many bytes of peers' transaction batches wait
-/// for their checks (about 8,000 transfers: a fraction of a second of checking).
-pub const GOSSIP_BACKLOG_REFUSE_BYTES: usize = 2 * 1024 * 1024;
 
 /// What the API holds to talk to a running engine.
 #[derive(Clone)]
@@ -235,21 +226,6 @@ impl EngineHandle {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
         );
-        // While peers' batches wait for their checks, new client transactions wait: those
-        // batches hold transactions other validators already admitted, and dropping them for
-        // new ones leaves the chain with gaps it can only close at the admitting node's turn to
-        // lead (N3). The refusal comes before any other work.
-        if self
-            .counters
-            .gossip_bytes_waiting
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= GOSSIP_BACKLOG_REFUSE_BYTES
-        {
-            return transactions
-                .iter()
-                .map(|_| Err(SubmitError::Overloaded))
-                .collect();
-        }
         // Over the admission mark only transactions a block can take now (the sender's next
         // sequence) come in; ones waiting behind a gap would hold mempool space that the
         // transactions filling the gap then could not get (N3).

@@ -309,7 +309,6 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         ledger.clone(),
         validators.keys.iter().copied().collect(),
         config.limits.verify_threads,
-        counters.clone(),
     ));
 
     let verifier = Verifier::new(
@@ -374,7 +373,6 @@ async fn forward_network(
     ledger: Arc<RwLock<Ledger>>,
     validator_keys: HashSet<PublicKey>,
     threads: usize,
-    counters: Arc<crate::Counters>,
 ) {
     let (gossip, gossip_queue) = tokio::sync::mpsc::channel(GOSSIP_QUEUE);
     tokio::spawn(check_gossip_batches(
@@ -383,7 +381,6 @@ async fn forward_network(
         network.clone(),
         ledger,
         threads,
-        counters.clone(),
     ));
     while let Some(event) = network_events.recv().await {
         let event = match event {
@@ -419,16 +416,7 @@ async fn forward_network(
                 channel: Channel::Transactions,
                 bytes,
             } => {
-                // Counted before it is queued, so the checking task never takes away more than
-                // was added.
-                let size = bytes.len();
-                counters
-                    .gossip_bytes_waiting
-                    .fetch_add(size, Ordering::Relaxed);
                 if gossip.try_send((from, bytes)).is_err() {
-                    counters
-                        .gossip_bytes_waiting
-                        .fetch_sub(size, Ordering::Relaxed);
                     debug!("gossip queue full: transaction batch dropped");
                 }
                 continue;
@@ -451,12 +439,8 @@ async fn check_gossip_batches(
     network: NetworkClient,
     ledger: Arc<RwLock<Ledger>>,
     threads: usize,
-    counters: Arc<crate::Counters>,
 ) {
     while let Some((from, bytes)) = batches.recv().await {
-        counters
-            .gossip_bytes_waiting
-            .fetch_sub(bytes.len(), Ordering::Relaxed);
         let decoded: Result<Vec<SignedTransaction>, _> =
             tenge_types::decode("transaction batch", &bytes, MAX_GOSSIP_BYTES);
         drop(bytes);
@@ -1424,7 +1408,6 @@ mod tests {
             ledger.clone(),
             [peer].into_iter().collect(),
             1,
-            Arc::new(crate::Counters::default()),
         ));
 
         let issue = net.officers_sign(
