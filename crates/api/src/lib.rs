@@ -14,8 +14,8 @@ pub use tenge_client::{client, views};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use tenge_client::{Client, ClientError};
 pub use server::{ROUTES, router};
+pub use tenge_client::{Client, ClientError};
 
 /// Limits of the HTTP server, with their units in their names.
 #[derive(Clone, Copy, Debug)]
