@@ -8,9 +8,9 @@
 # file for the genesis; the CLI's defaults without it), TENGE_COMPOSE_NET (the first three
 # octets of the compose network, default 172.28.5: it must match compose.yaml's).
 #
-# Validators are given to the genesis as /ip4/ADDRESS/tcp/7100, never /dns4/NAME: tenged's
-# libp2p is built without DNS support, so a /dns4 address is accepted by the genesis but every
-# dial to it fails (docs/decisions.md D35). Hence the fixed addresses.
+# Validators are given to the genesis as /ip4/ADDRESS/tcp/7100. When this was written tenged
+# could not dial /dns4 names (docs/decisions.md D35); it can since D48, but fixed addresses keep
+# the genesis independent of the compose network's resolver.
 #
 # Nothing is overwritten: with DIR/genesis.json present the script says so and stops, so that a
 # second `docker compose up` keeps the chain. To start over, remove the compose volumes.
