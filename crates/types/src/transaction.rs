@@ -137,25 +137,6 @@ fn uleb128_len(value: usize) -> usize {
     (bits.max(1)).div_ceil(7) as usize
 }
 
-impl Payload {
-    /// The variant's position in the enum, as BCS writes it.
-    fn variant_index(&self) -> usize {
-        match self {
-            Payload::Issue(_) => 0,
-            Payload::Redeem(_) => 1,
-            Payload::Transfer(_) => 2,
-            Payload::RegisterBank(_) => 3,
-            Payload::OpenWallet(_) => 4,
-            Payload::Freeze(_) => 5,
-            Payload::Unfreeze(_) => 6,
-            Payload::SetPolicy(_) => 7,
-            Payload::IssueEarmarked(_) => 8,
-            Payload::TransferEarmarked(_) => 9,
-            Payload::SpendEarmarked(_) => 10,
-        }
-    }
-}
-
 /// The signed part of a transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
@@ -234,9 +215,10 @@ impl SignedTransaction {
         const ID: usize = 32;
         const U64: usize = 8;
         const SIGNATURE: usize = 32 + 64;
+        // Each with its one-byte variant index (Issue 0, Redeem 1, Transfer 2).
         let payload = match &self.transaction.payload {
-            Payload::Issue(_) | Payload::Transfer(_) => ID + U64,
-            Payload::Redeem(_) => U64,
+            Payload::Issue(_) | Payload::Transfer(_) => 1 + ID + U64,
+            Payload::Redeem(_) => 1 + U64,
             _ => {
                 return bcs::serialized_size(self)
                     .expect("BCS encoding of a tenge type cannot fail");
@@ -249,7 +231,6 @@ impl SignedTransaction {
             + ID
             + U64
             + U64
-            + uleb128_len(self.transaction.payload.variant_index())
             + payload
             + uleb128_len(signatures)
             + signatures * SIGNATURE
