@@ -221,11 +221,7 @@ impl EngineHandle {
         &self,
         transactions: Vec<SignedTransaction>,
     ) -> Vec<Result<HashValue, SubmitError>> {
-        let now = TimestampMs(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-        );
+        let now = TimestampMs::now();
         // Over the admission mark only transactions a block can take now (the sender's next
         // sequence) come in; ones waiting behind a gap would hold mempool space that the
         // transactions filling the gap then could not get (N3).

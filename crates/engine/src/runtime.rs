@@ -5,7 +5,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tenge_consensus::{
     Consensus, Effect, Input, Outgoing, Recovery, SafetyData, SafetyStorage, Verifier,
@@ -67,14 +67,6 @@ pub(crate) enum EngineEvent {
     Shutdown {
         reply: std::sync::mpsc::Sender<()>,
     },
-}
-
-fn now_ms() -> TimestampMs {
-    TimestampMs(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-    )
 }
 
 /// Storage failures are fatal: the node stops rather than run on state it cannot trust.
@@ -461,7 +453,7 @@ async fn check_gossip_batches(
         };
         let ledger = ledger.clone();
         let verdict = tokio::task::spawn_blocking(move || {
-            crate::admission::check_gossip(&ledger, transactions, now_ms(), threads)
+            crate::admission::check_gossip(&ledger, transactions, TimestampMs::now(), threads)
         })
         .await;
         let Ok(verdict) = verdict else {
@@ -736,7 +728,7 @@ impl Engine {
                 high_qc_round: c.high_qc().round(),
             };
             let before = position(&*consensus);
-            let effects = consensus.handle(now_ms(), input);
+            let effects = consensus.handle(TimestampMs::now(), input);
             self.metrics
                 .consensus_moved(before, position(&*consensus), timer);
             for effect in effects {
@@ -919,7 +911,7 @@ impl Engine {
         );
         // Every mempool transaction was verified on entry.
         let valid = vec![true; transactions.len()];
-        let executed = ledger.build_block(&ancestors, round, now_ms(), transactions, &valid);
+        let executed = ledger.build_block(&ancestors, round, TimestampMs::now(), transactions, &valid);
         drop(ledger);
         let block = executed.block.clone();
         self.executed.insert(block.id(), executed);
@@ -1016,7 +1008,7 @@ impl Engine {
                 .receipts
                 .iter()
                 .filter_map(|receipt| receipt.outcome.as_ref().err().map(|r| r.code)),
-            Duration::from_millis(now_ms().0.saturating_sub(header.timestamp.0)),
+            Duration::from_millis(TimestampMs::now().0.saturating_sub(header.timestamp.0)),
             write,
             bcs::serialized_size(&executed.block).unwrap_or(0) + certificate.len(),
         );
@@ -1385,7 +1377,7 @@ mod tests {
     async fn consensus_messages_do_not_wait_behind_gossip_checks() {
         let mut net = TestNetwork::new(2, 4);
         // Checked at the later of the wall clock and the genesis time: valid for a minute more.
-        net.expires_at_ms = TimestampMs(now_ms().0.max(net.genesis.genesis_time.0) + 60_000);
+        net.expires_at_ms = TimestampMs(TimestampMs::now().0.max(net.genesis.genesis_time.0) + 60_000);
         let ledger = Arc::new(RwLock::new(
             Ledger::from_genesis(&net.genesis).expect("genesis"),
         ));
