@@ -377,8 +377,5 @@ impl Load {
 
 /// An expiry for test transactions: an hour from now (tests finish well within it).
 pub fn expiry_in_an_hour() -> tenge_types::TimestampMs {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    tenge_types::TimestampMs(now + 3_600_000)
+    tenge_types::TimestampMs(tenge_types::TimestampMs::now().0 + 3_600_000)
 }

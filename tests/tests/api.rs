@@ -21,12 +21,7 @@ struct Node {
 async fn node() -> Node {
     let mut net = TestNetwork::new(2, 1);
     // Consensus time follows the wall clock here: genesis now.
-    net.genesis.genesis_time = TimestampMs(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
-    );
+    net.genesis.genesis_time = TimestampMs::now();
     net.expires_at_ms = TimestampMs(net.genesis.genesis_time.0 + 3_600_000);
     let dir = tempfile::tempdir().unwrap();
     let config = EngineConfig {

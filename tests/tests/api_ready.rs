@@ -20,12 +20,7 @@ struct Node {
 async fn node(validators: usize) -> Node {
     let mut net = TestNetwork::new(1, validators);
     // Consensus time follows the wall clock here: genesis now.
-    net.genesis.genesis_time = tenge_types::TimestampMs(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
-    );
+    net.genesis.genesis_time = tenge_types::TimestampMs::now();
     let ports = tenge_tests::byzantine::free_ports(validators);
     for (validator, port) in net.genesis.validators.iter_mut().zip(ports) {
         validator.address = format!("/ip4/127.0.0.1/tcp/{port}");

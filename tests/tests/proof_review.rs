@@ -192,12 +192,7 @@ async fn proof_prints_valid_only_after_checking_and_verify_checks_id_and_height(
 async fn proofs_beyond_the_concurrency_bound_are_answered_503() {
     let net = tenge_ledger::testkit::TestNetwork::new(2, 1);
     let mut genesis = net.genesis.clone();
-    genesis.genesis_time = tenge_types::TimestampMs(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
-    );
+    genesis.genesis_time = tenge_types::TimestampMs::now();
     let dir = tempfile::tempdir().unwrap();
     let engine = tenge_engine::start(EngineConfig {
         mode: Mode::Validator,

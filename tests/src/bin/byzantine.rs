@@ -40,7 +40,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tenge_consensus::{
     Config, Consensus, Effect, Input, Outgoing, Recovery, SafetyData, SafetyStorage, Verifier,
@@ -84,14 +84,6 @@ const POISON_SIGNATURES: usize = 400;
 /// Largest frame the harness sends: over every honest limit, so it can send oversized ones.
 const HARNESS_MAX_MESSAGE_BYTES: usize = 40 * 1024 * 1024;
 
-fn now_ms() -> TimestampMs {
-    TimestampMs(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-    )
-}
-
 /// Counters printed as `byzantine stats name=value ...`.
 #[derive(Default)]
 struct Stats {
@@ -130,10 +122,8 @@ struct Rng(u64);
 
 impl Rng {
     fn seeded() -> Rng {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
-        Rng((nanos ^ u64::from(std::process::id()).rotate_left(32)) | 1)
+        let millis = TimestampMs::now().0;
+        Rng((millis ^ u64::from(std::process::id()).rotate_left(32)) | 1)
     }
 
     fn next_u64(&mut self) -> u64 {
@@ -381,7 +371,7 @@ impl Harness {
     fn input(&mut self, input: Input) {
         self.local.push_back(input);
         while let Some(input) = self.local.pop_front() {
-            let effects = self.consensus.handle(now_ms(), input);
+            let effects = self.consensus.handle(TimestampMs::now(), input);
             for effect in effects {
                 self.effect(effect);
             }
@@ -526,7 +516,7 @@ impl Harness {
         let executed = {
             let ancestors = self.ancestors(parent_id)?;
             self.ledger
-                .build_block(&ancestors, round, now_ms(), transactions, &valid)
+                .build_block(&ancestors, round, TimestampMs::now(), transactions, &valid)
         };
         let block = executed.block.clone();
         if self.behaviour == Behaviour::BadSignatureProposals {
@@ -568,7 +558,7 @@ impl Harness {
             )
         };
         self.bad_counter += 1;
-        let expires_at_ms = TimestampMs(now_ms().0 + 600_000);
+        let expires_at_ms = TimestampMs(TimestampMs::now().0 + 600_000);
         let transfer = Transaction {
             chain_id: self.chain_id.clone(),
             sender: self.victims.bank,
@@ -959,9 +949,9 @@ impl Harness {
         let transactions = self.bad_signature_transactions_on_head();
         let valid = vec![true; transactions.len()];
         let round = Round(self.consensus.round().0 + 1);
-        let executed = self
-            .ledger
-            .build_block(&[], round, now_ms(), transactions, &valid);
+        let executed =
+            self.ledger
+                .build_block(&[], round, TimestampMs::now(), transactions, &valid);
         let block = executed.block;
         let head = self.ledger.head();
         let parent_qc = if self.consensus.high_qc().block_id() == head.id() {
@@ -1260,7 +1250,7 @@ impl Harness {
                 return;
             };
             self.ledger
-                .build_block(&ancestors, round, now_ms(), Vec::new(), &[])
+                .build_block(&ancestors, round, TimestampMs::now(), Vec::new(), &[])
         };
         let block = executed.block;
         let as_me = self.sign_proposal(block.clone(), &parent_qc, None, self.me);
@@ -1443,7 +1433,7 @@ async fn invalid_gossip(
     let throwaway: Vec<Keypair> = (0..POISON_SIGNATURES)
         .map(|_| Keypair::generate().expect("key generation"))
         .collect();
-    let expires_at_ms = TimestampMs(now_ms().0 + 600_000);
+    let expires_at_ms = TimestampMs(TimestampMs::now().0 + 600_000);
     let transaction = |chain_id: &ChainId, sender: AccountId, sequence: u64| Transaction {
         chain_id: chain_id.clone(),
         sender,
