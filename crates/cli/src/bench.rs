@@ -73,6 +73,66 @@ fn bench_expiry() -> tenge_types::TimestampMs {
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_LAST: Duration = Duration::from_millis(3_200);
 
+/// A wallet that had a transaction refused with 503. Like a client, it sends nothing more until
+/// its back-off is over, and then its waiting transactions in sequence order: a client does not
+/// send sequence s + 1 while s is refused (a bench that did would leave sequence gaps that no
+/// block can take, and measure its own retry timers instead of the cluster, N3).
+struct Held {
+    /// Scheduled indexes of the wallet's transactions not yet admitted, in sequence order.
+    waiting: std::collections::BTreeSet<usize>,
+    /// When the waiting transactions go out; `None` while they are out.
+    until: Option<Instant>,
+    backoff: Duration,
+}
+
+/// Updates the held wallets after an answer: `sent` went out, `busy` of them were refused with
+/// 503. A refused transaction holds its wallet (the back-off doubles from `RETRY_FIRST` to
+/// `RETRY_LAST`, spread by up to a quarter so that held wallets do not come back together); a
+/// held wallet whose transactions all got in is free again, or sends what waited meanwhile.
+fn hold(
+    held: &mut HashMap<usize, Held>,
+    sent: &[usize],
+    busy: &[usize],
+    wallets: usize,
+    now: Instant,
+) {
+    let mut refused_wallets = std::collections::BTreeSet::new();
+    for &i in busy {
+        let wallet = held.entry(i % wallets).or_insert(Held {
+            waiting: std::collections::BTreeSet::new(),
+            until: None,
+            backoff: Duration::ZERO,
+        });
+        wallet.waiting.insert(i);
+        refused_wallets.insert(i % wallets);
+    }
+    for &w in &refused_wallets {
+        let wallet = held.get_mut(&w).expect("inserted above");
+        // A wallet already waiting out a back-off keeps it.
+        if wallet.until.is_none() {
+            wallet.backoff = if wallet.backoff.is_zero() {
+                RETRY_FIRST
+            } else {
+                (wallet.backoff * 2).min(RETRY_LAST)
+            };
+            let spread = wallet.backoff / 4 * (w % 256) as u32 / 255;
+            wallet.until = Some(now + wallet.backoff + spread);
+        }
+    }
+    let answered: std::collections::BTreeSet<usize> = sent.iter().map(|i| i % wallets).collect();
+    for w in answered.difference(&refused_wallets) {
+        if let Some(wallet) = held.get_mut(w) {
+            if wallet.until.is_none() {
+                if wallet.waiting.is_empty() {
+                    held.remove(w);
+                } else {
+                    wallet.until = Some(now);
+                }
+            }
+        }
+    }
+}
+
 /// Transactions per submission request.
 const BATCH: usize = 2_000;
 /// Submission requests in flight at once.
@@ -340,9 +400,11 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let throttled = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let admitted: Arc<Mutex<HashMap<HashValue, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let held: Arc<Mutex<HashMap<usize, Held>>> = Arc::new(Mutex::new(HashMap::new()));
     let limiter = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let start = Instant::now() + Duration::from_millis(100);
     let scheduled = |i: usize| start + Duration::from_secs_f64(i as f64 / options.rate as f64);
+    let give_up = start + Duration::from_secs(options.duration_s + 10);
     let mut sent = 0usize;
     let mut next_node = 0usize;
     let mut last_progress = Instant::now();
@@ -352,98 +414,104 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
         options.duration_s,
         clients.len()
     );
-    while sent < count {
+    loop {
         let now = Instant::now();
         let due = if now < start {
             0
         } else {
             (((now - start).as_secs_f64() * options.rate as f64) as usize + 1).min(count)
         };
-        while sent < due {
-            let end = (sent + BATCH).min(due);
+        // What goes out this turn: newly due transactions of wallets that are not held, then
+        // every held wallet's waiting transactions whose back-off is over, in sequence order.
+        let mut ready = Vec::new();
+        {
+            let mut held = held.lock().expect("lock");
+            for i in sent..due {
+                match held.get_mut(&(i % n)) {
+                    Some(wallet) => {
+                        wallet.waiting.insert(i);
+                    }
+                    None => ready.push(i),
+                }
+            }
+            sent = due;
+            if now >= give_up {
+                let left: usize = held.values().map(|w| w.waiting.len()).sum();
+                refused.fetch_add(left as u64, std::sync::atomic::Ordering::Relaxed);
+                held.clear();
+            }
+            for wallet in held.values_mut() {
+                if wallet.until.is_some_and(|until| until <= now) {
+                    ready.extend(std::mem::take(&mut wallet.waiting));
+                    wallet.until = None;
+                }
+            }
+        }
+        for chunk in ready.chunks(BATCH) {
             let client = clients[next_node % clients.len()].clone();
             next_node += 1;
-            let batch: Vec<SignedTransaction> = transactions[sent..end].to_vec();
+            let chunk = chunk.to_vec();
             let permit = limiter.clone().acquire_owned().await.expect("semaphore");
-            let refused = refused.clone();
-            let throttled = throttled.clone();
-            let admitted = admitted.clone();
-            let give_up = start + Duration::from_secs(options.duration_s + 10);
+            let transactions = transactions.clone();
+            let (refused, throttled) = (refused.clone(), throttled.clone());
+            let (admitted, held) = (admitted.clone(), held.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                // A node that is full answers 503 and asks to retry: like a client would, retry
-                // those transactions (keeping their scheduled time for the latency) until the
-                // run ends, backing off as a client should (200 ms doubling to 3.2 s, spread by
-                // up to a quarter so that refused batches do not come back together: retrying at
-                // a fixed pace, refused batches cost the node more than the load itself, N3);
-                // any other refusal is final.
-                let mut batch = batch;
-                let mut backoff = RETRY_FIRST;
-                loop {
-                    let retry: Vec<SignedTransaction> = match client.submit_batch(&batch).await {
-                        Ok(results) => {
-                            let answered = Instant::now();
-                            let mut retry = Vec::new();
-                            let mut accepted = Vec::new();
-                            for (tx, result) in batch.iter().zip(&results) {
-                                match &result.error {
-                                    Some(error) if error.status == 503 => retry.push(tx.clone()),
-                                    Some(_) => {
-                                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                    }
-                                    None => accepted.push(tx.hash()),
+                let batch: Vec<SignedTransaction> =
+                    chunk.iter().map(|&i| transactions[i].clone()).collect();
+                let answer = client.submit_batch(&batch).await;
+                let answered = Instant::now();
+                let busy: Vec<usize> = match answer {
+                    Ok(results) => {
+                        let mut busy = Vec::new();
+                        let mut accepted = Vec::new();
+                        for ((&i, tx), result) in chunk.iter().zip(&batch).zip(&results) {
+                            match &result.error {
+                                Some(error) if error.status == 503 => busy.push(i),
+                                Some(_) => {
+                                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 }
+                                None => accepted.push(tx.hash()),
                             }
-                            let mut admitted = admitted.lock().expect("lock");
-                            for hash in accepted {
-                                admitted.insert(hash, answered);
-                            }
-                            throttled.fetch_add(
-                                retry.len() as u64,
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            retry
                         }
-                        Err(tenge_client::ClientError::Api(detail)) if detail.status == 503 => {
-                            throttled.fetch_add(
-                                batch.len() as u64,
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            batch
+                        let mut admitted = admitted.lock().expect("lock");
+                        for hash in accepted {
+                            admitted.insert(hash, answered);
                         }
-                        Err(_) => {
-                            refused.fetch_add(
-                                batch.len() as u64,
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            Vec::new()
-                        }
-                    };
-                    if retry.is_empty() {
-                        break;
+                        busy
                     }
-                    if Instant::now() >= give_up {
-                        refused.fetch_add(retry.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                        break;
+                    Err(tenge_client::ClientError::Api(detail)) if detail.status == 503 => {
+                        chunk.clone()
                     }
-                    // `batch` may have moved into `retry`, which is not empty here.
-                    let spread =
-                        backoff.as_millis() as u64 / 4 * u64::from(retry[0].hash().0[0]) / 255;
-                    tokio::time::sleep(backoff + Duration::from_millis(spread)).await;
-                    backoff = (backoff * 2).min(RETRY_LAST);
-                    batch = retry;
+                    Err(_) => {
+                        refused.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
+                };
+                throttled.fetch_add(busy.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                if answered >= give_up {
+                    refused.fetch_add(busy.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    return;
                 }
+                hold(&mut held.lock().expect("lock"), &chunk, &busy, n, answered);
             });
-            sent = end;
         }
-        if last_progress.elapsed() >= Duration::from_secs(1) {
-            last_progress = Instant::now();
+        if now - last_progress >= Duration::from_secs(1) {
+            last_progress = now;
             let committed = seen.lock().expect("lock").len();
             eprintln!(
-                "bench: t={:>4.1}s submitted {sent} committed {committed} refused {}",
+                "bench: t={:>4.1}s submitted {sent} committed {committed} refused {} throttled {}",
                 start.elapsed().as_secs_f64(),
-                refused.load(std::sync::atomic::Ordering::Relaxed)
+                refused.load(std::sync::atomic::Ordering::Relaxed),
+                throttled.load(std::sync::atomic::Ordering::Relaxed)
             );
+        }
+        let answered_all = limiter.available_permits() == IN_FLIGHT;
+        if sent >= count
+            && answered_all
+            && (now >= give_up || held.lock().expect("lock").is_empty())
+        {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -528,4 +596,84 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             })
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WALLETS: usize = 10;
+
+    #[test]
+    fn a_refused_transaction_holds_its_wallet_and_later_ones_wait_behind_it() {
+        let mut held = HashMap::new();
+        let now = Instant::now();
+        // Wallet 3 sent sequence 0 (index 3) and sequence 1 (index 13); the first was refused.
+        hold(&mut held, &[3, 13, 4], &[3], WALLETS, now);
+        let wallet = &held[&3];
+        assert_eq!(wallet.waiting.iter().copied().collect::<Vec<_>>(), vec![3]);
+        assert_eq!(wallet.backoff, RETRY_FIRST);
+        let until = wallet.until.expect("backing off");
+        assert!(until >= now + RETRY_FIRST && until <= now + RETRY_FIRST * 5 / 4);
+        assert!(
+            !held.contains_key(&4),
+            "a wallet with nothing refused is not held"
+        );
+    }
+
+    #[test]
+    fn a_wallet_refused_again_backs_off_longer_up_to_the_last_wait() {
+        let mut held = HashMap::new();
+        let now = Instant::now();
+        let mut expected = RETRY_FIRST;
+        for round in 0..8 {
+            if let Some(wallet) = held.get_mut(&1) {
+                // Its waiting transactions went out again.
+                let wallet: &mut Held = wallet;
+                wallet.waiting.clear();
+                wallet.until = None;
+            }
+            hold(&mut held, &[1], &[1], WALLETS, now);
+            assert_eq!(held[&1].backoff, expected, "round {round}");
+            expected = (expected * 2).min(RETRY_LAST);
+        }
+        assert_eq!(held[&1].backoff, RETRY_LAST);
+    }
+
+    #[test]
+    fn a_held_wallet_whose_retry_got_in_is_free_or_sends_what_waited() {
+        let mut held = HashMap::new();
+        let now = Instant::now();
+        hold(&mut held, &[2, 5], &[2, 5], WALLETS, now);
+        // Both retries go out; meanwhile wallet 5 got a new transaction (index 15).
+        for wallet in held.values_mut() {
+            wallet.waiting.clear();
+            wallet.until = None;
+        }
+        held.get_mut(&5).expect("held").waiting.insert(15);
+        hold(&mut held, &[2, 5], &[], WALLETS, now);
+        assert!(!held.contains_key(&2), "nothing waits: free again");
+        assert_eq!(held[&5].until, Some(now), "what waited goes out at once");
+    }
+
+    #[test]
+    fn a_refusal_while_backing_off_joins_the_queue_without_resetting_the_wait() {
+        let mut held = HashMap::new();
+        let now = Instant::now();
+        hold(&mut held, &[7], &[7], WALLETS, now);
+        let until = held[&7].until;
+        // A later transaction of the same wallet, sent before the refusal was known, is refused.
+        hold(
+            &mut held,
+            &[17],
+            &[17],
+            WALLETS,
+            now + Duration::from_millis(50),
+        );
+        assert_eq!(held[&7].until, until);
+        assert_eq!(
+            held[&7].waiting.iter().copied().collect::<Vec<_>>(),
+            vec![7, 17]
+        );
+    }
 }
