@@ -192,6 +192,10 @@ pub struct CommitEvent {
 pub struct Counters {
     /// Transactions in the mempool, as of the engine's last loop.
     pub mempool_transactions: std::sync::atomic::AtomicUsize,
+    /// Senders whose pending transactions wait for an earlier sequence that the node does not
+    /// hold, as of the engine's last look (refreshed while the mempool is near the admission
+    /// mark). Over the mark, only a transaction that fills such a gap is admitted (N3).
+    pub senders_waiting_for_gap: RwLock<std::collections::HashSet<tenge_types::AccountId>>,
 }
 
 /// What the API holds to talk to a running engine.
@@ -222,22 +226,35 @@ impl EngineHandle {
         transactions: Vec<SignedTransaction>,
     ) -> Vec<Result<HashValue, SubmitError>> {
         let now = TimestampMs::now();
-        // Over the admission mark only transactions a block can take now (the sender's next
-        // sequence) come in; ones waiting behind a gap would hold mempool space that the
-        // transactions filling the gap then could not get (N3).
+        // Over the admission mark only a transaction that fills a sequence gap comes in (the
+        // sender's next sequence, with later ones of the sender waiting in the mempool): without
+        // it those could never leave. Everything else is refused before its signatures are
+        // checked, a new sender's first transaction too (N3).
         let waiting = self
             .counters
             .mempool_transactions
             .load(std::sync::atomic::Ordering::Relaxed);
         let crowded = waiting >= self.mempool_admission_max_txs;
+
         let mut results: Vec<Option<Result<HashValue, SubmitError>>> =
             Vec::with_capacity(transactions.len());
         let mut passed = Vec::new();
         {
             let ledger = self.ledger.read().expect("ledger lock");
+            let gaps = crowded.then(|| {
+                self.counters
+                    .senders_waiting_for_gap
+                    .read()
+                    .expect("gap set lock")
+            });
             for tx in transactions {
                 match admission::precheck(&ledger, &tx, now) {
-                    Ok(admission::Readiness::Ahead) if crowded => {
+                    Ok(readiness)
+                        if gaps.as_ref().is_some_and(|gaps| {
+                            readiness == admission::Readiness::Ahead
+                                || !gaps.contains(&tx.transaction.sender)
+                        }) =>
+                    {
                         results.push(Some(Err(SubmitError::Mempool(MempoolError::Full(waiting)))));
                     }
                     Ok(_) => {

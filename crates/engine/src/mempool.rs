@@ -232,6 +232,23 @@ impl Mempool {
         chosen
     }
 
+    /// Senders whose earliest pending transaction is ahead of their next sequence on the
+    /// committed ledger: none of their transactions can go into a block until one fills the gap.
+    pub fn senders_waiting_for_gap(
+        &self,
+        next_sequence: impl Fn(&AccountId) -> u64,
+    ) -> HashSet<AccountId> {
+        self.by_sender
+            .iter()
+            .filter(|(sender, queue)| {
+                queue
+                    .first_key_value()
+                    .is_some_and(|(first, _)| *first > next_sequence(sender))
+            })
+            .map(|(sender, _)| *sender)
+            .collect()
+    }
+
     /// Drops committed transactions and any whose sequence the ledger has moved past.
     pub fn remove_committed(
         &mut self,
@@ -320,6 +337,30 @@ mod tests {
             pool.select(budget(10), &excluded, next)
                 .iter()
                 .all(|tx| tx.transaction.sender == b.account_id())
+        );
+    }
+
+    #[test]
+    fn n3_senders_waiting_for_gap_are_those_whose_first_pending_sequence_is_ahead() {
+        let net = TestNetwork::new(2, 0);
+        let (a, b, c) = (test_key("a"), test_key("b"), test_key("c"));
+        let mut pool = Mempool::new(100);
+        // a holds 1 and 2 but not 0; b holds 3, its next; c holds 6 and 7, its next is 5.
+        for (key, sequence, next) in [(&a, 1, 0), (&a, 2, 0), (&b, 3, 3), (&c, 6, 5), (&c, 7, 5)] {
+            assert!(pool.insert(transfer(&net, key, sequence), next).unwrap());
+        }
+        let next = |id: &AccountId| match id {
+            id if *id == b.account_id() => 3,
+            id if *id == c.account_id() => 5,
+            _ => 0,
+        };
+        let gaps = pool.senders_waiting_for_gap(next);
+        assert_eq!(gaps, [a.account_id(), c.account_id()].into_iter().collect());
+        // Once a's 0 arrives, a no longer waits.
+        assert!(pool.insert(transfer(&net, &a, 0), 0).unwrap());
+        assert_eq!(
+            pool.senders_waiting_for_gap(next),
+            [c.account_id()].into_iter().collect()
         );
     }
 

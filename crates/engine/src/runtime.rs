@@ -336,6 +336,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         halted: None,
         payload_due: None,
         progress: None,
+        gaps_published: Instant::now(),
     };
     std::thread::Builder::new()
         .name("tenge-engine".into())
@@ -353,6 +354,10 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
 /// How many peer transaction batches may wait for their checks; beyond that new ones are
 /// dropped (gossip is best effort).
 const GOSSIP_QUEUE: usize = 64;
+
+/// How often the engine refreshes the senders waiting behind a sequence gap while the mempool is
+/// near the admission mark.
+const GAPS_REFRESH: Duration = Duration::from_millis(50);
 
 /// Routes what peers send towards the engine thread. Consensus messages are decoded with limits
 /// and forwarded at once; transaction batches go to [`check_gossip_batches`] through a bounded
@@ -514,6 +519,8 @@ struct Engine {
     payload_due: Option<(Round, BlockId, Instant)>,
     /// The committed height and since when it has not changed.
     progress: Option<(tenge_types::Height, Instant)>,
+    /// When `Counters::senders_waiting_for_gap` was last refreshed.
+    gaps_published: Instant,
 }
 
 impl Engine {
@@ -564,6 +571,7 @@ impl Engine {
             self.counters
                 .mempool_transactions
                 .store(self.mempool.len(), Ordering::Relaxed);
+            self.publish_gaps(now);
             self.maybe_propose_due();
             if now.duration_since(last_periodic) >= Duration::from_millis(self.periodic_ms()) {
                 last_periodic = now;
@@ -578,6 +586,33 @@ impl Engine {
                 self.publish_status();
                 self.report_stall();
             }
+        }
+    }
+
+    /// Refreshes the senders whose transactions wait behind a gap, which the API's admission
+    /// reads over the mark (N3): every `GAPS_REFRESH` while the mempool is at least half the
+    /// admission mark (a scan of the pending senders), and cleared once below it.
+    fn publish_gaps(&mut self, now: Instant) {
+        if now.duration_since(self.gaps_published) < GAPS_REFRESH {
+            return;
+        }
+        self.gaps_published = now;
+        let near_mark = self.mempool.len() * 2 >= self.config.limits.mempool_admission_max_txs;
+        let gaps = if near_mark {
+            let ledger = self.ledger.read().expect("ledger lock");
+            self.mempool.senders_waiting_for_gap(|sender| {
+                ledger.state().account(sender).map_or(0, |a| a.sequence)
+            })
+        } else {
+            HashSet::new()
+        };
+        let mut published = self
+            .counters
+            .senders_waiting_for_gap
+            .write()
+            .expect("gap set lock");
+        if near_mark || !published.is_empty() {
+            *published = gaps;
         }
     }
 
@@ -911,7 +946,8 @@ impl Engine {
         );
         // Every mempool transaction was verified on entry.
         let valid = vec![true; transactions.len()];
-        let executed = ledger.build_block(&ancestors, round, TimestampMs::now(), transactions, &valid);
+        let executed =
+            ledger.build_block(&ancestors, round, TimestampMs::now(), transactions, &valid);
         drop(ledger);
         let block = executed.block.clone();
         self.executed.insert(block.id(), executed);
@@ -1377,7 +1413,8 @@ mod tests {
     async fn consensus_messages_do_not_wait_behind_gossip_checks() {
         let mut net = TestNetwork::new(2, 4);
         // Checked at the later of the wall clock and the genesis time: valid for a minute more.
-        net.expires_at_ms = TimestampMs(TimestampMs::now().0.max(net.genesis.genesis_time.0) + 60_000);
+        net.expires_at_ms =
+            TimestampMs(TimestampMs::now().0.max(net.genesis.genesis_time.0) + 60_000);
         let ledger = Arc::new(RwLock::new(
             Ledger::from_genesis(&net.genesis).expect("genesis"),
         ));
