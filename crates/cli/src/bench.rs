@@ -121,13 +121,13 @@ fn hold(
     }
     let answered: std::collections::BTreeSet<usize> = sent.iter().map(|i| i % wallets).collect();
     for w in answered.difference(&refused_wallets) {
-        if let Some(wallet) = held.get_mut(w) {
-            if wallet.until.is_none() {
-                if wallet.waiting.is_empty() {
-                    held.remove(w);
-                } else {
-                    wallet.until = Some(now);
-                }
+        if let Some(wallet) = held.get_mut(w)
+            && wallet.until.is_none()
+        {
+            if wallet.waiting.is_empty() {
+                held.remove(w);
+            } else {
+                wallet.until = Some(now);
             }
         }
     }
