@@ -1584,7 +1584,7 @@ fn genesis(args: GenesisArgs) -> Outcome {
                 &format!("--validator `{name}` (validators[{i}].consensus_key)"),
                 key,
             )?;
-            tenge_cli::address::check_peer_address(address).map_err(|reason| {
+            tenge_types::PeerAddress::parse(address).map_err(|reason| {
                 Failure::input(format!(
                     "--validator `{name}` (validators[{i}].address): {reason}"
                 ))

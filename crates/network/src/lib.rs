@@ -23,6 +23,7 @@ mod codec;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -45,61 +46,56 @@ use tracing::{debug, info, warn};
 
 use codec::{Frame, FrameCodec};
 pub use tenge_types::PublicKey;
+use tenge_types::address::{DnsFamily, Host, ListenAddress, PeerAddress};
 
-/// The address forms a peer may be dialled at, for error messages.
-const PEER_ADDRESS_FORMS: &str =
-    "/ip4/ADDRESS/tcp/PORT, /ip6/ADDRESS/tcp/PORT or /dns4|dns6|dns/HOST/tcp/PORT";
-
-/// Checks a peer address as the node will dial it: a multiaddr of an IP address or a DNS name
-/// and a TCP port (`/ip4/10.0.0.5/tcp/7100`, `/ip6/::1/tcp/7100`,
-/// `/dns4/validator-1.cb.kz/tcp/7100`; `/dns6` asks for IPv6 addresses only, `/dns` for
-/// either). A name is resolved at every dial (docs/decisions.md D48). `/dnsaddr` (addresses in
-/// TXT records) is refused: it needs more than a name lookup and no deployment of ours uses it.
+/// Checks a peer address as the node will dial it, with the one parser of addresses
+/// ([`tenge_types::PeerAddress`], docs/decisions.md D55): an IP address or a DNS name and a TCP
+/// port (`/ip4/10.0.0.5/tcp/7100`, `/ip6/::1/tcp/7100`, `/dns4/validator-1.cb.kz/tcp/7100`;
+/// `/dns6` asks for IPv6 addresses only, `/dns` for either). A name is resolved at every dial
+/// (D48).
 pub fn check_address(address: &str) -> Result<(), String> {
-    use libp2p::multiaddr::Protocol;
-    let parsed: Multiaddr = address
-        .parse()
-        .map_err(|e| format!("`{address}` is not a multiaddr ({e}): use {PEER_ADDRESS_FORMS}"))?;
-    let mut parts = parsed.iter();
-    match parts.next() {
-        Some(Protocol::Ip4(_) | Protocol::Ip6(_)) => {}
-        Some(Protocol::Dns(name) | Protocol::Dns4(name) | Protocol::Dns6(name)) => {
-            if name.is_empty() {
-                return Err(format!("`{address}` has an empty DNS name"));
-            }
-        }
-        Some(Protocol::Dnsaddr(_)) => {
-            return Err(format!(
-                "`{address}`: /dnsaddr is not supported; use {PEER_ADDRESS_FORMS}"
-            ));
-        }
-        _ => {
-            return Err(format!(
-                "`{address}` does not start with an IP address or a DNS name: use {PEER_ADDRESS_FORMS}"
-            ));
-        }
-    }
-    match (parts.next(), parts.next()) {
-        (Some(Protocol::Tcp(_)), None) => Ok(()),
-        _ => Err(format!(
-            "`{address}` must be {PEER_ADDRESS_FORMS} and nothing more"
-        )),
-    }
+    PeerAddress::parse(address)
+        .map(drop)
+        .map_err(|error| error.to_string())
 }
 
 /// Checks an address to listen on: an IP address (often `0.0.0.0` or `::`) and a TCP port. A
 /// node listens on its own interfaces, so a DNS name has no meaning here.
 pub fn check_listen_address(address: &str) -> Result<(), String> {
+    ListenAddress::parse(address)
+        .map(drop)
+        .map_err(|error| error.to_string())
+}
+
+/// libp2p's form of a parsed peer address.
+fn peer_multiaddr(address: &PeerAddress) -> Multiaddr {
     use libp2p::multiaddr::Protocol;
-    check_address(address)?;
-    let parsed: Multiaddr = address.parse().map_err(|e| format!("`{address}`: {e}"))?;
-    match parsed.iter().next() {
-        Some(Protocol::Ip4(_) | Protocol::Ip6(_)) => Ok(()),
-        _ => Err(format!(
-            "`{address}`: a node listens on an IP address of its own, not a DNS name; use \
-             /ip4/ADDRESS/tcp/PORT or /ip6/ADDRESS/tcp/PORT"
-        )),
-    }
+    let host = match &address.host {
+        Host::Ip(IpAddr::V4(ip)) => Protocol::Ip4(*ip),
+        Host::Ip(IpAddr::V6(ip)) => Protocol::Ip6(*ip),
+        Host::Dns { family, name } => {
+            let name = name.clone().into();
+            match family {
+                DnsFamily::Ipv4 => Protocol::Dns4(name),
+                DnsFamily::Ipv6 => Protocol::Dns6(name),
+                DnsFamily::Any => Protocol::Dns(name),
+            }
+        }
+    };
+    Multiaddr::empty()
+        .with(host)
+        .with(Protocol::Tcp(address.tcp_port))
+}
+
+/// libp2p's form of a parsed listen address.
+fn listen_multiaddr(address: ListenAddress) -> Multiaddr {
+    use libp2p::multiaddr::Protocol;
+    Multiaddr::empty()
+        .with(match address.ip {
+            IpAddr::V4(ip) => Protocol::Ip4(ip),
+            IpAddr::V6(ip) => Protocol::Ip6(ip),
+        })
+        .with(Protocol::Tcp(address.tcp_port))
 }
 
 /// What a message is about.
@@ -688,15 +684,11 @@ pub async fn start_with_metrics(
             .address
             .as_ref()
             .map(|address| {
-                check_address(address).map_err(|reason| NetworkError::Address {
-                    address: address.clone(),
-                    reason,
-                })?;
-                address
-                    .parse::<Multiaddr>()
-                    .map_err(|e| NetworkError::Address {
+                PeerAddress::parse(address)
+                    .map(|parsed| peer_multiaddr(&parsed))
+                    .map_err(|error| NetworkError::Address {
                         address: address.clone(),
-                        reason: e.to_string(),
+                        reason: error.to_string(),
                     })
             })
             .transpose()?;
@@ -812,14 +804,12 @@ pub async fn start_with_metrics(
         .with_swarm_config(|config| config.with_idle_connection_timeout(idle_timeout))
         .with_connection_timeout(Duration::from_millis(limits.handshake_timeout_ms))
         .build();
-    let listen: Multiaddr =
-        config
-            .listen_address
-            .parse()
-            .map_err(|e: libp2p::multiaddr::Error| NetworkError::Address {
-                address: config.listen_address.clone(),
-                reason: e.to_string(),
-            })?;
+    let listen = ListenAddress::parse(&config.listen_address)
+        .map(listen_multiaddr)
+        .map_err(|error| NetworkError::Address {
+            address: config.listen_address.clone(),
+            reason: error.to_string(),
+        })?;
     swarm.listen_on(listen).map_err(|e| NetworkError::Listen {
         address: config.listen_address.clone(),
         reason: e.to_string(),
@@ -1444,14 +1434,14 @@ impl EventLoop {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_address, check_listen_address};
+    use super::{check_address, check_listen_address, listen_multiaddr, peer_multiaddr};
+    use tenge_types::address::{ListenAddress, PeerAddress};
 
     #[test]
     fn peer_addresses_are_an_ip_or_a_name_and_tcp() {
         for good in [
             "/ip4/127.0.0.1/tcp/7100",
             "/ip6/::1/tcp/7100",
-            "/ip4/0.0.0.0/tcp/0",
             "/dns4/localhost/tcp/7100",
             "/dns6/validator-1.example.kz/tcp/7100",
             "/dns/validator-1.example.kz/tcp/7100",
@@ -1473,15 +1463,49 @@ mod tests {
                 "/tcp/7100",
                 "does not start with an IP address or a DNS name",
             ),
+            // One rule with `tenge genesis` (D55): what no other host can dial is refused.
+            ("/ip4/0.0.0.0/tcp/7100", "can dial"),
+            ("/ip4/127.0.0.1/tcp/0", "not a TCP port"),
+            ("/dns4/bad_name/tcp/7100", "not a DNS name"),
         ] {
             let error = check_address(bad).expect_err(bad);
             assert!(error.contains(says), "{bad}: {error}");
         }
     }
 
+    /// libp2p reads back exactly the address we parsed: the multiaddr built from the parsed
+    /// value is the one libp2p's own parser makes of the text.
+    #[test]
+    fn parsed_addresses_become_the_same_multiaddrs() {
+        for text in [
+            "/ip4/10.0.0.5/tcp/7100",
+            "/ip6/2001:db8::7/tcp/65535",
+            "/dns4/localhost/tcp/7100",
+            "/dns6/validator-1.example.kz/tcp/7100",
+            "/dns/validator-1.example.kz/tcp/7100",
+        ] {
+            let parsed = PeerAddress::parse(text).unwrap();
+            assert_eq!(
+                peer_multiaddr(&parsed),
+                text.parse::<libp2p::Multiaddr>().unwrap()
+            );
+        }
+        for text in ["/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/7100"] {
+            let parsed = ListenAddress::parse(text).unwrap();
+            assert_eq!(
+                listen_multiaddr(parsed),
+                text.parse::<libp2p::Multiaddr>().unwrap()
+            );
+        }
+    }
+
     #[test]
     fn listen_addresses_are_ip_only() {
-        for good in ["/ip4/0.0.0.0/tcp/7100", "/ip6/::/tcp/7100"] {
+        for good in [
+            "/ip4/0.0.0.0/tcp/7100",
+            "/ip4/0.0.0.0/tcp/0",
+            "/ip6/::/tcp/7100",
+        ] {
             assert_eq!(check_listen_address(good), Ok(()), "{good}");
         }
         for (bad, says) in [

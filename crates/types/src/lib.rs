@@ -4,6 +4,7 @@
 //! Everything that is hashed, signed or sent is encoded with BCS ([`codec`]) and hashed with
 //! SHA-256 under a per-type domain ([`hash::Domain`]).
 
+pub mod address;
 pub mod amount;
 pub mod block;
 pub mod codec;
@@ -19,6 +20,7 @@ pub mod state;
 pub mod sync;
 pub mod transaction;
 
+pub use address::{AddressError, ListenAddress, PeerAddress};
 pub use amount::{Amount, AmountParseError};
 pub use block::{Block, BlockHeader, BlockId};
 pub use codec::{DecodeError, decode, encode};
