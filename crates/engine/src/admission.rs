@@ -122,6 +122,52 @@ pub fn check_gossip(
     verdict
 }
 
+/// How much waiting work the admission mark allows: about this long of what the chain commits.
+pub const ADMISSION_QUEUE: std::time::Duration = std::time::Duration::from_secs(1);
+/// The mark never falls below this (a quiet chain, or one starting up, commits little).
+pub const ADMISSION_FLOOR: usize = 5_000;
+/// The commits the rate is measured over.
+pub const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The admission mark, following the chain (N3): client transactions are refused (503) while
+/// the mempool holds about `ADMISSION_QUEUE` of what the chain committed over the last
+/// `RATE_WINDOW`, at least `ADMISSION_FLOOR` and at most the configured ceiling
+/// (`mempool_admission_max_txs`). A fixed count means seconds of queue on a slow machine and
+/// too little on a fast one: what is admitted waits at most about a second for its block.
+#[derive(Debug, Default)]
+pub struct AdmissionMark {
+    /// (when, transactions) of each commit within the window, oldest first.
+    commits: std::collections::VecDeque<(std::time::Instant, u64)>,
+    in_window: u64,
+}
+
+impl AdmissionMark {
+    /// Counts a committed block's transactions.
+    pub fn record(&mut self, at: std::time::Instant, transactions: u64) {
+        self.commits.push_back((at, transactions));
+        self.in_window += transactions;
+        self.forget_before(at);
+    }
+
+    fn forget_before(&mut self, now: std::time::Instant) {
+        while let Some(&(at, transactions)) = self.commits.front() {
+            if now.saturating_duration_since(at) <= RATE_WINDOW {
+                break;
+            }
+            self.commits.pop_front();
+            self.in_window -= transactions;
+        }
+    }
+
+    /// The mark at `now`, for a configured ceiling.
+    pub fn mark(&mut self, now: std::time::Instant, ceiling: usize) -> usize {
+        self.forget_before(now);
+        let per_second = self.in_window as f64 / RATE_WINDOW.as_secs_f64();
+        let queue = (per_second * ADMISSION_QUEUE.as_secs_f64()) as usize;
+        queue.max(ADMISSION_FLOOR).min(ceiling)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -133,6 +179,35 @@ mod tests {
     use tenge_ledger::testkit::{TestNetwork, test_key};
     use tenge_types::transaction::{Issue, Transfer};
     use tenge_types::{Amount, Payload, Round};
+
+    #[test]
+    fn n3_the_admission_mark_is_a_second_of_recent_commits_between_floor_and_ceiling() {
+        let start = std::time::Instant::now();
+        let second = std::time::Duration::from_secs(1);
+        let mut mark = AdmissionMark::default();
+        assert_eq!(
+            mark.mark(start, 30_000),
+            ADMISSION_FLOOR,
+            "nothing committed yet"
+        );
+        assert_eq!(
+            mark.mark(start, 1_000),
+            1_000,
+            "the ceiling wins over the floor"
+        );
+        // 12,000 transactions a second for three seconds.
+        for tick in 0..30 {
+            mark.record(start + second * tick / 10, 1_200);
+        }
+        let now = start + second * 3;
+        assert_eq!(mark.mark(now, 30_000), 12_000);
+        assert_eq!(mark.mark(now, 10_000), 10_000);
+        // The chain stops committing: the window empties and the floor is left.
+        assert_eq!(
+            mark.mark(now + RATE_WINDOW + second, 30_000),
+            ADMISSION_FLOOR
+        );
+    }
 
     /// H2: a listed peer gossips a transaction that no block can carry: a random sender,
     /// sequence 0, 400 valid signatures by throwaway keys (about 38 KB, over the 32 KiB a block

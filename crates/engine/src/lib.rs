@@ -58,10 +58,12 @@ pub struct EngineLimits {
     pub empty_block_interval_ms: u64,
     /// A transaction not included within this time leaves the mempool.
     pub mempool_ttl_ms: u64,
-    /// Client submissions are refused (503, retry later) while the mempool holds this many
-    /// transactions, before any signature is checked: a burst above what the chain commits is
-    /// turned away at once instead of queueing for seconds and starving consensus of CPU (N3).
-    /// Gossip from peers is still taken up to `mempool_max_txs`.
+    /// The ceiling of the admission mark: client submissions are refused (503, retry later)
+    /// while the mempool holds about a second of what the chain commits, and never more than
+    /// this many transactions, before any signature is checked: a burst above what the chain
+    /// commits is turned away at once instead of queueing for seconds and starving consensus of
+    /// CPU (N3, [`admission::AdmissionMark`]). Gossip from peers is still taken up to
+    /// `mempool_max_txs`.
     pub mempool_admission_max_txs: usize,
     /// How blocks taken by range sync have their signatures checked (config
     /// `verify_signatures`).
@@ -192,6 +194,8 @@ pub struct CommitEvent {
 pub struct Counters {
     /// Transactions in the mempool, as of the engine's last loop.
     pub mempool_transactions: std::sync::atomic::AtomicUsize,
+    /// The admission mark as of the engine's last loop ([`admission::AdmissionMark`]).
+    pub admission_mark: std::sync::atomic::AtomicUsize,
     /// Senders whose pending transactions wait for an earlier sequence that the node does not
     /// hold, as of the engine's last look (refreshed while the mempool is near the admission
     /// mark). Over the mark, only a transaction that fills such a gap is admitted (N3).
@@ -211,7 +215,6 @@ pub struct EngineHandle {
     pub metrics: Arc<Metrics>,
     pub genesis: Arc<Genesis>,
     pub verify_threads: usize,
-    pub mempool_admission_max_txs: usize,
     /// Client signature checks run one batch at a time (each on `verify_threads` threads):
     /// concurrent submissions queue here instead of competing for the cores with consensus.
     pub verification: Arc<tokio::sync::Semaphore>,
@@ -234,7 +237,11 @@ impl EngineHandle {
             .counters
             .mempool_transactions
             .load(std::sync::atomic::Ordering::Relaxed);
-        let crowded = waiting >= self.mempool_admission_max_txs;
+        let mark = self
+            .counters
+            .admission_mark
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let crowded = waiting >= mark;
 
         let mut results: Vec<Option<Result<HashValue, SubmitError>>> =
             Vec::with_capacity(transactions.len());
@@ -276,12 +283,14 @@ impl EngineHandle {
             }
         }
         let threads = self.verify_threads;
-        let Ok(_turn) = self.verification.clone().acquire_owned().await else {
+        let Ok(turn) = self.verification.clone().acquire_owned().await else {
             return vec![Err(SubmitError::Stopped)];
         };
         let checked =
             tokio::task::spawn_blocking(move || tenge_ledger::check_transactions(passed, threads))
                 .await;
+        // The turn bounds the cores spent on checks; the wait for the engine below needs none.
+        drop(turn);
         let Ok(checked) = checked else {
             return vec![Err(SubmitError::Stopped)];
         };

@@ -278,6 +278,11 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
     let (status_sender, status) = watch::channel(initial_status);
     let (commits, _) = broadcast::channel(1_024);
     let counters = Arc::new(Counters::default());
+    counters.admission_mark.store(
+        crate::admission::AdmissionMark::default()
+            .mark(Instant::now(), config.limits.mempool_admission_max_txs),
+        Ordering::Relaxed,
+    );
     metrics.register_status(status.clone(), config.data_dir.join("db"));
     let metrics = Arc::new(metrics);
     let handle = EngineHandle {
@@ -290,7 +295,6 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         metrics: metrics.clone(),
         genesis: Arc::new(config.genesis.clone()),
         verify_threads: config.limits.verify_threads,
-        mempool_admission_max_txs: config.limits.mempool_admission_max_txs,
         verification: Arc::new(tokio::sync::Semaphore::new(1)),
     };
     let runtime = tokio::runtime::Handle::current();
@@ -337,6 +341,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         payload_due: None,
         progress: None,
         gaps_published: Instant::now(),
+        admission: crate::admission::AdmissionMark::default(),
     };
     std::thread::Builder::new()
         .name("tenge-engine".into())
@@ -521,6 +526,8 @@ struct Engine {
     progress: Option<(tenge_types::Height, Instant)>,
     /// When `Counters::senders_waiting_for_gap` was last refreshed.
     gaps_published: Instant,
+    /// What the chain committed lately, for the admission mark (N3).
+    admission: crate::admission::AdmissionMark,
 }
 
 impl Engine {
@@ -571,7 +578,11 @@ impl Engine {
             self.counters
                 .mempool_transactions
                 .store(self.mempool.len(), Ordering::Relaxed);
-            self.publish_gaps(now);
+            let mark = self
+                .admission
+                .mark(now, self.config.limits.mempool_admission_max_txs);
+            self.counters.admission_mark.store(mark, Ordering::Relaxed);
+            self.publish_gaps(now, mark);
             self.maybe_propose_due();
             if now.duration_since(last_periodic) >= Duration::from_millis(self.periodic_ms()) {
                 last_periodic = now;
@@ -592,12 +603,12 @@ impl Engine {
     /// Refreshes the senders whose transactions wait behind a gap, which the API's admission
     /// reads over the mark (N3): every `GAPS_REFRESH` while the mempool is at least half the
     /// admission mark (a scan of the pending senders), and cleared once below it.
-    fn publish_gaps(&mut self, now: Instant) {
+    fn publish_gaps(&mut self, now: Instant, mark: usize) {
         if now.duration_since(self.gaps_published) < GAPS_REFRESH {
             return;
         }
         self.gaps_published = now;
-        let near_mark = self.mempool.len() * 2 >= self.config.limits.mempool_admission_max_txs;
+        let near_mark = self.mempool.len() * 2 >= mark;
         let gaps = if near_mark {
             let ledger = self.ledger.read().expect("ledger lock");
             self.mempool.senders_waiting_for_gap(|sender| {
@@ -688,22 +699,18 @@ impl Engine {
             tx, hash, digest, ..
         } = checked;
         self.verified.insert(digest);
-        match self.config.mode {
-            Mode::Observer => {
-                // Observers hold no mempool: they pass transactions on to the validators.
-                self.gossip.push(tx);
-                Ok(hash)
-            }
-            Mode::Validator => {
-                let next = self.next_sequence(&tx.transaction.sender);
-                let inserted = self.mempool.insert_hashed(tx.clone(), hash, next);
-                self.metrics.mempool_insert("client", &inserted);
-                if inserted? {
-                    self.gossip.push(tx);
-                }
-                Ok(hash)
-            }
+        // An observer proposes nothing: it passes client transactions on to the validators. It
+        // still holds them until they commit or expire, so that what it passed on counts against
+        // its admission mark (else a burst sent to observers would bypass the validators' marks
+        // through gossip, N3) and so that a second transaction for a pending sequence is refused
+        // there too (N1).
+        let next = self.next_sequence(&tx.transaction.sender);
+        let inserted = self.mempool.insert_hashed(tx.clone(), hash, next);
+        self.metrics.mempool_insert("client", &inserted);
+        if inserted? {
+            self.gossip.push(tx);
         }
+        Ok(hash)
     }
 
     /// Every validator's network key but this node's own.
@@ -1036,6 +1043,8 @@ impl Engine {
             ledger.commit(&executed);
         }
         let header = &executed.block.header;
+        self.admission
+            .record(Instant::now(), u64::from(header.transaction_count));
         let applied = executed.execution.applied_count() as u32;
         self.metrics.block_committed(
             applied,

@@ -30,19 +30,16 @@ fn wait_until(what: &str, ready: impl Fn() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn n3_over_the_mark_only_transactions_that_fill_a_gap_are_admitted() {
-    let mut net = TestNetwork::new(2, 4);
-    net.expires_at_ms = TimestampMs(TimestampMs::now().0.max(net.genesis.genesis_time.0) + 600_000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    // One validator of four runs: nothing commits, so the mempool only grows.
-    let config = EngineConfig {
-        mode: Mode::Validator,
+/// A node of `net` (validator 0's key) with an admission ceiling of two transactions.
+fn config(net: &TestNetwork, dir: &std::path::Path, mode: Mode) -> EngineConfig {
+    EngineConfig {
+        mode,
         genesis: net.genesis.clone(),
-        key: Arc::new(tenge_crypto::Keypair::from_secret(
-            net.validators[0].secret_bytes(),
-        )),
-        data_dir: dir.path().to_path_buf(),
+        key: Arc::new(tenge_crypto::Keypair::from_secret(match mode {
+            Mode::Validator => net.validators[0].secret_bytes(),
+            Mode::Observer => test_key("observer").secret_bytes(),
+        })),
+        data_dir: dir.to_path_buf(),
         listen_address: "/ip4/127.0.0.1/tcp/0".into(),
         extra_peers: vec![],
         consensus: tenge_consensus::Config::default(),
@@ -51,7 +48,16 @@ async fn n3_over_the_mark_only_transactions_that_fill_a_gap_are_admitted() {
             ..EngineLimits::default()
         },
         network: Default::default(),
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n3_over_the_mark_only_transactions_that_fill_a_gap_are_admitted() {
+    let mut net = TestNetwork::new(2, 4);
+    net.expires_at_ms = TimestampMs(TimestampMs::now().0.max(net.genesis.genesis_time.0) + 600_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    // One validator of four runs: nothing commits, so the mempool only grows.
+    let config = config(&net, dir.path(), Mode::Validator);
     let engine = tenge_engine::start(config).await.expect("engine starts");
 
     // Below the mark: bank 0's sequences 1 and 2 come in, waiting for sequence 0.
@@ -95,6 +101,42 @@ async fn n3_over_the_mark_only_transactions_that_fill_a_gap_are_admitted() {
     assert_eq!(
         results[0].as_ref().ok(),
         Some(&filler.hash()),
+        "{results:?}"
+    );
+    engine.shutdown();
+}
+
+/// An observer passes client transactions on to the validators, which take gossip beyond their
+/// own marks: it must count what it passed on against its mark, or a burst sent to observers
+/// would bypass admission control altogether.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n3_an_observer_counts_what_it_passed_on_against_its_mark() {
+    let mut net = TestNetwork::new(2, 4);
+    net.expires_at_ms = TimestampMs(TimestampMs::now().0.max(net.genesis.genesis_time.0) + 600_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = tenge_engine::start(config(&net, dir.path(), Mode::Observer))
+        .await
+        .expect("observer starts");
+    let results = engine
+        .submit(vec![
+            open_wallet(&net, 0, 0, "w1"),
+            open_wallet(&net, 0, 1, "w2"),
+        ])
+        .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    wait_until("the observer counts both", || {
+        engine
+            .counters
+            .mempool_transactions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 2
+    });
+    let results = engine.submit(vec![open_wallet(&net, 1, 0, "w3")]).await;
+    assert!(
+        matches!(
+            results[..],
+            [Err(SubmitError::Mempool(MempoolError::Full(2)))]
+        ),
         "{results:?}"
     );
     engine.shutdown();
