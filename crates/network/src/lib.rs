@@ -657,6 +657,44 @@ pub async fn start_with_metrics(
     config: NetworkConfig,
     registry: &mut Registry,
 ) -> Result<(NetworkClient, mpsc::Receiver<NetworkEvent>), NetworkError> {
+    start_with_dns(config, registry, SystemDnsConfig::Read).await
+}
+
+/// Where the DNS transport gets its resolver configuration: the host's, or (in tests) as if the
+/// host had none, to check the fallback without touching `/etc`.
+#[derive(Clone, Copy, Debug)]
+enum SystemDnsConfig {
+    Read,
+    #[cfg(test)]
+    Missing,
+}
+
+/// How names in peer addresses are resolved (docs/decisions.md D48, D54).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DnsResolution {
+    /// `/etc/hosts`, then the name servers of `/etc/resolv.conf`.
+    System,
+    /// The host's resolver configuration could not be read (no `/etc/resolv.conf`, or one that
+    /// lists no name server): `/etc/hosts` and `localhost` only, no name server asked. The node
+    /// runs; peers at IP addresses and at names in `/etc/hosts` connect, any other name fails
+    /// its dials as unresolved.
+    HostsOnly,
+}
+
+/// The resolver used when the host has no resolver configuration: no name server (so no query
+/// leaves for a server nobody configured, such as a public resolver), the hosts file still read.
+fn hosts_only_resolver() -> (libp2p::dns::ResolverConfig, libp2p::dns::ResolverOpts) {
+    (
+        libp2p::dns::ResolverConfig::from_name_servers(Vec::new()),
+        libp2p::dns::ResolverOpts::default(),
+    )
+}
+
+async fn start_with_dns(
+    config: NetworkConfig,
+    registry: &mut Registry,
+    system_dns: SystemDnsConfig,
+) -> Result<(NetworkClient, mpsc::Receiver<NetworkEvent>), NetworkError> {
     config.limits.check()?;
     let mut secret = config.secret_key;
     let keypair =
@@ -781,29 +819,54 @@ pub async fn start_with_metrics(
     };
     let idle_timeout = Duration::from_secs(limits.idle_connection_timeout_seconds);
     let metrics = NetworkMetrics::new(registry);
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| NetworkError::Transport(e.to_string()))?
-        // `/dns4`, `/dns6` and `/dns` addresses are resolved at every dial with the system's
-        // resolver configuration (/etc/resolv.conf, /etc/hosts), docs/decisions.md D48.
-        .with_dns()
-        .map_err(|e| {
-            NetworkError::Transport(format!(
-                "cannot read the system DNS configuration (/etc/resolv.conf), needed to dial \
-                 peers by name: {e}"
-            ))
-        })?
-        .with_bandwidth_metrics(registry)
-        .with_behaviour(|_| behaviour)
-        .map_err(|e| NetworkError::Transport(e.to_string()))?
-        .with_swarm_config(|config| config.with_idle_connection_timeout(idle_timeout))
-        .with_connection_timeout(Duration::from_millis(limits.handshake_timeout_ms))
-        .build();
+    let tcp_phase = || {
+        libp2p::SwarmBuilder::with_existing_identity(keypair.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| NetworkError::Transport(e.to_string()))
+    };
+    // The rest of the build, the same whichever resolver the DNS transport got (the two
+    // builders' types differ, so a function cannot take both).
+    macro_rules! finish_swarm {
+        ($builder:expr) => {
+            $builder
+                .with_bandwidth_metrics(registry)
+                .with_behaviour(|_| behaviour)
+                .map_err(|e| NetworkError::Transport(e.to_string()))?
+                .with_swarm_config(|config| config.with_idle_connection_timeout(idle_timeout))
+                .with_connection_timeout(Duration::from_millis(limits.handshake_timeout_ms))
+                .build()
+        };
+    }
+    // `/dns4`, `/dns6` and `/dns` addresses are resolved at every dial with the system's
+    // resolver configuration (/etc/resolv.conf, /etc/hosts), docs/decisions.md D48. A host
+    // without one still starts, resolving from /etc/hosts only (D54).
+    let system = match system_dns {
+        SystemDnsConfig::Read => tcp_phase()?.with_dns(),
+        #[cfg(test)]
+        SystemDnsConfig::Missing => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory (os error 2), as a test asked",
+        )),
+    };
+    let (mut swarm, dns) = match system {
+        Ok(builder) => (finish_swarm!(builder), DnsResolution::System),
+        Err(error) => {
+            warn!(%error,
+                "cannot read this host's DNS resolver configuration (/etc/resolv.conf): peers \
+                 addressed by DNS name resolve from /etc/hosts only, and dials of other names \
+                 fail as unresolved; peers at IP addresses are not affected");
+            let (resolver, options) = hosts_only_resolver();
+            (
+                finish_swarm!(tcp_phase()?.with_dns_config(resolver, options)),
+                DnsResolution::HostsOnly,
+            )
+        }
+    };
     let listen = ListenAddress::parse(&config.listen_address)
         .map(listen_multiaddr)
         .map_err(|error| NetworkError::Address {
@@ -836,6 +899,7 @@ pub async fn start_with_metrics(
         listening: Vec::new(),
         dropped: 0,
         metrics,
+        dns,
     };
     tokio::spawn(event_loop.run());
     Ok((
@@ -867,6 +931,8 @@ struct EventLoop {
     /// Messages dropped because the node's queue was full.
     dropped: u64,
     metrics: NetworkMetrics,
+    /// How names are resolved, for the warning when one does not resolve.
+    dns: DnsResolution,
 }
 
 impl EventLoop {
@@ -1162,9 +1228,16 @@ impl EventLoop {
                 })
                 .inc();
             if failures.is_power_of_two() {
-                warn!(peer = %key, %address, failures, %reason,
-                    "cannot dial peer: its address does not resolve (check the name in the genesis \
-                     or config, and this host's /etc/hosts and /etc/resolv.conf)");
+                match self.dns {
+                    DnsResolution::System => warn!(peer = %key, %address, failures, %reason,
+                        "cannot dial peer: its address does not resolve (check the name in the \
+                         genesis or config, and this host's /etc/hosts and /etc/resolv.conf)"),
+                    DnsResolution::HostsOnly => warn!(peer = %key, %address, failures, %reason,
+                        "cannot dial peer: its address does not resolve, and this host has no DNS \
+                         resolver configuration (/etc/resolv.conf missing or without a nameserver): \
+                         only names in /etc/hosts resolve; add the name there or configure a \
+                         resolver and restart"),
+                }
             }
             return;
         }
@@ -1496,6 +1569,103 @@ mod tests {
                 listen_multiaddr(parsed),
                 text.parse::<libp2p::Multiaddr>().unwrap()
             );
+        }
+    }
+
+    /// The fallback asks no name server (none was configured: no query may leave for one) and
+    /// still reads the hosts file.
+    #[test]
+    fn the_fallback_resolver_has_no_name_server_and_reads_the_hosts_file() {
+        let (resolver, options) = super::hosts_only_resolver();
+        assert!(resolver.name_servers().is_empty());
+        // `ResolveHosts` is not re-exported by libp2p; its variants are Always, Auto (the
+        // default: read for a stub resolver like ours) and Never.
+        assert_ne!(
+            format!("{:?}", options.use_hosts_file),
+            "Never",
+            "the hosts file must be read"
+        );
+    }
+
+    /// D54: a host without /etc/resolv.conf (simulated: nothing under /etc is touched) starts
+    /// its network; a peer at a name the resolver answers without a server (`localhost`) is
+    /// dialled and connects, and a name only a server could answer fails its dials as
+    /// unresolved, counted and warned about, instead of the node refusing to start.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_resolver_configuration_the_node_starts_and_resolves_from_hosts_only() {
+        use std::time::Duration;
+
+        use super::{
+            NetworkConfig, NetworkLimits, PeerConfig, SystemDnsConfig, start, start_with_dns,
+        };
+        use prometheus_client::registry::Registry;
+        use tenge_crypto::Keypair;
+
+        let (a, b, c) = (
+            Keypair::from_secret([41; 32]),
+            Keypair::from_secret([42; 32]),
+            Keypair::from_secret([43; 32]),
+        );
+        let listed = |key: &Keypair, address: Option<String>| PeerConfig {
+            key: key.public_key(),
+            address,
+        };
+        let (client_a, _events_a) = start(NetworkConfig {
+            secret_key: a.secret_bytes(),
+            listen_address: "/ip4/127.0.0.1/tcp/0".into(),
+            peers: vec![listed(&b, None)],
+            limits: NetworkLimits::default(),
+        })
+        .await
+        .expect("A starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let address_a = loop {
+            if let Some(address) = client_a.listen_addresses().await.unwrap().pop() {
+                break address;
+            }
+            assert!(std::time::Instant::now() < deadline, "A never listened");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let port_a = address_a.rsplit('/').next().expect("a port");
+        let mut registry = Registry::default();
+        let (client_b, _events_b) = start_with_dns(
+            NetworkConfig {
+                secret_key: b.secret_bytes(),
+                listen_address: "/ip4/127.0.0.1/tcp/0".into(),
+                peers: vec![
+                    listed(&a, Some(format!("/dns4/localhost/tcp/{port_a}"))),
+                    listed(&c, Some("/dns4/validator-3.tenge.example/tcp/7100".into())),
+                ],
+                limits: NetworkLimits::default(),
+            },
+            &mut registry,
+            SystemDnsConfig::Missing,
+        )
+        .await
+        .expect("B starts without a resolver configuration");
+        let unresolved = |registry: &Registry| {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, registry).expect("encodes");
+            text.lines()
+                .find(|line| {
+                    line.starts_with("tenge_network_dial_failures_total{reason=\"unresolved\"}")
+                })
+                .and_then(|line| line.rsplit(' ').next())
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let connected = client_b.peers().await.unwrap().contains(&a.public_key());
+            if connected && unresolved(&registry) >= 1 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "B connected to A at /dns4/localhost: {connected}; unresolved dials of C: {}",
+                unresolved(&registry)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
