@@ -221,6 +221,27 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    /// Whether a submission would be refused whole, answered before its body is decoded: the
+    /// mempool is at the admission mark and no sender waits behind a gap, so nothing can come
+    /// in (N3; [`submit`](Self::submit) says the same of each transaction).
+    pub fn over_mark(&self) -> Option<SubmitError> {
+        let waiting = self
+            .counters
+            .mempool_transactions
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mark = self
+            .counters
+            .admission_mark
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let no_gaps = self
+            .counters
+            .senders_waiting_for_gap
+            .read()
+            .expect("gap set lock")
+            .is_empty();
+        (waiting >= mark && no_gaps).then_some(SubmitError::Mempool(MempoolError::Full(waiting)))
+    }
+
     /// Admits client transactions: the cheap checks first (size, structure, chain, a dry run on
     /// the committed state), then the signatures of what passed, in a batch off the async
     /// threads, then the mempool. One result per transaction, in order.

@@ -72,7 +72,17 @@ async fn n3_over_the_mark_only_transactions_that_fill_a_gap_are_admitted() {
             == 2
     });
 
-    // At the mark: a new sender's next transaction is refused at once, like one further ahead.
+    // At the mark, with a sender waiting behind a gap, a submission must be looked into.
+    wait_until("the engine publishes bank 0's gap", || {
+        !engine
+            .counters
+            .senders_waiting_for_gap
+            .read()
+            .expect("lock")
+            .is_empty()
+    });
+    assert!(engine.over_mark().is_none());
+    // A new sender's next transaction is refused at once, like one further ahead.
     let results = engine
         .submit(vec![
             open_wallet(&net, 1, 0, "w3"),
@@ -139,5 +149,13 @@ async fn n3_an_observer_counts_what_it_passed_on_against_its_mark() {
         ),
         "{results:?}"
     );
+    // No sender waits behind a gap: any submission is refused whole, before it is decoded.
+    wait_until("the observer's mark is in force", || {
+        engine.over_mark().is_some()
+    });
+    assert!(matches!(
+        engine.over_mark(),
+        Some(SubmitError::Mempool(MempoolError::Full(2)))
+    ));
     engine.shutdown();
 }
