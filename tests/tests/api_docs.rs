@@ -1,15 +1,21 @@
-//! The OpenAPI document against a real single-validator node (in process, real RocksDB, real
-//! HTTP): it parses as OpenAPI 3 and describes exactly the routes the node serves.
+//! The OpenAPI document and the API page at `/docs`. The document, against a single-validator
+//! node in process (real RocksDB, real HTTP): it parses as OpenAPI 3 and describes exactly the
+//! routes the node serves. The page, against a real `tenged` process: it and every file it names
+//! load from the node alone, nothing in it points elsewhere, and it shows the node's document.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tenge_engine::{EngineConfig, EngineLimits, Mode};
 use tenge_ledger::testkit::TestNetwork;
+use tenge_tests::byzantine::use_free_ports;
+use tenge_tests::cluster::Cluster;
 
 struct Node {
-    _dir: tempfile::TempDir,
+    /// The data directory of a node in process.
+    _dir: Option<tempfile::TempDir>,
     url: String,
     http: reqwest::Client,
 }
@@ -36,7 +42,7 @@ async fn node() -> Node {
     tokio::spawn(tenge_api::serve(listener, engine, std::future::pending()));
     tenge_api::tls::install_default_provider();
     Node {
-        _dir: dir,
+        _dir: Some(dir),
         url,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -48,6 +54,7 @@ async fn node() -> Node {
 struct Answer {
     status: u16,
     content_type: String,
+    csp: Option<String>,
     body: Vec<u8>,
 }
 
@@ -66,9 +73,11 @@ impl Node {
                 .map(|v| v.to_str().unwrap().to_string())
         };
         let content_type = header("content-type").unwrap_or_default();
+        let csp = header("content-security-policy");
         Answer {
             status: response.status().as_u16(),
             content_type,
+            csp,
             body: response.bytes().await.unwrap().to_vec(),
         }
     }
@@ -116,7 +125,8 @@ async fn openapi_document_lists_exactly_the_served_routes() {
         let concrete = path
             .replace("{hash}", &"ab".repeat(32))
             .replace("{id}", &"cd".repeat(32))
-            .replace("{height}", "0");
+            .replace("{height}", "0")
+            .replace("{file}", "index.css");
         for method in ["get", "post", "put", "delete"] {
             let documented = described.contains(&(method.to_string(), path.clone()));
             if documented && path == "/v1/events" {
@@ -146,6 +156,216 @@ async fn openapi_document_lists_exactly_the_served_routes() {
     // A route nobody declared gets the fallback.
     let answer = node.get("/v1/not-a-route").await;
     assert_eq!(answer.status, 404);
+}
+
+/// A real `tenged` (one validator), and a client that follows no redirect, so that each answer
+/// is seen as the node gives it.
+async fn node_process() -> (Cluster, Node) {
+    let mut cluster = Cluster::init(1, 0, 48_000);
+    use_free_ports(&mut cluster);
+    cluster.start_validator(0);
+    tenge_api::tls::install_default_provider();
+    let node = Node {
+        _dir: None,
+        url: cluster.validators[0].api.trim_end_matches('/').to_string(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up = node
+            .http
+            .get(format!("{}/health", node.url))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if up {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node's API did not come up:\n{}",
+            cluster.logs_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (cluster, node)
+}
+
+/// The values of `attribute="..."` in an HTML page.
+fn attribute_values(html: &str, attribute: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    for quote in ['"', '\''] {
+        let marker = format!("{attribute}={quote}");
+        for rest in html.split(&marker).skip(1) {
+            values.push(rest.split(quote).next().unwrap().to_string());
+        }
+    }
+    values
+}
+
+/// The targets of `url(...)` in a style sheet.
+fn css_urls(css: &str) -> Vec<String> {
+    css.split("url(")
+        .skip(1)
+        .map(|rest| {
+            rest.trim_start()
+                .trim_start_matches(['"', '\''])
+                .chars()
+                .take_while(|c| !matches!(c, ')' | '"' | '\'' | ','))
+                .collect()
+        })
+        .collect()
+}
+
+/// A reference a browser resolves against the node itself (no scheme, no other host), or an
+/// inline `data:` URL.
+fn stays_on_the_node(reference: &str) -> bool {
+    let lower = reference.trim().to_ascii_lowercase();
+    lower.starts_with("data:") || !(lower.contains(':') || lower.starts_with("//"))
+}
+
+fn assert_json_error(answer: &Answer, status: u16, what: &str) {
+    assert_eq!(answer.status, status, "{what}");
+    assert!(
+        answer.content_type.starts_with("application/json"),
+        "{what}: {}",
+        answer.content_type
+    );
+    let body: Value = serde_json::from_slice(&answer.body).expect("a JSON error");
+    assert_eq!(body["error"]["status"], status, "{what}: {body}");
+    assert!(body["error"]["kind"].is_string(), "{what}: {body}");
+    assert!(body["error"]["message"].is_string(), "{what}: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_page_loads_from_the_node_alone() {
+    let (_cluster, node) = node_process().await;
+
+    let page = node.get("/docs").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.content_type.starts_with("text/html"),
+        "{}",
+        page.content_type
+    );
+    let in_folder = node.get("/docs/").await;
+    assert_eq!(in_folder.status, 200);
+    assert_eq!(in_folder.body, page.body, "/docs and /docs/ differ");
+    let csp = page
+        .csp
+        .clone()
+        .expect("the page has a Content-Security-Policy");
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self';",
+        "connect-src 'self'",
+    ] {
+        assert!(csp.contains(directive), "{directive} not in {csp}");
+    }
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(
+        html.contains("id=\"swagger-ui\""),
+        "not the Swagger UI page: {html}"
+    );
+    for scheme in ["http://", "https://"] {
+        assert!(
+            !html.contains(scheme),
+            "the page names an outside URL: {html}"
+        );
+    }
+
+    let scripts = attribute_values(&html, "src");
+    let links = attribute_values(&html, "href");
+    for needed in [
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-initializer.js",
+    ] {
+        assert!(
+            scripts.iter().any(|s| s.ends_with(needed)),
+            "the page does not load {needed}: {html}"
+        );
+    }
+    assert!(
+        links.iter().any(|s| s.ends_with("swagger-ui.css")),
+        "the page does not load its style sheet: {html}"
+    );
+    for reference in scripts.iter().chain(&links) {
+        assert!(
+            stays_on_the_node(reference),
+            "outside reference {reference}"
+        );
+        let path = reference
+            .strip_prefix("/docs/")
+            .map(|_| reference.clone())
+            .unwrap_or_else(|| format!("/docs/{}", reference.trim_start_matches("./")));
+        let file = node.get(&path).await;
+        assert_eq!(file.status, 200, "{path}");
+        assert!(!file.body.is_empty(), "{path} is empty");
+        let expected = match path.rsplit_once('.').map(|(_, e)| e) {
+            Some("js") => "text/javascript",
+            Some("css") => "text/css",
+            Some("png") => "image/png",
+            other => panic!("{path}: a file of unexpected kind {other:?}"),
+        };
+        assert!(
+            file.content_type.starts_with(expected),
+            "{path}: {} (expected {expected})",
+            file.content_type
+        );
+        if expected == "text/css" {
+            let css = String::from_utf8_lossy(&file.body);
+            for url in css_urls(&css) {
+                assert!(stays_on_the_node(&url), "{path} loads {url}");
+            }
+            assert!(!css.contains("@import"), "{path} imports a style sheet");
+        }
+    }
+
+    // The script that starts the page shows the node's own document, with the online validator
+    // (an image and a request to validator.swagger.io) turned off.
+    let initializer = node.get("/docs/swagger-initializer.js").await;
+    assert_eq!(initializer.status, 200);
+    let initializer = String::from_utf8(initializer.body).unwrap();
+    for scheme in ["http://", "https://"] {
+        assert!(!initializer.contains(scheme), "{initializer}");
+    }
+    assert!(
+        initializer.contains("\"validatorUrl\": \"none\""),
+        "{initializer}"
+    );
+    let document_path = initializer
+        .split("\"url\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the initializer names the document");
+    assert_eq!(document_path, "/v1/openapi.json");
+    assert!(tenge_api::ROUTES.contains(&("get", document_path)));
+    let document = node.get(document_path).await;
+    assert_eq!(document.status, 200);
+    assert!(document.content_type.starts_with("application/json"));
+    let document: Value = serde_json::from_slice(&document.body).expect("the document is JSON");
+    assert!(document["paths"]["/docs"]["get"].is_object());
+
+    // Anything else under /docs/ is the API's JSON 404; other methods its 405.
+    for path in [
+        "/docs/no-such-file.js",
+        "/docs/swagger-ui-bundle.js.map",
+        "/docs/oauth2-redirect.html",
+        "/docs/index.html/x",
+        "/docs/dist/swagger-ui.css",
+        "/docs//swagger-ui.css",
+        "/docs/%2e%2e%2fCargo.toml",
+    ] {
+        assert_json_error(&node.get(path).await, 404, path);
+    }
+    for path in ["/docs", "/docs/", "/docs/swagger-ui.css"] {
+        let answer = node.request(reqwest::Method::POST, path).await;
+        assert_json_error(&answer, 405, path);
+    }
 }
 
 /// A structural check of the document as an OpenAPI 3 document, independent of the library that

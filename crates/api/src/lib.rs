@@ -2,6 +2,7 @@
 //! `tenge-client` (which the CLI uses without any node code) and are re-exported here.
 #![recursion_limit = "256"]
 
+pub mod docs;
 pub mod metrics;
 pub mod openapi;
 pub mod proofs;

@@ -44,6 +44,9 @@ use crate::server::ROUTES;
         crate::server::metrics,
         crate::server::health,
         crate::ready::ready,
+        crate::docs::page,
+        crate::docs::page_in_folder,
+        crate::docs::file,
     ),
     tags(
         (name = "transactions", description = "Submit signed transactions and follow them"),

@@ -75,6 +75,9 @@ served_routes! {
     get "/metrics" => metrics;
     get "/health" => health;
     get "/ready" => crate::ready::ready;
+    get "/docs" => crate::docs::page;
+    get "/docs/" => crate::docs::page_in_folder;
+    get "/docs/{file}" => crate::docs::file;
 }
 
 /// An API error in the one shape.
@@ -86,7 +89,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        kind: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             kind,
@@ -99,7 +106,7 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    fn not_found(message: impl Into<String>) -> ApiError {
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
