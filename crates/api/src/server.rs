@@ -286,6 +286,10 @@ async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, axum::Json<SubmitResponse>), ApiError> {
+    // Over the admission mark nothing is decoded that could not come in (N3).
+    if let Some(refusal) = engine.over_mark() {
+        return Err(refusal.into());
+    }
     let tx = transaction_from_body(&headers, &body)?;
     let result = engine
         .submit(vec![tx])
@@ -312,7 +316,7 @@ async fn submit(
         (status = 200, description = "One result per transaction, in order: its hash, or why it was refused", body = Vec<BatchItem>),
         (status = 400, description = "Undecodable list, too many transactions, or a malformed one (named by index)", body = ErrorBody),
         (status = 413, description = "Body over 16 MiB", body = ErrorBody),
-        (status = 503, description = "64 batches are being admitted; retry", body = ErrorBody),
+        (status = 503, description = "64 batches are being admitted, or the mempool is at its admission mark; retry", body = ErrorBody),
     )
 )]
 async fn submit_batch(
@@ -327,6 +331,10 @@ async fn submit_batch(
             format!("{MAX_CONCURRENT_BATCHES} batches are being admitted; retry in a moment"),
         ));
     };
+    // Over the admission mark nothing is decoded that could not come in (N3).
+    if let Some(refusal) = engine.over_mark() {
+        return Err(refusal.into());
+    }
     let transactions: Vec<SignedTransaction> =
         tenge_types::decode("transaction batch", &body, MAX_BATCH_BODY_BYTES)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
