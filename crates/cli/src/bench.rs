@@ -83,6 +83,21 @@ struct Held {
     /// When the waiting transactions go out; `None` while they are out.
     until: Option<Instant>,
     backoff: Duration,
+    /// After a refusal only the first waiting transaction goes out, as a probe: a client retries
+    /// its one refused transaction, it does not resend everything it has queued meanwhile.
+    probe: bool,
+}
+
+impl Held {
+    /// What goes out now: the first waiting transaction after a refusal, else all of them.
+    fn take_ready(&mut self) -> Vec<usize> {
+        self.until = None;
+        if self.probe {
+            self.waiting.pop_first().into_iter().collect()
+        } else {
+            std::mem::take(&mut self.waiting).into_iter().collect()
+        }
+    }
 }
 
 /// Updates the held wallets after an answer: `sent` went out, `busy` of them were refused with
@@ -102,6 +117,7 @@ fn hold(
             waiting: std::collections::BTreeSet::new(),
             until: None,
             backoff: Duration::ZERO,
+            probe: true,
         });
         wallet.waiting.insert(i);
         refused_wallets.insert(i % wallets);
@@ -117,6 +133,7 @@ fn hold(
             };
             let spread = wallet.backoff / 4 * (w % 256) as u32 / 255;
             wallet.until = Some(now + wallet.backoff + spread);
+            wallet.probe = true;
         }
     }
     let answered: std::collections::BTreeSet<usize> = sent.iter().map(|i| i % wallets).collect();
@@ -128,6 +145,7 @@ fn hold(
                 held.remove(w);
             } else {
                 wallet.until = Some(now);
+                wallet.probe = false;
             }
         }
     }
@@ -442,8 +460,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             }
             for wallet in held.values_mut() {
                 if wallet.until.is_some_and(|until| until <= now) {
-                    ready.extend(std::mem::take(&mut wallet.waiting));
-                    wallet.until = None;
+                    ready.extend(wallet.take_ready());
                 }
             }
         }
@@ -622,6 +639,20 @@ mod tests {
     }
 
     #[test]
+    fn after_a_refusal_only_the_first_waiting_transaction_goes_out() {
+        let mut held = HashMap::new();
+        let now = Instant::now();
+        hold(&mut held, &[3, 13, 23], &[3, 13, 23], WALLETS, now);
+        let wallet = held.get_mut(&3).expect("held");
+        assert_eq!(wallet.take_ready(), vec![3]);
+        assert_eq!(
+            wallet.waiting.iter().copied().collect::<Vec<_>>(),
+            vec![13, 23]
+        );
+        assert_eq!(wallet.until, None, "the probe is out");
+    }
+
+    #[test]
     fn a_wallet_refused_again_backs_off_longer_up_to_the_last_wait() {
         let mut held = HashMap::new();
         let now = Instant::now();
@@ -651,9 +682,11 @@ mod tests {
             wallet.until = None;
         }
         held.get_mut(&5).expect("held").waiting.insert(15);
+        held.get_mut(&5).expect("held").waiting.insert(25);
         hold(&mut held, &[2, 5], &[], WALLETS, now);
         assert!(!held.contains_key(&2), "nothing waits: free again");
         assert_eq!(held[&5].until, Some(now), "what waited goes out at once");
+        assert_eq!(held.get_mut(&5).expect("held").take_ready(), vec![15, 25]);
     }
 
     #[test]
