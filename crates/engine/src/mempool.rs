@@ -64,6 +64,7 @@ pub struct Mempool {
     arrivals: std::collections::VecDeque<(std::time::Instant, HashValue)>,
     /// Where the next selection starts among the senders (turns rotate, L3).
     rotation: std::cell::Cell<usize>,
+    insertions: u64,
 }
 
 impl Mempool {
@@ -137,6 +138,7 @@ impl Mempool {
         }
         queue.insert(sequence, hash);
         self.transactions.insert(hash, tx);
+        self.insertions += 1;
         self.arrivals.push_back((std::time::Instant::now(), hash));
         Ok(true)
     }
@@ -230,6 +232,23 @@ impl Mempool {
             }
         }
         chosen
+    }
+
+    /// Whether a block could take anything now: some sender's earliest pending transaction is
+    /// its next sequence on the committed ledger. A mempool of transactions that all wait behind
+    /// gaps has nothing to propose.
+    pub fn has_ready(&self, next_sequence: impl Fn(&AccountId) -> u64) -> bool {
+        self.by_sender.iter().any(|(sender, queue)| {
+            queue
+                .first_key_value()
+                .is_some_and(|(first, _)| *first <= next_sequence(sender))
+        })
+    }
+
+    /// How many transactions were ever inserted: a change says the mempool may hold something
+    /// new.
+    pub fn insertions(&self) -> u64 {
+        self.insertions
     }
 
     /// Senders whose earliest pending transaction is ahead of their next sequence on the
@@ -338,6 +357,21 @@ mod tests {
                 .iter()
                 .all(|tx| tx.transaction.sender == b.account_id())
         );
+    }
+
+    #[test]
+    fn a_mempool_of_gapped_transactions_has_nothing_ready() {
+        let net = TestNetwork::new(2, 0);
+        let a = test_key("a");
+        let mut pool = Mempool::new(100);
+        assert!(!pool.has_ready(|_| 0));
+        assert!(pool.insert(transfer(&net, &a, 2), 0).unwrap());
+        assert!(!pool.has_ready(|_| 0), "2 waits for 0 and 1");
+        assert!(pool.has_ready(|_| 2));
+        let before = pool.insertions();
+        assert!(pool.insert(transfer(&net, &a, 0), 0).unwrap());
+        assert_eq!(pool.insertions(), before + 1);
+        assert!(pool.has_ready(|_| 0));
     }
 
     #[test]

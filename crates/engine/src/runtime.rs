@@ -341,6 +341,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         payload_due: None,
         progress: None,
         gaps_published: Instant::now(),
+        payload_checked: 0,
         admission: crate::admission::AdmissionMark::default(),
     };
     std::thread::Builder::new()
@@ -522,6 +523,8 @@ struct Engine {
     halted: Option<String>,
     /// A proposal waiting for transactions: (round, parent, when to propose anyway).
     payload_due: Option<(Round, BlockId, Instant)>,
+    /// `Mempool::insertions` when the waiting proposal last looked into the mempool.
+    payload_checked: u64,
     /// The committed height and since when it has not changed.
     progress: Option<(tenge_types::Height, Instant)>,
     /// When `Counters::senders_waiting_for_gap` was last refreshed.
@@ -819,12 +822,15 @@ impl Engine {
                 )));
             }
             Effect::RequestPayload { round, parent_id } => {
-                // Nothing to carry and nothing waiting to be committed: wait a little for
-                // transactions instead of filling the chain (and the disk) with empty blocks.
-                if self.mempool.is_empty() && !self.uncommitted_transactions(parent_id) {
+                // Nothing a block could carry (an empty mempool, or one whose transactions all
+                // wait behind sequence gaps) and nothing waiting to be committed: wait a little
+                // for transactions instead of filling the chain (and the disk) with empty
+                // blocks, hundreds a second with a mempool of gapped transactions (N3).
+                if !self.mempool_has_ready() && !self.uncommitted_transactions(parent_id) {
                     let due = Instant::now()
                         + Duration::from_millis(self.config.limits.empty_block_interval_ms);
                     self.payload_due = Some((round, parent_id, due));
+                    self.payload_checked = self.mempool.insertions();
                 } else {
                     self.propose(round, parent_id);
                 }
@@ -888,10 +894,23 @@ impl Engine {
             .is_some_and(|chain| chain.iter().any(|b| !b.block.transactions.is_empty()))
     }
 
-    /// Builds a delayed proposal once transactions arrive or the wait is over.
+    fn mempool_has_ready(&self) -> bool {
+        let ledger = self.ledger.read().expect("ledger lock");
+        let state = ledger.state();
+        self.mempool
+            .has_ready(|id| state.account(id).map_or(0, |a| a.sequence))
+    }
+
+    /// Builds a delayed proposal once a block could carry something or the wait is over. The
+    /// mempool is looked into again only after an insertion.
     fn maybe_propose_due(&mut self) {
-        if let Some((round, parent_id, due)) = self.payload_due
-            && (!self.mempool.is_empty() || Instant::now() >= due)
+        let Some((_, _, due)) = self.payload_due else {
+            return;
+        };
+        let inserted = self.mempool.insertions() != self.payload_checked;
+        self.payload_checked = self.mempool.insertions();
+        if let Some((round, parent_id, _)) = self.payload_due
+            && ((inserted && self.mempool_has_ready()) || Instant::now() >= due)
         {
             self.payload_due = None;
             if let Some(block) = self.build(round, parent_id) {

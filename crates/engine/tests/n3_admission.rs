@@ -159,3 +159,44 @@ async fn n3_an_observer_counts_what_it_passed_on_against_its_mark() {
     ));
     engine.shutdown();
 }
+
+/// A leader whose mempool holds only transactions waiting behind a sequence gap has nothing to
+/// propose: it waits for transactions as with an empty mempool (here an hour) instead of
+/// committing empty blocks as fast as it can (hundreds a second were seen in an overload run).
+/// The gap's filler then goes into the chain's first block, with the transaction it freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n3_a_leader_with_only_gapped_transactions_proposes_nothing() {
+    let mut net = TestNetwork::new(1, 1);
+    net.expires_at_ms = TimestampMs(TimestampMs::now().0.max(net.genesis.genesis_time.0) + 600_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = config(&net, dir.path(), Mode::Validator);
+    config.limits = EngineLimits {
+        empty_block_interval_ms: 3_600_000,
+        ..EngineLimits::default()
+    };
+    let engine = tenge_engine::start(config).await.expect("engine starts");
+    let mut commits = engine.commits.subscribe();
+
+    let gapped = open_wallet(&net, 0, 1, "w1");
+    let results = engine.submit(vec![gapped]).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    wait_until("the engine holds the gapped transaction", || {
+        engine
+            .counters
+            .mempool_transactions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1
+    });
+    let results = engine.submit(vec![open_wallet(&net, 0, 0, "w2")]).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let first = tokio::time::timeout(Duration::from_secs(20), commits.recv())
+        .await
+        .expect("a block commits once the gap is filled")
+        .expect("commit stream");
+    assert_eq!(
+        (first.height, first.transactions),
+        (tenge_types::Height(1), 2),
+        "the first block must carry the filler and the transaction it freed"
+    );
+    engine.shutdown();
+}
