@@ -50,6 +50,19 @@ pub struct BenchReport {
     pub throttled: u64,
     /// The run in 10-second windows: a run that degrades shows it here.
     pub timeline: Vec<Window>,
+    /// Why transactions were refused for good (not 503), with how many: the answer's status,
+    /// kind and rejection name, or the request's failure.
+    #[serde(default)]
+    pub refusals: std::collections::BTreeMap<String, u64>,
+}
+
+/// Counts a final refusal under its reason.
+fn count_refusal(
+    refusals: &Mutex<std::collections::BTreeMap<String, u64>>,
+    reason: String,
+    n: u64,
+) {
+    *refusals.lock().expect("lock").entry(reason).or_default() += n;
 }
 
 /// One 10-second window of the measured run.
@@ -419,6 +432,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let throttled = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let admitted: Arc<Mutex<HashMap<HashValue, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let held: Arc<Mutex<HashMap<usize, Held>>> = Arc::new(Mutex::new(HashMap::new()));
+    let refusals: Arc<Mutex<std::collections::BTreeMap<String, u64>>> = Arc::default();
     let limiter = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let start = Instant::now() + Duration::from_millis(100);
     let scheduled = |i: usize| start + Duration::from_secs_f64(i as f64 / options.rate as f64);
@@ -456,6 +470,11 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             if now >= give_up {
                 let left: usize = held.values().map(|w| w.waiting.len()).sum();
                 refused.fetch_add(left as u64, std::sync::atomic::Ordering::Relaxed);
+                count_refusal(
+                    &refusals,
+                    "still refused (503) at the end".into(),
+                    left as u64,
+                );
                 held.clear();
             }
             for wallet in held.values_mut() {
@@ -472,6 +491,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             let transactions = transactions.clone();
             let (refused, throttled) = (refused.clone(), throttled.clone());
             let (admitted, held) = (admitted.clone(), held.clone());
+            let refusals = refusals.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 let batch: Vec<SignedTransaction> =
@@ -485,8 +505,15 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                         for ((&i, tx), result) in chunk.iter().zip(&batch).zip(&results) {
                             match &result.error {
                                 Some(error) if error.status == 503 => busy.push(i),
-                                Some(_) => {
+                                Some(error) => {
                                     refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    let reason = format!(
+                                        "{} {} {}",
+                                        error.status,
+                                        error.kind,
+                                        error.name.as_deref().unwrap_or_default()
+                                    );
+                                    count_refusal(&refusals, reason.trim_end().to_string(), 1);
                                 }
                                 None => accepted.push(tx.hash()),
                             }
@@ -500,14 +527,24 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                     Err(tenge_client::ClientError::Api(detail)) if detail.status == 503 => {
                         chunk.clone()
                     }
-                    Err(_) => {
+                    Err(error) => {
                         refused.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        let reason: String = format!("request failed: {error}")
+                            .chars()
+                            .take(80)
+                            .collect();
+                        count_refusal(&refusals, reason, chunk.len() as u64);
                         return;
                     }
                 };
                 throttled.fetch_add(busy.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 if answered >= give_up {
                     refused.fetch_add(busy.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    count_refusal(
+                        &refusals,
+                        "still refused (503) at the end".into(),
+                        busy.len() as u64,
+                    );
                     return;
                 }
                 hold(&mut held.lock().expect("lock"), &chunk, &busy, n, answered);
@@ -612,6 +649,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                 }
             })
             .collect(),
+        refusals: refusals.lock().expect("lock").clone(),
     })
 }
 
