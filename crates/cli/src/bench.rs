@@ -54,6 +54,9 @@ pub struct BenchReport {
     /// kind and rejection name, or the request's failure.
     #[serde(default)]
     pub refusals: std::collections::BTreeMap<String, u64>,
+    /// Transactions whose request did not get through, by reason (they were sent again).
+    #[serde(default)]
+    pub unreachable: std::collections::BTreeMap<String, u64>,
 }
 
 /// Counts a final refusal under its reason.
@@ -433,6 +436,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let admitted: Arc<Mutex<HashMap<HashValue, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let held: Arc<Mutex<HashMap<usize, Held>>> = Arc::new(Mutex::new(HashMap::new()));
     let refusals: Arc<Mutex<std::collections::BTreeMap<String, u64>>> = Arc::default();
+    let unreachable: Arc<Mutex<std::collections::BTreeMap<String, u64>>> = Arc::default();
     let limiter = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let start = Instant::now() + Duration::from_millis(100);
     let scheduled = |i: usize| start + Duration::from_secs_f64(i as f64 / options.rate as f64);
@@ -491,7 +495,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             let transactions = transactions.clone();
             let (refused, throttled) = (refused.clone(), throttled.clone());
             let (admitted, held) = (admitted.clone(), held.clone());
-            let refusals = refusals.clone();
+            let (refusals, unreachable) = (refusals.clone(), unreachable.clone());
             tokio::spawn(async move {
                 let _permit = permit;
                 let batch: Vec<SignedTransaction> =
@@ -525,6 +529,18 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                         busy
                     }
                     Err(tenge_client::ClientError::Api(detail)) if detail.status == 503 => {
+                        chunk.clone()
+                    }
+                    // A request that did not get through (a connection reset under load) is
+                    // sent again like a refused one: dropping it would leave its wallets with
+                    // sequence gaps for the rest of the run. A copy that did get in is answered
+                    // as a duplicate, or its sequence as used once it commits.
+                    Err(tenge_client::ClientError::Unreachable { reason, .. }) => {
+                        count_refusal(
+                            &unreachable,
+                            reason.chars().take(160).collect(),
+                            chunk.len() as u64,
+                        );
                         chunk.clone()
                     }
                     Err(error) => {
@@ -650,6 +666,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             })
             .collect(),
         refusals: refusals.lock().expect("lock").clone(),
+        unreachable: unreachable.lock().expect("lock").clone(),
     })
 }
 

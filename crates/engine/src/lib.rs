@@ -194,12 +194,27 @@ pub struct CommitEvent {
 pub struct Counters {
     /// Transactions in the mempool, as of the engine's last loop.
     pub mempool_transactions: std::sync::atomic::AtomicUsize,
+    /// Transactions in peers' gossip batches that wait for their checks (as the batches say).
+    pub gossip_waiting: std::sync::atomic::AtomicUsize,
     /// The admission mark as of the engine's last loop ([`admission::AdmissionMark`]).
     pub admission_mark: std::sync::atomic::AtomicUsize,
     /// Senders whose pending transactions wait for an earlier sequence that the node does not
     /// hold, as of the engine's last look (refreshed while the mempool is near the admission
     /// mark). Over the mark, only a transaction that fills such a gap is admitted (N3).
     pub senders_waiting_for_gap: RwLock<std::collections::HashSet<tenge_types::AccountId>>,
+}
+
+impl Counters {
+    /// What counts against the admission mark: the mempool and the peers' transactions that
+    /// wait for their checks on the way to it.
+    pub fn waiting(&self) -> usize {
+        self.mempool_transactions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(
+                self.gossip_waiting
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
+    }
 }
 
 /// What the API holds to talk to a running engine.
@@ -225,10 +240,7 @@ impl EngineHandle {
     /// mempool is at the admission mark and no sender waits behind a gap, so nothing can come
     /// in (N3; [`submit`](Self::submit) says the same of each transaction).
     pub fn over_mark(&self) -> Option<SubmitError> {
-        let waiting = self
-            .counters
-            .mempool_transactions
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let waiting = self.counters.waiting();
         let mark = self
             .counters
             .admission_mark
@@ -254,10 +266,7 @@ impl EngineHandle {
         // sender's next sequence, with later ones of the sender waiting in the mempool): without
         // it those could never leave. Everything else is refused before its signatures are
         // checked, a new sender's first transaction too (N3).
-        let waiting = self
-            .counters
-            .mempool_transactions
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let waiting = self.counters.waiting();
         let mark = self
             .counters
             .admission_mark

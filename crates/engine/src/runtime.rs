@@ -305,6 +305,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         ledger.clone(),
         validators.keys.iter().copied().collect(),
         config.limits.verify_threads,
+        counters.clone(),
     ));
 
     let verifier = Verifier::new(
@@ -376,6 +377,7 @@ async fn forward_network(
     ledger: Arc<RwLock<Ledger>>,
     validator_keys: HashSet<PublicKey>,
     threads: usize,
+    counters: Arc<Counters>,
 ) {
     let (gossip, gossip_queue) = tokio::sync::mpsc::channel(GOSSIP_QUEUE);
     tokio::spawn(check_gossip_batches(
@@ -384,6 +386,7 @@ async fn forward_network(
         network.clone(),
         ledger,
         threads,
+        counters.clone(),
     ));
     while let Some(event) = network_events.recv().await {
         let event = match event {
@@ -419,7 +422,17 @@ async fn forward_network(
                 channel: Channel::Transactions,
                 bytes,
             } => {
-                if gossip.try_send((from, bytes)).is_err() {
+                // What waits for its checks counts against the admission mark at once: other
+                // validators' admissions become visible here before they reach the mempool, so
+                // that four validators do not each fill a mark of their own (N3).
+                let claimed = claimed_batch_len(&bytes);
+                counters
+                    .gossip_waiting
+                    .fetch_add(claimed, Ordering::Relaxed);
+                if gossip.try_send((from, bytes, claimed)).is_err() {
+                    counters
+                        .gossip_waiting
+                        .fetch_sub(claimed, Ordering::Relaxed);
                     debug!("gossip queue full: transaction batch dropped");
                 }
                 continue;
@@ -432,18 +445,34 @@ async fn forward_network(
     }
 }
 
+/// The number of transactions a gossip batch says it holds (the length that starts a BCS list),
+/// at most `GOSSIP_BATCH`; zero if unreadable. Read without decoding, to count waiting gossip.
+fn claimed_batch_len(bytes: &[u8]) -> usize {
+    let mut length: u64 = 0;
+    for (index, byte) in bytes.iter().take(5).enumerate() {
+        length |= u64::from(byte & 0x7f) << (7 * index);
+        if byte & 0x80 == 0 {
+            return usize::try_from(length).map_or(GOSSIP_BATCH, |n| n.min(GOSSIP_BATCH));
+        }
+    }
+    0
+}
+
 /// Checks peers' transaction batches one at a time, before they reach the engine thread: decoded
 /// with limits, the same cheap checks as client transactions (structure, chain, a dry run on the
 /// committed state), and only then their signatures, in a batch. Garbage costs the sender its
 /// standing.
 async fn check_gossip_batches(
-    mut batches: tokio::sync::mpsc::Receiver<(PublicKey, Vec<u8>)>,
+    mut batches: tokio::sync::mpsc::Receiver<(PublicKey, Vec<u8>, usize)>,
     engine: SyncSender<EngineEvent>,
     network: NetworkClient,
     ledger: Arc<RwLock<Ledger>>,
     threads: usize,
+    counters: Arc<Counters>,
 ) {
-    while let Some((from, bytes)) = batches.recv().await {
+    while let Some((from, bytes, claimed)) = batches.recv().await {
+        // Checked and handed to the engine (or dropped) by the end of this turn.
+        let _counted = GossipWaiting(&counters, claimed);
         let decoded: Result<Vec<SignedTransaction>, _> =
             tenge_types::decode("transaction batch", &bytes, MAX_GOSSIP_BYTES);
         drop(bytes);
@@ -482,6 +511,15 @@ async fn check_gossip_batches(
         if engine.try_send(event).is_err() {
             debug!("engine queue full: checked gossip dropped");
         }
+    }
+}
+
+/// Takes a batch's transactions off `Counters::gossip_waiting` when dropped.
+struct GossipWaiting<'a>(&'a Counters, usize);
+
+impl Drop for GossipWaiting<'_> {
+    fn drop(&mut self) {
+        self.0.gossip_waiting.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
 
@@ -1433,6 +1471,26 @@ mod tests {
     use tenge_types::transaction::Issue;
     use tenge_types::{Amount, HashValue, Payload};
 
+    #[test]
+    fn a_gossip_batch_is_counted_from_its_length_prefix_without_decoding() {
+        let net = TestNetwork::new(1, 1);
+        let issue = net.officers_sign(
+            0,
+            Payload::Issue(Issue {
+                to: net.bank(0),
+                amount: Amount::from_tiyn(100),
+            }),
+        );
+        for n in [0, 1, 127, 128, 300] {
+            let bytes = tenge_types::encode(&vec![issue.clone(); n]);
+            assert_eq!(claimed_batch_len(&bytes), n);
+        }
+        // A liar's count is capped at what a batch may hold; unreadable is zero.
+        assert_eq!(claimed_batch_len(&[0xff, 0xff, 0xff, 0x7f]), GOSSIP_BATCH);
+        assert_eq!(claimed_batch_len(&[0xff; 8]), 0);
+        assert_eq!(claimed_batch_len(&[]), 0);
+    }
+
     /// D51: a consensus message that arrives behind a peer's transaction batch reaches the
     /// engine while that batch still waits for its checks. The test holds the ledger's write
     /// lock, so the batch's dry run cannot start: before D51 the consensus message waited behind
@@ -1458,6 +1516,7 @@ mod tests {
         let peer = net.validators[1].public_key();
         let (events, events_in) = tokio::sync::mpsc::channel(16);
         let (engine, engine_events) = sync_channel(16);
+        let counters = Arc::new(Counters::default());
         tokio::spawn(forward_network(
             events_in,
             engine,
@@ -1465,6 +1524,7 @@ mod tests {
             ledger.clone(),
             [peer].into_iter().collect(),
             1,
+            counters.clone(),
         ));
 
         let issue = net.officers_sign(
@@ -1503,12 +1563,15 @@ mod tests {
                 panic!("the consensus message waited behind the gossip batch's checks: {error}")
             }
         }
+        // N3: the waiting batch's transaction counts against the admission mark already.
+        assert_eq!(counters.gossip_waiting.load(Ordering::Relaxed), 1);
         drop(held);
         // Once the ledger is free, the batch is checked and reaches the engine too.
         match engine_events.recv_timeout(Duration::from_secs(20)) {
             Ok(EngineEvent::Gossip { transactions }) => {
                 assert_eq!(transactions.len(), 1);
                 assert_eq!(transactions[0].tx, issue);
+                assert_eq!(counters.gossip_waiting.load(Ordering::Relaxed), 0);
             }
             Ok(_) => panic!("expected the checked gossip batch"),
             Err(error) => panic!("the gossip batch never reached the engine: {error}"),
