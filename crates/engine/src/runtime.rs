@@ -343,6 +343,8 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         progress: None,
         gaps_published: Instant::now(),
         payload_checked: 0,
+        stuck_heads: HashSet::new(),
+        stuck_checked: Instant::now(),
         admission: crate::admission::AdmissionMark::default(),
     };
     std::thread::Builder::new()
@@ -361,6 +363,9 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
 /// How many peer transaction batches may wait for their checks; beyond that new ones are
 /// dropped (gossip is best effort).
 const GOSSIP_QUEUE: usize = 64;
+
+/// How long an observer waits before passing a sender's next transaction on again.
+const RESEND_STUCK: Duration = Duration::from_secs(2);
 
 /// How often the engine refreshes the senders waiting behind a sequence gap while the mempool is
 /// near the admission mark.
@@ -563,6 +568,9 @@ struct Engine {
     payload_due: Option<(Round, BlockId, Instant)>,
     /// `Mempool::insertions` when the waiting proposal last looked into the mempool.
     payload_checked: u64,
+    /// Observers: the senders' next transactions at the last look, and when that was.
+    stuck_heads: HashSet<HashValue>,
+    stuck_checked: Instant,
     /// The committed height and since when it has not changed.
     progress: Option<(tenge_types::Height, Instant)>,
     /// When `Counters::senders_waiting_for_gap` was last refreshed.
@@ -637,6 +645,9 @@ impl Engine {
                 }
                 self.publish_status();
                 self.report_stall();
+                if self.config.mode == Mode::Observer {
+                    self.forward_stuck_heads(now);
+                }
             }
         }
     }
@@ -1401,6 +1412,41 @@ impl Engine {
 
     /// Logs the consensus state when nothing has committed for a while: the first thing an
     /// operator looks at when a node falls behind.
+    /// An observer passes client transactions on once; a batch a validator dropped (a full
+    /// queue under load) would leave them in the observer alone, where no block takes them, and
+    /// their senders' later transactions behind a gap for ever. So every `RESEND_STUCK` the
+    /// observer passes on again what was a sender's next transaction at the last look and is
+    /// still waiting: only those (others wait behind them, or are newer), so the cost stays
+    /// small (N1, N3).
+    fn forward_stuck_heads(&mut self, now: Instant) {
+        if now.duration_since(self.stuck_checked) < RESEND_STUCK {
+            return;
+        }
+        self.stuck_checked = now;
+        let heads: HashSet<HashValue> = {
+            let ledger = self.ledger.read().expect("ledger lock");
+            let state = ledger.state();
+            let mut heads = HashSet::new();
+            for (hash, tx) in self
+                .mempool
+                .ready_heads(|id| state.account(id).map_or(0, |a| a.sequence))
+            {
+                if self.stuck_heads.contains(&hash) {
+                    self.gossip.push(tx.clone());
+                }
+                heads.insert(hash);
+            }
+            heads
+        };
+        if !self.gossip.is_empty() {
+            debug!(
+                transactions = self.gossip.len(),
+                "passing stuck transactions on again"
+            );
+        }
+        self.stuck_heads = heads;
+    }
+
     fn report_stall(&mut self) {
         let height = self.ledger.read().expect("ledger lock").head().height;
         let now = Instant::now();
