@@ -259,6 +259,24 @@ impl Mempool {
         })
     }
 
+    /// A sender's pending transactions in sequence order, up to the first gap, from `from`.
+    pub fn run_from(&self, sender: &AccountId, from: u64) -> Vec<&SignedTransaction> {
+        let mut run = Vec::new();
+        if let Some(queue) = self.by_sender.get(sender) {
+            let mut expected = from;
+            for (sequence, hash) in queue.range(from..) {
+                if *sequence != expected {
+                    break;
+                }
+                if let Some(tx) = self.transactions.get(hash) {
+                    run.push(tx);
+                }
+                expected += 1;
+            }
+        }
+        run
+    }
+
     /// How many transactions were ever inserted: a change says the mempool may hold something
     /// new.
     pub fn insertions(&self) -> u64 {
@@ -390,6 +408,8 @@ mod tests {
         let next = |id: &AccountId| if *id == b.account_id() { 2 } else { 0 };
         let heads: Vec<HashValue> = pool.ready_heads(next).map(|(hash, _)| hash).collect();
         assert_eq!(heads, vec![a0.hash()]);
+        assert_eq!(pool.run_from(&a.account_id(), 0), vec![&a0, &a1]);
+        assert!(pool.run_from(&b.account_id(), 2).is_empty(), "3 is not 2");
     }
 
     #[test]

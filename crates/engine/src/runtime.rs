@@ -1416,8 +1416,9 @@ impl Engine {
     /// queue under load) would leave them in the observer alone, where no block takes them, and
     /// their senders' later transactions behind a gap for ever. So every `RESEND_STUCK` the
     /// observer passes on again what was a sender's next transaction at the last look and is
-    /// still waiting: only those (others wait behind them, or are newer), so the cost stays
-    /// small (N1, N3).
+    /// still waiting, with the sender's transactions that follow it without a gap (passing on
+    /// only the head would move such a sender one transaction per look); transactions behind
+    /// a head that moved are left alone, so the cost stays small (N1, N3).
     fn forward_stuck_heads(&mut self, now: Instant) {
         if now.duration_since(self.stuck_checked) < RESEND_STUCK {
             return;
@@ -1432,7 +1433,10 @@ impl Engine {
                 .ready_heads(|id| state.account(id).map_or(0, |a| a.sequence))
             {
                 if self.stuck_heads.contains(&hash) {
-                    self.gossip.push(tx.clone());
+                    let run = self
+                        .mempool
+                        .run_from(&tx.transaction.sender, tx.transaction.sequence);
+                    self.gossip.extend(run.into_iter().cloned());
                 }
                 heads.insert(hash);
             }
