@@ -343,6 +343,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         progress: None,
         gaps_published: Instant::now(),
         payload_checked: 0,
+        gossip_flushed: Instant::now(),
         stuck_heads: HashSet::new(),
         stuck_checked: Instant::now(),
         admission: crate::admission::AdmissionMark::default(),
@@ -363,6 +364,9 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
 /// How many peer transaction batches may wait for their checks; beyond that new ones are
 /// dropped (gossip is best effort).
 const GOSSIP_QUEUE: usize = 64;
+
+/// How often client transactions go to the other validators (unless a whole batch waits).
+const GOSSIP_INTERVAL: Duration = Duration::from_millis(10);
 
 /// How long an observer waits before passing a sender's next transaction on again.
 const RESEND_STUCK: Duration = Duration::from_secs(2);
@@ -568,6 +572,8 @@ struct Engine {
     payload_due: Option<(Round, BlockId, Instant)>,
     /// `Mempool::insertions` when the waiting proposal last looked into the mempool.
     payload_checked: u64,
+    /// When client transactions were last sent to the other validators.
+    gossip_flushed: Instant,
     /// Observers: the senders' next transactions at the last look, and when that was.
     stuck_heads: HashSet<HashValue>,
     stuck_checked: Instant,
@@ -593,11 +599,13 @@ impl Engine {
                 .map_or(Duration::from_millis(20), |deadline| {
                     deadline.saturating_duration_since(Instant::now())
                 })
-                .min(Duration::from_millis(if self.payload_due.is_some() {
-                    2
-                } else {
-                    20
-                }));
+                .min(Duration::from_millis(
+                    if self.payload_due.is_some() || !self.gossip.is_empty() {
+                        2
+                    } else {
+                        20
+                    },
+                ));
             match inbox.recv_timeout(wait) {
                 Ok(EngineEvent::Shutdown { reply }) => {
                     info!("engine stopping");
@@ -776,10 +784,18 @@ impl Engine {
             .collect()
     }
 
+    /// Sends the client transactions admitted since the last flush to the other validators, at
+    /// most every `GOSSIP_INTERVAL` unless a whole batch is waiting (M7): flushing at every
+    /// turn of the loop sent hundreds of small batches a second, each checked on its own by
+    /// every peer, and a loaded peer's queue of 64 batches overflowed within a tenth of a
+    /// second, dropping transactions whose senders' later ones then waited behind a gap (N3).
     fn flush_gossip(&mut self) {
-        if self.gossip.is_empty() {
+        if self.gossip.is_empty()
+            || (self.gossip.len() < GOSSIP_BATCH && self.gossip_flushed.elapsed() < GOSSIP_INTERVAL)
+        {
             return;
         }
+        self.gossip_flushed = Instant::now();
         let targets = self.other_validators();
         for batch in self.gossip.chunks(GOSSIP_BATCH) {
             // A slice encodes exactly as the `Vec` peers decode.
