@@ -196,6 +196,8 @@ pub struct Counters {
     pub mempool_transactions: std::sync::atomic::AtomicUsize,
     /// Transactions in peers' gossip batches that wait for their checks (as the batches say).
     pub gossip_waiting: std::sync::atomic::AtomicUsize,
+    /// Bytes of those batches (bounded: more are dropped).
+    pub gossip_waiting_bytes: std::sync::atomic::AtomicUsize,
     /// The admission mark as of the engine's last loop ([`admission::AdmissionMark`]).
     pub admission_mark: std::sync::atomic::AtomicUsize,
     /// Senders whose pending transactions wait for an earlier sequence that the node does not

@@ -343,7 +343,6 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         progress: None,
         gaps_published: Instant::now(),
         payload_checked: 0,
-        gossip_flushed: Instant::now(),
         stuck_heads: HashSet::new(),
         stuck_checked: Instant::now(),
         admission: crate::admission::AdmissionMark::default(),
@@ -363,10 +362,11 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
 
 /// How many peer transaction batches may wait for their checks; beyond that new ones are
 /// dropped (gossip is best effort).
-const GOSSIP_QUEUE: usize = 64;
-
-/// How often client transactions go to the other validators (unless a whole batch waits).
-const GOSSIP_INTERVAL: Duration = Duration::from_millis(10);
+const GOSSIP_QUEUE: usize = 1_024;
+/// Bytes of peers' transaction batches that may wait for their checks; more are dropped. A count
+/// of 64 batches was the bound before: under load the many small batches of honest peers filled
+/// it within a tenth of a second and transactions were lost on the way (N3).
+const GOSSIP_QUEUE_BYTES: usize = 64 * 1024 * 1024;
 
 /// How long an observer waits before passing a sender's next transaction on again.
 const RESEND_STUCK: Duration = Duration::from_secs(2);
@@ -435,13 +435,25 @@ async fn forward_network(
                 // validators' admissions become visible here before they reach the mempool, so
                 // that four validators do not each fill a mark of their own (N3).
                 let claimed = claimed_batch_len(&bytes);
+                let size = bytes.len();
+                if counters.gossip_waiting_bytes.load(Ordering::Relaxed) + size > GOSSIP_QUEUE_BYTES
+                {
+                    debug!("gossip queue full: transaction batch dropped");
+                    continue;
+                }
                 counters
                     .gossip_waiting
                     .fetch_add(claimed, Ordering::Relaxed);
+                counters
+                    .gossip_waiting_bytes
+                    .fetch_add(size, Ordering::Relaxed);
                 if gossip.try_send((from, bytes, claimed)).is_err() {
                     counters
                         .gossip_waiting
                         .fetch_sub(claimed, Ordering::Relaxed);
+                    counters
+                        .gossip_waiting_bytes
+                        .fetch_sub(size, Ordering::Relaxed);
                     debug!("gossip queue full: transaction batch dropped");
                 }
                 continue;
@@ -481,7 +493,7 @@ async fn check_gossip_batches(
 ) {
     while let Some((from, bytes, claimed)) = batches.recv().await {
         // Checked and handed to the engine (or dropped) by the end of this turn.
-        let _counted = GossipWaiting(&counters, claimed);
+        let _counted = GossipWaiting(&counters, claimed, bytes.len());
         let decoded: Result<Vec<SignedTransaction>, _> =
             tenge_types::decode("transaction batch", &bytes, MAX_GOSSIP_BYTES);
         drop(bytes);
@@ -524,11 +536,14 @@ async fn check_gossip_batches(
 }
 
 /// Takes a batch's transactions off `Counters::gossip_waiting` when dropped.
-struct GossipWaiting<'a>(&'a Counters, usize);
+struct GossipWaiting<'a>(&'a Counters, usize, usize);
 
 impl Drop for GossipWaiting<'_> {
     fn drop(&mut self) {
         self.0.gossip_waiting.fetch_sub(self.1, Ordering::Relaxed);
+        self.0
+            .gossip_waiting_bytes
+            .fetch_sub(self.2, Ordering::Relaxed);
     }
 }
 
@@ -572,8 +587,6 @@ struct Engine {
     payload_due: Option<(Round, BlockId, Instant)>,
     /// `Mempool::insertions` when the waiting proposal last looked into the mempool.
     payload_checked: u64,
-    /// When client transactions were last sent to the other validators.
-    gossip_flushed: Instant,
     /// Observers: the senders' next transactions at the last look, and when that was.
     stuck_heads: HashSet<HashValue>,
     stuck_checked: Instant,
@@ -599,13 +612,11 @@ impl Engine {
                 .map_or(Duration::from_millis(20), |deadline| {
                     deadline.saturating_duration_since(Instant::now())
                 })
-                .min(Duration::from_millis(
-                    if self.payload_due.is_some() || !self.gossip.is_empty() {
-                        2
-                    } else {
-                        20
-                    },
-                ));
+                .min(Duration::from_millis(if self.payload_due.is_some() {
+                    2
+                } else {
+                    20
+                }));
             match inbox.recv_timeout(wait) {
                 Ok(EngineEvent::Shutdown { reply }) => {
                     info!("engine stopping");
@@ -784,18 +795,14 @@ impl Engine {
             .collect()
     }
 
-    /// Sends the client transactions admitted since the last flush to the other validators, at
-    /// most every `GOSSIP_INTERVAL` unless a whole batch is waiting (M7): flushing at every
-    /// turn of the loop sent hundreds of small batches a second, each checked on its own by
-    /// every peer, and a loaded peer's queue of 64 batches overflowed within a tenth of a
-    /// second, dropping transactions whose senders' later ones then waited behind a gap (N3).
+    /// Sends the client transactions admitted since the last turn of the loop to the other
+    /// validators. Holding them for a timer (10 ms, to send fewer, larger batches) was tried and
+    /// put the 10,000 tx/s point's median up by about 400 ms: a transaction that reaches the
+    /// leader late can miss a proposal and wait a round (D58).
     fn flush_gossip(&mut self) {
-        if self.gossip.is_empty()
-            || (self.gossip.len() < GOSSIP_BATCH && self.gossip_flushed.elapsed() < GOSSIP_INTERVAL)
-        {
+        if self.gossip.is_empty() {
             return;
         }
-        self.gossip_flushed = Instant::now();
         let targets = self.other_validators();
         for batch in self.gossip.chunks(GOSSIP_BATCH) {
             // A slice encodes exactly as the `Vec` peers decode.
@@ -1631,6 +1638,7 @@ mod tests {
         }
         // N3: the waiting batch's transaction counts against the admission mark already.
         assert_eq!(counters.gossip_waiting.load(Ordering::Relaxed), 1);
+        assert!(counters.gossip_waiting_bytes.load(Ordering::Relaxed) > 0);
         drop(held);
         // Once the ledger is free, the batch is checked and reaches the engine too.
         match engine_events.recv_timeout(Duration::from_secs(20)) {
@@ -1638,6 +1646,7 @@ mod tests {
                 assert_eq!(transactions.len(), 1);
                 assert_eq!(transactions[0].tx, issue);
                 assert_eq!(counters.gossip_waiting.load(Ordering::Relaxed), 0);
+                assert_eq!(counters.gossip_waiting_bytes.load(Ordering::Relaxed), 0);
             }
             Ok(_) => panic!("expected the checked gossip batch"),
             Err(error) => panic!("the gossip batch never reached the engine: {error}"),
