@@ -59,7 +59,7 @@ pub struct EngineLimits {
     /// A transaction not included within this time leaves the mempool.
     pub mempool_ttl_ms: u64,
     /// The ceiling of the admission mark: client submissions are refused (503, retry later)
-    /// while the mempool holds about two seconds of what the chain commits, and never more than
+    /// while the mempool holds about three seconds of what the chain commits, and never more than
     /// this many transactions, before any signature is checked: a burst above what the chain
     /// commits is turned away at once instead of queueing for seconds and starving consensus of
     /// CPU (N3, [`admission::AdmissionMark`]). Gossip from peers is still taken up to
