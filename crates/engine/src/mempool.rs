@@ -263,15 +263,13 @@ impl Mempool {
     pub fn run_from(&self, sender: &AccountId, from: u64) -> Vec<&SignedTransaction> {
         let mut run = Vec::new();
         if let Some(queue) = self.by_sender.get(sender) {
-            let mut expected = from;
-            for (sequence, hash) in queue.range(from..) {
+            for (expected, (sequence, hash)) in (from..).zip(queue.range(from..)) {
                 if *sequence != expected {
                     break;
                 }
                 if let Some(tx) = self.transactions.get(hash) {
                     run.push(tx);
                 }
-                expected += 1;
             }
         }
         run
