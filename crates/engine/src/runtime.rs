@@ -343,8 +343,6 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         progress: None,
         gaps_published: Instant::now(),
         payload_checked: 0,
-        stuck_heads: HashSet::new(),
-        stuck_checked: Instant::now(),
         admission: crate::admission::AdmissionMark::default(),
     };
     std::thread::Builder::new()
@@ -367,9 +365,6 @@ const GOSSIP_QUEUE: usize = 1_024;
 /// of 64 batches was the bound before: under load the many small batches of honest peers filled
 /// it within a tenth of a second and transactions were lost on the way (N3).
 const GOSSIP_QUEUE_BYTES: usize = 64 * 1024 * 1024;
-
-/// How long an observer waits before passing a sender's next transaction on again.
-const RESEND_STUCK: Duration = Duration::from_secs(2);
 
 /// How often the engine refreshes the senders waiting behind a sequence gap while the mempool is
 /// near the admission mark.
@@ -587,9 +582,6 @@ struct Engine {
     payload_due: Option<(Round, BlockId, Instant)>,
     /// `Mempool::insertions` when the waiting proposal last looked into the mempool.
     payload_checked: u64,
-    /// Observers: the senders' next transactions at the last look, and when that was.
-    stuck_heads: HashSet<HashValue>,
-    stuck_checked: Instant,
     /// The committed height and since when it has not changed.
     progress: Option<(tenge_types::Height, Instant)>,
     /// When `Counters::senders_waiting_for_gap` was last refreshed.
@@ -664,9 +656,6 @@ impl Engine {
                 }
                 self.publish_status();
                 self.report_stall();
-                if self.config.mode == Mode::Observer {
-                    self.forward_stuck_heads(now);
-                }
             }
         }
     }
@@ -770,18 +759,24 @@ impl Engine {
             tx, hash, digest, ..
         } = checked;
         self.verified.insert(digest);
-        // An observer proposes nothing: it passes client transactions on to the validators. It
-        // still holds them until they commit or expire, so that what it passed on counts against
-        // its admission mark (else a burst sent to observers would bypass the validators' marks
-        // through gossip, N3) and so that a second transaction for a pending sequence is refused
-        // there too (N1).
-        let next = self.next_sequence(&tx.transaction.sender);
-        let inserted = self.mempool.insert_hashed(tx.clone(), hash, next);
-        self.metrics.mempool_insert("client", &inserted);
-        if inserted? {
-            self.gossip.push(tx);
+        match self.config.mode {
+            Mode::Observer => {
+                // Observers hold no mempool: they pass transactions on to the validators. (Keeping
+                // them, so that they count against the observer's admission mark, broke the N1
+                // CLI sequence through an observer and was reverted: D58.)
+                self.gossip.push(tx);
+                Ok(hash)
+            }
+            Mode::Validator => {
+                let next = self.next_sequence(&tx.transaction.sender);
+                let inserted = self.mempool.insert_hashed(tx.clone(), hash, next);
+                self.metrics.mempool_insert("client", &inserted);
+                if inserted? {
+                    self.gossip.push(tx);
+                }
+                Ok(hash)
+            }
         }
-        Ok(hash)
     }
 
     /// Every validator's network key but this node's own.
@@ -1435,45 +1430,6 @@ impl Engine {
 
     /// Logs the consensus state when nothing has committed for a while: the first thing an
     /// operator looks at when a node falls behind.
-    /// An observer passes client transactions on once; a batch a validator dropped (a full
-    /// queue under load) would leave them in the observer alone, where no block takes them, and
-    /// their senders' later transactions behind a gap for ever. So every `RESEND_STUCK` the
-    /// observer passes on again what was a sender's next transaction at the last look and is
-    /// still waiting, with the sender's transactions that follow it without a gap (passing on
-    /// only the head would move such a sender one transaction per look); transactions behind
-    /// a head that moved are left alone, so the cost stays small (N1, N3).
-    fn forward_stuck_heads(&mut self, now: Instant) {
-        if now.duration_since(self.stuck_checked) < RESEND_STUCK {
-            return;
-        }
-        self.stuck_checked = now;
-        let heads: HashSet<HashValue> = {
-            let ledger = self.ledger.read().expect("ledger lock");
-            let state = ledger.state();
-            let mut heads = HashSet::new();
-            for (hash, tx) in self
-                .mempool
-                .ready_heads(|id| state.account(id).map_or(0, |a| a.sequence))
-            {
-                if self.stuck_heads.contains(&hash) {
-                    let run = self
-                        .mempool
-                        .run_from(&tx.transaction.sender, tx.transaction.sequence);
-                    self.gossip.extend(run.into_iter().cloned());
-                }
-                heads.insert(hash);
-            }
-            heads
-        };
-        if !self.gossip.is_empty() {
-            debug!(
-                transactions = self.gossip.len(),
-                "passing stuck transactions on again"
-            );
-        }
-        self.stuck_heads = heads;
-    }
-
     fn report_stall(&mut self) {
         let height = self.ledger.read().expect("ledger lock").head().height;
         let now = Instant::now();

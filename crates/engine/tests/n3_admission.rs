@@ -116,50 +116,6 @@ async fn n3_over_the_mark_only_transactions_that_fill_a_gap_are_admitted() {
     engine.shutdown();
 }
 
-/// An observer passes client transactions on to the validators, which take gossip beyond their
-/// own marks: it must count what it passed on against its mark, or a burst sent to observers
-/// would bypass admission control altogether.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn n3_an_observer_counts_what_it_passed_on_against_its_mark() {
-    let mut net = TestNetwork::new(2, 4);
-    net.expires_at_ms = TimestampMs(TimestampMs::now().0.max(net.genesis.genesis_time.0) + 600_000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let engine = tenge_engine::start(config(&net, dir.path(), Mode::Observer))
-        .await
-        .expect("observer starts");
-    let results = engine
-        .submit(vec![
-            open_wallet(&net, 0, 0, "w1"),
-            open_wallet(&net, 0, 1, "w2"),
-        ])
-        .await;
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
-    wait_until("the observer counts both", || {
-        engine
-            .counters
-            .mempool_transactions
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 2
-    });
-    let results = engine.submit(vec![open_wallet(&net, 1, 0, "w3")]).await;
-    assert!(
-        matches!(
-            results[..],
-            [Err(SubmitError::Mempool(MempoolError::Full(2)))]
-        ),
-        "{results:?}"
-    );
-    // No sender waits behind a gap: any submission is refused whole, before it is decoded.
-    wait_until("the observer's mark is in force", || {
-        engine.over_mark().is_some()
-    });
-    assert!(matches!(
-        engine.over_mark(),
-        Some(SubmitError::Mempool(MempoolError::Full(2)))
-    ));
-    engine.shutdown();
-}
-
 /// A leader whose mempool holds only transactions waiting behind a sequence gap has nothing to
 /// propose: it waits for transactions as with an empty mempool (here an hour) instead of
 /// committing empty blocks as fast as it can (hundreds a second were seen in an overload run).
