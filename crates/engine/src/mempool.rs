@@ -245,36 +245,6 @@ impl Mempool {
         })
     }
 
-    /// The transactions a block could take first: each sender's earliest pending one, where it
-    /// is the sender's next sequence on the committed ledger.
-    pub fn ready_heads(
-        &self,
-        next_sequence: impl Fn(&AccountId) -> u64,
-    ) -> impl Iterator<Item = (HashValue, &SignedTransaction)> {
-        self.by_sender.iter().filter_map(move |(sender, queue)| {
-            let (first, hash) = queue.first_key_value()?;
-            (*first == next_sequence(sender))
-                .then(|| self.transactions.get(hash).map(|tx| (*hash, tx)))
-                .flatten()
-        })
-    }
-
-    /// A sender's pending transactions in sequence order, up to the first gap, from `from`.
-    pub fn run_from(&self, sender: &AccountId, from: u64) -> Vec<&SignedTransaction> {
-        let mut run = Vec::new();
-        if let Some(queue) = self.by_sender.get(sender) {
-            for (expected, (sequence, hash)) in (from..).zip(queue.range(from..)) {
-                if *sequence != expected {
-                    break;
-                }
-                if let Some(tx) = self.transactions.get(hash) {
-                    run.push(tx);
-                }
-            }
-        }
-        run
-    }
-
     /// How many transactions were ever inserted: a change says the mempool may hold something
     /// new.
     pub fn insertions(&self) -> u64 {
@@ -387,27 +357,6 @@ mod tests {
                 .iter()
                 .all(|tx| tx.transaction.sender == b.account_id())
         );
-    }
-
-    #[test]
-    fn ready_heads_are_each_senders_next_transaction() {
-        let net = TestNetwork::new(2, 0);
-        let (a, b) = (test_key("a"), test_key("b"));
-        let mut pool = Mempool::new(100);
-        let (a0, a1, b3) = (
-            transfer(&net, &a, 0),
-            transfer(&net, &a, 1),
-            transfer(&net, &b, 3),
-        );
-        for tx in [&a0, &a1, &b3] {
-            assert!(pool.insert(tx.clone(), 0).unwrap());
-        }
-        // b's next is 2: its 3 waits.
-        let next = |id: &AccountId| if *id == b.account_id() { 2 } else { 0 };
-        let heads: Vec<HashValue> = pool.ready_heads(next).map(|(hash, _)| hash).collect();
-        assert_eq!(heads, vec![a0.hash()]);
-        assert_eq!(pool.run_from(&a.account_id(), 0), vec![&a0, &a1]);
-        assert!(pool.run_from(&b.account_id(), 2).is_empty(), "3 is not 2");
     }
 
     #[test]

@@ -30,15 +30,14 @@ fn wait_until(what: &str, ready: impl Fn() -> bool) {
     }
 }
 
-/// A node of `net` (validator 0's key) with an admission ceiling of two transactions.
-fn config(net: &TestNetwork, dir: &std::path::Path, mode: Mode) -> EngineConfig {
+/// Validator 0 of `net` with an admission ceiling of two transactions.
+fn config(net: &TestNetwork, dir: &std::path::Path) -> EngineConfig {
     EngineConfig {
-        mode,
+        mode: Mode::Validator,
         genesis: net.genesis.clone(),
-        key: Arc::new(tenge_crypto::Keypair::from_secret(match mode {
-            Mode::Validator => net.validators[0].secret_bytes(),
-            Mode::Observer => test_key("observer").secret_bytes(),
-        })),
+        key: Arc::new(tenge_crypto::Keypair::from_secret(
+            net.validators[0].secret_bytes(),
+        )),
         data_dir: dir.to_path_buf(),
         listen_address: "/ip4/127.0.0.1/tcp/0".into(),
         extra_peers: vec![],
@@ -57,7 +56,7 @@ async fn n3_over_the_mark_only_transactions_that_fill_a_gap_are_admitted() {
     net.expires_at_ms = TimestampMs(TimestampMs::now().0.max(net.genesis.genesis_time.0) + 600_000);
     let dir = tempfile::tempdir().expect("temp dir");
     // One validator of four runs: nothing commits, so the mempool only grows.
-    let config = config(&net, dir.path(), Mode::Validator);
+    let config = config(&net, dir.path());
     let engine = tenge_engine::start(config).await.expect("engine starts");
 
     // Below the mark: bank 0's sequences 1 and 2 come in, waiting for sequence 0.
@@ -125,7 +124,7 @@ async fn n3_a_leader_with_only_gapped_transactions_proposes_nothing() {
     let mut net = TestNetwork::new(1, 1);
     net.expires_at_ms = TimestampMs(TimestampMs::now().0.max(net.genesis.genesis_time.0) + 600_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = config(&net, dir.path(), Mode::Validator);
+    let mut config = config(&net, dir.path());
     config.limits = EngineLimits {
         empty_block_interval_ms: 3_600_000,
         ..EngineLimits::default()
