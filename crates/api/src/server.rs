@@ -266,6 +266,15 @@ fn hex_decode(text: &str) -> Result<Vec<u8>, ApiError> {
         .collect()
 }
 
+/// Over the admission mark nothing is decoded that could not come in (N3): the refusal the
+/// engine would give every transaction of the body.
+fn refuse_over_mark(engine: &EngineHandle) -> Result<(), ApiError> {
+    match engine.over_mark() {
+        Some(refusal) => Err(refusal.into()),
+        None => Ok(()),
+    }
+}
+
 /// Submits a signed transaction: its canonical BCS bytes, or JSON `{"transaction_hex"}`.
 #[utoipa::path(
     post,
@@ -286,10 +295,7 @@ async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, axum::Json<SubmitResponse>), ApiError> {
-    // Over the admission mark nothing is decoded that could not come in (N3).
-    if let Some(refusal) = engine.over_mark() {
-        return Err(refusal.into());
-    }
+    refuse_over_mark(&engine)?;
     let tx = transaction_from_body(&headers, &body)?;
     let result = engine
         .submit(vec![tx])
@@ -331,10 +337,7 @@ async fn submit_batch(
             format!("{MAX_CONCURRENT_BATCHES} batches are being admitted; retry in a moment"),
         ));
     };
-    // Over the admission mark nothing is decoded that could not come in (N3).
-    if let Some(refusal) = engine.over_mark() {
-        return Err(refusal.into());
-    }
+    refuse_over_mark(&engine)?;
     let transactions: Vec<SignedTransaction> =
         tenge_types::decode("transaction batch", &body, MAX_BATCH_BODY_BYTES)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
