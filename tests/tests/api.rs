@@ -1,12 +1,11 @@
 //! Every API endpoint against a real single-validator node (in process, real RocksDB, real
 //! HTTP), including bad requests and the exact errors they get.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use tenge_api::views::{ErrorBody, SubmitResponse};
-use tenge_engine::{EngineConfig, EngineLimits, Mode};
+use tenge_engine::EngineLimits;
 use tenge_ledger::testkit::TestNetwork;
 use tenge_types::transaction::{Issue, Transfer};
 use tenge_types::{AccountId, Amount, Payload, SignedTransaction, TimestampMs};
@@ -23,32 +22,12 @@ async fn node() -> Node {
     // Consensus time follows the wall clock here: genesis now.
     net.genesis.genesis_time = TimestampMs::now();
     net.expires_at_ms = TimestampMs(net.genesis.genesis_time.0 + 3_600_000);
-    let dir = tempfile::tempdir().unwrap();
-    let config = EngineConfig {
-        mode: Mode::Validator,
-        genesis: net.genesis.clone(),
-        key: Arc::new(tenge_crypto::Keypair::from_secret(
-            net.validators[0].secret_bytes(),
-        )),
-        data_dir: dir.path().to_path_buf(),
-        listen_address: "/ip4/127.0.0.1/tcp/0".into(),
-        extra_peers: vec![],
-        consensus: tenge_consensus::Config::default(),
-        limits: EngineLimits::default(),
-        network: Default::default(),
-    };
-    let engine = tenge_engine::start(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tenge_api::serve(listener, engine, std::future::pending()));
+    let node = tenge_tests::api_node::serve_validator(&net, EngineLimits::default()).await;
     Node {
-        _dir: dir,
-        url,
+        url: node.url.clone(),
+        _dir: node.dir,
         net,
-        http: {
-            tenge_api::tls::install_default_provider();
-            reqwest::Client::new()
-        },
+        http: reqwest::Client::new(),
     }
 }
 

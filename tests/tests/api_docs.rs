@@ -4,11 +4,10 @@
 //! load from the node alone, nothing in it points elsewhere, and it shows the node's document.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tenge_engine::{EngineConfig, EngineLimits, Mode};
+use tenge_engine::EngineLimits;
 use tenge_ledger::testkit::TestNetwork;
 use tenge_tests::byzantine::use_free_ports;
 use tenge_tests::cluster::Cluster;
@@ -21,29 +20,12 @@ struct Node {
 }
 
 async fn node() -> Node {
-    let net = TestNetwork::new(1, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let config = EngineConfig {
-        mode: Mode::Validator,
-        genesis: net.genesis.clone(),
-        key: Arc::new(tenge_crypto::Keypair::from_secret(
-            net.validators[0].secret_bytes(),
-        )),
-        data_dir: dir.path().to_path_buf(),
-        listen_address: "/ip4/127.0.0.1/tcp/0".into(),
-        extra_peers: vec![],
-        consensus: tenge_consensus::Config::default(),
-        limits: EngineLimits::default(),
-        network: Default::default(),
-    };
-    let engine = tenge_engine::start(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tenge_api::serve(listener, engine, std::future::pending()));
-    tenge_api::tls::install_default_provider();
+    let node =
+        tenge_tests::api_node::serve_validator(&TestNetwork::new(1, 1), EngineLimits::default())
+            .await;
     Node {
-        _dir: Some(dir),
-        url,
+        url: node.url.clone(),
+        _dir: Some(node.dir),
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

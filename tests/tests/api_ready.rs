@@ -2,16 +2,14 @@
 //! real libp2p): ready, not ready with the reason and both heights, and bad parameters refused
 //! with the parameter named. The rule itself, case by case, is tested in `tenge_api::ready`.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tenge_engine::{EngineConfig, EngineLimits, Mode};
+use tenge_engine::EngineLimits;
 use tenge_ledger::testkit::TestNetwork;
 
 struct Node {
-    _dir: tempfile::TempDir,
-    url: String,
+    node: tenge_tests::api_node::ApiNode,
     http: reqwest::Client,
 }
 
@@ -21,32 +19,10 @@ async fn node(validators: usize) -> Node {
     let mut net = TestNetwork::new(1, validators);
     // Consensus time follows the wall clock here: genesis now.
     net.genesis.genesis_time = tenge_types::TimestampMs::now();
-    let ports = tenge_tests::byzantine::free_ports(validators);
-    for (validator, port) in net.genesis.validators.iter_mut().zip(ports) {
-        validator.address = format!("/ip4/127.0.0.1/tcp/{port}");
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let config = EngineConfig {
-        mode: Mode::Validator,
-        genesis: net.genesis.clone(),
-        key: Arc::new(tenge_crypto::Keypair::from_secret(
-            net.validators[0].secret_bytes(),
-        )),
-        data_dir: dir.path().to_path_buf(),
-        listen_address: "/ip4/127.0.0.1/tcp/0".into(),
-        extra_peers: vec![],
-        consensus: tenge_consensus::Config::default(),
-        limits: EngineLimits::default(),
-        network: Default::default(),
-    };
-    let engine = tenge_engine::start(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tenge_api::serve(listener, engine, std::future::pending()));
-    tenge_api::tls::install_default_provider();
+    tenge_tests::api_node::give_free_ports(&mut net);
+    let node = tenge_tests::api_node::serve_validator(&net, EngineLimits::default()).await;
     Node {
-        _dir: dir,
-        url,
+        node,
         http: reqwest::Client::new(),
     }
 }
@@ -55,7 +31,7 @@ impl Node {
     async fn get(&self, path: &str) -> (u16, Value) {
         let response = self
             .http
-            .get(format!("{}{path}", self.url))
+            .get(format!("{}{path}", self.node.url))
             .send()
             .await
             .unwrap();

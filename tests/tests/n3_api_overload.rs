@@ -3,11 +3,10 @@
 //! body is decoded, so a refusal costs no decoding. A garbage body shows it: below the mark it
 //! is 400 (decoded and found malformed); over the mark, 503.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tenge_engine::{EngineConfig, EngineLimits, Mode};
+use tenge_engine::EngineLimits;
 use tenge_ledger::testkit::TestNetwork;
 use tenge_types::transaction::Issue;
 use tenge_types::{Amount, Payload};
@@ -33,34 +32,17 @@ async fn n3_over_the_mark_submissions_are_refused_before_decoding() {
     let mut net = TestNetwork::new(1, 4);
     net.genesis.genesis_time = tenge_types::TimestampMs::now();
     net.expires_at_ms = tenge_types::TimestampMs(net.genesis.genesis_time.0 + 600_000);
-    let ports = tenge_tests::byzantine::free_ports(4);
-    for (validator, port) in net.genesis.validators.iter_mut().zip(ports) {
-        validator.address = format!("/ip4/127.0.0.1/tcp/{port}");
-    }
-    let dir = tempfile::tempdir().unwrap();
+    tenge_tests::api_node::give_free_ports(&mut net);
     // Validator 0 of four, alone: nothing commits. The mark's ceiling is one transaction.
-    let engine = tenge_engine::start(EngineConfig {
-        mode: Mode::Validator,
-        genesis: net.genesis.clone(),
-        key: Arc::new(tenge_crypto::Keypair::from_secret(
-            net.validators[0].secret_bytes(),
-        )),
-        data_dir: dir.path().to_path_buf(),
-        listen_address: "/ip4/127.0.0.1/tcp/0".into(),
-        extra_peers: vec![],
-        consensus: tenge_consensus::Config::default(),
-        limits: EngineLimits {
+    let node = tenge_tests::api_node::serve_validator(
+        &net,
+        EngineLimits {
             mempool_admission_max_txs: 1,
             ..EngineLimits::default()
         },
-        network: Default::default(),
-    })
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tenge_api::serve(listener, engine, std::future::pending()));
-    tenge_api::tls::install_default_provider();
+    )
+    .await;
+    let url = &node.url;
     let http = reqwest::Client::new();
     let garbage = vec![0xff; 64];
 
