@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The pure cores (consensus, ledger, policy) must not depend on tokio, libp2p or rocksdb, not even
-# through another crate: they do no I/O, so they can run in the simulator and be tested alone.
+# The pure cores (consensus, ledger, policy) and the node driver the engine and the simulator
+# share must not depend on tokio, libp2p or rocksdb, not even through another crate: they do no
+# I/O of their own, so they can run in the simulator and be tested alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for crate in tenge-policy tenge-ledger tenge-consensus; do
+for crate in tenge-policy tenge-ledger tenge-consensus tenge-driver; do
     if ! cargo metadata --format-version 1 --no-deps | grep -q "\"name\":\"$crate\""; then
         continue
     fi

@@ -129,6 +129,20 @@ pub enum EngineError {
     SafetyDataMissing { height: tenge_types::Height },
 }
 
+impl From<tenge_driver::RecoveryError> for EngineError {
+    fn from(error: tenge_driver::RecoveryError) -> EngineError {
+        match error {
+            tenge_driver::RecoveryError::Store(error) => EngineError::Storage(error),
+            tenge_driver::RecoveryError::SafetyDataMissing { height } => {
+                EngineError::SafetyDataMissing { height }
+            }
+            corrupt @ tenge_driver::RecoveryError::Corrupt { .. } => {
+                EngineError::Corrupt(corrupt.to_string())
+            }
+        }
+    }
+}
+
 /// Why a submitted transaction was not accepted into the mempool.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {

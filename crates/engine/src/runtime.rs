@@ -7,14 +7,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tenge_consensus::{
-    Consensus, Effect, Input, Outgoing, Recovery, SafetyData, SafetyStorage, Verifier,
-};
+use tenge_consensus::{Consensus, Effect, Input, Outgoing, Verifier};
 use tenge_ledger::{CheckedTransaction, ExecutedBlock, Ledger, verify_signatures};
 use tenge_network::{
     Channel, NetworkClient, NetworkConfig, NetworkEvent, PeerConfig, PublicKey, SyncReply,
 };
-use tenge_storage::{BlockCommit, PendingBlock, RocksStore, Store};
+use tenge_storage::{BlockCommit, RocksStore, Store};
 use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, QuorumCertificate, StoredCertificates, ValidatorIndex,
     ValidatorSet,
@@ -77,24 +75,6 @@ fn fatal(what: &str, error: impl std::fmt::Display) -> ! {
 
 /// Unproven synced blocks kept while waiting for the block that proves them (L5).
 const SYNC_BUFFER_MAX_BYTES: usize = 256 << 20;
-
-struct StoreSafety<'a>(&'a RocksStore);
-
-impl SafetyStorage for StoreSafety<'_> {
-    type Error = tenge_storage::StoreError;
-    fn persist_safety_data(
-        &mut self,
-        data: &SafetyData,
-        voted_block: Option<&BlockWithParentQc>,
-    ) -> Result<(), Self::Error> {
-        let pending = voted_block.map(|voted| PendingBlock {
-            height: voted.block.header.height,
-            id: voted.block.id(),
-            bytes: encode(voted),
-        });
-        self.0.put_safety_data(&data.to_bytes(), pending.as_ref())
-    }
-}
 
 /// Verified signed-transaction digests, in two generations so the set stays bounded.
 #[derive(Default)]
@@ -180,42 +160,13 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
     let consensus = match config.mode {
         Mode::Validator => {
             let me = me.ok_or(EngineError::NotAValidator(config.key.public_key()))?;
-            let (parent_qc, commit_certificate) = if head.block.header.height.0 == 0 {
-                (QuorumCertificate::genesis(&genesis_block), None)
-            } else {
-                let certificates = StoredCertificates::from_bytes(&head.certificate)
-                    .map_err(|e| EngineError::Corrupt(format!("head certificates: {e}")))?;
-                (certificates.parent_qc, certificates.commit_qc)
-            };
-            let safety = match store.safety_data()? {
-                Some(bytes) => SafetyData::from_bytes(&bytes)
-                    .map_err(|e| EngineError::Corrupt(format!("safety data: {e}")))?,
-                // A store with blocks always has safety data (written with the first vote):
-                // without it, votes this validator signed are forgotten (M11). Only an
-                // operator's floor makes starting safe.
-                None if head.block.header.height.0 > 0
-                    && config.consensus.voting_floor_round.0 == 0 =>
-                {
-                    return Err(EngineError::SafetyDataMissing {
-                        height: head.block.header.height,
-                    });
-                }
-                None => {
-                    // A first start: record that this data dir has safety data from the
-                    // beginning, so that a later restart after range sync alone (no vote yet)
-                    // is not taken for a lost one.
-                    let fresh = SafetyData::default();
-                    store.put_safety_data(&fresh.to_bytes(), None)?;
-                    fresh
-                }
-            };
-            let pending = store
-                .pending_blocks()?
-                .iter()
-                .map(|bytes| tenge_types::codec::decode_trusted("pending block", bytes))
-                .collect::<Result<Vec<BlockWithParentQc>, _>>()
-                .map_err(|e| EngineError::Corrupt(format!("pending blocks: {e}")))?;
-            info!(validator = me, last_voted_round = %safety.last_voted_round, pending = pending.len(), "consensus state recovered");
+            let recovery = tenge_driver::recover(
+                store.as_ref(),
+                &genesis_block,
+                &head,
+                config.consensus.voting_floor_round,
+            )?;
+            info!(validator = me, last_voted_round = %recovery.safety.last_voted_round, pending = recovery.pending.len(), "consensus state recovered");
             let signer = tenge_crypto::Keypair::from_secret(config.key.secret_bytes());
             Some(Consensus::new(
                 config.consensus.clone(),
@@ -223,15 +174,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
                 signer,
                 validators.clone(),
                 &genesis_block,
-                Recovery {
-                    committed: BlockWithParentQc {
-                        block: head.block.clone(),
-                        parent_qc,
-                    },
-                    commit_certificate,
-                    safety,
-                    pending,
-                },
+                recovery,
             ))
         }
         Mode::Observer => None,
@@ -857,10 +800,11 @@ impl Engine {
             Effect::Send { to, message } => self.send(to, message),
             Effect::Signed(staged) => {
                 let started = Instant::now();
-                let outgoing = match staged.persist(&mut StoreSafety(&self.store)) {
-                    Ok(outgoing) => outgoing,
-                    Err(error) => fatal("persisting safety data", error),
-                };
+                let outgoing =
+                    match staged.persist(&mut tenge_driver::SafetyWriter(self.store.as_ref())) {
+                        Ok(outgoing) => outgoing,
+                        Err(error) => fatal("persisting safety data", error),
+                    };
                 self.metrics.safety_data_written(started.elapsed());
                 for message in outgoing {
                     match message {

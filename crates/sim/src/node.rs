@@ -3,9 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tenge_consensus::{
-    Config, Consensus, Effect, Input, Outgoing, Recovery, SafetyData, SafetyStorage,
-};
+use tenge_consensus::{Config, Consensus, Effect, Input, Outgoing};
 use tenge_crypto::Keypair;
 use tenge_ledger::{ExecutedBlock, Ledger, verify_signatures};
 use tenge_storage::{BlockCommit, MemoryStore, Store};
@@ -105,24 +103,6 @@ pub enum Action {
     Halted(String),
     Evidence,
     AuditFailed(String),
-}
-
-struct SafetyWriter<'a>(&'a MemoryStore);
-
-impl SafetyStorage for SafetyWriter<'_> {
-    type Error = tenge_storage::StoreError;
-    fn persist_safety_data(
-        &mut self,
-        data: &SafetyData,
-        voted_block: Option<&BlockWithParentQc>,
-    ) -> Result<(), Self::Error> {
-        let pending = voted_block.map(|voted| tenge_storage::PendingBlock {
-            height: voted.block.header.height,
-            id: voted.block.id(),
-            bytes: tenge_types::encode(voted),
-        });
-        self.0.put_safety_data(&data.to_bytes(), pending.as_ref())
-    }
 }
 
 /// The parts of a node lost in a crash.
@@ -226,42 +206,20 @@ impl Node {
                 ));
             }
         }
-        let (parent_qc, commit_certificate) = if height == 0 {
-            (QuorumCertificate::genesis(&genesis_block), None)
-        } else {
-            let certificates = StoredCertificates::from_bytes(&head.certificate)
-                .expect("stored certificates decode");
-            (certificates.parent_qc, certificates.commit_qc)
-        };
         let ledger = Ledger::from_stored(
             genesis.chain_id.clone(),
             head.block.header.clone(),
             self.store.state_entries().expect("store reads"),
         )
         .map_err(|e| format!("durability: stored state does not rebuild: {e}"))?;
-        let safety = match self.store.safety_data().expect("store reads") {
-            Some(bytes) => SafetyData::from_bytes(&bytes).expect("safety data decodes"),
-            None => SafetyData::default(),
-        };
-        let pending = self
-            .store
-            .pending_blocks()
-            .expect("store reads")
-            .iter()
-            .map(|bytes| {
-                tenge_types::codec::decode_trusted("pending block", bytes)
-                    .expect("pending block decodes")
-            })
-            .collect();
-        let recovery = Recovery {
-            pending,
-            committed: BlockWithParentQc {
-                block: head.block.clone(),
-                parent_qc,
-            },
-            commit_certificate,
-            safety,
-        };
+        // The node's own recovery (tenge_driver), M11's rule included.
+        let recovery = tenge_driver::recover(
+            &self.store,
+            &genesis_block,
+            &head,
+            config.voting_floor_round,
+        )
+        .map_err(|e| format!("durability: consensus state does not recover: {e}"))?;
         let signer = Keypair::from_secret(self.keypair.secret_bytes());
         let consensus = Consensus::new(
             config.clone(),
@@ -370,7 +328,7 @@ impl Node {
             }),
             Effect::Signed(staged) => {
                 let outgoing = staged
-                    .persist(&mut SafetyWriter(&self.store))
+                    .persist(&mut tenge_driver::SafetyWriter(&self.store))
                     .expect("memory store writes");
                 for message in outgoing {
                     self.send_signed(local, message, actions);
