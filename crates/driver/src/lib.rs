@@ -6,6 +6,13 @@
 //!   signed message leaves, on any store.
 //! - [`recover`]: the consensus state a validator starts from, read back from its store, with
 //!   the rule that a data directory whose safety data is missing does not vote (review M11).
+//! - [`Pipeline`]: blocks from execution to commit (build as leader, execute before a vote,
+//!   hand over what consensus committed, to be written ([`write_block`]) before the in-memory
+//!   ledger takes it).
+
+pub mod pipeline;
+
+pub use pipeline::{CommitError, Pipeline, write_block};
 
 use tenge_consensus::{Recovery, SafetyData, SafetyStorage};
 use tenge_storage::{PendingBlock, Store, StoreError, StoredHead};

@@ -1,7 +1,7 @@
 //! The engine thread: one loop that owns the consensus core, the mempool and the executed but
 //! uncommitted blocks, and performs the core's effects.
 
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, RwLock};
@@ -12,7 +12,7 @@ use tenge_ledger::{CheckedTransaction, ExecutedBlock, Ledger, verify_signatures}
 use tenge_network::{
     Channel, NetworkClient, NetworkConfig, NetworkEvent, PeerConfig, PublicKey, SyncReply,
 };
-use tenge_storage::{BlockCommit, RocksStore, Store};
+use tenge_storage::{RocksStore, Store};
 use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, QuorumCertificate, StoredCertificates, ValidatorIndex,
     ValidatorSet,
@@ -266,7 +266,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         network,
         runtime,
         events,
-        executed: HashMap::new(),
+        pipeline: tenge_driver::Pipeline::new(),
         verified: VerifiedSet::default(),
         timers: BinaryHeap::new(),
         local: VecDeque::new(),
@@ -496,7 +496,8 @@ struct Engine {
     runtime: tokio::runtime::Handle,
     events: SyncSender<EngineEvent>,
     mempool: Mempool,
-    executed: HashMap<BlockId, ExecutedBlock>,
+    /// Executed blocks above the committed head (tenge_driver, shared with the simulator).
+    pipeline: tenge_driver::Pipeline,
     verified: VerifiedSet,
     /// Round timers: (deadline, round), earliest first.
     timers: BinaryHeap<std::cmp::Reverse<(Instant, Round)>>,
@@ -901,7 +902,8 @@ impl Engine {
     /// children to commit, so the next block goes out at once, empty or not.
     fn uncommitted_transactions(&self, parent_id: BlockId) -> bool {
         let ledger = self.ledger.read().expect("ledger lock");
-        self.ancestors(ledger.head().id(), parent_id)
+        self.pipeline
+            .ancestors(ledger.head().id(), parent_id)
             .is_some_and(|chain| chain.iter().any(|b| !b.block.transactions.is_empty()))
     }
 
@@ -952,43 +954,27 @@ impl Engine {
         self.publish_status();
     }
 
-    /// Executed uncommitted blocks from the committed head to `parent_id`, oldest first.
-    fn ancestors(&self, head: BlockId, parent_id: BlockId) -> Option<Vec<&ExecutedBlock>> {
-        let mut chain = Vec::new();
-        let mut cursor = parent_id;
-        while cursor != head {
-            let executed = self.executed.get(&cursor)?;
-            cursor = executed.block.header.parent_id;
-            chain.push(executed);
-        }
-        chain.reverse();
-        Some(chain)
-    }
-
     fn build(&mut self, round: Round, parent_id: BlockId) -> Option<Block> {
         let ledger = self.ledger.read().expect("ledger lock");
-        let ancestors = self.ancestors(ledger.head().id(), parent_id)?;
-        let excluded: HashSet<HashValue> = ancestors
-            .iter()
-            .flat_map(|a| a.execution.receipts.iter().map(|r| r.transaction))
-            .collect();
-        let state = ledger.state();
-        let transactions = self.mempool.select(
-            crate::mempool::BlockBudget {
-                transactions: self.config.limits.block_max_txs,
-                bytes: crate::mempool::BLOCK_TRANSACTION_BYTES,
+        let budget = crate::mempool::BlockBudget {
+            transactions: self.config.limits.block_max_txs,
+            bytes: crate::mempool::BLOCK_TRANSACTION_BYTES,
+        };
+        let mempool = &self.mempool;
+        self.pipeline.build(
+            &ledger,
+            round,
+            parent_id,
+            TimestampMs::now(),
+            |in_ancestors, state| {
+                let transactions = mempool.select(budget, in_ancestors, |id| {
+                    state.account(id).map_or(0, |a| a.sequence)
+                });
+                // Every mempool transaction was verified on entry.
+                let valid = vec![true; transactions.len()];
+                (transactions, valid)
             },
-            &excluded,
-            |id| state.account(id).map_or(0, |a| a.sequence),
-        );
-        // Every mempool transaction was verified on entry.
-        let valid = vec![true; transactions.len()];
-        let executed =
-            ledger.build_block(&ancestors, round, TimestampMs::now(), transactions, &valid);
-        drop(ledger);
-        let block = executed.block.clone();
-        self.executed.insert(block.id(), executed);
-        Some(block)
+        )
     }
 
     /// Signature verdicts for a block: from the verified set, the rest verified now (batched).
@@ -1013,60 +999,32 @@ impl Engine {
     }
 
     fn execute(&mut self, block: Block) -> Result<(), String> {
-        let id = block.id();
-        if self.executed.contains_key(&id) {
+        if self.pipeline.contains(&block.id()) {
             return Ok(());
         }
         let valid = self.signature_verdicts(&block.transactions);
         let ledger = self.ledger.read().expect("ledger lock");
-        let ancestors = self
-            .ancestors(ledger.head().id(), block.header.parent_id)
-            .ok_or("parent is not executed")?;
-        let execution = ledger
-            .execute_block(&ancestors, &block, &valid)
-            .map_err(|e| e.to_string())?;
-        drop(ledger);
-        self.executed.insert(id, ExecutedBlock { block, execution });
-        Ok(())
+        self.pipeline.execute(&ledger, block, &valid)
     }
 
     fn commit_consensus(&mut self, blocks: Vec<BlockWithParentQc>, certificate: QuorumCertificate) {
-        let count = blocks.len();
-        for (index, item) in blocks.into_iter().enumerate() {
-            let id = item.block.id();
-            let Some(executed) = self.executed.remove(&id) else {
-                fatal(
-                    "commit",
-                    format!(
-                        "block {} committed by consensus was never executed",
-                        id.short()
-                    ),
-                );
-            };
-            let certificates = StoredCertificates {
-                parent_qc: item.parent_qc,
-                commit_qc: (index + 1 == count).then(|| certificate.clone()),
-            };
+        let committed = self
+            .pipeline
+            .take_committed(&blocks, &certificate)
+            .unwrap_or_else(|error| fatal("commit", error));
+        for (executed, certificates) in committed {
             self.commit_executed(executed, certificates);
         }
         let head_height = self.ledger.read().expect("ledger lock").head().height;
-        self.executed
-            .retain(|_, e| e.block.header.height > head_height);
+        self.pipeline.prune(head_height);
     }
 
     /// Writes one executed block to the store (atomic, synced), then to the in-memory ledger.
     fn commit_executed(&mut self, executed: ExecutedBlock, certificates: StoredCertificates) {
-        let certificate = certificates.to_bytes();
-        let commit = BlockCommit {
-            block: &executed.block,
-            certificate: &certificate,
-            receipts: &executed.execution.receipts,
-            changes: &executed.execution.delta.entries,
-        };
         let started = Instant::now();
-        if let Err(error) = self.store.commit_block(&commit) {
-            fatal("committing a block", error);
-        }
+        let certificate_bytes =
+            tenge_driver::write_block(self.store.as_ref(), &executed, &certificates)
+                .unwrap_or_else(|error| fatal("committing a block", error));
         let write = started.elapsed();
         {
             let mut ledger = self.ledger.write().expect("ledger lock");
@@ -1085,7 +1043,7 @@ impl Engine {
                 .filter_map(|receipt| receipt.outcome.as_ref().err().map(|r| r.code)),
             Duration::from_millis(TimestampMs::now().0.saturating_sub(header.timestamp.0)),
             write,
-            bcs::serialized_size(&executed.block).unwrap_or(0) + certificate.len(),
+            bcs::serialized_size(&executed.block).unwrap_or(0) + certificate_bytes,
         );
         // Only outcomes that are the transactions' own evict them (M5): a pending transaction
         // whose id a forged copy shared stays, and leaves once its sequence is passed.
@@ -1357,8 +1315,7 @@ impl Engine {
         self.metrics.sync_answered("applied", count);
         if let Some(head_block) = last {
             let new_height = head_block.block.header.height;
-            self.executed
-                .retain(|_, e| e.block.header.height > new_height);
+            self.pipeline.prune(new_height);
             if self.consensus.is_some() {
                 self.input(Input::Synced {
                     head: Box::new(head_block),

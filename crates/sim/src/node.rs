@@ -5,11 +5,11 @@ use std::collections::{HashMap, HashSet};
 
 use tenge_consensus::{Config, Consensus, Effect, Input, Outgoing};
 use tenge_crypto::Keypair;
-use tenge_ledger::{ExecutedBlock, Ledger, verify_signatures};
-use tenge_storage::{BlockCommit, MemoryStore, Store};
+use tenge_ledger::{Ledger, verify_signatures};
+use tenge_storage::{MemoryStore, Store};
 use tenge_types::consensus::{
-    BlockWithParentQc, ConsensusMessage, Proposal, QuorumCertificate, StoredCertificates,
-    ValidatorIndex, ValidatorSet, Vote, proposal_signing_hash,
+    BlockWithParentQc, ConsensusMessage, Proposal, QuorumCertificate, ValidatorIndex, ValidatorSet,
+    Vote, proposal_signing_hash,
 };
 use tenge_types::{Block, BlockId, Genesis, HashValue, Round, SignedTransaction, TimestampMs};
 
@@ -109,7 +109,8 @@ pub enum Action {
 pub struct Running {
     pub consensus: Consensus,
     pub ledger: Ledger,
-    executed: HashMap<BlockId, ExecutedBlock>,
+    /// Executed blocks above the committed head: the node's own pipeline (tenge_driver).
+    pipeline: tenge_driver::Pipeline,
     mempool: Vec<SignedTransaction>,
     in_mempool: HashSet<HashValue>,
     /// Signature verdicts by signed-transaction digest (signatures included).
@@ -242,7 +243,7 @@ impl Node {
         self.running = Some(Running {
             consensus,
             ledger,
-            executed: HashMap::new(),
+            pipeline: tenge_driver::Pipeline::new(),
             mempool: Vec::new(),
             in_mempool: HashSet::new(),
             verified: HashMap::new(),
@@ -388,21 +389,6 @@ impl Node {
         self.running.as_ref().expect("node is up")
     }
 
-    /// The executed, uncommitted blocks from the committed head to `parent_id`, oldest first.
-    fn ancestors(&self, parent_id: BlockId) -> Option<Vec<&ExecutedBlock>> {
-        let running = self.running();
-        let head = running.ledger.head().id();
-        let mut chain = Vec::new();
-        let mut cursor = parent_id;
-        while cursor != head {
-            let executed = running.executed.get(&cursor)?;
-            cursor = executed.block.header.parent_id;
-            chain.push(executed);
-        }
-        chain.reverse();
-        Some(chain)
-    }
-
     /// Builds and executes a block on `parent_id` from the mempool.
     fn build(
         &mut self,
@@ -411,75 +397,51 @@ impl Node {
         parent_id: BlockId,
         timestamp_offset: u64,
     ) -> Option<Block> {
-        let running = self.running();
-        let ancestors = self.ancestors(parent_id)?;
-        let included: HashSet<HashValue> = ancestors
-            .iter()
-            .flat_map(|a| a.block.transactions.iter().map(SignedTransaction::hash))
-            .collect();
-        let state = running.ledger.state();
-        let transactions: Vec<SignedTransaction> = running
-            .mempool
-            .iter()
-            .filter(|tx| !included.contains(&tx.hash()))
-            .filter(|tx| {
-                state
-                    .account(&tx.transaction.sender)
-                    .is_none_or(|a| a.sequence <= tx.transaction.sequence)
-            })
-            .take(MAX_BLOCK_TRANSACTIONS)
-            .cloned()
-            .collect();
-        let valid: Vec<bool> = transactions
-            .iter()
-            .map(|tx| running.verified.get(&tx.digest()).copied().unwrap_or(false))
-            .collect();
-        let timestamp = TimestampMs(local.0 + timestamp_offset);
-        let executed =
-            running
-                .ledger
-                .build_block(&ancestors, round, timestamp, transactions, &valid);
-        let block = executed.block.clone();
-        self.running
-            .as_mut()
-            .expect("node is up")
-            .executed
-            .insert(block.id(), executed);
-        Some(block)
+        let running = self.running.as_mut().expect("node is up");
+        let mempool = &running.mempool;
+        let verified = &running.verified;
+        running.pipeline.build(
+            &running.ledger,
+            round,
+            parent_id,
+            TimestampMs(local.0 + timestamp_offset),
+            |in_ancestors, state| {
+                let transactions: Vec<SignedTransaction> = mempool
+                    .iter()
+                    .filter(|tx| !in_ancestors.contains(&tx.hash()))
+                    .filter(|tx| {
+                        state
+                            .account(&tx.transaction.sender)
+                            .is_none_or(|a| a.sequence <= tx.transaction.sequence)
+                    })
+                    .take(MAX_BLOCK_TRANSACTIONS)
+                    .cloned()
+                    .collect();
+                let valid = transactions
+                    .iter()
+                    .map(|tx| verified.get(&tx.digest()).copied().unwrap_or(false))
+                    .collect();
+                (transactions, valid)
+            },
+        )
     }
 
     fn execute(&mut self, block: Block) -> Result<(), String> {
-        let id = block.id();
-        if self.running().executed.contains_key(&id) {
+        let running = self.running.as_mut().expect("node is up");
+        if running.pipeline.contains(&block.id()) {
             return Ok(());
         }
-        let running = self.running.as_mut().expect("node is up");
-        for tx in &block.transactions {
-            let digest = tx.digest();
-            running
-                .verified
-                .entry(digest)
-                .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0]);
-        }
-        let running = self.running();
         let valid: Vec<bool> = block
             .transactions
             .iter()
-            .map(|tx| running.verified[&tx.digest()])
+            .map(|tx| {
+                *running
+                    .verified
+                    .entry(tx.digest())
+                    .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0])
+            })
             .collect();
-        let ancestors = self
-            .ancestors(block.header.parent_id)
-            .ok_or("parent is not executed")?;
-        let execution = running
-            .ledger
-            .execute_block(&ancestors, &block, &valid)
-            .map_err(|e| e.to_string())?;
-        self.running
-            .as_mut()
-            .expect("node is up")
-            .executed
-            .insert(id, ExecutedBlock { block, execution });
-        Ok(())
+        running.pipeline.execute(&running.ledger, block, &valid)
     }
 
     fn commit(
@@ -489,28 +451,16 @@ impl Node {
         actions: &mut Vec<Action>,
     ) {
         let previous_head = *self.committed.last().expect("genesis is committed");
-        let count = blocks.len();
         let running = self.running.as_mut().expect("node is up");
-        for (index, item) in blocks.iter().enumerate() {
-            let id = item.block.id();
-            let executed = running
-                .executed
-                .remove(&id)
-                .expect("the core commits executed blocks only");
-            running.ledger.commit(&executed);
-            let certificates = StoredCertificates {
-                parent_qc: item.parent_qc.clone(),
-                commit_qc: (index + 1 == count).then(|| certificate.clone()),
-            };
-            self.store
-                .commit_block(&BlockCommit {
-                    block: &executed.block,
-                    certificate: &certificates.to_bytes(),
-                    receipts: &executed.execution.receipts,
-                    changes: &executed.execution.delta.entries,
-                })
+        let committed = running
+            .pipeline
+            .take_committed(&blocks, &certificate)
+            .expect("the core commits executed blocks only");
+        for (executed, certificates) in committed {
+            tenge_driver::write_block(&self.store, &executed, &certificates)
                 .expect("memory store commits in order");
-            self.committed.push(id);
+            running.ledger.commit(&executed);
+            self.committed.push(executed.block.id());
             for tx in &executed.block.transactions {
                 running.in_mempool.remove(&tx.hash());
             }
@@ -518,10 +468,7 @@ impl Node {
         if let Err(error) = running.ledger.audit() {
             actions.push(Action::AuditFailed(error));
         }
-        let head_height = running.ledger.head().height;
-        running
-            .executed
-            .retain(|_, e| e.block.header.height > head_height);
+        running.pipeline.prune(running.ledger.head().height);
         let state = running.ledger.state();
         let in_mempool = &mut running.in_mempool;
         running.mempool.retain(|tx| {

@@ -1,0 +1,379 @@
+//! Blocks from execution to commit, as the engine and the simulator both run them: the executed
+//! blocks above the committed head, a block built as leader, a proposal executed before a vote,
+//! and committed blocks written to the store (atomic, synced) before the caller applies them to
+//! its in-memory ledger.
+
+use std::collections::{HashMap, HashSet};
+
+use tenge_ledger::{CommittedState, ExecutedBlock, Ledger};
+use tenge_storage::{BlockCommit, Store, StoreError};
+use tenge_types::consensus::{BlockWithParentQc, QuorumCertificate, StoredCertificates};
+use tenge_types::{Block, BlockId, HashValue, Round, SignedTransaction, TimestampMs};
+
+/// Why committed blocks could not be taken out of the pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Consensus committed a block this node never executed: a bug, never a peer's doing.
+    #[error("block {} committed by consensus was never executed", .0.short())]
+    NotExecuted(BlockId),
+}
+
+/// The executed blocks above the committed head: uncommitted proposals, this node's own among
+/// them, which later blocks execute on top of.
+#[derive(Default)]
+pub struct Pipeline {
+    executed: HashMap<BlockId, ExecutedBlock>,
+}
+
+impl Pipeline {
+    pub fn new() -> Pipeline {
+        Pipeline::default()
+    }
+
+    /// Whether `id` is executed (and not committed yet).
+    pub fn contains(&self, id: &BlockId) -> bool {
+        self.executed.contains_key(id)
+    }
+
+    /// The executed blocks from the committed head `head` (excluded) to `parent_id`
+    /// (included), oldest first; `None` if one of them is not executed here.
+    pub fn ancestors(&self, head: BlockId, parent_id: BlockId) -> Option<Vec<&ExecutedBlock>> {
+        let mut chain = Vec::new();
+        let mut cursor = parent_id;
+        while cursor != head {
+            let executed = self.executed.get(&cursor)?;
+            cursor = executed.block.header.parent_id;
+            chain.push(executed);
+        }
+        chain.reverse();
+        Some(chain)
+    }
+
+    /// Builds and executes this node's block for `round` on `parent_id`. `choose` picks the
+    /// transactions (with their signature verdicts) given those already in the uncommitted
+    /// ancestors, which must not be proposed again, and the committed state. `None` if the
+    /// parent is not executed here.
+    pub fn build(
+        &mut self,
+        ledger: &Ledger,
+        round: Round,
+        parent_id: BlockId,
+        timestamp: TimestampMs,
+        choose: impl FnOnce(&HashSet<HashValue>, &CommittedState) -> (Vec<SignedTransaction>, Vec<bool>),
+    ) -> Option<Block> {
+        let ancestors = self.ancestors(ledger.head().id(), parent_id)?;
+        let in_ancestors: HashSet<HashValue> = ancestors
+            .iter()
+            .flat_map(|a| a.execution.receipts.iter().map(|r| r.transaction))
+            .collect();
+        let (transactions, valid) = choose(&in_ancestors, ledger.state());
+        let executed = ledger.build_block(&ancestors, round, timestamp, transactions, &valid);
+        let block = executed.block.clone();
+        self.executed.insert(block.id(), executed);
+        Some(block)
+    }
+
+    /// Executes a proposed block on its parent, with one signature verdict per transaction.
+    /// A block executed before is not executed again.
+    pub fn execute(&mut self, ledger: &Ledger, block: Block, valid: &[bool]) -> Result<(), String> {
+        let id = block.id();
+        if self.executed.contains_key(&id) {
+            return Ok(());
+        }
+        let ancestors = self
+            .ancestors(ledger.head().id(), block.header.parent_id)
+            .ok_or("parent is not executed")?;
+        let execution = ledger
+            .execute_block(&ancestors, &block, valid)
+            .map_err(|e| e.to_string())?;
+        self.executed.insert(id, ExecutedBlock { block, execution });
+        Ok(())
+    }
+
+    /// Takes the blocks consensus committed out of the pipeline, in order, each with the
+    /// certificates to store with it (its parent's QC, and `certificate` on the last). The
+    /// caller writes each to the store ([`write_block`]) before its in-memory ledger takes it,
+    /// then [`prune`](Self::prune)s at the new head.
+    pub fn take_committed(
+        &mut self,
+        blocks: &[BlockWithParentQc],
+        certificate: &QuorumCertificate,
+    ) -> Result<Vec<(ExecutedBlock, StoredCertificates)>, CommitError> {
+        let count = blocks.len();
+        blocks
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let id = item.block.id();
+                let executed = self
+                    .executed
+                    .remove(&id)
+                    .ok_or(CommitError::NotExecuted(id))?;
+                let certificates = StoredCertificates {
+                    parent_qc: item.parent_qc.clone(),
+                    commit_qc: (index + 1 == count).then(|| certificate.clone()),
+                };
+                Ok((executed, certificates))
+            })
+            .collect()
+    }
+
+    /// Drops the executed blocks at or below `height`, the committed head's: committed ones, and
+    /// forks that can no longer commit.
+    pub fn prune(&mut self, height: tenge_types::Height) {
+        self.executed.retain(|_, e| e.block.header.height > height);
+    }
+}
+
+/// Writes one committed block with its certificates, its receipts and its state changes to the
+/// store, atomically and synced. Returns the certificates' encoded size.
+pub fn write_block(
+    store: &(impl Store + ?Sized),
+    executed: &ExecutedBlock,
+    certificates: &StoredCertificates,
+) -> Result<usize, StoreError> {
+    let certificate = certificates.to_bytes();
+    store.commit_block(&BlockCommit {
+        block: &executed.block,
+        certificate: &certificate,
+        receipts: &executed.execution.receipts,
+        changes: &executed.execution.delta.entries,
+    })?;
+    Ok(certificate.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenge_ledger::testkit::{TestNetwork, test_key};
+    use tenge_storage::MemoryStore;
+    use tenge_types::Payload;
+    use tenge_types::transaction::OpenWallet;
+
+    struct Chain {
+        net: TestNetwork,
+        ledger: Ledger,
+        genesis: Block,
+    }
+
+    fn chain() -> Chain {
+        let net = TestNetwork::new(1, 4);
+        let ledger = Ledger::from_genesis(&net.genesis).expect("genesis");
+        let genesis = Block {
+            header: ledger.head().clone(),
+            transactions: vec![],
+        };
+        Chain {
+            net,
+            ledger,
+            genesis,
+        }
+    }
+
+    impl Chain {
+        fn open_wallet(&self, sequence: u64) -> SignedTransaction {
+            self.net.sign(
+                &self.net.banks[0],
+                sequence,
+                Payload::OpenWallet(OpenWallet {
+                    key: test_key(&format!("wallet {sequence}")).public_key(),
+                    tier: 1,
+                }),
+            )
+        }
+
+        fn time(&self, after_ms: u64) -> TimestampMs {
+            TimestampMs(self.net.genesis.genesis_time.0 + after_ms)
+        }
+    }
+
+    /// Builds on `parent` with exactly `transactions` (all signatures taken as valid).
+    fn build(
+        pipeline: &mut Pipeline,
+        chain: &Chain,
+        round: u64,
+        parent: BlockId,
+        transactions: Vec<SignedTransaction>,
+    ) -> Block {
+        pipeline
+            .build(
+                &chain.ledger,
+                Round(round),
+                parent,
+                chain.time(round * 1_000),
+                |_, _| {
+                    let valid = vec![true; transactions.len()];
+                    (transactions, valid)
+                },
+            )
+            .expect("the parent is executed")
+    }
+
+    #[test]
+    fn a_built_block_is_an_ancestor_and_its_transactions_are_not_chosen_again() {
+        let chain = chain();
+        let mut pipeline = Pipeline::new();
+        let tx = chain.open_wallet(0);
+        let first = build(
+            &mut pipeline,
+            &chain,
+            1,
+            chain.genesis.id(),
+            vec![tx.clone()],
+        );
+        assert_eq!(first.transactions, vec![tx.clone()]);
+
+        let mut offered = None;
+        let second = pipeline
+            .build(
+                &chain.ledger,
+                Round(2),
+                first.id(),
+                chain.time(2_000),
+                |in_ancestors, _| {
+                    offered = Some(in_ancestors.clone());
+                    (vec![], vec![])
+                },
+            )
+            .expect("the parent is executed");
+        assert_eq!(offered, Some(HashSet::from([tx.hash()])));
+        let ancestors: Vec<BlockId> = pipeline
+            .ancestors(chain.genesis.id(), second.id())
+            .expect("both executed")
+            .iter()
+            .map(|executed| executed.block.id())
+            .collect();
+        assert_eq!(ancestors, vec![first.id(), second.id()]);
+        assert!(
+            pipeline
+                .build(
+                    &chain.ledger,
+                    Round(3),
+                    BlockId::default(),
+                    chain.time(3_000),
+                    |_, _| { (vec![], vec![]) }
+                )
+                .is_none(),
+            "an unknown parent builds nothing"
+        );
+    }
+
+    #[test]
+    fn a_peer_block_executes_once_and_only_on_an_executed_parent() {
+        let chain = chain();
+        let mut leader = Pipeline::new();
+        let first = build(
+            &mut leader,
+            &chain,
+            1,
+            chain.genesis.id(),
+            vec![chain.open_wallet(0)],
+        );
+        let second = build(
+            &mut leader,
+            &chain,
+            2,
+            first.id(),
+            vec![chain.open_wallet(1)],
+        );
+
+        let mut follower = Pipeline::new();
+        assert_eq!(
+            follower.execute(&chain.ledger, second.clone(), &[true]),
+            Err("parent is not executed".to_string())
+        );
+        assert!(!follower.contains(&second.id()));
+        follower
+            .execute(&chain.ledger, first.clone(), &[true])
+            .expect("executes on genesis");
+        follower
+            .execute(&chain.ledger, second.clone(), &[true])
+            .expect("executes on its parent");
+        // Again: nothing is executed twice (the verdicts are not even looked at).
+        follower
+            .execute(&chain.ledger, second.clone(), &[])
+            .expect("already executed");
+        let executed = follower.ancestors(chain.genesis.id(), second.id()).unwrap();
+        assert_eq!(
+            executed[1].execution.state_root(),
+            leader.ancestors(chain.genesis.id(), second.id()).unwrap()[1]
+                .execution
+                .state_root(),
+            "leader and follower agree"
+        );
+    }
+
+    #[test]
+    fn committed_blocks_come_out_in_order_with_their_certificates_then_forks_are_pruned() {
+        let mut chain = chain();
+        let mut pipeline = Pipeline::new();
+        let first = build(
+            &mut pipeline,
+            &chain,
+            1,
+            chain.genesis.id(),
+            vec![chain.open_wallet(0)],
+        );
+        let second = build(&mut pipeline, &chain, 2, first.id(), vec![]);
+        let fork = build(&mut pipeline, &chain, 3, chain.genesis.id(), vec![]);
+        let genesis_qc = QuorumCertificate::genesis(&chain.genesis);
+        let mut second_qc = genesis_qc.clone();
+        second_qc.data.round = Round(2);
+        let blocks = [
+            BlockWithParentQc {
+                block: first.clone(),
+                parent_qc: genesis_qc.clone(),
+            },
+            BlockWithParentQc {
+                block: second.clone(),
+                parent_qc: genesis_qc.clone(),
+            },
+        ];
+
+        let unknown = BlockWithParentQc {
+            block: Block {
+                header: chain.genesis.header.clone(),
+                transactions: vec![chain.open_wallet(9)],
+            },
+            parent_qc: genesis_qc.clone(),
+        };
+        assert!(matches!(
+            pipeline.take_committed(std::slice::from_ref(&unknown), &second_qc),
+            Err(CommitError::NotExecuted(id)) if id == unknown.block.id()
+        ));
+
+        let committed = pipeline
+            .take_committed(&blocks, &second_qc)
+            .expect("both executed");
+        let ids: Vec<BlockId> = committed.iter().map(|(e, _)| e.block.id()).collect();
+        assert_eq!(ids, vec![first.id(), second.id()]);
+        assert_eq!(
+            committed[0].1.commit_qc, None,
+            "only the last carries the commit QC"
+        );
+        assert_eq!(committed[1].1.commit_qc, Some(second_qc));
+        assert!(!pipeline.contains(&first.id()) && !pipeline.contains(&second.id()));
+
+        let store = MemoryStore::new();
+        store
+            .initialize(
+                chain.net.genesis.hash(),
+                &chain.genesis,
+                &chain.ledger.state().entries(),
+            )
+            .unwrap();
+        for (executed, certificates) in &committed {
+            let bytes = write_block(&store, executed, certificates).expect("written");
+            assert_eq!(bytes, certificates.to_bytes().len());
+            chain.ledger.commit(executed);
+        }
+        assert_eq!(store.head().unwrap().unwrap().block.id(), second.id());
+
+        assert!(pipeline.contains(&fork.id()));
+        pipeline.prune(chain.ledger.head().height);
+        assert!(
+            !pipeline.contains(&fork.id()),
+            "a fork below the head can no longer commit"
+        );
+    }
+}
