@@ -6,12 +6,16 @@
 //!   signed message leaves, on any store.
 //! - [`recover`]: the consensus state a validator starts from, read back from its store, with
 //!   the rule that a data directory whose safety data is missing does not vote (review M11).
+//! - [`Mempool`]: verified transactions waiting for a block, per sender in sequence order,
+//!   and the block's selection from them.
 //! - [`Pipeline`]: blocks from execution to commit (build as leader, execute before a vote,
 //!   hand over what consensus committed, to be written ([`write_block`]) before the in-memory
 //!   ledger takes it).
 
+pub mod mempool;
 pub mod pipeline;
 
+pub use mempool::{BlockBudget, Mempool, MempoolError};
 pub use pipeline::{CommitError, Pipeline, write_block};
 
 use tenge_consensus::{Recovery, SafetyData, SafetyStorage};

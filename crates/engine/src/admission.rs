@@ -260,7 +260,8 @@ mod tests {
         // Whatever was admitted, the leader's block is well formed.
         let mut pool = Mempool::new(100);
         for checked in verdict.admitted {
-            pool.insert(checked.tx, 0).unwrap();
+            pool.insert(checked.tx, 0, std::time::Instant::now())
+                .unwrap();
         }
         let transactions = pool.select(BlockBudget::default(), &HashSet::new(), |_| 0);
         let valid = vec![true; transactions.len()];

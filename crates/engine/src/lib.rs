@@ -7,7 +7,8 @@
 //! status) go straight to the shared ledger and store, so queries never wait for consensus.
 
 mod admission;
-pub mod mempool;
+/// The mempool is the driver's (shared with the simulator).
+pub use tenge_driver::mempool;
 pub mod metrics;
 mod runtime;
 mod sync;

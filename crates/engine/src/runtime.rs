@@ -591,9 +591,10 @@ impl Engine {
             if now.duration_since(last_periodic) >= Duration::from_millis(self.periodic_ms()) {
                 last_periodic = now;
                 self.maybe_sync();
-                let expired = self
-                    .mempool
-                    .expire(Duration::from_millis(self.config.limits.mempool_ttl_ms));
+                let expired = self.mempool.expire(
+                    Duration::from_millis(self.config.limits.mempool_ttl_ms),
+                    now,
+                );
                 if expired > 0 {
                     info!(expired, "mempool transactions expired");
                     self.metrics.mempool_expired(expired);
@@ -667,7 +668,9 @@ impl Engine {
                     self.verified.insert(checked.digest);
                     let next = self.next_sequence(&checked.tx.transaction.sender);
                     // Gossip is best effort: a full mempool or a stale transaction just drops it.
-                    let inserted = self.mempool.insert_hashed(checked.tx, checked.hash, next);
+                    let inserted =
+                        self.mempool
+                            .insert_hashed(checked.tx, checked.hash, next, Instant::now());
                     self.metrics.mempool_insert("gossip", &inserted);
                 }
             }
@@ -713,7 +716,9 @@ impl Engine {
             }
             Mode::Validator => {
                 let next = self.next_sequence(&tx.transaction.sender);
-                let inserted = self.mempool.insert_hashed(tx.clone(), hash, next);
+                let inserted = self
+                    .mempool
+                    .insert_hashed(tx.clone(), hash, next, Instant::now());
                 self.metrics.mempool_insert("client", &inserted);
                 if inserted? {
                     self.gossip.push(tx);

@@ -837,7 +837,7 @@ impl Cluster {
             // To two random nodes, as a client would try more than one.
             for _ in 0..2 {
                 let node = self.rng.below(self.nodes.len() as u64) as usize;
-                self.nodes[node].submit(&tx);
+                self.nodes[node].submit(self.now, &tx);
             }
         }
     }

@@ -1,10 +1,11 @@
 //! One simulated node: the consensus core, the ledger and a store, and what it does with the
 //! core's effects. Byzantine behaviours rewrite what the node sends.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tenge_consensus::{Config, Consensus, Effect, Input, Outgoing};
 use tenge_crypto::Keypair;
+use tenge_driver::{BlockBudget, Mempool};
 use tenge_ledger::{Ledger, verify_signatures};
 use tenge_storage::{MemoryStore, Store};
 use tenge_types::consensus::{
@@ -68,6 +69,8 @@ fn trace_level() -> u8 {
 
 /// Most transactions a simulated leader puts in a block.
 const MAX_BLOCK_TRANSACTIONS: usize = 16;
+/// Transactions a simulated mempool holds at most.
+const MEMPOOL_MAX_TRANSACTIONS: usize = 10_000;
 
 /// Where a message goes.
 pub enum Target {
@@ -111,8 +114,9 @@ pub struct Running {
     pub ledger: Ledger,
     /// Executed blocks above the committed head: the node's own pipeline (tenge_driver).
     pipeline: tenge_driver::Pipeline,
-    mempool: Vec<SignedTransaction>,
-    in_mempool: HashSet<HashValue>,
+    /// The node's own mempool (tenge_driver): verified transactions, per sender in sequence
+    /// order, selected for blocks as the engine selects them.
+    mempool: Mempool,
     /// Signature verdicts by signed-transaction digest (signatures included).
     verified: HashMap<HashValue, bool>,
 }
@@ -129,6 +133,8 @@ pub struct Node {
     rng: Rng,
     /// Committed block ids by height, as this node committed them (durability check).
     pub committed: Vec<BlockId>,
+    /// Simulated time 0 on the mempool's clock (only differences are ever read).
+    epoch: std::time::Instant,
 }
 
 impl Node {
@@ -149,6 +155,7 @@ impl Node {
             clock_skew_ms,
             rng,
             committed: Vec::new(),
+            epoch: std::time::Instant::now(),
         }
     }
 
@@ -244,8 +251,7 @@ impl Node {
             consensus,
             ledger,
             pipeline: tenge_driver::Pipeline::new(),
-            mempool: Vec::new(),
-            in_mempool: HashSet::new(),
+            mempool: Mempool::new(MEMPOOL_MAX_TRANSACTIONS),
             verified: HashMap::new(),
         });
         Ok(())
@@ -259,13 +265,14 @@ impl Node {
         self.committed.len() as u64 - 1
     }
 
-    /// A client hands this node a transaction.
-    pub fn submit(&mut self, tx: &SignedTransaction) {
+    /// A client hands this node a transaction at simulated time `now`: its signatures are
+    /// checked, then the mempool takes it or refuses it as the engine's does.
+    pub fn submit(&mut self, now: u64, tx: &SignedTransaction) {
         let Some(running) = self.running.as_mut() else {
             return;
         };
         let hash = tx.hash();
-        if running.in_mempool.contains(&hash) {
+        if running.mempool.contains(&hash) {
             return;
         }
         let valid = *running
@@ -273,8 +280,16 @@ impl Node {
             .entry(tx.digest())
             .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0]);
         if valid {
-            running.in_mempool.insert(hash);
-            running.mempool.push(tx.clone());
+            let next = running
+                .ledger
+                .state()
+                .account(&tx.transaction.sender)
+                .map_or(0, |a| a.sequence);
+            let arrived = self.epoch + std::time::Duration::from_millis(now);
+            // Refusals (a used or pending sequence, a full mempool) drop it, as for a client.
+            let _ = running
+                .mempool
+                .insert_hashed(tx.clone(), hash, next, arrived);
         }
     }
 
@@ -399,28 +414,21 @@ impl Node {
     ) -> Option<Block> {
         let running = self.running.as_mut().expect("node is up");
         let mempool = &running.mempool;
-        let verified = &running.verified;
         running.pipeline.build(
             &running.ledger,
             round,
             parent_id,
             TimestampMs(local.0 + timestamp_offset),
             |in_ancestors, state| {
-                let transactions: Vec<SignedTransaction> = mempool
-                    .iter()
-                    .filter(|tx| !in_ancestors.contains(&tx.hash()))
-                    .filter(|tx| {
-                        state
-                            .account(&tx.transaction.sender)
-                            .is_none_or(|a| a.sequence <= tx.transaction.sequence)
-                    })
-                    .take(MAX_BLOCK_TRANSACTIONS)
-                    .cloned()
-                    .collect();
-                let valid = transactions
-                    .iter()
-                    .map(|tx| verified.get(&tx.digest()).copied().unwrap_or(false))
-                    .collect();
+                let budget = BlockBudget {
+                    transactions: MAX_BLOCK_TRANSACTIONS,
+                    bytes: tenge_driver::mempool::BLOCK_TRANSACTION_BYTES,
+                };
+                let transactions = mempool.select(budget, in_ancestors, |id| {
+                    state.account(id).map_or(0, |a| a.sequence)
+                });
+                // Every mempool transaction was verified on entry.
+                let valid = vec![true; transactions.len()];
                 (transactions, valid)
             },
         )
@@ -461,26 +469,23 @@ impl Node {
                 .expect("memory store commits in order");
             running.ledger.commit(&executed);
             self.committed.push(executed.block.id());
-            for tx in &executed.block.transactions {
-                running.in_mempool.remove(&tx.hash());
-            }
+            // Only outcomes that are the transactions' own evict them (M5), as in the engine.
+            let hashes: Vec<HashValue> = executed
+                .execution
+                .receipts
+                .iter()
+                .filter(|r| r.is_final_for_transaction())
+                .map(|r| r.transaction)
+                .collect();
+            let state = running.ledger.state();
+            running
+                .mempool
+                .remove_committed(&hashes, |id| state.account(id).map_or(0, |a| a.sequence));
         }
         if let Err(error) = running.ledger.audit() {
             actions.push(Action::AuditFailed(error));
         }
         running.pipeline.prune(running.ledger.head().height);
-        let state = running.ledger.state();
-        let in_mempool = &mut running.in_mempool;
-        running.mempool.retain(|tx| {
-            let keep = in_mempool.contains(&tx.hash())
-                && state
-                    .account(&tx.transaction.sender)
-                    .is_none_or(|a| a.sequence <= tx.transaction.sequence);
-            if !keep {
-                in_mempool.remove(&tx.hash());
-            }
-            keep
-        });
         actions.push(Action::Committed {
             previous_head,
             blocks,

@@ -5,6 +5,7 @@
 //! door and evicted after every commit.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use tenge_types::block::MAX_BLOCK_BYTES;
 use tenge_types::{AccountId, HashValue, SignedTransaction};
@@ -61,7 +62,7 @@ pub struct Mempool {
     transactions: HashMap<HashValue, SignedTransaction>,
     by_sender: BTreeMap<AccountId, BTreeMap<u64, HashValue>>,
     /// Admission order with times, for expiry.
-    arrivals: std::collections::VecDeque<(std::time::Instant, HashValue)>,
+    arrivals: std::collections::VecDeque<(Instant, HashValue)>,
     /// Where the next selection starts among the senders (turns rotate, L3).
     rotation: std::cell::Cell<usize>,
     insertions: u64,
@@ -87,15 +88,17 @@ impl Mempool {
         self.transactions.contains_key(hash)
     }
 
-    /// Admits a transaction whose signatures were verified. `next_sequence` is the sender's next
-    /// sequence on the committed ledger. Returns false if it was already there.
+    /// Admits a transaction whose signatures were verified, arrived at `now` (the owner's
+    /// clock: the simulator's is simulated). `next_sequence` is the sender's next sequence on the
+    /// committed ledger. Returns false if it was already there.
     pub fn insert(
         &mut self,
         tx: SignedTransaction,
         next_sequence: u64,
+        now: Instant,
     ) -> Result<bool, MempoolError> {
         let hash = tx.hash();
-        self.insert_hashed(tx, hash, next_sequence)
+        self.insert_hashed(tx, hash, next_sequence, now)
     }
 
     /// [`insert`](Self::insert) with the transaction's hash already computed (`tx.hash()`).
@@ -104,6 +107,7 @@ impl Mempool {
         tx: SignedTransaction,
         hash: HashValue,
         next_sequence: u64,
+        now: Instant,
     ) -> Result<bool, MempoolError> {
         debug_assert_eq!(hash, tx.hash());
         if self.transactions.contains_key(&hash) {
@@ -139,17 +143,16 @@ impl Mempool {
         queue.insert(sequence, hash);
         self.transactions.insert(hash, tx);
         self.insertions += 1;
-        self.arrivals.push_back((std::time::Instant::now(), hash));
+        self.arrivals.push_back((now, hash));
         Ok(true)
     }
 
-    /// Drops transactions that waited longer than `ttl` (for example behind a sequence gap that
-    /// was never filled): their senders see them as unknown and can submit again.
-    pub fn expire(&mut self, ttl: std::time::Duration) -> usize {
-        let now = std::time::Instant::now();
+    /// Drops transactions that waited longer than `ttl` at `now` (for example behind a sequence
+    /// gap that was never filled): their senders see them as unknown and can submit again.
+    pub fn expire(&mut self, ttl: Duration, now: Instant) -> usize {
         let mut expired = 0;
         while let Some((arrived, hash)) = self.arrivals.front().copied() {
-            if now.duration_since(arrived) < ttl {
+            if now.saturating_duration_since(arrived) < ttl {
                 break;
             }
             self.arrivals.pop_front();
@@ -303,6 +306,10 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn now() -> Instant {
+        Instant::now()
+    }
     use tenge_ledger::testkit::{TestNetwork, test_key};
     use tenge_types::transaction::Transfer;
     use tenge_types::{Amount, Payload};
@@ -332,10 +339,13 @@ mod tests {
         let (a, b) = (test_key("a"), test_key("b"));
         let mut pool = Mempool::new(100);
         for sequence in [2, 0, 1, 4] {
-            assert!(pool.insert(transfer(&net, &a, sequence), 0).unwrap());
+            assert!(pool.insert(transfer(&net, &a, sequence), 0, now()).unwrap());
         }
-        assert!(pool.insert(transfer(&net, &b, 5), 5).unwrap());
-        assert!(!pool.insert(transfer(&net, &a, 0), 0).unwrap(), "duplicate");
+        assert!(pool.insert(transfer(&net, &b, 5), 5, now()).unwrap());
+        assert!(
+            !pool.insert(transfer(&net, &a, 0), 0, now()).unwrap(),
+            "duplicate"
+        );
         let next = |id: &AccountId| if *id == b.account_id() { 5 } else { 0 };
         let chosen = pool.select(budget(10), &HashSet::new(), next);
         let picked: Vec<(AccountId, u64)> = chosen
@@ -365,11 +375,11 @@ mod tests {
         let a = test_key("a");
         let mut pool = Mempool::new(100);
         assert!(!pool.has_ready(|_| 0));
-        assert!(pool.insert(transfer(&net, &a, 2), 0).unwrap());
+        assert!(pool.insert(transfer(&net, &a, 2), 0, now()).unwrap());
         assert!(!pool.has_ready(|_| 0), "2 waits for 0 and 1");
         assert!(pool.has_ready(|_| 2));
         let before = pool.insertions();
-        assert!(pool.insert(transfer(&net, &a, 0), 0).unwrap());
+        assert!(pool.insert(transfer(&net, &a, 0), 0, now()).unwrap());
         assert_eq!(pool.insertions(), before + 1);
         assert!(pool.has_ready(|_| 0));
     }
@@ -381,7 +391,10 @@ mod tests {
         let mut pool = Mempool::new(100);
         // a holds 1 and 2 but not 0; b holds 3, its next; c holds 6 and 7, its next is 5.
         for (key, sequence, next) in [(&a, 1, 0), (&a, 2, 0), (&b, 3, 3), (&c, 6, 5), (&c, 7, 5)] {
-            assert!(pool.insert(transfer(&net, key, sequence), next).unwrap());
+            assert!(
+                pool.insert(transfer(&net, key, sequence), next, now())
+                    .unwrap()
+            );
         }
         let next = |id: &AccountId| match id {
             id if *id == b.account_id() => 3,
@@ -391,7 +404,7 @@ mod tests {
         let gaps = pool.senders_waiting_for_gap(next);
         assert_eq!(gaps, [a.account_id(), c.account_id()].into_iter().collect());
         // Once a's 0 arrives, a no longer waits.
-        assert!(pool.insert(transfer(&net, &a, 0), 0).unwrap());
+        assert!(pool.insert(transfer(&net, &a, 0), 0, now()).unwrap());
         assert_eq!(
             pool.senders_waiting_for_gap(next),
             [c.account_id()].into_iter().collect()
@@ -404,20 +417,20 @@ mod tests {
         let a = test_key("a");
         let mut pool = Mempool::new(2);
         assert_eq!(
-            pool.insert(transfer(&net, &a, 3), 5),
+            pool.insert(transfer(&net, &a, 3), 5, now()),
             Err(MempoolError::SequenceUsed {
                 sequence: 3,
                 next: 5
             })
         );
         assert!(matches!(
-            pool.insert(transfer(&net, &a, 5 + SEQUENCE_WINDOW), 5),
+            pool.insert(transfer(&net, &a, 5 + SEQUENCE_WINDOW), 5, now()),
             Err(MempoolError::SequenceTooFarAhead { .. })
         ));
-        pool.insert(transfer(&net, &a, 5), 5).unwrap();
-        pool.insert(transfer(&net, &a, 6), 5).unwrap();
+        pool.insert(transfer(&net, &a, 5), 5, now()).unwrap();
+        pool.insert(transfer(&net, &a, 6), 5, now()).unwrap();
         assert_eq!(
-            pool.insert(transfer(&net, &a, 7), 5),
+            pool.insert(transfer(&net, &a, 7), 5, now()),
             Err(MempoolError::Full(2))
         );
     }
@@ -427,10 +440,12 @@ mod tests {
         let net = TestNetwork::new(2, 0);
         let a = test_key("a");
         let mut pool = Mempool::new(10);
-        pool.insert(transfer(&net, &a, 3), 0).unwrap();
-        assert_eq!(pool.expire(std::time::Duration::from_secs(60)), 0);
+        let arrived = now();
+        pool.insert(transfer(&net, &a, 3), 0, arrived).unwrap();
+        let ttl = Duration::from_secs(60);
+        assert_eq!(pool.expire(ttl, arrived + Duration::from_secs(59)), 0);
         assert_eq!(pool.len(), 1);
-        assert_eq!(pool.expire(std::time::Duration::ZERO), 1);
+        assert_eq!(pool.expire(ttl, arrived + ttl), 1);
         assert!(pool.is_empty());
         assert!(pool.select(budget(10), &HashSet::new(), |_| 3).is_empty());
     }
@@ -442,7 +457,7 @@ mod tests {
         let mut pool = Mempool::new(10);
         let txs: Vec<SignedTransaction> = (0..4).map(|s| transfer(&net, &a, s)).collect();
         for tx in &txs {
-            pool.insert(tx.clone(), 0).unwrap();
+            pool.insert(tx.clone(), 0, now()).unwrap();
         }
         // Block committed sequences 0 and 1; the ledger's next is now 3 (2 came another way).
         pool.remove_committed(&[txs[0].hash(), txs[1].hash()], |_| 3);
@@ -476,7 +491,8 @@ mod tests {
                     amount: Amount::from_tiyn(1),
                     terms: terms.clone(),
                 });
-                pool.insert(net.sign(&key, sequence, payload), 0).unwrap();
+                pool.insert(net.sign(&key, sequence, payload), 0, now())
+                    .unwrap();
             }
         }
         let chosen = pool.select(BlockBudget::default(), &HashSet::new(), |_| 0);
@@ -498,7 +514,7 @@ mod tests {
         let a = test_key("a");
         let mut pool = Mempool::new(100);
         let first = transfer(&net, &a, 0);
-        assert!(pool.insert(first.clone(), 0).unwrap());
+        assert!(pool.insert(first.clone(), 0, now()).unwrap());
         let mut second = transfer(&net, &a, 0);
         second.transaction.payload = Payload::Transfer(Transfer {
             to: net.bank(0),
@@ -506,7 +522,7 @@ mod tests {
         });
         assert_ne!(second.hash(), first.hash());
         assert_eq!(
-            pool.insert(second, 0),
+            pool.insert(second, 0, now()),
             Err(MempoolError::SequencePending {
                 sequence: 0,
                 pending: first.hash()
@@ -514,7 +530,7 @@ mod tests {
         );
         assert_eq!(pool.len(), 1);
         // The same transaction again is no conflict.
-        assert_eq!(pool.insert(first, 0), Ok(false));
+        assert_eq!(pool.insert(first, 0, now()), Ok(false));
     }
 
     /// L3: selection walked senders in account-id order and took each one's whole run (up to
@@ -529,11 +545,12 @@ mod tests {
         let (low, middle, high) = (&keys[0], &keys[1], &keys[2]);
         let mut pool = Mempool::new(2_000);
         for sequence in 0..900 {
-            pool.insert(transfer(&net, low, sequence), 0).unwrap();
+            pool.insert(transfer(&net, low, sequence), 0, now())
+                .unwrap();
         }
-        pool.insert(transfer(&net, middle, 0), 0).unwrap();
-        pool.insert(transfer(&net, high, 0), 0).unwrap();
-        pool.insert(transfer(&net, high, 1), 0).unwrap();
+        pool.insert(transfer(&net, middle, 0), 0, now()).unwrap();
+        pool.insert(transfer(&net, high, 0), 0, now()).unwrap();
+        pool.insert(transfer(&net, high, 1), 0, now()).unwrap();
         let chosen = pool.select(budget(100), &HashSet::new(), |_| 0);
         let count = |key: &tenge_crypto::Keypair| {
             chosen
