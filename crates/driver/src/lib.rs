@@ -6,12 +6,15 @@
 //!   signed message leaves, on any store.
 //! - [`recover`]: the consensus state a validator starts from, read back from its store, with
 //!   the rule that a data directory whose safety data is missing does not vote (review M11).
+//! - [`admission`]: the checks every transaction passes before a mempool, cheap ones before
+//!   signatures, and the admission mark that follows the chain.
 //! - [`Mempool`]: verified transactions waiting for a block, per sender in sequence order,
 //!   and the block's selection from them.
 //! - [`Pipeline`]: blocks from execution to commit (build as leader, execute before a vote,
 //!   hand over what consensus committed, to be written ([`write_block`]) before the in-memory
 //!   ledger takes it).
 
+pub mod admission;
 pub mod mempool;
 pub mod pipeline;
 

@@ -6,7 +6,8 @@
 //! thread), fed by a bounded channel; network and API run on tokio. Reads (accounts, blocks,
 //! status) go straight to the shared ledger and store, so queries never wait for consensus.
 
-mod admission;
+/// Admission is the driver's (shared with the simulator).
+use tenge_driver::admission;
 /// The mempool is the driver's (shared with the simulator).
 pub use tenge_driver::mempool;
 pub mod metrics;

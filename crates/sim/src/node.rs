@@ -265,14 +265,20 @@ impl Node {
         self.committed.len() as u64 - 1
     }
 
-    /// A client hands this node a transaction at simulated time `now`: its signatures are
-    /// checked, then the mempool takes it or refuses it as the engine's does.
+    /// A client hands this node a transaction at simulated time `now`: the node's admission
+    /// checks it (cheap checks, then signatures), then the mempool takes it or refuses it, as in
+    /// the engine.
     pub fn submit(&mut self, now: u64, tx: &SignedTransaction) {
+        let local = self.local_time(now);
         let Some(running) = self.running.as_mut() else {
             return;
         };
         let hash = tx.hash();
         if running.mempool.contains(&hash) {
+            return;
+        }
+        // The node's admission: cheap checks against the committed state before signatures.
+        if tenge_driver::admission::precheck(&running.ledger, tx, local).is_err() {
             return;
         }
         let valid = *running
