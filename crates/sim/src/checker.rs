@@ -3,15 +3,20 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tenge_consensus::Verifier;
+use tenge_ledger::{ExecutedBlock, Ledger, verify_signatures};
 use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, QuorumCertificate, ValidatorIndex,
 };
-use tenge_types::{BlockId, Domain, HashValue, Height, encode};
+use tenge_types::{Block, BlockId, Domain, HashValue, Height, encode};
 
 /// Collects violations; one run's verdict.
-#[derive(Default)]
 pub struct Checker {
     pub violations: Vec<String>,
+    /// An independent ledger that re-executes every committed block once, in height order, with
+    /// its own signature checks, outside the node driver: a block whose state root, or whose
+    /// audit (supply conserved, every invariant), differs from what the nodes agreed is a
+    /// violation even if every node made the same mistake.
+    auditor: Ledger,
     /// The block committed at each height, and the node that first committed it.
     committed: BTreeMap<u64, (BlockId, usize)>,
     /// What each honest validator signed, per (validator, kind, round).
@@ -19,6 +24,42 @@ pub struct Checker {
 }
 
 impl Checker {
+    pub fn new(genesis: &tenge_types::Genesis) -> Checker {
+        Checker {
+            violations: Vec::new(),
+            auditor: Ledger::from_genesis(genesis).expect("the run's genesis is valid"),
+            committed: BTreeMap::new(),
+            signed: HashMap::new(),
+        }
+    }
+
+    /// Re-executes the block first committed at the next height on the auditor's ledger.
+    fn audit(&mut self, node: usize, block: &Block) {
+        let height = block.header.height;
+        if height != self.auditor.head().height.next() {
+            // Heights are first committed in order; a gap means a violation was already reported.
+            return;
+        }
+        let valid = verify_signatures(&block.transactions, 1);
+        let execution = match self.auditor.execute_block(&[], block, &valid) {
+            Ok(execution) => execution,
+            Err(error) => {
+                self.violation(format!(
+                    "audit: block {} at height {height} committed by node {node} does not re-execute: {error}",
+                    block.id().short()
+                ));
+                return;
+            }
+        };
+        self.auditor.commit(&ExecutedBlock {
+            block: block.clone(),
+            execution,
+        });
+        if let Err(error) = self.auditor.audit() {
+            self.violation(format!("audit: after height {height}: {error}"));
+        }
+    }
+
     pub fn violation(&mut self, text: String) {
         if self.violations.len() < 20 {
             self.violations.push(text);
@@ -55,6 +96,7 @@ impl Checker {
                 Some(_) => {}
                 None => {
                     self.committed.insert(height, (id, node));
+                    self.audit(node, block);
                 }
             }
             parent = id;
