@@ -27,6 +27,10 @@ pub enum Behavior {
     DoubleVoter,
     /// One of two nodes sharing a validator key, each otherwise honest.
     Twin,
+    /// As leader, puts a copy of a pending transaction with a forged signature before the real
+    /// one in its blocks (the Byzantine harness's bad-signature proposals): every honest node
+    /// must reject the copy alike and still apply the real one (review H1, M5).
+    BadSignatures,
 }
 
 impl Behavior {
@@ -335,6 +339,7 @@ impl Cluster {
                     Behavior::Garbage,
                     Behavior::Equivocator,
                     Behavior::DoubleVoter,
+                    Behavior::BadSignatures,
                 ])
             };
         }

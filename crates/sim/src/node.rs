@@ -67,6 +67,14 @@ fn trace_level() -> u8 {
     })
 }
 
+/// A copy of `tx` with one signature byte flipped: the same id, another digest, and a signature
+/// that does not verify. `None` for a transaction without signatures.
+fn forged_copy(tx: &SignedTransaction) -> Option<SignedTransaction> {
+    let mut forged = tx.clone();
+    forged.signatures.first_mut()?.signature.0[0] ^= 0x01;
+    Some(forged)
+}
+
 /// Most transactions a simulated leader puts in a block.
 const MAX_BLOCK_TRANSACTIONS: usize = 16;
 /// Transactions a simulated mempool holds at most.
@@ -418,6 +426,7 @@ impl Node {
         parent_id: BlockId,
         timestamp_offset: u64,
     ) -> Option<Block> {
+        let forge = self.behavior == Behavior::BadSignatures;
         let running = self.running.as_mut().expect("node is up");
         let mempool = &running.mempool;
         running.pipeline.build(
@@ -430,11 +439,18 @@ impl Node {
                     transactions: MAX_BLOCK_TRANSACTIONS,
                     bytes: tenge_driver::mempool::BLOCK_TRANSACTION_BYTES,
                 };
-                let transactions = mempool.select(budget, in_ancestors, |id| {
+                let mut transactions = mempool.select(budget, in_ancestors, |id| {
                     state.account(id).map_or(0, |a| a.sequence)
                 });
                 // Every mempool transaction was verified on entry.
-                let valid = vec![true; transactions.len()];
+                let mut valid = vec![true; transactions.len()];
+                if forge {
+                    if let Some(forged) = transactions.first().and_then(forged_copy) {
+                        // Its verdict is the honest one: the leader's own block stays valid.
+                        valid.insert(0, verify_signatures(std::slice::from_ref(&forged), 1)[0]);
+                        transactions.insert(0, forged);
+                    }
+                }
                 (transactions, valid)
             },
         )
@@ -519,10 +535,12 @@ impl Node {
         };
         actions.push(Action::Signed(message.clone()));
         match self.behavior {
-            Behavior::Honest | Behavior::Twin => actions.push(Action::Send {
-                target,
-                bytes: message.to_bytes(),
-            }),
+            Behavior::Honest | Behavior::Twin | Behavior::BadSignatures => {
+                actions.push(Action::Send {
+                    target,
+                    bytes: message.to_bytes(),
+                })
+            }
             Behavior::Silent => {}
             Behavior::Garbage => {
                 let bytes = if self.rng.chance(250) {
