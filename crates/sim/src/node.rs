@@ -444,12 +444,10 @@ impl Node {
                 });
                 // Every mempool transaction was verified on entry.
                 let mut valid = vec![true; transactions.len()];
-                if forge {
-                    if let Some(forged) = transactions.first().and_then(forged_copy) {
-                        // Its verdict is the honest one: the leader's own block stays valid.
-                        valid.insert(0, verify_signatures(std::slice::from_ref(&forged), 1)[0]);
-                        transactions.insert(0, forged);
-                    }
+                if forge && let Some(forged) = transactions.first().and_then(forged_copy) {
+                    // Its verdict is the honest one: the leader's own block stays valid.
+                    valid.insert(0, verify_signatures(std::slice::from_ref(&forged), 1)[0]);
+                    transactions.insert(0, forged);
                 }
                 (transactions, valid)
             },
