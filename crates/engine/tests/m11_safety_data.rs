@@ -148,3 +148,60 @@ async fn l6_head_without_a_valid_commit_certificate_is_refused() {
         "{error}"
     );
 }
+
+/// A crash between the writes of the blocks one certificate commits (range sync writes a
+/// peer's range block by block; consensus can commit several blocks at once) leaves a head
+/// stored with only its parent's QC: the commit certificate was to come with a later block.
+/// The head is genuine, yet the start-up check (L6) wants the head's own commit certificate,
+/// so such a node never starts again. Found while moving the commit path into the driver
+/// (issue 11); it fails today and is kept ignored until the blocks of one certificate are
+/// written atomically (issue 10, open).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fails today: a head written without its commit certificate is refused at start (issue 10, open)"]
+async fn l6_a_crash_between_the_blocks_of_one_commit_leaves_a_node_that_starts() {
+    let net = TestNetwork::new(2, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let store = RocksStore::open(&dir.path().join("db")).unwrap();
+    let ledger = Ledger::from_genesis(&net.genesis).unwrap();
+    let genesis_block = Block {
+        header: ledger.head().clone(),
+        transactions: vec![],
+    };
+    store
+        .initialize(
+            net.genesis.hash(),
+            &genesis_block,
+            &ledger.state().entries(),
+        )
+        .unwrap();
+    // Block 1 of a range whose commit certificate comes with block 2: written with its parent
+    // QC only, then the process died before block 2.
+    let executed = ledger.build_block(
+        &[],
+        Round(1),
+        TimestampMs(net.genesis.genesis_time.0 + 1),
+        vec![],
+        &[],
+    );
+    let certificates = StoredCertificates {
+        parent_qc: QuorumCertificate::genesis(&genesis_block),
+        commit_qc: None,
+    };
+    store
+        .commit_block(&BlockCommit {
+            block: &executed.block,
+            certificate: &certificates.to_bytes(),
+            receipts: &executed.execution.receipts,
+            changes: &executed.execution.delta.entries,
+        })
+        .unwrap();
+    drop(store);
+
+    let mut observer = config(&net, dir.path(), 0);
+    observer.mode = Mode::Observer;
+    let started = tenge_engine::start(observer).await;
+    let engine =
+        started.expect("a node that crashed between two writes of one commit starts again");
+    assert_eq!(engine.status.borrow().height, tenge_types::Height(1));
+    engine.shutdown();
+}
