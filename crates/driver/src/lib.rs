@@ -11,7 +11,7 @@
 //! - [`Mempool`]: verified transactions waiting for a block, per sender in sequence order,
 //!   and the block's selection from them.
 //! - [`Pipeline`]: blocks from execution to commit (build as leader, execute before a vote,
-//!   hand over what consensus committed, to be written ([`write_block`]) before the in-memory
+//!   hand over what consensus committed, to be written ([`write_blocks`]) before the in-memory
 //!   ledger takes it).
 
 pub mod admission;
@@ -19,7 +19,7 @@ pub mod mempool;
 pub mod pipeline;
 
 pub use mempool::{BlockBudget, Mempool, MempoolError};
-pub use pipeline::{CommitError, Pipeline, write_block};
+pub use pipeline::{CommitError, Pipeline, write_blocks};
 
 use tenge_consensus::{Recovery, SafetyData, SafetyStorage};
 use tenge_storage::{PendingBlock, Store, StoreError, StoredHead};

@@ -271,6 +271,24 @@ impl Mempool {
             .collect()
     }
 
+    /// Drops what a committed block settled: each transaction whose receipt is its own outcome,
+    /// and any whose sequence the ledger has moved past. A receipt that is not the
+    /// transaction's own (a copy with forged signature bytes shares the id of a pending
+    /// transaction, review M5) evicts nothing: that transaction stays until its sequence is
+    /// passed.
+    pub fn remove_settled(
+        &mut self,
+        receipts: &[tenge_types::Receipt],
+        next_sequence: impl Fn(&AccountId) -> u64,
+    ) {
+        let settled: Vec<HashValue> = receipts
+            .iter()
+            .filter(|r| r.is_final_for_transaction())
+            .map(|r| r.transaction)
+            .collect();
+        self.remove_committed(&settled, next_sequence);
+    }
+
     /// Drops committed transactions and any whose sequence the ledger has moved past.
     pub fn remove_committed(
         &mut self,

@@ -92,8 +92,8 @@ impl Pipeline {
 
     /// Takes the blocks consensus committed out of the pipeline, in order, each with the
     /// certificates to store with it (its parent's QC, and `certificate` on the last). The
-    /// caller writes each to the store ([`write_block`]) before its in-memory ledger takes it,
-    /// then [`prune`](Self::prune)s at the new head.
+    /// caller writes them to the store together ([`write_blocks`]) before its in-memory ledger
+    /// takes them, then [`prune`](Self::prune)s at the new head.
     pub fn take_committed(
         &mut self,
         blocks: &[BlockWithParentQc],
@@ -125,21 +125,42 @@ impl Pipeline {
     }
 }
 
-/// Writes one committed block with its certificates, its receipts and its state changes to the
-/// store, atomically and synced. Returns the certificates' encoded size.
-pub fn write_block(
+/// Writes a run of committed blocks, each with its certificates, receipts and state changes, to
+/// the store in one atomic, synced write. The last block must carry the commit certificate that
+/// proves the run: a certificate that commits several blocks is stored with the last, and
+/// writing them one by one let a crash in between leave a head no stored certificate proves
+/// (a node that then refused to start; review L6). Returns the bytes of blocks and certificates
+/// written.
+pub fn write_blocks(
     store: &(impl Store + ?Sized),
-    executed: &ExecutedBlock,
-    certificates: &StoredCertificates,
+    run: &[(ExecutedBlock, StoredCertificates)],
 ) -> Result<usize, StoreError> {
-    let certificate = certificates.to_bytes();
-    store.commit_block(&BlockCommit {
-        block: &executed.block,
-        certificate: &certificate,
-        receipts: &executed.execution.receipts,
-        changes: &executed.execution.delta.entries,
-    })?;
-    Ok(certificate.len())
+    let Some((_, last)) = run.last() else {
+        return Ok(0);
+    };
+    assert!(
+        last.commit_qc.is_some(),
+        "a committed run must end on the block its commit certificate proves"
+    );
+    let certificates: Vec<Vec<u8>> = run.iter().map(|(_, c)| c.to_bytes()).collect();
+    let commits: Vec<BlockCommit<'_>> = run
+        .iter()
+        .zip(&certificates)
+        .map(|((executed, _), certificate)| BlockCommit {
+            block: &executed.block,
+            certificate,
+            receipts: &executed.execution.receipts,
+            changes: &executed.execution.delta.entries,
+        })
+        .collect();
+    store.commit_blocks(&commits)?;
+    Ok(run
+        .iter()
+        .zip(&certificates)
+        .map(|((executed, _), certificate)| {
+            tenge_types::codec::encoded_size(&executed.block) + certificate.len()
+        })
+        .sum())
 }
 
 #[cfg(test)]
@@ -351,7 +372,7 @@ mod tests {
             committed[0].1.commit_qc, None,
             "only the last carries the commit QC"
         );
-        assert_eq!(committed[1].1.commit_qc, Some(second_qc));
+        assert_eq!(committed[1].1.commit_qc, Some(second_qc.clone()));
         assert!(!pipeline.contains(&first.id()) && !pipeline.contains(&second.id()));
 
         let store = MemoryStore::new();
@@ -362,12 +383,28 @@ mod tests {
                 &chain.ledger.state().entries(),
             )
             .unwrap();
-        for (executed, certificates) in &committed {
-            let bytes = write_block(&store, executed, certificates).expect("written");
-            assert_eq!(bytes, certificates.to_bytes().len());
+        let bytes = write_blocks(&store, &committed).expect("written");
+        let expected: usize = committed
+            .iter()
+            .map(|(e, c)| tenge_types::encode(&e.block).len() + c.to_bytes().len())
+            .sum();
+        assert_eq!(bytes, expected);
+        for (executed, _) in &committed {
             chain.ledger.commit(executed);
         }
-        assert_eq!(store.head().unwrap().unwrap().block.id(), second.id());
+        let head = store.head().unwrap().unwrap();
+        assert_eq!(head.block.id(), second.id());
+        assert_eq!(
+            StoredCertificates::from_bytes(&head.certificate)
+                .unwrap()
+                .commit_qc,
+            Some(second_qc),
+            "the head is stored with the certificate that proves it"
+        );
+        assert_eq!(
+            store.block(first.header.height).unwrap().unwrap().id(),
+            first.id()
+        );
 
         assert!(pipeline.contains(&fork.id()));
         pipeline.prune(chain.ledger.head().height);

@@ -306,7 +306,7 @@ impl Metrics {
         let storage_commit = storage_histogram();
         r.register_with_unit(
             "tenge_storage_commit",
-            "Time to write one committed block (one synced atomic batch)",
+            "Time to write the blocks one certificate commits (one synced atomic batch; usually one block)",
             Unit::Seconds,
             storage_commit.clone(),
         );
@@ -396,8 +396,6 @@ impl Metrics {
         applied: u32,
         rejected: impl Iterator<Item = tenge_types::RejectionCode>,
         latency: Duration,
-        write: Duration,
-        block_bytes: usize,
     ) {
         self.committed_blocks.inc();
         self.committed_transactions.inc_by(u64::from(applied));
@@ -410,8 +408,12 @@ impl Metrics {
                 .inc();
         }
         self.commit_latency.observe(latency.as_secs_f64());
+    }
+
+    /// After the store wrote the blocks one certificate commits (one synced write).
+    pub(crate) fn blocks_written(&self, write: Duration, bytes: usize) {
         self.storage_commit.observe(write.as_secs_f64());
-        self.storage_block_bytes.inc_by(block_bytes as u64);
+        self.storage_block_bytes.inc_by(bytes as u64);
     }
 
     pub(crate) fn safety_data_written(&self, write: Duration) {
@@ -646,9 +648,8 @@ mod tests {
             3,
             [tenge_types::RejectionCode::InsufficientFunds].into_iter(),
             Duration::from_millis(150),
-            Duration::from_millis(2),
-            1_000,
         );
+        metrics.blocks_written(Duration::from_millis(2), 1_000);
         let text = metrics.render();
         assert_eq!(
             value(&text, "tenge_committed_transactions_total"),

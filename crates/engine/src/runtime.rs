@@ -1017,20 +1017,26 @@ impl Engine {
             .pipeline
             .take_committed(&blocks, &certificate)
             .unwrap_or_else(|error| fatal("commit", error));
-        for (executed, certificates) in committed {
-            self.commit_executed(executed, certificates);
-        }
+        self.commit_run(committed);
         let head_height = self.ledger.read().expect("ledger lock").head().height;
         self.pipeline.prune(head_height);
     }
 
-    /// Writes one executed block to the store (atomic, synced), then to the in-memory ledger.
-    fn commit_executed(&mut self, executed: ExecutedBlock, certificates: StoredCertificates) {
+    /// Writes the blocks one certificate commits to the store (one atomic, synced write), then
+    /// to the in-memory ledger, in order.
+    fn commit_run(&mut self, run: Vec<(ExecutedBlock, StoredCertificates)>) {
         let started = Instant::now();
-        let certificate_bytes =
-            tenge_driver::write_block(self.store.as_ref(), &executed, &certificates)
-                .unwrap_or_else(|error| fatal("committing a block", error));
-        let write = started.elapsed();
+        let bytes = tenge_driver::write_blocks(self.store.as_ref(), &run)
+            .unwrap_or_else(|error| fatal("committing blocks", error));
+        self.metrics.blocks_written(started.elapsed(), bytes);
+        for (executed, _) in run {
+            self.apply_committed(executed);
+        }
+    }
+
+    /// Makes one written block part of the in-memory ledger, and tells the mempool, the
+    /// metrics and the subscribers.
+    fn apply_committed(&mut self, executed: ExecutedBlock) {
         {
             let mut ledger = self.ledger.write().expect("ledger lock");
             ledger.commit(&executed);
@@ -1047,23 +1053,14 @@ impl Engine {
                 .iter()
                 .filter_map(|receipt| receipt.outcome.as_ref().err().map(|r| r.code)),
             Duration::from_millis(TimestampMs::now().0.saturating_sub(header.timestamp.0)),
-            write,
-            bcs::serialized_size(&executed.block).unwrap_or(0) + certificate_bytes,
         );
-        // Only outcomes that are the transactions' own evict them (M5): a pending transaction
-        // whose id a forged copy shared stays, and leaves once its sequence is passed.
-        let hashes: Vec<HashValue> = executed
-            .execution
-            .receipts
-            .iter()
-            .filter(|r| r.is_final_for_transaction())
-            .map(|r| r.transaction)
-            .collect();
         {
             let ledger = self.ledger.read().expect("ledger lock");
             let state = ledger.state();
             self.mempool
-                .remove_committed(&hashes, |id| state.account(id).map_or(0, |a| a.sequence));
+                .remove_settled(&executed.execution.receipts, |id| {
+                    state.account(id).map_or(0, |a| a.sequence)
+                });
         }
         let _ = self.commits.send(CommitEvent {
             height: header.height,
@@ -1279,12 +1276,17 @@ impl Engine {
             };
         let count = blocks.len();
         let mut last = None;
+        // Executed in runs that end on a block with a commit certificate; each run is written in
+        // one piece, so the stored head always carries the certificate that proves it (L6).
+        let mut run: Vec<(ExecutedBlock, StoredCertificates)> = Vec::new();
         for item in blocks {
             // Signatures are checked again: a certified block may hold a transaction the voters
             // rejected for its signature (security review H1, docs/decisions.md D21, D34).
             let result = {
                 let ledger = self.ledger.read().expect("ledger lock");
+                let ancestors: Vec<&ExecutedBlock> = run.iter().map(|(e, _)| e).collect();
                 ledger.execute_certified(
+                    &ancestors,
                     &item.block,
                     self.config.limits.sync_signature_check,
                     self.config.limits.verify_threads,
@@ -1303,19 +1305,23 @@ impl Engine {
                     return;
                 }
             };
-            let block_with_qc = BlockWithParentQc {
+            last = Some(BlockWithParentQc {
                 block: item.block.clone(),
                 parent_qc: item.certificates.parent_qc.clone(),
-            };
-            self.commit_executed(
+            });
+            let proven = item.certificates.commit_qc.is_some();
+            run.push((
                 ExecutedBlock {
                     block: item.block,
                     execution,
                 },
                 item.certificates,
-            );
-            last = Some(block_with_qc);
+            ));
+            if proven {
+                self.commit_run(std::mem::take(&mut run));
+            }
         }
+        debug_assert!(run.is_empty(), "a checked range ends on a proven block");
         info!(blocks = count, peer = %from.short(), peer_head = %head, "synced");
         self.metrics.sync_answered("applied", count);
         if let Some(head_block) = last {

@@ -223,7 +223,7 @@ impl Ledger {
     }
 
     /// Executes a block that a verified commit certificate proves committed, on the committed
-    /// head (range sync: observers, and validators catching up). Every signature is verified
+    /// head and `ancestors` (range sync: observers, and validators catching up). Every signature is verified
     /// here: a certified block may hold a transaction that the voters rejected for a bad
     /// signature (a Byzantine leader can put one there), and taking it as valid would give
     /// another state root and halt this node (security review H1; replaces decision D21).
@@ -234,15 +234,19 @@ impl Ledger {
     /// rejection (code 103). If the optimistic receipts give the certified root, every verdict
     /// the voters reached is the one assumed (a collision aside), so nothing is verified; if not,
     /// the signatures are verified and the block executed again (D34).
+    ///
+    /// `ancestors` are the certified blocks of the same range executed before this one and not
+    /// yet committed (a range is written in one piece per commit certificate).
     pub fn execute_certified(
         &self,
+        ancestors: &[&ExecutedBlock],
         block: &Block,
         check: SignatureCheck,
         verify_threads: usize,
     ) -> Result<BlockExecution, BlockError> {
         if check == SignatureCheck::CertifiedReceipts {
             let assumed = vec![true; block.transactions.len()];
-            match self.execute_block(&[], block, &assumed) {
+            match self.execute_block(ancestors, block, &assumed) {
                 Err(
                     BlockError::ReceiptsRootMismatch { .. } | BlockError::StateRootMismatch { .. },
                 ) => {}
@@ -250,7 +254,7 @@ impl Ledger {
             }
         }
         let valid = verify_signatures(&block.transactions, verify_threads);
-        self.execute_block(&[], block, &valid)
+        self.execute_block(ancestors, block, &valid)
     }
 
     /// Builds a block from transactions on top of the ancestors: executes them and fills in the

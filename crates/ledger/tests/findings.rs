@@ -166,7 +166,7 @@ fn h1_range_sync_keeps_rejected_signatures_rejected() {
 
     for check in [SignatureCheck::All, SignatureCheck::CertifiedReceipts] {
         let execution = follower
-            .execute_certified(&certified.block, check, 2)
+            .execute_certified(&[], &certified.block, check, 2)
             .expect("a range-syncing node must reproduce the certified block");
         assert_eq!(execution.state_root(), certified.execution.state_root());
         assert_eq!(execution.receipts_root, certified.execution.receipts_root);
@@ -201,7 +201,7 @@ fn certified_receipts_mode_takes_verdicts_from_the_certified_root() {
     );
     assert!(certified.execution.receipts[0].outcome.is_ok());
 
-    let verified = follower.execute_certified(&certified.block, SignatureCheck::All, 2);
+    let verified = follower.execute_certified(&[], &certified.block, SignatureCheck::All, 2);
     assert!(
         matches!(
             verified,
@@ -210,7 +210,7 @@ fn certified_receipts_mode_takes_verdicts_from_the_certified_root() {
         "the default mode must verify every signature: {verified:?}"
     );
     let taken = follower
-        .execute_certified(&certified.block, SignatureCheck::CertifiedReceipts, 2)
+        .execute_certified(&[], &certified.block, SignatureCheck::CertifiedReceipts, 2)
         .expect("certified-receipts mode follows the certified verdicts");
     assert_eq!(taken.receipts_root, certified.execution.receipts_root);
     assert_eq!(taken.state_root(), certified.execution.state_root());

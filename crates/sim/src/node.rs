@@ -484,23 +484,16 @@ impl Node {
             .pipeline
             .take_committed(&blocks, &certificate)
             .expect("the core commits executed blocks only");
-        for (executed, certificates) in committed {
-            tenge_driver::write_block(&self.store, &executed, &certificates)
-                .expect("memory store commits in order");
+        tenge_driver::write_blocks(&self.store, &committed).expect("memory store commits in order");
+        for (executed, _) in committed {
             running.ledger.commit(&executed);
             self.committed.push(executed.block.id());
-            // Only outcomes that are the transactions' own evict them (M5), as in the engine.
-            let hashes: Vec<HashValue> = executed
-                .execution
-                .receipts
-                .iter()
-                .filter(|r| r.is_final_for_transaction())
-                .map(|r| r.transaction)
-                .collect();
             let state = running.ledger.state();
             running
                 .mempool
-                .remove_committed(&hashes, |id| state.account(id).map_or(0, |a| a.sequence));
+                .remove_settled(&executed.execution.receipts, |id| {
+                    state.account(id).map_or(0, |a| a.sequence)
+                });
         }
         if let Err(error) = running.ledger.audit() {
             actions.push(Action::AuditFailed(error));

@@ -88,8 +88,16 @@ pub trait Store: Send + Sync {
     /// Every state entry, for rebuilding the ledger at start-up.
     fn state_entries(&self) -> Result<Vec<Slotted<StateValue>>, StoreError>;
 
+    /// Commits consecutive blocks in one atomic, synced write: after a crash the store holds
+    /// all of them or none. The first height must follow the head. A certificate that commits
+    /// several blocks is stored with the last of them, so those blocks are written together
+    /// (otherwise a crash between them leaves a head that no stored certificate proves).
+    fn commit_blocks(&self, commits: &[BlockCommit<'_>]) -> Result<(), StoreError>;
+
     /// Commits one block atomically with a synced write. Its height must follow the head.
-    fn commit_block(&self, commit: &BlockCommit<'_>) -> Result<(), StoreError>;
+    fn commit_block(&self, commit: &BlockCommit<'_>) -> Result<(), StoreError> {
+        self.commit_blocks(std::slice::from_ref(commit))
+    }
 
     fn block(&self, height: Height) -> Result<Option<Block>, StoreError>;
 
@@ -112,6 +120,23 @@ pub trait Store: Send + Sync {
     /// Uncommitted blocks this node voted for, above the committed head (encoded by the
     /// consensus layer). Committing a height deletes the pending blocks at or below it.
     fn pending_blocks(&self) -> Result<Vec<Vec<u8>>, StoreError>;
+}
+
+/// Checks that `commits` extend `head` height by height; returns the last height.
+fn check_order(head: Height, commits: &[BlockCommit<'_>]) -> Result<Height, StoreError> {
+    let mut expected = head;
+    for commit in commits {
+        let height = commit.block.header.height;
+        if height != expected.next() {
+            return Err(StoreError::OutOfOrder {
+                head: expected,
+                found: height,
+            });
+        }
+        assert_eq!(commit.receipts.len(), commit.block.transactions.len());
+        expected = height;
+    }
+    Ok(expected)
 }
 
 /// Answers a peer's fetch request: `block_id` and its ancestors, newest first, each with the

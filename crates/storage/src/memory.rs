@@ -94,36 +94,32 @@ impl Store for MemoryStore {
         Ok(self.lock().state.values().cloned().collect())
     }
 
-    fn commit_block(&self, commit: &BlockCommit<'_>) -> Result<(), StoreError> {
+    fn commit_blocks(&self, commits: &[BlockCommit<'_>]) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let head = *inner
             .blocks
             .last_key_value()
             .ok_or(StoreError::Uninitialised)?
             .0;
-        let height = commit.block.header.height;
-        if height != head.next() {
-            return Err(StoreError::OutOfOrder {
-                head,
-                found: height,
-            });
+        let last = crate::check_order(head, commits)?;
+        for commit in commits {
+            let height = commit.block.header.height;
+            put_entries(&mut inner, commit.changes);
+            for (index, receipt) in commit.receipts.iter().enumerate() {
+                inner.transactions.insert(
+                    crate::index_key(commit.block, index, receipt),
+                    TransactionRecord {
+                        height,
+                        index: index as u32,
+                        outcome: receipt.outcome.clone(),
+                    },
+                );
+            }
+            put_block(&mut inner, commit.block, commit.certificate);
         }
-        assert_eq!(commit.receipts.len(), commit.block.transactions.len());
-        put_entries(&mut inner, commit.changes);
-        for (index, receipt) in commit.receipts.iter().enumerate() {
-            inner.transactions.insert(
-                crate::index_key(commit.block, index, receipt),
-                TransactionRecord {
-                    height,
-                    index: index as u32,
-                    outcome: receipt.outcome.clone(),
-                },
-            );
-        }
-        put_block(&mut inner, commit.block, commit.certificate);
         inner
             .pending
-            .retain(|(pending_height, _), _| *pending_height > height);
+            .retain(|(pending_height, _), _| *pending_height > last);
         Ok(())
     }
 

@@ -252,46 +252,47 @@ impl Store for RocksStore {
         Ok(entries)
     }
 
-    fn commit_block(&self, commit: &BlockCommit<'_>) -> Result<(), StoreError> {
-        let height = commit.block.header.height;
+    fn commit_blocks(&self, commits: &[BlockCommit<'_>]) -> Result<(), StoreError> {
         let head = self.head_height()?.ok_or(StoreError::Uninitialised)?;
-        if height != head.next() {
-            return Err(StoreError::OutOfOrder {
-                head,
-                found: height,
-            });
+        let last = crate::check_order(head, commits)?;
+        if commits.is_empty() {
+            return Ok(());
         }
-        assert_eq!(commit.receipts.len(), commit.block.transactions.len());
         let mut batch = WriteBatch::default();
-        self.put_entries(&mut batch, commit.changes);
-        let mut receipts: Vec<(HashValue, TransactionRecord)> = commit
-            .receipts
-            .iter()
-            .enumerate()
-            .map(|(index, receipt)| {
-                (
-                    crate::index_key(commit.block, index, receipt),
-                    TransactionRecord {
-                        height,
-                        index: index as u32,
-                        outcome: receipt.outcome.clone(),
-                    },
-                )
-            })
-            .collect();
-        receipts.sort_unstable_by_key(|(key, _)| *key);
-        for (key, record) in receipts {
-            batch.put_cf(self.cf(TRANSACTIONS), key.0, encode(&record));
+        for commit in commits {
+            let height = commit.block.header.height;
+            self.put_entries(&mut batch, commit.changes);
+            let mut receipts: Vec<(HashValue, TransactionRecord)> = commit
+                .receipts
+                .iter()
+                .enumerate()
+                .map(|(index, receipt)| {
+                    (
+                        crate::index_key(commit.block, index, receipt),
+                        TransactionRecord {
+                            height,
+                            index: index as u32,
+                            outcome: receipt.outcome.clone(),
+                        },
+                    )
+                })
+                .collect();
+            receipts.sort_unstable_by_key(|(key, _)| *key);
+            for (key, record) in receipts {
+                batch.put_cf(self.cf(TRANSACTIONS), key.0, encode(&record));
+            }
+            // Later puts in a batch win: the head and the state entries end as the last block's.
+            self.put_block(&mut batch, commit.block, commit.certificate);
         }
-        self.put_block(&mut batch, commit.block, commit.certificate);
-        // Pending blocks are keyed height || id: everything up to this height goes. (Point
+        // Pending blocks are keyed height || id: everything up to the last height goes. (Point
         // deletes: there are only a few, and range tombstones would slow every later read.)
         // The previous commit deleted every pending block at or below the old head, so the scan
         // starts there instead of walking the tombstones of all earlier deletes; a full scan
         // every 1,024 heights drops anything stored below the head after its commit.
         let pending = self.cf(PENDING);
         let from = height_key(head);
-        let mode = if height.0.is_multiple_of(1_024) {
+        let full_scan = (head.0 + 1..=last.0).any(|h| h.is_multiple_of(1_024));
+        let mode = if full_scan {
             rocksdb::IteratorMode::Start
         } else {
             rocksdb::IteratorMode::From(&from, rocksdb::Direction::Forward)
@@ -303,7 +304,7 @@ impl Store for RocksStore {
                     .try_into()
                     .map_err(|_| corrupt("pending block key", "short"))?,
             );
-            if stored_height > height.0 {
+            if stored_height > last.0 {
                 break;
             }
             batch.delete_cf(pending, key);

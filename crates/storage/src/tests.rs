@@ -180,6 +180,54 @@ fn exercise(store: &dyn Store) {
         Some(tenge_types::RejectionCode::InvalidSignature)
     );
     assert!(AccountId([0; 32]) < AccountId([1; 32]));
+
+    // The blocks one certificate commits are one write: a run with a gap writes none of them,
+    // not even the blocks before the gap.
+    let fourth = block(4, third.id());
+    let fifth = block(5, fourth.id());
+    let commit = |block, certificate, changes| BlockCommit {
+        block,
+        certificate,
+        receipts: &[],
+        changes,
+    };
+    let early = [account(1, 100)];
+    let late = [account(1, 50)];
+    let sixth = block(6, fifth.id());
+    assert!(matches!(
+        store.commit_blocks(&[
+            commit(&fourth, b"parent-qc-4", &early),
+            commit(&sixth, b"qc-6", &late),
+        ]),
+        Err(StoreError::OutOfOrder {
+            head: Height(4),
+            found: Height(6)
+        })
+    ));
+    assert_eq!(store.head().unwrap().unwrap().block, third);
+    assert_eq!(store.block(Height(4)).unwrap(), None);
+    assert_eq!(store.height_of_block(&fourth.id()).unwrap(), None);
+    store
+        .commit_blocks(&[
+            commit(&fourth, b"parent-qc-4", &early),
+            commit(&fifth, b"qc-5", &late),
+        ])
+        .unwrap();
+    let head = store.head().unwrap().unwrap();
+    assert_eq!((head.block, head.certificate), (fifth, b"qc-5".to_vec()));
+    assert_eq!(store.block(Height(4)).unwrap(), Some(fourth));
+    assert_eq!(
+        store.certificate(Height(4)).unwrap().unwrap(),
+        b"parent-qc-4"
+    );
+    // The later block's state change wins.
+    let first_account = store
+        .state_entries()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.slot == 1)
+        .unwrap();
+    assert_eq!(first_account, account(1, 50));
 }
 
 #[test]
@@ -198,8 +246,8 @@ fn rocks_store_contract_and_reopen() {
     }
     let store = RocksStore::open(dir.path()).unwrap();
     let head = store.head().unwrap().unwrap();
-    // The M5 block at height 3 was the last commit; it dropped the pending block at height 3.
-    assert_eq!(head.block.header.height, Height(3));
+    // Heights 4 and 5 were the last commit; height 3's dropped the pending block at height 3.
+    assert_eq!(head.block.header.height, Height(5));
     assert_eq!(store.safety_data().unwrap().unwrap(), b"round 6");
     assert!(store.pending_blocks().unwrap().is_empty());
     assert_eq!(store.state_entries().unwrap().len(), 2);

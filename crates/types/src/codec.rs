@@ -36,6 +36,11 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     bcs::to_bytes(value).expect("BCS encoding of a tenge type cannot fail")
 }
 
+/// Length of [`encode`]'s bytes, counted without writing them.
+pub fn encoded_size<T: Serialize + ?Sized>(value: &T) -> usize {
+    bcs::serialized_size(value).expect("BCS encoding of a tenge type cannot fail")
+}
+
 /// Decodes untrusted bytes: refuses more than `limit` bytes, trailing bytes, non-canonical
 /// encodings, and nesting deeper than our types need.
 pub fn decode<T: Serialize + DeserializeOwned>(

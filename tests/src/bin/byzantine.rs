@@ -727,6 +727,7 @@ impl Harness {
         let count = blocks.len();
         for item in blocks {
             let execution = match self.ledger.execute_certified(
+                &[],
                 &item.block,
                 tenge_ledger::SignatureCheck::All,
                 1,
