@@ -30,6 +30,11 @@ impl Pipeline {
         Pipeline::default()
     }
 
+    /// The executed block `id`, if the pipeline holds it.
+    pub fn get(&self, id: &BlockId) -> Option<&ExecutedBlock> {
+        self.executed.get(id)
+    }
+
     /// Whether `id` is executed (and not committed yet).
     pub fn contains(&self, id: &BlockId) -> bool {
         self.executed.contains_key(id)

@@ -46,13 +46,14 @@ use tenge_consensus::{
     Config, Consensus, Effect, Input, Outgoing, Recovery, SafetyData, SafetyStorage, Verifier,
 };
 use tenge_crypto::Keypair;
+use tenge_driver::{Pipeline, write_blocks};
 use tenge_ledger::{ExecutedBlock, LayeredView, Ledger, StateDelta, verify_signatures};
 use tenge_network::{
     Channel, NetworkClient, NetworkConfig, NetworkEvent, NetworkLimits, PeerConfig, PublicKey,
     SyncReply,
 };
 use tenge_policy::StateView;
-use tenge_storage::{BlockCommit, MemoryStore, Store};
+use tenge_storage::{MemoryStore, Store};
 use tenge_tests::byzantine::Behaviour;
 use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, Proposal, QuorumCertificate, StoredCertificates,
@@ -297,7 +298,8 @@ struct Harness {
     consensus: Consensus,
     ledger: Ledger,
     store: MemoryStore,
-    executed: HashMap<BlockId, ExecutedBlock>,
+    /// Executed blocks above the committed head: the node's own driver pipeline.
+    pipeline: Pipeline,
     /// Signature verdicts by signed-transaction digest.
     verified: HashMap<HashValue, bool>,
     network: NetworkClient,
@@ -477,16 +479,7 @@ impl Harness {
 
     /// The executed, uncommitted blocks from the committed head to `parent_id`, oldest first.
     fn ancestors(&self, parent_id: BlockId) -> Option<Vec<&ExecutedBlock>> {
-        let head = self.ledger.head().id();
-        let mut chain = Vec::new();
-        let mut cursor = parent_id;
-        while cursor != head {
-            let executed = self.executed.get(&cursor)?;
-            cursor = executed.block.header.parent_id;
-            chain.push(executed);
-        }
-        chain.reverse();
-        Some(chain)
+        self.pipeline.ancestors(self.ledger.head().id(), parent_id)
     }
 
     fn verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool> {
@@ -513,12 +506,14 @@ impl Harness {
         };
         // Exactly the verdicts honest validators reach, so that they reproduce the roots.
         let valid = self.verdicts(&transactions);
-        let executed = {
-            let ancestors = self.ancestors(parent_id)?;
-            self.ledger
-                .build_block(&ancestors, round, TimestampMs::now(), transactions, &valid)
-        };
-        let block = executed.block.clone();
+        let block = self.pipeline.build(
+            &self.ledger,
+            round,
+            parent_id,
+            TimestampMs::now(),
+            |_, _| (transactions, valid),
+        )?;
+        let executed = self.pipeline.get(&block.id()).expect("just built");
         if self.behaviour == Behaviour::BadSignatureProposals {
             for (tx, receipt) in block.transactions.iter().zip(&executed.execution.receipts) {
                 let outcome = match &receipt.outcome {
@@ -539,7 +534,6 @@ impl Harness {
                 block.transactions.len() as u64,
             );
         }
-        self.executed.insert(block.id(), executed);
         Some(block)
     }
 
@@ -606,53 +600,28 @@ impl Harness {
     }
 
     fn execute(&mut self, block: Block) -> Result<(), String> {
-        let id = block.id();
-        if self.executed.contains_key(&id) {
+        if self.pipeline.contains(&block.id()) {
             return Ok(());
         }
         let valid = self.verdicts(&block.transactions);
-        let execution = {
-            let ancestors = self
-                .ancestors(block.header.parent_id)
-                .ok_or("parent is not executed")?;
-            self.ledger
-                .execute_block(&ancestors, &block, &valid)
-                .map_err(|e| e.to_string())?
-        };
-        self.executed.insert(id, ExecutedBlock { block, execution });
-        Ok(())
+        self.pipeline.execute(&self.ledger, block, &valid)
     }
 
     fn commit(&mut self, blocks: Vec<BlockWithParentQc>, certificate: QuorumCertificate) {
-        let count = blocks.len();
-        for (index, item) in blocks.into_iter().enumerate() {
-            let id = item.block.id();
-            let Some(executed) = self.executed.remove(&id) else {
-                panic!(
-                    "block {} committed by consensus was never executed",
-                    id.short()
-                );
-            };
-            let certificates = StoredCertificates {
-                parent_qc: item.parent_qc,
-                commit_qc: (index + 1 == count).then(|| certificate.clone()),
-            };
-            self.commit_executed(executed, certificates);
-        }
-        let head = self.ledger.head().height;
-        self.executed.retain(|_, e| e.block.header.height > head);
+        let committed = self
+            .pipeline
+            .take_committed(&blocks, &certificate)
+            .unwrap_or_else(|error| panic!("consensus committed a block never executed: {error}"));
+        self.commit_run(committed);
+        self.pipeline.prune(self.ledger.head().height);
     }
 
-    fn commit_executed(&mut self, executed: ExecutedBlock, certificates: StoredCertificates) {
-        self.store
-            .commit_block(&BlockCommit {
-                block: &executed.block,
-                certificate: &certificates.to_bytes(),
-                receipts: &executed.execution.receipts,
-                changes: &executed.execution.delta.entries,
-            })
-            .expect("the memory store commits in order");
-        self.ledger.commit(&executed);
+    /// Writes the blocks one certificate commits (one write), then commits them in memory.
+    fn commit_run(&mut self, run: Vec<(ExecutedBlock, StoredCertificates)>) {
+        write_blocks(&self.store, &run).expect("the memory store commits in order");
+        for (executed, _) in &run {
+            self.ledger.commit(executed);
+        }
         self.stats.set("height", self.ledger.head().height.0);
     }
 
@@ -725,9 +694,12 @@ impl Harness {
             };
         let mut last = None;
         let count = blocks.len();
+        // In runs that end on a block with a commit certificate, each written in one piece.
+        let mut run: Vec<(ExecutedBlock, StoredCertificates)> = Vec::new();
         for item in blocks {
+            let ancestors: Vec<&ExecutedBlock> = run.iter().map(|(e, _)| e).collect();
             let execution = match self.ledger.execute_certified(
-                &[],
+                &ancestors,
                 &item.block,
                 tenge_ledger::SignatureCheck::All,
                 1,
@@ -743,13 +715,17 @@ impl Harness {
                 block: item.block.clone(),
                 parent_qc: item.certificates.parent_qc.clone(),
             });
-            self.commit_executed(
+            let proven = item.certificates.commit_qc.is_some();
+            run.push((
                 ExecutedBlock {
                     block: item.block,
                     execution,
                 },
                 item.certificates,
-            );
+            ));
+            if proven {
+                self.commit_run(std::mem::take(&mut run));
+            }
         }
         self.stats.add("blocks_synced", count as u64);
         eprintln!(
@@ -758,8 +734,7 @@ impl Harness {
             self.ledger.head().height
         );
         if let Some(head) = last {
-            let height = head.block.header.height;
-            self.executed.retain(|_, e| e.block.header.height > height);
+            self.pipeline.prune(head.block.header.height);
             self.input(Input::Synced {
                 head: Box::new(head),
                 certificate: Box::new(certificate),
@@ -1190,16 +1165,15 @@ impl Harness {
         let parent_id = proposal.block.header.parent_id;
         let mut variants = vec![proposal.clone()];
         for offset in 1..count {
-            let executed = {
-                let Some(ancestors) = self.ancestors(parent_id) else {
-                    break;
-                };
-                let time = TimestampMs(proposal.block.header.timestamp.0 + offset);
-                self.ledger
-                    .build_block(&ancestors, round, time, Vec::new(), &[])
+            let time = TimestampMs(proposal.block.header.timestamp.0 + offset);
+            let Some(block) = self
+                .pipeline
+                .build(&self.ledger, round, parent_id, time, |_, _| {
+                    (Vec::new(), Vec::new())
+                })
+            else {
+                break;
             };
-            let block = executed.block.clone();
-            self.executed.insert(block.id(), executed);
             variants.push(self.sign_proposal(
                 block,
                 &proposal.parent_qc,
@@ -1665,7 +1639,7 @@ async fn run(args: Args) -> Result<(), String> {
         consensus,
         ledger,
         store,
-        executed: HashMap::new(),
+        pipeline: Pipeline::default(),
         verified: HashMap::new(),
         network: network.clone(),
         genesis_qc: genesis_qc.clone(),
