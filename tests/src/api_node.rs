@@ -12,6 +12,8 @@ pub struct ApiNode {
     pub dir: tempfile::TempDir,
     /// `http://127.0.0.1:PORT` of the API.
     pub url: String,
+    /// The node behind the API, for tests that reach into it (its ledger lock, its status).
+    pub engine: tenge_engine::EngineHandle,
 }
 
 /// Starts validator 0 of `net` with `limits` and serves its API on a free loopback port. Other
@@ -41,9 +43,13 @@ pub async fn serve_validator(net: &TestNetwork, limits: EngineLimits) -> ApiNode
         "http://{}",
         listener.local_addr().expect("the listener's address")
     );
-    tokio::spawn(tenge_api::serve(listener, engine, std::future::pending()));
+    tokio::spawn(tenge_api::serve(
+        listener,
+        engine.clone(),
+        std::future::pending(),
+    ));
     tenge_api::tls::install_default_provider();
-    ApiNode { dir, url }
+    ApiNode { dir, url, engine }
 }
 
 /// Gives every validator of `net`'s genesis a free loopback port, so the started validator's

@@ -7,10 +7,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::time::Duration;
 
-use tenge_engine::{EngineConfig, EngineLimits, Mode};
+use tenge_engine::EngineLimits;
 use tenge_tests::byzantine::use_free_ports;
 use tenge_tests::cluster::{Cluster, binary, wait_height};
 
@@ -190,32 +189,10 @@ async fn proof_prints_valid_only_after_checking_and_verify_checks_id_and_height(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proofs_beyond_the_concurrency_bound_are_answered_503() {
-    let net = tenge_ledger::testkit::TestNetwork::new(2, 1);
-    let mut genesis = net.genesis.clone();
-    genesis.genesis_time = tenge_types::TimestampMs::now();
-    let dir = tempfile::tempdir().unwrap();
-    let engine = tenge_engine::start(EngineConfig {
-        mode: Mode::Validator,
-        genesis,
-        key: Arc::new(tenge_crypto::Keypair::from_secret(
-            net.validators[0].secret_bytes(),
-        )),
-        data_dir: dir.path().to_path_buf(),
-        listen_address: "/ip4/127.0.0.1/tcp/0".into(),
-        extra_peers: vec![],
-        consensus: tenge_consensus::Config::default(),
-        limits: EngineLimits::default(),
-        network: Default::default(),
-    })
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tenge_api::serve(
-        listener,
-        engine.clone(),
-        std::future::pending(),
-    ));
+    let mut net = tenge_ledger::testkit::TestNetwork::new(2, 1);
+    net.genesis.genesis_time = tenge_types::TimestampMs::now();
+    let node = tenge_tests::api_node::serve_validator(&net, EngineLimits::default()).await;
+    let (url, engine) = (node.url.clone(), node.engine.clone());
     let client = tenge_api::Client::new(&url);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while client.status().await.map_or(true, |s| s.height < 1) {
