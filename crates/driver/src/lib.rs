@@ -17,6 +17,7 @@
 pub mod admission;
 pub mod mempool;
 pub mod pipeline;
+pub mod sync;
 
 pub use mempool::{BlockBudget, Mempool, MempoolError};
 pub use pipeline::{CommitError, Pipeline, write_blocks};

@@ -134,29 +134,14 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         .iter()
         .position(|k| *k == config.key.public_key())
         .map(|i| i as ValidatorIndex);
-    // The head must be proven committed by the genesis validators, as a synced range is: a data
-    // dir edited or mixed up with another chain's is refused before it is served (review L6).
-    if head.block.header.height.0 > 0 {
-        let certificates = StoredCertificates::from_bytes(&head.certificate)
-            .map_err(|e| EngineError::Corrupt(format!("head certificates: {e}")))?;
-        let mut verifier = Verifier::new(
-            validators.clone(),
-            QuorumCertificate::genesis(&genesis_block),
-        );
-        let parent = head.block.header.parent_id;
-        let parent_height = tenge_types::Height(head.block.header.height.0 - 1);
-        let proven = [CommittedBlock {
-            block: head.block.clone(),
-            certificates,
-        }];
-        crate::sync::check(&mut verifier, parent, parent_height, &proven).map_err(|reason| {
-            EngineError::Corrupt(format!(
-                "head block {} at height {} is not proven committed: {reason}",
-                head.block.id().short(),
-                head.block.header.height
-            ))
-        })?;
-    }
+    // The head must be proven committed by the genesis validators, as a synced range is (L6).
+    tenge_driver::sync::prove_head(&validators, &genesis_block, &head).map_err(|reason| {
+        EngineError::Corrupt(format!(
+            "head block {} at height {} is not proven committed: {reason}",
+            head.block.id().short(),
+            head.block.header.height
+        ))
+    })?;
     let consensus = match config.mode {
         Mode::Validator => {
             let me = me.ok_or(EngineError::NotAValidator(config.key.public_key()))?;
@@ -1251,7 +1236,8 @@ impl Engine {
                 .iter()
                 .map(|b| tenge_types::encode(&b.block).len())
                 .sum();
-            match crate::sync::check_chain(&mut self.verifier, head_id, head_height, &blocks) {
+            match tenge_driver::sync::check_chain(&mut self.verifier, head_id, head_height, &blocks)
+            {
                 Ok(()) if bytes <= SYNC_BUFFER_MAX_BYTES => {
                     self.metrics.sync_answered("kept", 0);
                     debug!(blocks = blocks.len(), bytes, peer = %from.short(), "sync range kept until proven");
@@ -1267,7 +1253,7 @@ impl Engine {
             return;
         }
         let certificate =
-            match crate::sync::check(&mut self.verifier, head_id, head_height, &blocks) {
+            match tenge_driver::sync::check(&mut self.verifier, head_id, head_height, &blocks) {
                 Ok(certificate) => certificate,
                 Err(reason) => {
                     self.refuse_sync(from, &reason, with_kept);

@@ -1,11 +1,10 @@
-//! Range sync: serving committed blocks with their certificates, and checking a response
-//! before anything in it is executed.
+//! Range sync: serving committed blocks with their certificates. Checking a response is the
+//! driver's ([`tenge_driver::sync`]).
 
-use tenge_consensus::Verifier;
 use tenge_storage::{RocksStore, Store, StoreError};
-use tenge_types::consensus::{QuorumCertificate, StoredCertificates};
+use tenge_types::consensus::StoredCertificates;
 use tenge_types::sync::{CommittedBlock, MAX_SYNC_RESPONSE_BYTES, SYNC_RESPONSE_SOFT_LIMIT_BYTES};
-use tenge_types::{BlockId, Height, encode};
+use tenge_types::{Height, encode};
 
 /// Extra blocks a server adds past the requested count to reach one with a commit certificate.
 const EXTEND_TO_CERTIFICATE: u64 = 256;
@@ -88,76 +87,15 @@ pub fn serve(
     Ok(blocks)
 }
 
-/// Checks a range before execution: it extends `head` by hash chain, every parent QC verifies
-/// and certifies the block's parent, and the last block's commit certificate verifies and commits
-/// it. Returns that certificate.
-pub fn check(
-    verifier: &mut Verifier,
-    head_id: BlockId,
-    head_height: Height,
-    blocks: &[CommittedBlock],
-) -> Result<QuorumCertificate, String> {
-    check_chain(verifier, head_id, head_height, blocks)?;
-    let last = blocks.last().expect("check_chain refuses an empty range");
-    let certificate = last
-        .certificates
-        .commit_qc
-        .clone()
-        .ok_or("the last block has no commit certificate")?;
-    verifier
-        .verify_qc(&certificate)
-        .map_err(|e| format!("commit certificate: {e}"))?;
-    if certificate.data.commits() != Some((last.block.id(), last.block.header.round)) {
-        return Err("the commit certificate does not commit the last block".into());
-    }
-    Ok(certificate)
-}
-
-/// The chain part of [`check`]: the range extends `head` by hash chain and every parent QC
-/// verifies and certifies the block's parent. Nothing here proves the blocks committed: a range
-/// that passes only this is kept, not executed, until a later block's commit certificate ends it.
-pub fn check_chain(
-    verifier: &mut Verifier,
-    head_id: BlockId,
-    head_height: Height,
-    blocks: &[CommittedBlock],
-) -> Result<(), String> {
-    if blocks.is_empty() {
-        return Err("empty range".into());
-    }
-    let mut parent = head_id;
-    let mut height = head_height;
-    for item in blocks {
-        let header = &item.block.header;
-        if header.parent_id != parent || header.height != height.next() {
-            return Err(format!(
-                "block at height {} does not extend height {height}",
-                header.height
-            ));
-        }
-        let parent_qc = &item.certificates.parent_qc;
-        if parent_qc.block_id() != parent || parent_qc.data.height != height {
-            return Err(format!(
-                "block at height {} carries a QC for another parent",
-                header.height
-            ));
-        }
-        verifier
-            .verify_qc(parent_qc)
-            .map_err(|e| format!("parent QC of block {}: {e}", header.height))?;
-        parent = item.block.id();
-        height = header.height;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tenge_consensus::Verifier;
+    use tenge_driver::sync::{check, check_chain};
     use tenge_ledger::Ledger;
     use tenge_ledger::testkit::TestNetwork;
     use tenge_storage::BlockCommit;
+    use tenge_types::consensus::QuorumCertificate;
     use tenge_types::consensus::{ValidatorSet, VoteData};
     use tenge_types::transaction::{TransactionSignature, Transfer};
     use tenge_types::{

@@ -228,6 +228,10 @@ impl Node {
             self.store.state_entries().expect("store reads"),
         )
         .map_err(|e| format!("durability: stored state does not rebuild: {e}"))?;
+        // The node's own start-up proof of the head (L6): every write ends on a block stored
+        // with the certificate that commits it (D61).
+        tenge_driver::sync::prove_head(validators, &genesis_block, &head)
+            .map_err(|e| format!("durability: the stored head is not proven committed: {e}"))?;
         // The node's own recovery (tenge_driver), M11's rule included.
         let recovery = tenge_driver::recover(
             &self.store,

@@ -684,14 +684,18 @@ impl Harness {
         if blocks.is_empty() {
             return;
         }
-        let certificate =
-            match check_range(&mut self.sync_verifier, head.id(), head.height, &blocks) {
-                Ok(certificate) => certificate,
-                Err(reason) => {
-                    eprintln!("sync response from {} refused: {reason}", from.short());
-                    return;
-                }
-            };
+        let certificate = match tenge_driver::sync::check(
+            &mut self.sync_verifier,
+            head.id(),
+            head.height,
+            &blocks,
+        ) {
+            Ok(certificate) => certificate,
+            Err(reason) => {
+                eprintln!("sync response from {} refused: {reason}", from.short());
+                return;
+            }
+        };
         let mut last = None;
         let count = blocks.len();
         // In runs that end on a block with a commit certificate, each written in one piece.
@@ -1349,49 +1353,6 @@ fn serve_committed(store: &MemoryStore, after: Height, max_blocks: u16) -> Vec<C
         blocks.pop();
     }
     blocks
-}
-
-/// The checks `tenged` makes on a range before executing it: it extends the head by hash chain,
-/// every parent QC verifies, and the last block's commit certificate commits it.
-fn check_range(
-    verifier: &mut Verifier,
-    head_id: BlockId,
-    head_height: Height,
-    blocks: &[CommittedBlock],
-) -> Result<QuorumCertificate, String> {
-    let last = blocks.last().ok_or("empty range")?;
-    let mut parent = head_id;
-    let mut height = head_height;
-    for item in blocks {
-        let header = &item.block.header;
-        if header.parent_id != parent || header.height != height.next() {
-            return Err(format!("block at height {} does not extend", header.height));
-        }
-        let parent_qc = &item.certificates.parent_qc;
-        if parent_qc.block_id() != parent || parent_qc.data.height != height {
-            return Err(format!(
-                "block at height {} carries another QC",
-                header.height
-            ));
-        }
-        verifier
-            .verify_qc(parent_qc)
-            .map_err(|e| format!("parent QC of block {}: {e}", header.height))?;
-        parent = item.block.id();
-        height = header.height;
-    }
-    let certificate = last
-        .certificates
-        .commit_qc
-        .clone()
-        .ok_or("the last block has no commit certificate")?;
-    verifier
-        .verify_qc(&certificate)
-        .map_err(|e| format!("commit certificate: {e}"))?;
-    if certificate.data.commits() != Some((last.block.id(), last.block.header.round)) {
-        return Err("the commit certificate does not commit the last block".into());
-    }
-    Ok(certificate)
 }
 
 // ---- behaviours that run beside consensus ------------------------------------------------------
