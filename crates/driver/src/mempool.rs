@@ -290,7 +290,7 @@ impl Mempool {
     }
 
     /// Drops committed transactions and any whose sequence the ledger has moved past.
-    pub fn remove_committed(
+    fn remove_committed(
         &mut self,
         committed: &[HashValue],
         next_sequence: impl Fn(&AccountId) -> u64,

@@ -388,6 +388,11 @@ mod tests {
                 &chain.ledger.state().entries(),
             )
             .unwrap();
+        assert_eq!(write_blocks(&store, &[]).expect("nothing to write"), 0);
+        assert_eq!(
+            store.head().unwrap().unwrap().block.id(),
+            chain.genesis.id()
+        );
         let bytes = write_blocks(&store, &committed).expect("written");
         let expected: usize = committed
             .iter()
@@ -417,5 +422,35 @@ mod tests {
             !pipeline.contains(&fork.id()),
             "a fork below the head can no longer commit"
         );
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "a committed run must end on the block its commit certificate proves"
+    )]
+    fn a_run_without_its_commit_certificate_is_never_written() {
+        let chain = chain();
+        let mut pipeline = Pipeline::new();
+        let block = build(&mut pipeline, &chain, 1, chain.genesis.id(), vec![]);
+        let genesis_qc = QuorumCertificate::genesis(&chain.genesis);
+        let mut committed = pipeline
+            .take_committed(
+                &[BlockWithParentQc {
+                    block,
+                    parent_qc: genesis_qc.clone(),
+                }],
+                &genesis_qc,
+            )
+            .expect("executed");
+        committed[0].1.commit_qc = None;
+        let store = MemoryStore::new();
+        store
+            .initialize(
+                chain.net.genesis.hash(),
+                &chain.genesis,
+                &chain.ledger.state().entries(),
+            )
+            .unwrap();
+        let _ = write_blocks(&store, &committed);
     }
 }

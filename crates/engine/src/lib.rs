@@ -12,7 +12,6 @@ use tenge_driver::admission;
 pub use tenge_driver::mempool;
 pub mod metrics;
 mod runtime;
-mod sync;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};

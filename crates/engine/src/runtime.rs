@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tenge_consensus::{Consensus, Effect, Input, Outgoing, Verifier};
+use tenge_driver::sync::{RangeBuffer, Received};
 use tenge_ledger::{CheckedTransaction, ExecutedBlock, Ledger, verify_signatures};
 use tenge_network::{
     Channel, NetworkClient, NetworkConfig, NetworkEvent, PeerConfig, PublicKey, SyncReply,
@@ -17,7 +18,7 @@ use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, QuorumCertificate, StoredCertificates, ValidatorIndex,
     ValidatorSet,
 };
-use tenge_types::sync::{CommittedBlock, SyncRequest, SyncResponse};
+use tenge_types::sync::{SyncRequest, SyncResponse};
 use tenge_types::{
     AccountId, Block, BlockId, Domain, HashValue, Round, SignedTransaction, TimestampMs, encode,
 };
@@ -263,7 +264,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         metrics,
         verifier,
         sync_in_flight: None,
-        sync_buffer: Vec::new(),
+        sync_buffer: RangeBuffer::new(SYNC_BUFFER_MAX_BYTES),
         sync_cursor: 0,
         peer_head: tenge_types::Height::GENESIS,
         halted: None,
@@ -501,7 +502,7 @@ struct Engine {
     /// Blocks a peer sent that chain onto the committed head but end before any commit
     /// certificate (a response full before a proven block, L5): kept, never executed, until a
     /// later response proves a block after them. Bounded by `SYNC_BUFFER_MAX_BYTES`.
-    sync_buffer: Vec<CommittedBlock>,
+    sync_buffer: RangeBuffer,
     sync_cursor: usize,
     /// The committed head the peer this node last synced from reported (observers poll every
     /// `observer_poll_ms`, so a stale or false value lasts one poll).
@@ -1090,7 +1091,8 @@ impl Engine {
             max_blocks,
         } = request;
         let max_blocks = max_blocks.min(self.config.limits.sync_batch_blocks);
-        let blocks = match crate::sync::serve(&self.store, after_height, max_blocks) {
+        let blocks = match tenge_driver::sync::serve(self.store.as_ref(), after_height, max_blocks)
+        {
             Ok(blocks) => blocks,
             Err(error) => fatal("serving sync", error),
         };
@@ -1139,10 +1141,7 @@ impl Engine {
         self.sync_cursor = self.sync_cursor.wrapping_add(1);
         let peer = pool[self.sync_cursor % pool.len()];
         // Continue after blocks kept from an earlier, unproven response.
-        let after_height = self
-            .sync_buffer
-            .last()
-            .map_or(height, |kept| kept.block.header.height);
+        let after_height = self.sync_buffer.after(height);
         let request = SyncRequest::Committed {
             after_height,
             max_blocks: self.config.limits.sync_batch_blocks,
@@ -1164,9 +1163,9 @@ impl Engine {
 
     /// A sync range failed its checks. With blocks kept from an earlier response in it, the
     /// fault may be the earlier peer's: both are dropped and nobody is penalised (L5).
-    fn refuse_sync(&self, from: PublicKey, reason: &str, with_kept: bool) {
+    fn refuse_sync(&self, from: PublicKey, reason: &str, blame_peer: bool) {
         self.metrics.sync_answered("refused", 0);
-        if with_kept {
+        if !blame_peer {
             debug!(peer = %from.short(), %reason, "sync range does not chain onto kept blocks: both dropped");
             return;
         }
@@ -1189,125 +1188,67 @@ impl Engine {
             }
         };
         self.peer_head = head;
-        if blocks.is_empty() {
-            self.metrics.sync_answered("empty", 0);
-            return;
-        }
         let (head_id, head_height) = {
             let ledger = self.ledger.read().expect("ledger lock");
             (ledger.head().id(), ledger.head().height)
         };
-        // Blocks kept from an earlier response count only while they still extend the head.
-        let kept = std::mem::take(&mut self.sync_buffer);
-        let kept: Vec<CommittedBlock> = if kept
-            .first()
-            .is_some_and(|first| first.block.header.parent_id == head_id)
-        {
-            kept
-        } else {
-            Vec::new()
-        };
-        let known = kept
-            .last()
-            .map_or(head_height, |last| last.block.header.height);
-        // A response for a height we already passed (the chain moved on meanwhile) is skipped.
-        let skip = blocks
-            .iter()
-            .take_while(|b| b.block.header.height <= known)
-            .count();
-        let mut blocks: Vec<CommittedBlock> = blocks.into_iter().skip(skip).collect();
-        if blocks.is_empty() {
-            self.sync_buffer = kept;
-            self.metrics.sync_answered("empty", 0);
-            return;
-        }
-        // When kept blocks are part of the range, a failed check may be the fault of the peer
-        // that sent them, not of this one: the range is dropped and nobody is penalised.
-        let with_kept = !kept.is_empty();
-        if with_kept {
-            blocks.splice(0..0, kept);
-        }
-        if blocks
-            .last()
-            .is_some_and(|last| last.certificates.commit_qc.is_none())
-        {
-            // Not proven yet: keep the range if it chains (L5), and ask for what follows.
-            let bytes: usize = blocks
-                .iter()
-                .map(|b| tenge_types::encode(&b.block).len())
-                .sum();
-            match tenge_driver::sync::check_chain(&mut self.verifier, head_id, head_height, &blocks)
-            {
-                Ok(()) if bytes <= SYNC_BUFFER_MAX_BYTES => {
-                    self.metrics.sync_answered("kept", 0);
-                    debug!(blocks = blocks.len(), bytes, peer = %from.short(), "sync range kept until proven");
-                    self.sync_buffer = blocks;
-                    self.maybe_sync();
-                }
-                Ok(()) => {
-                    self.metrics.sync_answered("refused", 0);
-                    warn!(blocks = blocks.len(), bytes, peer = %from.short(), "unproven sync range too large: dropped");
-                }
-                Err(reason) => self.refuse_sync(from, &reason, with_kept),
+        let (blocks, certificate) = match self.sync_buffer.receive(
+            &mut self.verifier,
+            head_id,
+            head_height,
+            blocks,
+        ) {
+            Received::Nothing => {
+                self.metrics.sync_answered("empty", 0);
+                return;
             }
-            return;
-        }
-        let certificate =
-            match tenge_driver::sync::check(&mut self.verifier, head_id, head_height, &blocks) {
-                Ok(certificate) => certificate,
-                Err(reason) => {
-                    self.refuse_sync(from, &reason, with_kept);
-                    return;
-                }
-            };
+            Received::Kept { blocks, bytes } => {
+                self.metrics.sync_answered("kept", 0);
+                debug!(blocks, bytes, peer = %from.short(), "sync range kept until proven");
+                self.maybe_sync();
+                return;
+            }
+            Received::TooLarge { blocks, bytes } => {
+                self.metrics.sync_answered("refused", 0);
+                warn!(blocks, bytes, peer = %from.short(), "unproven sync range too large: dropped");
+                return;
+            }
+            Received::Refused { reason, blame_peer } => {
+                self.refuse_sync(from, &reason, blame_peer);
+                return;
+            }
+            Received::Proven {
+                blocks,
+                certificate,
+            } => (blocks, certificate),
+        };
         let count = blocks.len();
-        let mut last = None;
+        let last = blocks.last().map(|item| BlockWithParentQc {
+            block: item.block.clone(),
+            parent_qc: item.certificates.parent_qc.clone(),
+        });
         // Executed in runs that end on a block with a commit certificate; each run is written in
         // one piece, so the stored head always carries the certificate that proves it (L6).
-        let mut run: Vec<(ExecutedBlock, StoredCertificates)> = Vec::new();
-        for item in blocks {
-            // Signatures are checked again: a certified block may hold a transaction the voters
-            // rejected for its signature (security review H1, docs/decisions.md D21, D34).
+        for run in tenge_driver::sync::runs(blocks) {
             let result = {
                 let ledger = self.ledger.read().expect("ledger lock");
-                let ancestors: Vec<&ExecutedBlock> = run.iter().map(|(e, _)| e).collect();
-                ledger.execute_certified(
-                    &ancestors,
-                    &item.block,
+                tenge_driver::sync::execute_run(
+                    &ledger,
+                    run,
                     self.config.limits.sync_signature_check,
                     self.config.limits.verify_threads,
                 )
             };
-            let execution = match result {
-                Ok(execution) => execution,
+            match result {
+                Ok(executed) => self.commit_run(executed),
+                // The blocks are certified by a quorum: a different result here means this
+                // node's execution disagrees with the validators'. Never follow silently.
                 Err(error) => {
-                    // The block is certified by a quorum: a different result here means this
-                    // node's execution disagrees with the validators'. Never follow silently.
-                    self.halt(format!(
-                        "certified block {} at height {} does not re-execute: {error}",
-                        item.block.id().short(),
-                        item.block.header.height
-                    ));
+                    self.halt(error);
                     return;
                 }
-            };
-            last = Some(BlockWithParentQc {
-                block: item.block.clone(),
-                parent_qc: item.certificates.parent_qc.clone(),
-            });
-            let proven = item.certificates.commit_qc.is_some();
-            run.push((
-                ExecutedBlock {
-                    block: item.block,
-                    execution,
-                },
-                item.certificates,
-            ));
-            if proven {
-                self.commit_run(std::mem::take(&mut run));
             }
         }
-        debug_assert!(run.is_empty(), "a checked range ends on a proven block");
         info!(blocks = count, peer = %from.short(), peer_head = %head, "synced");
         self.metrics.sync_answered("applied", count);
         if let Some(head_block) = last {

@@ -46,6 +46,7 @@ use tenge_consensus::{
     Config, Consensus, Effect, Input, Outgoing, Recovery, SafetyData, SafetyStorage, Verifier,
 };
 use tenge_crypto::Keypair;
+use tenge_driver::sync::{RangeBuffer, Received};
 use tenge_driver::{Pipeline, write_blocks};
 use tenge_ledger::{ExecutedBlock, LayeredView, Ledger, StateDelta, verify_signatures};
 use tenge_network::{
@@ -59,9 +60,7 @@ use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, Proposal, QuorumCertificate, StoredCertificates,
     TimeoutCertificate, ValidatorIndex, ValidatorSet, VoteData, proposal_signing_hash,
 };
-use tenge_types::sync::{
-    CommittedBlock, SYNC_RESPONSE_SOFT_LIMIT_BYTES, SyncRequest, SyncResponse,
-};
+use tenge_types::sync::{CommittedBlock, SyncRequest, SyncResponse};
 use tenge_types::transaction::{Issue, Transfer};
 use tenge_types::{
     AccountId, Amount, Block, BlockId, ChainId, Domain, Genesis, HashValue, Height, Payload, Round,
@@ -307,6 +306,8 @@ struct Harness {
     timers: BinaryHeap<Reverse<(Instant, Round)>>,
     local: VecDeque<Input>,
     sync_verifier: Verifier,
+    /// Unproven blocks kept from earlier sync responses (the driver's, as in `tenged`).
+    sync_buffer: RangeBuffer,
     sync_in_flight: Option<Instant>,
     sync_cursor: usize,
     internal: mpsc::Sender<Internal>,
@@ -649,7 +650,7 @@ impl Harness {
         self.sync_cursor = self.sync_cursor.wrapping_add(1);
         let peer = candidates[self.sync_cursor % candidates.len()];
         let request = SyncRequest::Committed {
-            after_height: height,
+            after_height: self.sync_buffer.after(height),
             max_blocks: SYNC_BATCH_BLOCKS,
         }
         .to_bytes();
@@ -677,58 +678,40 @@ impl Harness {
             }
         };
         let head = self.ledger.head().clone();
-        let blocks: Vec<CommittedBlock> = blocks
-            .into_iter()
-            .skip_while(|b| b.block.header.height <= head.height)
-            .collect();
-        if blocks.is_empty() {
-            return;
-        }
-        let certificate = match tenge_driver::sync::check(
-            &mut self.sync_verifier,
-            head.id(),
-            head.height,
-            &blocks,
-        ) {
-            Ok(certificate) => certificate,
-            Err(reason) => {
-                eprintln!("sync response from {} refused: {reason}", from.short());
-                return;
-            }
-        };
-        let mut last = None;
+        let (blocks, certificate) =
+            match self
+                .sync_buffer
+                .receive(&mut self.sync_verifier, head.id(), head.height, blocks)
+            {
+                Received::Proven {
+                    blocks,
+                    certificate,
+                } => (blocks, certificate),
+                Received::Refused { reason, .. } => {
+                    eprintln!("sync response from {} refused: {reason}", from.short());
+                    return;
+                }
+                _ => return,
+            };
         let count = blocks.len();
+        let last = blocks.last().map(|item| BlockWithParentQc {
+            block: item.block.clone(),
+            parent_qc: item.certificates.parent_qc.clone(),
+        });
         // In runs that end on a block with a commit certificate, each written in one piece.
-        let mut run: Vec<(ExecutedBlock, StoredCertificates)> = Vec::new();
-        for item in blocks {
-            let ancestors: Vec<&ExecutedBlock> = run.iter().map(|(e, _)| e).collect();
-            let execution = match self.ledger.execute_certified(
-                &ancestors,
-                &item.block,
+        for run in tenge_driver::sync::runs(blocks) {
+            match tenge_driver::sync::execute_run(
+                &self.ledger,
+                run,
                 tenge_ledger::SignatureCheck::All,
                 1,
             ) {
-                Ok(execution) => execution,
+                Ok(executed) => self.commit_run(executed),
                 Err(error) => {
-                    eprintln!("a certified block does not re-execute here: {error}");
+                    eprintln!("{error}");
                     self.stats.add("sync_execution_failures", 1);
                     return;
                 }
-            };
-            last = Some(BlockWithParentQc {
-                block: item.block.clone(),
-                parent_qc: item.certificates.parent_qc.clone(),
-            });
-            let proven = item.certificates.commit_qc.is_some();
-            run.push((
-                ExecutedBlock {
-                    block: item.block,
-                    execution,
-                },
-                item.certificates,
-            ));
-            if proven {
-                self.commit_run(std::mem::take(&mut run));
             }
         }
         self.stats.add("blocks_synced", count as u64);
@@ -756,7 +739,9 @@ impl Harness {
         else {
             return;
         };
-        let real = serve_committed(&self.store, after_height, max_blocks.min(SYNC_BATCH_BLOCKS));
+        let real =
+            tenge_driver::sync::serve(&self.store, after_height, max_blocks.min(SYNC_BATCH_BLOCKS))
+                .unwrap_or_default();
         let head = self.ledger.head().height;
         if self.behaviour != Behaviour::LyingSync {
             reply.send(SyncResponse::Committed { blocks: real, head }.to_bytes());
@@ -1311,50 +1296,6 @@ impl Harness {
     }
 }
 
-/// Committed blocks after `after` (at most `max_blocks`, extended to the next block whose commit
-/// certificate is stored, so that the range is provable): what `tenged` serves.
-fn serve_committed(store: &MemoryStore, after: Height, max_blocks: u16) -> Vec<CommittedBlock> {
-    let head = match store.head() {
-        Ok(Some(head)) => head.block.header.height.0,
-        _ => return Vec::new(),
-    };
-    let mut blocks = Vec::new();
-    let mut bytes = 0usize;
-    let mut height = after.0.saturating_add(1);
-    while height <= head {
-        let Ok(Some(block)) = store.block(Height(height)) else {
-            break;
-        };
-        let Some(certificates) = store
-            .certificate(Height(height))
-            .ok()
-            .flatten()
-            .and_then(|bytes| StoredCertificates::from_bytes(&bytes).ok())
-        else {
-            break;
-        };
-        let proven = certificates.commit_qc.is_some();
-        bytes += encode(&block).len();
-        blocks.push(CommittedBlock {
-            block,
-            certificates,
-        });
-        let enough =
-            blocks.len() >= usize::from(max_blocks) || bytes >= SYNC_RESPONSE_SOFT_LIMIT_BYTES;
-        if enough && proven {
-            break;
-        }
-        height += 1;
-    }
-    while blocks
-        .last()
-        .is_some_and(|b| b.certificates.commit_qc.is_none())
-    {
-        blocks.pop();
-    }
-    blocks
-}
-
 // ---- behaviours that run beside consensus ------------------------------------------------------
 
 /// Invalid transaction batches on the gossip channel to every target, without pause.
@@ -1607,6 +1548,7 @@ async fn run(args: Args) -> Result<(), String> {
         timers: BinaryHeap::new(),
         local: VecDeque::new(),
         sync_verifier: Verifier::new(validators, genesis_qc),
+        sync_buffer: RangeBuffer::new(64 << 20),
         sync_in_flight: None,
         sync_cursor: 0,
         internal,
