@@ -11,6 +11,7 @@ use tenge_types::{Amount, Block, Domain, HashValue, Payload, Round, SignedTransa
 
 use crate::checker::Checker;
 use crate::node::{Action, Node, Target};
+use crate::observer::{Observer, ObserverAction};
 use crate::rng::Rng;
 
 /// What a validator does.
@@ -31,11 +32,46 @@ pub enum Behavior {
     /// one in its blocks (the Byzantine harness's bad-signature proposals): every honest node
     /// must reject the copy alike and still apply the real one (review H1, M5).
     BadSignatures,
+    /// Honest in consensus; answers range-sync requests with lies (garbage, forged or missing
+    /// commit certificates, altered blocks and transactions, shifted parent certificates, ranges
+    /// off the requester's head), as the Byzantine harness's `lying-sync` does.
+    LyingSync,
 }
 
 impl Behavior {
     pub fn is_byzantine(self) -> bool {
         self != Behavior::Honest
+    }
+
+    /// The behaviours `--byzantine-behaviours` chooses from, by name (twins have `--twins`).
+    pub const SELECTABLE: [(&'static str, Behavior); 6] = [
+        ("silent", Behavior::Silent),
+        ("garbage", Behavior::Garbage),
+        ("equivocator", Behavior::Equivocator),
+        ("double-voter", Behavior::DoubleVoter),
+        ("bad-signatures", Behavior::BadSignatures),
+        ("lying-sync", Behavior::LyingSync),
+    ];
+
+    /// `all`, or a comma-separated list of [`Behavior::SELECTABLE`] names.
+    pub fn parse_list(text: &str) -> Result<Vec<Behavior>, String> {
+        if text == "all" {
+            return Ok(Behavior::SELECTABLE.iter().map(|(_, b)| *b).collect());
+        }
+        let mut list = Vec::new();
+        for name in text.split(',').map(str::trim) {
+            let Some((_, behaviour)) = Behavior::SELECTABLE.iter().find(|(n, _)| *n == name) else {
+                let known: Vec<&str> = Behavior::SELECTABLE.iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "unknown behaviour `{name}`; known: all, {}",
+                    known.join(", ")
+                ));
+            };
+            if !list.contains(behaviour) {
+                list.push(*behaviour);
+            }
+        }
+        Ok(list)
     }
 }
 
@@ -111,6 +147,10 @@ pub struct SimConfig {
     pub byzantine: usize,
     /// Validators run as twin pairs (two nodes, one key).
     pub twins: usize,
+    /// What the Byzantine validators that are not twins do: each picks one of these.
+    pub behaviours: Vec<Behavior>,
+    /// Observers: follow by range sync, never vote; checked like honest validators.
+    pub observers: usize,
     pub faults: FaultSet,
     /// Faults happen in `[0, fault_phase_ms)` of simulated time; then the network heals.
     pub fault_phase_ms: u64,
@@ -128,6 +168,8 @@ impl SimConfig {
             validators,
             byzantine: (validators - 1) / 3,
             twins: 0,
+            behaviours: Behavior::SELECTABLE.iter().map(|(_, b)| *b).collect(),
+            observers: 0,
             faults: FaultSet::all(),
             fault_phase_ms: 6_000,
             liveness_bound_ms: 120_000,
@@ -154,6 +196,8 @@ pub struct SeedReport {
     /// Digest of every node's committed chain (for determinism checks).
     pub chains_digest: HashValue,
     pub evidence: usize,
+    /// Sync responses observers refused (lies and garbled answers).
+    pub sync_refusals: u64,
     pub simulated_ms: u64,
     pub events: u64,
     /// Mean time from a block's proposal to its commit at an honest node.
@@ -183,6 +227,27 @@ enum Event {
         node: usize,
     },
     Client,
+    /// An observer's poll: it asks a validator for blocks if it is not waiting for an answer.
+    ObserverTick {
+        observer: usize,
+    },
+    SyncRequest {
+        to: usize,
+        observer: usize,
+        incarnation: u64,
+        bytes: Vec<u8>,
+    },
+    SyncResponse {
+        observer: usize,
+        incarnation: u64,
+        bytes: Vec<u8>,
+    },
+    ObserverCrash {
+        observer: usize,
+    },
+    ObserverRestart {
+        observer: usize,
+    },
 }
 
 struct Scheduled {
@@ -272,6 +337,10 @@ const CLIENT_TICK_MS: u64 = 40;
 /// The one message delay of runs without reordering.
 pub const FIXED_DELAY_MS: u64 = 10;
 const RESUBMIT_MS: u64 = 1_500;
+/// How often an observer asks for new blocks (the engine's `observer_poll_ms`).
+const OBSERVER_POLL_MS: u64 = 200;
+/// An unanswered sync request is given up after this.
+const SYNC_PATIENCE_MS: u64 = 2_000;
 
 struct Cluster {
     config: SimConfig,
@@ -280,6 +349,9 @@ struct Cluster {
     sequence: u64,
     queue: BinaryHeap<Reverse<Scheduled>>,
     nodes: Vec<Node>,
+    observers: Vec<Observer>,
+    /// Committed height of each observer at the heal (or its first restart after).
+    observer_height_at_heal: Vec<Option<u64>>,
     genesis: tenge_types::Genesis,
     validators: ValidatorSet,
     verifier: Verifier,
@@ -291,6 +363,8 @@ struct Cluster {
     height_at_heal: Vec<Option<u64>>,
     client: Client,
     evidence: usize,
+    /// Sync responses observers refused (lies and garbled answers).
+    sync_refusals: u64,
     events: u64,
     /// When each block was first proposed by an honest leader.
     proposed_at: HashMap<tenge_types::BlockId, u64>,
@@ -334,13 +408,7 @@ impl Cluster {
             behaviors[v] = if k < config.twins {
                 Behavior::Twin
             } else {
-                *rng.pick(&[
-                    Behavior::Silent,
-                    Behavior::Garbage,
-                    Behavior::Equivocator,
-                    Behavior::DoubleVoter,
-                    Behavior::BadSignatures,
-                ])
+                *rng.pick(&config.behaviours)
             };
         }
         let mut nodes = Vec::new();
@@ -399,6 +467,8 @@ impl Cluster {
             sequence: 0,
             queue: BinaryHeap::new(),
             nodes,
+            observers: (0..config.observers).map(|_| Observer::new()).collect(),
+            observer_height_at_heal: vec![None; config.observers],
             checker: Checker::new(&genesis),
             genesis,
             validators,
@@ -412,6 +482,7 @@ impl Cluster {
                 outstanding: HashMap::new(),
             },
             evidence: 0,
+            sync_refusals: 0,
             events: 0,
             proposed_at: HashMap::new(),
             commit_latency: (0, 0),
@@ -512,6 +583,27 @@ impl Cluster {
         if let Some(at) = self.config.restart_all_at_ms {
             outages.extend((0..n).map(|node| (node, at, at + 500)));
         }
+        if self.config.faults.crash {
+            // Each observer loses its process once in two runs.
+            for observer in 0..self.observers.len() {
+                if self.rng.chance(500) {
+                    let at = self.rng.below(phase);
+                    let up = (at + self.rng.between(200, 3_000)).min(phase);
+                    self.sequence += 1;
+                    self.queue.push(Reverse(Scheduled {
+                        time: at,
+                        sequence: self.sequence,
+                        event: Event::ObserverCrash { observer },
+                    }));
+                    self.sequence += 1;
+                    self.queue.push(Reverse(Scheduled {
+                        time: up,
+                        sequence: self.sequence,
+                        event: Event::ObserverRestart { observer },
+                    }));
+                }
+            }
+        }
         for (node, down_at, up_at) in outages {
             self.sequence += 1;
             self.queue.push(Reverse(Scheduled {
@@ -531,6 +623,10 @@ impl Cluster {
     fn run(&mut self) {
         for node in 0..self.nodes.len() {
             self.start_node(node);
+        }
+        for observer in 0..self.observers.len() {
+            self.start_observer(observer);
+            self.schedule(OBSERVER_POLL_MS, Event::ObserverTick { observer });
         }
         self.schedule(CLIENT_TICK_MS, Event::Client);
         let deadline = self.heal_at + self.config.liveness_bound_ms;
@@ -580,6 +676,47 @@ impl Cluster {
                     self.client_tick();
                     self.schedule(CLIENT_TICK_MS, Event::Client);
                 }
+                Event::ObserverTick { observer } => {
+                    self.observer_tick(observer);
+                    self.schedule(OBSERVER_POLL_MS, Event::ObserverTick { observer });
+                }
+                Event::SyncRequest {
+                    to,
+                    observer,
+                    incarnation,
+                    bytes,
+                } => {
+                    if let Some(response) = self.nodes[to].serve_sync(&bytes) {
+                        for delay in self.sync_delays() {
+                            self.schedule(
+                                delay,
+                                Event::SyncResponse {
+                                    observer,
+                                    incarnation,
+                                    bytes: response.clone(),
+                                },
+                            );
+                        }
+                    }
+                }
+                Event::SyncResponse {
+                    observer,
+                    incarnation,
+                    bytes,
+                } => {
+                    if self.observers[observer].incarnation == incarnation {
+                        let actions = self.observers[observer].on_response(&bytes);
+                        for action in actions {
+                            self.observer_act(observer, action);
+                        }
+                    }
+                }
+                Event::ObserverCrash { observer } => self.observers[observer].crash(),
+                Event::ObserverRestart { observer } => {
+                    if !self.observers[observer].is_up() {
+                        self.start_observer(observer);
+                    }
+                }
             }
         }
         self.note_heal_heights();
@@ -605,9 +742,98 @@ impl Cluster {
         self.input(node, Input::Start);
     }
 
+    fn start_observer(&mut self, observer: usize) {
+        let (genesis, validators) = (self.genesis.clone(), self.validators.clone());
+        if let Err(violation) = self.observers[observer].start(&genesis, &validators) {
+            self.checker
+                .violation(format!("observer {observer}: {violation}"));
+        }
+    }
+
+    /// An observer asks a random validator for the blocks after its head.
+    fn observer_tick(&mut self, observer: usize) {
+        let Some(request) = self.observers[observer].request(self.now, SYNC_PATIENCE_MS) else {
+            return;
+        };
+        let to = self.rng.below(self.nodes.len() as u64) as usize;
+        let incarnation = self.observers[observer].incarnation;
+        for delay in self.sync_delays() {
+            self.schedule(
+                delay,
+                Event::SyncRequest {
+                    to,
+                    observer,
+                    incarnation,
+                    bytes: request.clone(),
+                },
+            );
+        }
+    }
+
+    /// The checker's index of an observer: after every validator node.
+    fn observer_index(&self, observer: usize) -> usize {
+        self.nodes.len() + observer
+    }
+
+    fn observer_act(&mut self, observer: usize, action: ObserverAction) {
+        let index = self.observer_index(observer);
+        match action {
+            ObserverAction::Committed {
+                previous_head,
+                blocks,
+                certificate,
+            } => self.checker.on_commit(
+                index,
+                previous_head,
+                &blocks,
+                &certificate,
+                &mut self.verifier,
+            ),
+            ObserverAction::Halted(reason) => self.checker.violation(format!(
+                "halt: observer {observer} (node {index}) stopped: {reason}"
+            )),
+            ObserverAction::AuditFailed(error) => self.checker.violation(format!(
+                "ledger: observer {observer} (node {index}) audit failed: {error}"
+            )),
+            ObserverAction::Refused => self.sync_refusals += 1,
+        }
+    }
+
+    /// Delays of the copies of a sync message between a validator and an observer (none if
+    /// dropped). Observers see the drop, duplicate and delay faults, not partitions (D62).
+    fn sync_delays(&mut self) -> Vec<u64> {
+        let faulty = self.now < self.heal_at;
+        if faulty && self.rng.chance(self.faults.drop) {
+            return Vec::new();
+        }
+        let copies = if faulty && self.rng.chance(self.faults.duplicate) {
+            2
+        } else {
+            1
+        };
+        (0..copies)
+            .map(|_| {
+                if faulty && self.rng.chance(self.faults.spike) {
+                    self.rng
+                        .between(1, 2 * self.config.consensus.round_timeout_base_ms)
+                } else {
+                    self.rng
+                        .between(self.faults.min_delay_ms, self.faults.max_delay_ms)
+                }
+            })
+            .collect()
+    }
+
     fn note_heal_heights(&mut self) {
         if self.now < self.heal_at {
             return;
+        }
+        for observer in 0..self.observers.len() {
+            if self.observer_height_at_heal[observer].is_none() && self.observers[observer].is_up()
+            {
+                self.observer_height_at_heal[observer] =
+                    Some(self.observers[observer].committed_height());
+            }
         }
         for node in 0..self.nodes.len() {
             if self.honest(node) && self.height_at_heal[node].is_none() && self.nodes[node].is_up()
@@ -618,16 +844,34 @@ impl Cluster {
     }
 
     fn liveness_reached(&self) -> bool {
-        (0..self.nodes.len())
-            .filter(|n| self.honest(*n))
-            .all(|node| {
-                self.height_at_heal[node].is_some_and(|start| {
-                    self.nodes[node].committed_height() >= start + self.config.liveness_blocks
-                })
+        let observers = (0..self.observers.len()).all(|observer| {
+            self.observer_height_at_heal[observer].is_some_and(|start| {
+                self.observers[observer].committed_height() >= start + self.config.liveness_blocks
             })
+        });
+        observers
+            && (0..self.nodes.len())
+                .filter(|n| self.honest(*n))
+                .all(|node| {
+                    self.height_at_heal[node].is_some_and(|start| {
+                        self.nodes[node].committed_height() >= start + self.config.liveness_blocks
+                    })
+                })
     }
 
     fn check_liveness(&mut self) {
+        for observer in 0..self.observers.len() {
+            let start = self.observer_height_at_heal[observer].unwrap_or(0);
+            let height = self.observers[observer].committed_height();
+            if height < start + self.config.liveness_blocks {
+                self.checker.violation(format!(
+                    "liveness: observer {observer} synced {} blocks in the {} ms after the network healed (from height {start}), fewer than {}",
+                    height.saturating_sub(start),
+                    self.config.liveness_bound_ms,
+                    self.config.liveness_blocks
+                ));
+            }
+        }
         for node in 0..self.nodes.len() {
             if !self.honest(node) {
                 continue;
@@ -852,12 +1096,16 @@ impl Cluster {
         for node in &self.nodes {
             chains.push(encode(&node.committed));
         }
+        for observer in &self.observers {
+            chains.push(encode(&observer.committed));
+        }
         SeedReport {
             seed,
             violations: self.checker.violations.clone(),
             committed_blocks: self.checker.highest_committed().0,
             chains_digest: Domain::Chain.hash(&encode(&chains)),
             evidence: self.evidence,
+            sync_refusals: self.sync_refusals,
             simulated_ms: self.now,
             events: self.events,
             mean_commit_latency_ms: self.commit_latency.0 as f64

@@ -11,6 +11,7 @@
 mod checker;
 mod cluster;
 mod node;
+mod observer;
 pub mod rng;
 
 pub use cluster::{Behavior, FaultSet, SeedReport, SimConfig, run_seed};

@@ -1,7 +1,7 @@
 //! `tenge-sim`: runs the seeded cluster simulator over a range of seeds.
 //!
 //! ```text
-//! cargo run --release -p tenge-sim -- --seeds 1000..3000 --validators 4 --faults all
+//! cargo run --release -p tenge-sim -- --seeds 1000..3000 --validators 4 --faults all --observers 1
 //! ```
 //! Prints one line per failing seed with the command that replays it, then
 //! `seeds: S, violations: V, committed blocks: B, elapsed: T s`. Exits 0 only if V is 0.
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
-use tenge_sim::{FaultSet, SeedReport, SimConfig, run_seed};
+use tenge_sim::{Behavior, FaultSet, SeedReport, SimConfig, run_seed};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,6 +35,13 @@ struct Args {
     /// Validators run as twin pairs (two nodes sharing one key), counted as Byzantine.
     #[arg(long, default_value_t = 0)]
     twins: usize,
+    /// Byzantine behaviours to choose from: `all`, or a list of silent, garbage, equivocator,
+    /// double-voter, bad-signatures, lying-sync.
+    #[arg(long, default_value = "all")]
+    byzantine_behaviours: String,
+    /// Observers (follow by range sync, never vote), checked like honest validators.
+    #[arg(long, default_value_t = 0)]
+    observers: usize,
     /// Worker threads (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -73,6 +80,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let behaviours = match Behavior::parse_list(&args.byzantine_behaviours) {
+        Ok(list) if !list.is_empty() => list,
+        Ok(_) => {
+            eprintln!("error: --byzantine-behaviours: the list is empty");
+            return ExitCode::from(2);
+        }
+        Err(error) => {
+            eprintln!("error: --byzantine-behaviours: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.observers > 16 {
+        eprintln!("error: --observers must be at most 16");
+        return ExitCode::from(2);
+    }
     if args.validators == 0 || args.validators > 64 {
         eprintln!("error: --validators must be between 1 and 64");
         return ExitCode::from(2);
@@ -80,6 +102,8 @@ fn main() -> ExitCode {
     let mut config = SimConfig::new(args.validators);
     config.faults = faults;
     config.twins = args.twins;
+    config.behaviours = behaviours;
+    config.observers = args.observers;
     if let Some(byzantine) = args.byzantine {
         config.byzantine = byzantine;
     }
@@ -93,6 +117,12 @@ fn main() -> ExitCode {
         }
         if args.twins > 0 {
             command += &format!(" --twins {}", args.twins);
+        }
+        if args.byzantine_behaviours != "all" {
+            command += &format!(" --byzantine-behaviours {}", args.byzantine_behaviours);
+        }
+        if args.observers > 0 {
+            command += &format!(" --observers {}", args.observers);
         }
         command
     };
@@ -114,10 +144,11 @@ fn main() -> ExitCode {
                     if args.verbose || !report.violations.is_empty() {
                         let status = if report.violations.is_empty() { "ok" } else { "FAILED" };
                         eprintln!(
-                            "seed {seed}: {status}, committed {}, evidence {}, {} events, {} ms simulated, \
-                             commit latency {:.1} ms",
+                            "seed {seed}: {status}, committed {}, evidence {}, sync refusals {}, {} events, \
+                             {} ms simulated, commit latency {:.1} ms",
                             report.committed_blocks,
                             report.evidence,
+                            report.sync_refusals,
                             report.events,
                             report.simulated_ms,
                             report.mean_commit_latency_ms

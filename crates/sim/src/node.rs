@@ -12,7 +12,10 @@ use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, Proposal, QuorumCertificate, ValidatorIndex, ValidatorSet,
     Vote, proposal_signing_hash,
 };
-use tenge_types::{Block, BlockId, Genesis, HashValue, Round, SignedTransaction, TimestampMs};
+use tenge_types::sync::{CommittedBlock, SyncRequest, SyncResponse};
+use tenge_types::{
+    Block, BlockId, Genesis, HashValue, Height, Round, SignedTransaction, TimestampMs,
+};
 
 use crate::cluster::Behavior;
 use crate::rng::Rng;
@@ -145,6 +148,85 @@ pub struct Node {
     epoch: std::time::Instant,
 }
 
+/// A store opened at start: the genesis block, the stored head and the ledger rebuilt from it.
+pub struct Opened {
+    pub genesis_block: Block,
+    pub head: tenge_storage::StoredHead,
+    pub ledger: Ledger,
+}
+
+/// Opens a node's store at start, as `tenged` does: initialised with the genesis (or checked
+/// against it), the stored head proven committed by its certificates (L6, D61), the ledger
+/// rebuilt from the stored state. `committed` holds the block ids the node committed before (by
+/// height): any of them missing or changed is a durability violation. On success it is replaced
+/// by what the store holds.
+pub fn open(
+    store: &MemoryStore,
+    genesis: &Genesis,
+    validators: &ValidatorSet,
+    committed: &mut Vec<BlockId>,
+) -> Result<Opened, String> {
+    let genesis_ledger = Ledger::from_genesis(genesis).expect("valid genesis");
+    let genesis_block = Block {
+        header: genesis_ledger.head().clone(),
+        transactions: vec![],
+    };
+    store
+        .initialize(
+            genesis.hash(),
+            &genesis_block,
+            &genesis_ledger.state().entries(),
+        )
+        .expect("memory store initialises");
+    let head = store
+        .head()
+        .expect("store reads")
+        .expect("initialised store has a head");
+    let height = head.block.header.height.0 as usize;
+    // Durability: everything committed before the crash is still there, unchanged.
+    if height + 1 < committed.len() {
+        return Err(format!(
+            "durability: store holds height {height}, {} were committed",
+            committed.len() - 1
+        ));
+    }
+    for (h, id) in committed.iter().enumerate() {
+        let stored = store
+            .block(tenge_types::Height(h as u64))
+            .expect("store reads")
+            .map(|b| b.id());
+        if stored != Some(*id) {
+            return Err(format!(
+                "durability: block at height {h} changed or vanished after restart"
+            ));
+        }
+    }
+    let ledger = Ledger::from_stored(
+        genesis.chain_id.clone(),
+        head.block.header.clone(),
+        store.state_entries().expect("store reads"),
+    )
+    .map_err(|e| format!("durability: stored state does not rebuild: {e}"))?;
+    // The node's own start-up proof of the head (L6): every write ends on a block stored with
+    // the certificate that commits it (D61).
+    tenge_driver::sync::prove_head(validators, &genesis_block, &head)
+        .map_err(|e| format!("durability: the stored head is not proven committed: {e}"))?;
+    *committed = (0..=height as u64)
+        .map(|h| {
+            store
+                .block(tenge_types::Height(h))
+                .expect("store reads")
+                .expect("committed block stored")
+                .id()
+        })
+        .collect();
+    Ok(Opened {
+        genesis_block,
+        head,
+        ledger,
+    })
+}
+
 impl Node {
     pub fn new(
         validator: ValidatorIndex,
@@ -185,53 +267,11 @@ impl Node {
         validators: &ValidatorSet,
         config: &Config,
     ) -> Result<(), String> {
-        let genesis_ledger = Ledger::from_genesis(genesis).expect("valid genesis");
-        let genesis_block = Block {
-            header: genesis_ledger.head().clone(),
-            transactions: vec![],
-        };
-        self.store
-            .initialize(
-                genesis.hash(),
-                &genesis_block,
-                &genesis_ledger.state().entries(),
-            )
-            .expect("memory store initialises");
-        let head = self
-            .store
-            .head()
-            .expect("store reads")
-            .expect("initialised store has a head");
-        let height = head.block.header.height.0 as usize;
-        // Durability: everything committed before the crash is still there, unchanged.
-        if height + 1 < self.committed.len() {
-            return Err(format!(
-                "durability: store holds height {height}, {} were committed",
-                self.committed.len() - 1
-            ));
-        }
-        for (h, id) in self.committed.iter().enumerate() {
-            let stored = self
-                .store
-                .block(tenge_types::Height(h as u64))
-                .expect("store reads")
-                .map(|b| b.id());
-            if stored != Some(*id) {
-                return Err(format!(
-                    "durability: block at height {h} changed or vanished after restart"
-                ));
-            }
-        }
-        let ledger = Ledger::from_stored(
-            genesis.chain_id.clone(),
-            head.block.header.clone(),
-            self.store.state_entries().expect("store reads"),
-        )
-        .map_err(|e| format!("durability: stored state does not rebuild: {e}"))?;
-        // The node's own start-up proof of the head (L6): every write ends on a block stored
-        // with the certificate that commits it (D61).
-        tenge_driver::sync::prove_head(validators, &genesis_block, &head)
-            .map_err(|e| format!("durability: the stored head is not proven committed: {e}"))?;
+        let Opened {
+            genesis_block,
+            head,
+            ledger,
+        } = open(&self.store, genesis, validators, &mut self.committed)?;
         // The node's own recovery (tenge_driver), M11's rule included.
         let recovery = tenge_driver::recover(
             &self.store,
@@ -249,15 +289,6 @@ impl Node {
             &genesis_block,
             recovery,
         );
-        self.committed = (0..=height as u64)
-            .map(|h| {
-                self.store
-                    .block(tenge_types::Height(h))
-                    .expect("store reads")
-                    .expect("committed block stored")
-                    .id()
-            })
-            .collect();
         self.incarnation += 1;
         self.running = Some(Running {
             consensus,
@@ -510,6 +541,82 @@ impl Node {
         });
     }
 
+    /// Answers a range-sync request (untrusted bytes) from the store, through the driver's
+    /// `serve`, as `tenged` does; a `LyingSync` validator answers with a lie instead (as the
+    /// Byzantine harness's `lying-sync` does), and a silent one not at all.
+    pub fn serve_sync(&mut self, request: &[u8]) -> Option<Vec<u8>> {
+        let SyncRequest::Committed {
+            after_height,
+            max_blocks,
+        } = SyncRequest::from_bytes(request).ok()?;
+        let head = self.running.as_ref()?.ledger.head().height;
+        if self.behavior == Behavior::Silent {
+            return None;
+        }
+        let blocks = tenge_driver::sync::serve(
+            &self.store,
+            after_height,
+            max_blocks.min(crate::observer::SYNC_BATCH_BLOCKS),
+        )
+        .expect("memory store reads");
+        if self.behavior == Behavior::LyingSync {
+            return Some(self.sync_lie(blocks, head));
+        }
+        Some(SyncResponse::Committed { blocks, head }.to_bytes())
+    }
+
+    /// One of the lies a Byzantine validator can tell a syncing node. Each must be refused
+    /// without halting it; none may be executed.
+    fn sync_lie(&mut self, mut blocks: Vec<CommittedBlock>, head: Height) -> Vec<u8> {
+        let kind = self.rng.below(8);
+        if blocks.is_empty() || kind == 0 {
+            let length = self.rng.between(0, 300) as usize;
+            return (0..length).map(|_| self.rng.next_u64() as u8).collect();
+        }
+        let last = blocks.len() - 1;
+        match kind {
+            // No blocks, and a head far away.
+            1 => blocks.clear(),
+            // The commit certificate forged: a signature byte flipped.
+            2 => {
+                if let Some(qc) = blocks[last].certificates.commit_qc.as_mut()
+                    && let Some((_, signature)) = qc.signatures.first_mut()
+                {
+                    signature.0[0] ^= 1;
+                }
+            }
+            // A transaction swapped under an unchanged header (the transactions root catches it
+            // at decode).
+            3 => {
+                let index = self.rng.below(blocks.len() as u64) as usize;
+                let block = &mut blocks[index].block;
+                match block.transactions.first_mut() {
+                    Some(tx) => tx.transaction.sequence ^= 1,
+                    None => block.header.timestamp.0 += 1,
+                }
+            }
+            // A header altered under its certificates.
+            4 => blocks[0].block.header.timestamp.0 += 1,
+            // The commit certificate left out: the range is unproven; a requester keeps it
+            // until an honest answer proves a block after it (L5).
+            5 => blocks[last].certificates.commit_qc = None,
+            // Parent certificates shifted by one block.
+            6 if blocks.len() >= 2 => {
+                let first = blocks[0].certificates.parent_qc.clone();
+                for i in 0..last {
+                    blocks[i].certificates.parent_qc = blocks[i + 1].certificates.parent_qc.clone();
+                }
+                blocks[last].certificates.parent_qc = first;
+            }
+            // A range that does not start on the requester's head.
+            _ => {
+                blocks.remove(0);
+            }
+        }
+        let head = if kind == 1 { Height(u64::MAX) } else { head };
+        SyncResponse::Committed { blocks, head }.to_bytes()
+    }
+
     fn serve(&self, block_id: BlockId, count: u16) -> Vec<BlockWithParentQc> {
         let running = self.running();
         tenge_storage::fetch_response(
@@ -530,7 +637,7 @@ impl Node {
         };
         actions.push(Action::Signed(message.clone()));
         match self.behavior {
-            Behavior::Honest | Behavior::Twin | Behavior::BadSignatures => {
+            Behavior::Honest | Behavior::Twin | Behavior::BadSignatures | Behavior::LyingSync => {
                 actions.push(Action::Send {
                     target,
                     bytes: message.to_bytes(),

@@ -81,3 +81,44 @@ fn a_cluster_stopped_all_at_once_resumes_by_itself() {
         );
     }
 }
+
+/// Observers follow by range sync from every validator, lying ones included: each lie is
+/// refused, none halts an observer, and the observer's chain is checked like a validator's.
+#[test]
+fn observers_refuse_lying_sync_and_keep_up() {
+    let mut config = SimConfig::new(4);
+    config.observers = 2;
+    config.behaviours = vec![tenge_sim::Behavior::LyingSync];
+    let mut refusals = 0;
+    for seed in 1000..1010 {
+        let report = run_seed(seed, &config);
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed}: {:?}",
+            report.violations
+        );
+        assert!(report.committed_blocks >= 10, "seed {seed}");
+        refusals += report.sync_refusals;
+        assert_eq!(
+            run_seed(seed, &config).chains_digest,
+            report.chains_digest,
+            "seed {seed} replays"
+        );
+    }
+    assert!(refusals > 0, "no lie was told in ten seeds");
+}
+
+#[test]
+fn the_behaviour_list_parses_and_refuses_unknown_names() {
+    use tenge_sim::Behavior;
+    assert_eq!(
+        Behavior::parse_list("all").unwrap().len(),
+        Behavior::SELECTABLE.len()
+    );
+    assert_eq!(
+        Behavior::parse_list("lying-sync, silent,lying-sync").unwrap(),
+        vec![Behavior::LyingSync, Behavior::Silent]
+    );
+    let error = Behavior::parse_list("silent,twin").unwrap_err();
+    assert!(error.contains("unknown behaviour `twin`"), "{error}");
+}

@@ -1,0 +1,192 @@
+//! One simulated observer (a commercial bank's node): it never votes; it follows the chain by
+//! range sync from the validators, through the driver's code (`tenge_driver::sync`), as
+//! `tenged` in observer mode does: every response proven by certificates before anything in it
+//! runs, every block re-executed with its signatures checked, every run written in one piece.
+
+use tenge_consensus::Verifier;
+use tenge_driver::sync::{RangeBuffer, Received};
+use tenge_ledger::{Ledger, SignatureCheck};
+use tenge_storage::MemoryStore;
+use tenge_types::consensus::{BlockWithParentQc, QuorumCertificate, ValidatorSet};
+use tenge_types::sync::{SyncRequest, SyncResponse};
+use tenge_types::{BlockId, Genesis};
+
+use crate::node::{Opened, open};
+
+/// Blocks an observer asks for at once (the engine's default `sync_batch_blocks`).
+pub const SYNC_BATCH_BLOCKS: u16 = 64;
+/// Unproven blocks an observer keeps (L5).
+const KEPT_MAX_BYTES: usize = 64 << 20;
+
+/// What the cluster must do for an observer.
+pub enum ObserverAction {
+    /// Committed blocks: (head before, blocks, certificate), for the checker.
+    Committed {
+        previous_head: BlockId,
+        blocks: Vec<BlockWithParentQc>,
+        certificate: QuorumCertificate,
+    },
+    /// The observer stopped: its execution disagrees with certified blocks.
+    Halted(String),
+    AuditFailed(String),
+    /// A response that failed its checks (a lying or garbled validator): refused, nothing kept.
+    Refused,
+}
+
+/// The parts of an observer lost in a crash.
+struct Following {
+    ledger: Ledger,
+    verifier: Verifier,
+    buffer: RangeBuffer,
+    halted: bool,
+}
+
+pub struct Observer {
+    pub store: MemoryStore,
+    following: Option<Following>,
+    /// Incremented at every restart; responses to an earlier life's requests are dropped.
+    pub incarnation: u64,
+    /// Committed block ids by height (durability check).
+    pub committed: Vec<BlockId>,
+    /// When the outstanding request was sent (simulated ms), if one is.
+    pub in_flight_since: Option<u64>,
+}
+
+impl Observer {
+    pub fn new() -> Observer {
+        Observer {
+            store: MemoryStore::new(),
+            following: None,
+            incarnation: 0,
+            committed: Vec::new(),
+            in_flight_since: None,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.following.is_some()
+    }
+
+    pub fn committed_height(&self) -> u64 {
+        self.committed.len() as u64 - 1
+    }
+
+    /// Starts (or restarts) from the store; a durability violation if it lost committed blocks.
+    pub fn start(&mut self, genesis: &Genesis, validators: &ValidatorSet) -> Result<(), String> {
+        let Opened {
+            genesis_block,
+            ledger,
+            ..
+        } = open(&self.store, genesis, validators, &mut self.committed)?;
+        self.incarnation += 1;
+        self.in_flight_since = None;
+        self.following = Some(Following {
+            ledger,
+            verifier: Verifier::new(
+                validators.clone(),
+                QuorumCertificate::genesis(&genesis_block),
+            ),
+            buffer: RangeBuffer::new(KEPT_MAX_BYTES),
+            halted: false,
+        });
+        Ok(())
+    }
+
+    pub fn crash(&mut self) {
+        self.following = None;
+    }
+
+    /// The request to send now, if the observer is up, not halted and not waiting for an answer
+    /// (one that took longer than `patience_ms` is given up, as the engine gives up on a peer).
+    pub fn request(&mut self, now: u64, patience_ms: u64) -> Option<Vec<u8>> {
+        let following = self.following.as_ref().filter(|f| !f.halted)?;
+        if self
+            .in_flight_since
+            .is_some_and(|sent| now < sent + patience_ms)
+        {
+            return None;
+        }
+        self.in_flight_since = Some(now);
+        let head = following.ledger.head().height;
+        Some(
+            SyncRequest::Committed {
+                after_height: following.buffer.after(head),
+                max_blocks: SYNC_BATCH_BLOCKS,
+            }
+            .to_bytes(),
+        )
+    }
+
+    /// A validator's answer, as untrusted bytes off the wire.
+    pub fn on_response(&mut self, bytes: &[u8]) -> Vec<ObserverAction> {
+        self.in_flight_since = None;
+        let Some(following) = self.following.as_mut().filter(|f| !f.halted) else {
+            return Vec::new();
+        };
+        // Decoded with the limits the real network edge applies.
+        let Ok(SyncResponse::Committed { blocks, .. }) = SyncResponse::from_bytes(bytes) else {
+            return vec![ObserverAction::Refused];
+        };
+        let (head_id, head_height) = (following.ledger.head().id(), following.ledger.head().height);
+        let (blocks, certificate) =
+            match following
+                .buffer
+                .receive(&mut following.verifier, head_id, head_height, blocks)
+            {
+                Received::Proven {
+                    blocks,
+                    certificate,
+                } => (blocks, certificate),
+                Received::Refused { .. } | Received::TooLarge { .. } => {
+                    return vec![ObserverAction::Refused];
+                }
+                Received::Nothing | Received::Kept { .. } => return Vec::new(),
+            };
+        let previous_head = *self.committed.last().expect("genesis is committed");
+        let committed: Vec<BlockWithParentQc> = blocks
+            .iter()
+            .map(|item| BlockWithParentQc {
+                block: item.block.clone(),
+                parent_qc: item.certificates.parent_qc.clone(),
+            })
+            .collect();
+        let mut actions = Vec::new();
+        for run in tenge_driver::sync::runs(blocks) {
+            let executed = match tenge_driver::sync::execute_run(
+                &following.ledger,
+                run,
+                SignatureCheck::All,
+                1,
+            ) {
+                Ok(executed) => executed,
+                Err(error) => {
+                    // Certified blocks that do not re-execute: never follow silently.
+                    following.halted = true;
+                    actions.push(ObserverAction::Halted(error));
+                    return actions;
+                }
+            };
+            tenge_driver::write_blocks(&self.store, &executed)
+                .expect("memory store commits in order");
+            for (executed, _) in executed {
+                following.ledger.commit(&executed);
+                self.committed.push(executed.block.id());
+            }
+        }
+        if let Err(error) = following.ledger.audit() {
+            actions.push(ObserverAction::AuditFailed(error));
+        }
+        actions.push(ObserverAction::Committed {
+            previous_head,
+            blocks: committed,
+            certificate,
+        });
+        actions
+    }
+}
+
+impl Default for Observer {
+    fn default() -> Observer {
+        Observer::new()
+    }
+}
