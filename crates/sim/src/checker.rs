@@ -7,7 +7,8 @@ use tenge_ledger::{ExecutedBlock, Ledger, verify_signatures};
 use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, QuorumCertificate, ValidatorIndex,
 };
-use tenge_types::{Block, BlockId, Domain, HashValue, Height, encode};
+use tenge_types::state::Role;
+use tenge_types::{AccountId, Block, BlockId, Domain, HashValue, Height, Payload, encode};
 
 /// Collects violations; one run's verdict.
 pub struct Checker {
@@ -21,6 +22,12 @@ pub struct Checker {
     committed: BTreeMap<u64, (BlockId, usize)>,
     /// What each honest validator signed, per (validator, kind, round).
     signed: HashMap<(ValidatorIndex, &'static str, u64), HashValue>,
+    /// Issuance applied per policy epoch, and per (epoch, receiving bank), in tiyn, counted
+    /// from committed receipts by the checker itself.
+    issued: HashMap<u64, u128>,
+    issued_to: HashMap<(u64, AccountId), u128>,
+    /// Transactions applied and refused in committed blocks, per kind.
+    pub outcomes: BTreeMap<&'static str, (u64, u64)>,
 }
 
 impl Checker {
@@ -30,6 +37,9 @@ impl Checker {
             auditor: Ledger::from_genesis(genesis).expect("the run's genesis is valid"),
             committed: BTreeMap::new(),
             signed: HashMap::new(),
+            issued: HashMap::new(),
+            issued_to: HashMap::new(),
+            outcomes: BTreeMap::new(),
         }
     }
 
@@ -51,12 +61,67 @@ impl Checker {
                 return;
             }
         };
+        self.check_policy(block, &execution.receipts);
         self.auditor.commit(&ExecutedBlock {
             block: block.clone(),
             execution,
         });
         if let Err(error) = self.auditor.audit() {
             self.violation(format!("audit: after height {height}: {error}"));
+        }
+    }
+
+    /// Policy limits never exceeded, counted outside the ledger's policy module: the issuance
+    /// applied in an epoch stays within the cap, and each bank's within its quota, as the policy
+    /// in force at the block's height sets them.
+    fn check_policy(&mut self, block: &Block, receipts: &[tenge_types::Receipt]) {
+        let height = block.header.height;
+        let state = self.auditor.state();
+        let params = state.policy().active_at(height).params.clone();
+        let since_genesis = block
+            .header
+            .timestamp
+            .0
+            .saturating_sub(state.global().genesis_time.0);
+        let epoch = since_genesis / params.epoch_duration_ms;
+        for (tx, receipt) in block.transactions.iter().zip(receipts) {
+            let kind = tx.transaction.payload.kind();
+            let counts = self.outcomes.entry(kind).or_default();
+            if receipt.outcome.is_ok() {
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+                continue;
+            }
+            let (to, amount) = match &tx.transaction.payload {
+                Payload::Issue(issue) => (issue.to, issue.amount),
+                Payload::IssueEarmarked(issue) => (issue.to, issue.amount),
+                _ => continue,
+            };
+            let amount = u128::from(amount.tiyn());
+            let total = self.issued.entry(epoch).or_default();
+            *total += amount;
+            let total = *total;
+            if total > u128::from(params.issuance_cap_per_epoch.tiyn()) {
+                self.violation(format!(
+                    "policy: {total} tiyn issued in epoch {epoch} by height {height}, over the cap {}",
+                    params.issuance_cap_per_epoch
+                ));
+            }
+            // A wallet's issuance counts against its bank's quota.
+            let to = match self.auditor.state().account(&to).map(|a| &a.role) {
+                Some(Role::Wallet { bank, .. }) => *bank,
+                _ => to,
+            };
+            let quota = params.bank_quota(&to);
+            let to_bank = self.issued_to.entry((epoch, to)).or_default();
+            *to_bank += amount;
+            let to_bank = *to_bank;
+            if to_bank > u128::from(quota.tiyn()) {
+                self.violation(format!(
+                    "policy: {to_bank} tiyn issued to {to} in epoch {epoch} by height {height}, over its quota {quota}"
+                ));
+            }
         }
     }
 

@@ -6,7 +6,12 @@ use std::collections::{BinaryHeap, HashMap};
 use tenge_consensus::{Config, Input, Verifier};
 use tenge_ledger::testkit::{TestNetwork, test_key};
 use tenge_types::consensus::{ConsensusMessage, QuorumCertificate, ValidatorIndex, ValidatorSet};
-use tenge_types::transaction::{Issue, Transfer};
+use tenge_types::policy::PolicyParams;
+use tenge_types::state::EarmarkTerms;
+use tenge_types::transaction::{
+    Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, SetPolicy, Transfer, TransferEarmarked,
+    Unfreeze,
+};
 use tenge_types::{Amount, Block, Domain, HashValue, Payload, Round, SignedTransaction, encode};
 
 use crate::checker::Checker;
@@ -36,6 +41,14 @@ pub enum Behavior {
     /// commit certificates, altered blocks and transactions, shifted parent certificates, ranges
     /// off the requester's head), as the Byzantine harness's `lying-sync` does.
     LyingSync,
+    /// Withholds its own proposals and relays every proposal, vote and timeout it receives with
+    /// forged certificates attached (a parent QC, TC, high QC or signature spoiled), under its
+    /// own name, as the Byzantine harness's `forged-certificates` does (review H4).
+    ForgedCertificates,
+    /// For each round it leads, several distinct valid blocks, each validator getting a
+    /// different one first, then proposals for later rounds signed with its key, as the
+    /// Byzantine harness's `equivocating-proposals` does (review H5).
+    ProposalFlood,
 }
 
 impl Behavior {
@@ -44,13 +57,15 @@ impl Behavior {
     }
 
     /// The behaviours `--byzantine-behaviours` chooses from, by name (twins have `--twins`).
-    pub const SELECTABLE: [(&'static str, Behavior); 6] = [
+    pub const SELECTABLE: [(&'static str, Behavior); 8] = [
         ("silent", Behavior::Silent),
         ("garbage", Behavior::Garbage),
         ("equivocator", Behavior::Equivocator),
         ("double-voter", Behavior::DoubleVoter),
         ("bad-signatures", Behavior::BadSignatures),
         ("lying-sync", Behavior::LyingSync),
+        ("forged-certificates", Behavior::ForgedCertificates),
+        ("proposal-flood", Behavior::ProposalFlood),
     ];
 
     /// `all`, or a comma-separated list of [`Behavior::SELECTABLE`] names.
@@ -198,6 +213,10 @@ pub struct SeedReport {
     pub evidence: usize,
     /// Sync responses observers refused (lies and garbled answers).
     pub sync_refusals: u64,
+    /// Consensus messages honest validators refused as invalid.
+    pub refused_messages: u64,
+    /// Committed transactions per kind: (applied, refused with a code).
+    pub outcomes: std::collections::BTreeMap<&'static str, (u64, u64)>,
     pub simulated_ms: u64,
     pub events: u64,
     /// Mean time from a block's proposal to its commit at an honest node.
@@ -365,6 +384,8 @@ struct Cluster {
     evidence: usize,
     /// Sync responses observers refused (lies and garbled answers).
     sync_refusals: u64,
+    /// Consensus messages honest validators refused as invalid.
+    refused_messages: u64,
     events: u64,
     /// When each block was first proposed by an honest leader.
     proposed_at: HashMap<tenge_types::BlockId, u64>,
@@ -383,7 +404,7 @@ impl Cluster {
     fn new(seed: u64, config: SimConfig) -> Cluster {
         let mut rng = Rng::new(seed);
         let n = config.validators;
-        let net = TestNetwork::new(2, n);
+        let net = TestNetwork::with_policy(2, n, sim_policy());
         let genesis = net.genesis.clone();
         let validators =
             ValidatorSet::new(genesis.validators.iter().map(|v| v.consensus_key).collect());
@@ -483,6 +504,7 @@ impl Cluster {
             },
             evidence: 0,
             sync_refusals: 0,
+            refused_messages: 0,
             events: 0,
             proposed_at: HashMap::new(),
             commit_latency: (0, 0),
@@ -967,6 +989,11 @@ impl Cluster {
                 }
             }
             Action::Evidence => self.evidence += 1,
+            Action::Invalid => {
+                if self.honest(node) {
+                    self.refused_messages += 1;
+                }
+            }
             Action::AuditFailed(error) => {
                 if self.honest(node) {
                     self.checker
@@ -1034,8 +1061,9 @@ impl Cluster {
         self.input(to, Input::Message { from, message });
     }
 
-    /// The client keeps one transaction in flight per sender: the central bank issuing, and the
-    /// two banks paying each other. It reads sequence numbers from the most advanced honest node.
+    /// The client keeps one transaction in flight per sender: the central bank (k-of-m officers)
+    /// and the two banks, each running through every kind of transaction ([`workload`]). It reads
+    /// sequence numbers from the most advanced honest node.
     fn client_tick(&mut self) {
         let reference = (0..self.nodes.len())
             .filter(|n| self.honest(*n) && self.nodes[*n].is_up())
@@ -1059,17 +1087,7 @@ impl Cluster {
             let tx = match self.client.outstanding.get(&sender) {
                 Some((tx, _)) if tx.transaction.sequence == next => tx.clone(),
                 _ => {
-                    let payload = if sender == 0 {
-                        Payload::Issue(Issue {
-                            to: net.bank((next % 2) as usize),
-                            amount: Amount::from_tenge(1_000).expect("fits"),
-                        })
-                    } else {
-                        Payload::Transfer(Transfer {
-                            to: net.bank(2 - sender),
-                            amount: Amount::from_tiyn(100 + next % 1_000),
-                        })
-                    };
+                    let payload = workload(net, sender, next, ledger.head().height);
                     if sender == 0 {
                         net.officers_sign(next, payload)
                     } else {
@@ -1106,10 +1124,112 @@ impl Cluster {
             chains_digest: Domain::Chain.hash(&encode(&chains)),
             evidence: self.evidence,
             sync_refusals: self.sync_refusals,
+            refused_messages: self.refused_messages,
+            outcomes: self.checker.outcomes.clone(),
             simulated_ms: self.now,
             events: self.events,
             mean_commit_latency_ms: self.commit_latency.0 as f64
                 / self.commit_latency.1.max(1) as f64,
         }
+    }
+}
+
+/// The run's monetary policy: the defaults with limits small enough that the workload reaches
+/// them within a run (an epoch of one minute, the least allowed), so that the policy refuses
+/// issuance in most runs and the checker can see that no limit is ever passed.
+pub fn sim_policy() -> PolicyParams {
+    let mut policy = PolicyParams::defaults();
+    policy.epoch_duration_ms = PolicyParams::MIN_EPOCH_DURATION_MS;
+    policy.issuance_cap_per_epoch = tenge(SIM_ISSUANCE_CAP_TENGE);
+    policy.bank_quota_per_epoch = tenge(SIM_BANK_QUOTA_TENGE);
+    policy
+}
+
+const SIM_ISSUANCE_CAP_TENGE: u64 = 6_000;
+const SIM_BANK_QUOTA_TENGE: u64 = 4_000;
+
+fn tenge(amount: u64) -> Amount {
+    Amount::from_tenge(amount).expect("fits")
+}
+
+/// The `sequence`-th transaction of a sender: 0 is the central bank (signed by k of m officers),
+/// 1 and 2 are the banks. Every kind of transaction comes round: issuance (plain and earmarked),
+/// freezes and their lifting, policy changes, transfers (plain and earmarked), wallets and
+/// payments to them, redemption. Many are refused by the rules (a frozen bank, a spent quota,
+/// an earmark a bank does not hold): a refusal is a receipt with a code, and the rule is checked.
+fn workload(net: &TestNetwork, sender: usize, sequence: u64, head: tenge_types::Height) -> Payload {
+    let bank = |index: u64| net.bank(index as usize % 2);
+    if sender == 0 {
+        let payees = {
+            let mut payees = vec![net.bank(0), net.bank(1)];
+            payees.sort();
+            payees
+        };
+        return match sequence % 8 {
+            1 => Payload::IssueEarmarked(IssueEarmarked {
+                to: bank(sequence),
+                amount: tenge(700),
+                terms: EarmarkTerms {
+                    purpose: "school-meals".into(),
+                    approved_payees: payees,
+                },
+            }),
+            2 => Payload::Freeze(Freeze {
+                account: net.bank(1),
+                reason: "simulated investigation".into(),
+            }),
+            3 => Payload::Unfreeze(Unfreeze {
+                account: net.bank(1),
+                reason: "investigation closed".into(),
+            }),
+            5 => {
+                // Alternates the issuance cap, effective some blocks on (past any resubmission).
+                let mut params = sim_policy();
+                if sequence % 16 == 5 {
+                    params.issuance_cap_per_epoch = tenge(SIM_ISSUANCE_CAP_TENGE * 2 / 3);
+                }
+                Payload::SetPolicy(SetPolicy {
+                    effective_height: tenge_types::Height(head.0 + 40),
+                    params,
+                })
+            }
+            // 0, 4, 6, 7: 1,000 to 2,500 tenge, enough to reach the cap and the quotas.
+            n => Payload::Issue(Issue {
+                to: bank(sequence),
+                amount: tenge(1_000 + 500 * (n % 4)),
+            }),
+        };
+    }
+    let me = sender - 1;
+    let other = net.bank(1 - me);
+    let wallet = |n: u64| test_key(&format!("sim-wallet-{me}-{n}"));
+    match sequence % 6 {
+        0 | 1 => Payload::Transfer(Transfer {
+            to: other,
+            amount: Amount::from_tiyn(100 + sequence % 1_000),
+        }),
+        2 => Payload::OpenWallet(OpenWallet {
+            key: wallet(sequence / 6).public_key(),
+            tier: 1,
+        }),
+        3 => Payload::Transfer(Transfer {
+            to: wallet(sequence / 6).account_id(),
+            amount: Amount::from_tiyn(5_000),
+        }),
+        4 => Payload::Redeem(Redeem {
+            amount: Amount::from_tiyn(300),
+        }),
+        _ => Payload::TransferEarmarked(TransferEarmarked {
+            to: other,
+            amount: Amount::from_tiyn(200),
+            terms: EarmarkTerms {
+                purpose: "school-meals".into(),
+                approved_payees: {
+                    let mut payees = vec![net.bank(0), net.bank(1)];
+                    payees.sort();
+                    payees
+                },
+            },
+        }),
     }
 }

@@ -144,10 +144,11 @@ fn main() -> ExitCode {
                     if args.verbose || !report.violations.is_empty() {
                         let status = if report.violations.is_empty() { "ok" } else { "FAILED" };
                         eprintln!(
-                            "seed {seed}: {status}, committed {}, evidence {}, sync refusals {}, {} events, \
+                            "seed {seed}: {status}, committed {}, evidence {}, refused messages {}, sync refusals {}, {} events, \
                              {} ms simulated, commit latency {:.1} ms",
                             report.committed_blocks,
                             report.evidence,
+                            report.refused_messages,
                             report.sync_refusals,
                             report.events,
                             report.simulated_ms,
@@ -175,6 +176,22 @@ fn main() -> ExitCode {
             );
         }
     }
+    let mut outcomes: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    for report in &reports {
+        for (kind, (applied, refused)) in &report.outcomes {
+            let total = outcomes.entry(kind).or_default();
+            total.0 += applied;
+            total.1 += refused;
+        }
+    }
+    let kinds: Vec<String> = outcomes
+        .iter()
+        .map(|(kind, (applied, refused))| format!("{kind} {applied}/{refused}"))
+        .collect();
+    println!(
+        "committed transactions by kind (applied/refused): {}",
+        kinds.join(", ")
+    );
     println!(
         "seeds: {}, violations: {violations}, committed blocks: {committed}, elapsed: {:.1} s",
         reports.len(),

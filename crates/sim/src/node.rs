@@ -80,6 +80,8 @@ fn forged_copy(tx: &SignedTransaction) -> Option<SignedTransaction> {
 
 /// Most transactions a simulated leader puts in a block.
 const MAX_BLOCK_TRANSACTIONS: usize = 16;
+/// Extra blocks a `ProposalFlood` leader proposes for each of its rounds.
+const PROPOSAL_FLOOD: u64 = 6;
 /// Transactions a simulated mempool holds at most.
 const MEMPOOL_MAX_TRANSACTIONS: usize = 10_000;
 
@@ -116,6 +118,8 @@ pub enum Action {
     Signed(ConsensusMessage),
     Halted(String),
     Evidence,
+    /// The core refused a message as invalid (what a real node penalises its sender for).
+    Invalid,
     AuditFailed(String),
 }
 
@@ -345,9 +349,22 @@ impl Node {
     /// Feeds one input to the core and turns its effects into actions.
     pub fn input(&mut self, now: u64, input: Input) -> Vec<Action> {
         let local = self.local_time(now);
-        let Some(running) = self.running.as_mut() else {
+        if self.running.is_none() {
             return Vec::new();
-        };
+        }
+        let mut actions = Vec::new();
+        if self.behavior == Behavior::ForgedCertificates
+            && let Input::Message { from, message } = &input
+            && *from != self.validator
+            && let Some(forged) = self.forge_certificates(*from, message)
+        {
+            // Relayed to everyone else under this node's name: the fault is the relay's.
+            actions.push(Action::Send {
+                target: Target::Others,
+                bytes: forged.to_bytes(),
+            });
+        }
+        let running = self.running.as_mut().expect("checked above");
         let trace = trace_level() > 0;
         if trace {
             eprintln!(
@@ -378,11 +395,66 @@ impl Node {
                 );
             }
         }
-        let mut actions = Vec::new();
         for effect in effects {
             self.effect(local, effect, &mut actions);
         }
         actions
+    }
+
+    /// A copy of an honest validator's message with a forged certificate attached (the Byzantine
+    /// harness's `forged-certificates`): a proposal's parent QC, a timeout's last TC or high QC
+    /// with a signature byte flipped, or a vote's own signature. `None` for other messages.
+    fn forge_certificates(
+        &mut self,
+        from: ValidatorIndex,
+        message: &ConsensusMessage,
+    ) -> Option<ConsensusMessage> {
+        fn spoil(qc: &mut QuorumCertificate, author: ValidatorIndex) {
+            match qc.signatures.first_mut() {
+                Some((_, signature)) => signature.0[0] ^= 1,
+                // The genesis QC has no signatures: claim one.
+                None => qc
+                    .signatures
+                    .push((author, tenge_types::Signature([7; 64]))),
+            }
+        }
+        let me = self.validator;
+        // Only what came straight from its author is relayed: a relay of a relay (two forging
+        // nodes feeding each other) would be a loop, not an attack.
+        let author = match message {
+            ConsensusMessage::Proposal(proposal) => proposal.author,
+            ConsensusMessage::Vote(vote) => vote.author,
+            ConsensusMessage::Timeout(timeout) => timeout.author,
+            _ => return None,
+        };
+        if author != from {
+            return None;
+        }
+        match message.clone() {
+            ConsensusMessage::Proposal(mut proposal) => {
+                if let Some(tc) = proposal.timeout_certificate.as_mut()
+                    && self.rng.chance(500)
+                    && let Some((_, _, signature)) = tc.signatures.first_mut()
+                {
+                    signature.0[0] ^= 1;
+                } else {
+                    spoil(&mut proposal.parent_qc, me);
+                }
+                Some(ConsensusMessage::Proposal(proposal))
+            }
+            ConsensusMessage::Vote(mut vote) => {
+                vote.signature.0[0] ^= 1;
+                Some(ConsensusMessage::Vote(vote))
+            }
+            ConsensusMessage::Timeout(mut timeout) => {
+                match timeout.last_tc.as_mut() {
+                    Some(tc) if !tc.signatures.is_empty() => tc.signatures[0].2.0[0] ^= 1,
+                    _ => spoil(&mut timeout.high_qc, me),
+                }
+                Some(ConsensusMessage::Timeout(timeout))
+            }
+            _ => None,
+        }
     }
 
     fn effect(&mut self, local: TimestampMs, effect: Effect, actions: &mut Vec<Action>) {
@@ -444,7 +516,7 @@ impl Node {
                 }
             }
             Effect::Evidence(_) => actions.push(Action::Evidence),
-            Effect::Invalid { .. } => {}
+            Effect::Invalid { .. } => actions.push(Action::Invalid),
             Effect::Halt { reason } => actions.push(Action::Halted(reason)),
         }
     }
@@ -644,6 +716,47 @@ impl Node {
                 })
             }
             Behavior::Silent => {}
+            // It withholds its own proposals, so that honest validators time out, and relays
+            // theirs with forged certificates (`input`).
+            Behavior::ForgedCertificates => {
+                if !matches!(message, ConsensusMessage::Proposal(_)) {
+                    actions.push(Action::Send {
+                        target,
+                        bytes: message.to_bytes(),
+                    });
+                }
+            }
+            Behavior::ProposalFlood => match (&message, &target) {
+                (ConsensusMessage::Proposal(proposal), Target::Others) => {
+                    // Many distinct valid blocks for its round, each validator getting a
+                    // different one first, then proposals for later rounds it does not lead.
+                    let mut variants = vec![proposal.as_ref().clone()];
+                    for offset in 1..=PROPOSAL_FLOOD {
+                        if let Some(other) = self.equivocate_at(local, proposal, offset) {
+                            variants.push(other);
+                        }
+                    }
+                    for ahead in 1..=2 {
+                        variants.push(self.out_of_turn(proposal, ahead));
+                    }
+                    let n = self.running().consensus.validators().len() as ValidatorIndex;
+                    for v in (0..n).filter(|v| *v != self.validator) {
+                        let first = v as usize % variants.len();
+                        for k in 0..variants.len() {
+                            let chosen = &variants[(first + k) % variants.len()];
+                            actions.push(Action::Send {
+                                target: Target::Validator(v),
+                                bytes: ConsensusMessage::Proposal(Box::new(chosen.clone()))
+                                    .to_bytes(),
+                            });
+                        }
+                    }
+                }
+                _ => actions.push(Action::Send {
+                    target,
+                    bytes: message.to_bytes(),
+                }),
+            },
             Behavior::Garbage => {
                 let bytes = if self.rng.chance(250) {
                     extreme(&message).to_bytes()
@@ -713,8 +826,40 @@ impl Node {
     }
 
     fn equivocate(&mut self, local: TimestampMs, proposal: &Proposal) -> Option<Proposal> {
+        self.equivocate_at(local, proposal, 1)
+    }
+
+    /// A proposal signed with this node's key for a later round (which it does not lead, or
+    /// not yet), with the same block re-stamped for that round.
+    fn out_of_turn(&self, proposal: &Proposal, ahead: u64) -> Proposal {
+        let round = Round(proposal.round().0 + ahead);
+        let mut block = proposal.block.clone();
+        block.header.round = round;
+        let genesis_id = self.running().consensus.genesis_id();
+        Proposal {
+            signature: self.keypair.sign(&proposal_signing_hash(
+                &genesis_id,
+                &block.id(),
+                round,
+                &proposal.parent_qc,
+                None,
+            )),
+            block,
+            parent_qc: proposal.parent_qc.clone(),
+            timeout_certificate: None,
+            author: proposal.author,
+        }
+    }
+
+    /// Another valid block for the proposal's round, stamped `offset` ms later.
+    fn equivocate_at(
+        &mut self,
+        local: TimestampMs,
+        proposal: &Proposal,
+        offset: u64,
+    ) -> Option<Proposal> {
         let round = proposal.round();
-        let block = self.build(local, round, proposal.block.header.parent_id, 1)?;
+        let block = self.build(local, round, proposal.block.header.parent_id, offset)?;
         if block.id() == proposal.block.id() {
             return None;
         }

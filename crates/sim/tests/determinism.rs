@@ -122,3 +122,43 @@ fn the_behaviour_list_parses_and_refuses_unknown_names() {
     let error = Behavior::parse_list("silent,twin").unwrap_err();
     assert!(error.contains("unknown behaviour `twin`"), "{error}");
 }
+
+/// The client runs every kind of transaction the workload has, and the run's small policy
+/// limits refuse some issuance; the checker counts issuance against the limits itself.
+#[test]
+fn the_workload_reaches_every_kind_and_the_policy_limits() {
+    let config = SimConfig::new(4);
+    let mut applied: std::collections::BTreeMap<&str, u64> = Default::default();
+    let mut refused_issues = 0;
+    for seed in 1000..1020 {
+        let report = run_seed(seed, &config);
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed}: {:?}",
+            report.violations
+        );
+        for (kind, (ok, refused)) in &report.outcomes {
+            *applied.entry(kind).or_default() += ok;
+            if *kind == "issue" {
+                refused_issues += refused;
+            }
+        }
+    }
+    for kind in [
+        "issue",
+        "issue_earmarked",
+        "freeze",
+        "unfreeze",
+        "set_policy",
+        "transfer",
+        "transfer_earmarked",
+        "open_wallet",
+        "redeem",
+    ] {
+        assert!(
+            applied.get(kind).is_some_and(|n| *n > 0),
+            "no {kind} applied in 20 seeds: {applied:?}"
+        );
+    }
+    assert!(refused_issues > 0, "the issuance limits were never reached");
+}
