@@ -86,32 +86,75 @@ impl GossipVerdict {
     }
 }
 
+/// Most transactions in one gossip batch.
+pub const GOSSIP_BATCH: usize = 2_000;
+/// Most bytes of a gossip batch accepted from a peer.
+pub const MAX_GOSSIP_BYTES: usize = 16 * 1024 * 1024;
+
+/// Decodes a gossip batch off the wire, with the size and length limits every node applies. An
+/// error is the sender's fault (no honest node sends it).
+pub fn decode_gossip(bytes: &[u8]) -> Result<Vec<SignedTransaction>, String> {
+    let transactions: Vec<SignedTransaction> =
+        tenge_types::decode("transaction batch", bytes, MAX_GOSSIP_BYTES)
+            .map_err(|error| format!("undecodable transaction batch: {error}"))?;
+    if transactions.len() > GOSSIP_BATCH {
+        return Err("transaction batch too long".into());
+    }
+    Ok(transactions)
+}
+
 /// Checks a decoded gossip batch: cheap checks against the committed state first, then the
-/// signatures of what passed, in a batch.
+/// signatures of what passed, in a batch (without holding the ledger's lock).
 pub fn check_gossip(
     ledger: &std::sync::RwLock<Ledger>,
     transactions: Vec<SignedTransaction>,
     now: TimestampMs,
     threads: usize,
 ) -> GossipVerdict {
-    let mut verdict = GossipVerdict::default();
-    let passed: Vec<SignedTransaction> = {
+    let (mut verdict, passed) = {
         let ledger = ledger.read().expect("ledger lock");
-        transactions
-            .into_iter()
-            .filter(|tx| match precheck(&ledger, tx, now) {
-                Ok(_) => true,
-                Err(Refusal::Malformed(_)) => {
-                    verdict.malformed += 1;
-                    false
-                }
-                Err(Refusal::Rejected(_)) => {
-                    verdict.stale += 1;
-                    false
-                }
-            })
-            .collect()
+        precheck_gossip(&ledger, transactions, now)
     };
+    verify_gossip(&mut verdict, passed, threads);
+    verdict
+}
+
+/// [`check_gossip`] on a ledger without a lock (the simulator's).
+pub fn check_gossip_on(
+    ledger: &Ledger,
+    transactions: Vec<SignedTransaction>,
+    now: TimestampMs,
+    threads: usize,
+) -> GossipVerdict {
+    let (mut verdict, passed) = precheck_gossip(ledger, transactions, now);
+    verify_gossip(&mut verdict, passed, threads);
+    verdict
+}
+
+fn precheck_gossip(
+    ledger: &Ledger,
+    transactions: Vec<SignedTransaction>,
+    now: TimestampMs,
+) -> (GossipVerdict, Vec<SignedTransaction>) {
+    let mut verdict = GossipVerdict::default();
+    let passed = transactions
+        .into_iter()
+        .filter(|tx| match precheck(ledger, tx, now) {
+            Ok(_) => true,
+            Err(Refusal::Malformed(_)) => {
+                verdict.malformed += 1;
+                false
+            }
+            Err(Refusal::Rejected(_)) => {
+                verdict.stale += 1;
+                false
+            }
+        })
+        .collect();
+    (verdict, passed)
+}
+
+fn verify_gossip(verdict: &mut GossipVerdict, passed: Vec<SignedTransaction>, threads: usize) {
     for checked in check_transactions(passed, threads) {
         if checked.valid {
             verdict.admitted.push(checked);
@@ -119,7 +162,6 @@ pub fn check_gossip(
             verdict.bad_signatures += 1;
         }
     }
-    verdict
 }
 
 /// How much waiting work the admission mark allows: about this long of what the chain commits.

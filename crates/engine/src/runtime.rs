@@ -31,10 +31,7 @@ use crate::{
     CommitEvent, Counters, EngineConfig, EngineError, EngineHandle, Mode, Status, SubmitError,
 };
 
-/// Most transactions in one gossip batch.
-const GOSSIP_BATCH: usize = 2_000;
-/// Most bytes of a gossip batch accepted from a peer.
-const MAX_GOSSIP_BYTES: usize = 16 * 1024 * 1024;
+use tenge_driver::admission::GOSSIP_BATCH;
 /// A fetch response stops growing past this many bytes (a consensus message may be 16 MiB).
 const FETCH_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 /// Remembered verified transaction digests, per generation (two generations are kept).
@@ -418,21 +415,12 @@ async fn check_gossip_batches(
     while let Some((from, bytes, claimed)) = batches.recv().await {
         // Checked and handed to the engine (or dropped) by the end of this turn.
         let _counted = GossipWaiting(&counters, claimed, bytes.len());
-        let decoded: Result<Vec<SignedTransaction>, _> =
-            tenge_types::decode("transaction batch", &bytes, MAX_GOSSIP_BYTES);
+        let decoded = tenge_driver::admission::decode_gossip(&bytes);
         drop(bytes);
         let transactions = match decoded {
-            Ok(transactions) if transactions.len() <= GOSSIP_BATCH => transactions,
-            Ok(_) => {
-                let _ = network
-                    .penalize(from, "transaction batch too long".into())
-                    .await;
-                continue;
-            }
-            Err(error) => {
-                let _ = network
-                    .penalize(from, format!("undecodable transaction batch: {error}"))
-                    .await;
+            Ok(transactions) => transactions,
+            Err(reason) => {
+                let _ = network.penalize(from, reason).await;
                 continue;
             }
         };

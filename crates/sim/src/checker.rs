@@ -179,8 +179,30 @@ impl Checker {
         }
     }
 
+    /// An honest leader proposes only what its admission let into its mempool: every
+    /// transaction well formed and every signature valid, whatever its peers gossiped (H2).
+    fn check_honest_block(&mut self, author: ValidatorIndex, block: &Block) {
+        let valid = verify_signatures(&block.transactions, 1);
+        for (tx, valid) in block.transactions.iter().zip(valid) {
+            if let Err(reason) = tx.check_structure() {
+                self.violation(format!(
+                    "admission: honest validator {author} proposed a malformed transaction in round {}: {reason}",
+                    block.header.round
+                ));
+            } else if !valid {
+                self.violation(format!(
+                    "admission: honest validator {author} proposed a transaction whose signatures do not verify in round {}",
+                    block.header.round
+                ));
+            }
+        }
+    }
+
     /// No honest validator signs two different proposals, votes or timeouts in one round.
     pub fn on_signed(&mut self, author: ValidatorIndex, message: &ConsensusMessage) {
+        if let ConsensusMessage::Proposal(proposal) = message {
+            self.check_honest_block(author, &proposal.block);
+        }
         // Any digest of the signed content will do: every node of a run shares one genesis, to
         // which the signing hashes are bound.
         let (kind, round, digest) = match message {

@@ -215,6 +215,8 @@ pub struct SeedReport {
     pub sync_refusals: u64,
     /// Consensus messages honest validators refused as invalid.
     pub refused_messages: u64,
+    /// Gossip batches for which a receiver would penalise the sender.
+    pub gossip_penalties: u64,
     /// Committed transactions per kind: (applied, refused with a code).
     pub outcomes: std::collections::BTreeMap<&'static str, (u64, u64)>,
     pub simulated_ms: u64,
@@ -223,10 +225,21 @@ pub struct SeedReport {
     pub mean_commit_latency_ms: f64,
 }
 
+/// What a message between validators carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Consensus,
+    /// A batch of client transactions (the network's transactions channel).
+    Gossip,
+}
+
 enum Event {
     Deliver {
         to: usize,
+        /// The sending node, and the validator it speaks for.
+        from_node: usize,
         from: ValidatorIndex,
+        wire: Wire,
         bytes: Vec<u8>,
     },
     Timer {
@@ -386,6 +399,8 @@ struct Cluster {
     sync_refusals: u64,
     /// Consensus messages honest validators refused as invalid.
     refused_messages: u64,
+    /// Gossip batches for which a receiver would penalise the sender.
+    gossip_penalties: u64,
     events: u64,
     /// When each block was first proposed by an honest leader.
     proposed_at: HashMap<tenge_types::BlockId, u64>,
@@ -505,6 +520,7 @@ impl Cluster {
             evidence: 0,
             sync_refusals: 0,
             refused_messages: 0,
+            gossip_penalties: 0,
             events: 0,
             proposed_at: HashMap::new(),
             commit_latency: (0, 0),
@@ -669,7 +685,20 @@ impl Cluster {
                 break;
             }
             match next.event {
-                Event::Deliver { to, from, bytes } => self.deliver(to, from, bytes),
+                Event::Deliver {
+                    to,
+                    from,
+                    wire: Wire::Consensus,
+                    bytes,
+                    ..
+                } => self.deliver(to, from, bytes),
+                Event::Deliver {
+                    to,
+                    from_node,
+                    wire: Wire::Gossip,
+                    bytes,
+                    ..
+                } => self.deliver_gossip(to, from_node, &bytes),
                 Event::Timer {
                     node,
                     incarnation,
@@ -931,7 +960,7 @@ impl Cluster {
                     Target::Others => (0..self.nodes.len()).filter(|i| *i != node).collect(),
                 };
                 for to in recipients {
-                    self.transmit(node, to, from, bytes.clone());
+                    self.transmit(node, to, from, Wire::Consensus, bytes.clone());
                 }
             }
             Action::Timer { round, after_ms } => self.schedule(
@@ -1004,7 +1033,14 @@ impl Cluster {
     }
 
     /// Puts a message on the simulated wire, through the faults in force.
-    fn transmit(&mut self, from_node: usize, to: usize, from: ValidatorIndex, bytes: Vec<u8>) {
+    fn transmit(
+        &mut self,
+        from_node: usize,
+        to: usize,
+        from: ValidatorIndex,
+        wire: Wire,
+        bytes: Vec<u8>,
+    ) {
         let faulty = self.now < self.heal_at;
         let mut copies = 1;
         if faulty && from_node != to {
@@ -1043,7 +1079,9 @@ impl Cluster {
                 delay,
                 Event::Deliver {
                     to,
+                    from_node,
                     from,
+                    wire,
                     bytes: bytes.clone(),
                 },
             );
@@ -1059,6 +1097,23 @@ impl Cluster {
             return;
         };
         self.input(to, Input::Message { from, message });
+    }
+
+    /// A gossip batch reaches a node. A real node penalises a sender of invalid gossip; an
+    /// honest node must never have cause to penalise an honest one.
+    fn deliver_gossip(&mut self, to: usize, from_node: usize, bytes: &[u8]) {
+        if !self.nodes[to].is_up() {
+            return;
+        }
+        let penalise = self.nodes[to].on_gossip(self.now, bytes);
+        if penalise {
+            self.gossip_penalties += 1;
+            if self.honest(to) && self.honest(from_node) {
+                self.checker.violation(format!(
+                    "penalty: honest node {to} would penalise honest node {from_node} for its gossip"
+                ));
+            }
+        }
     }
 
     /// The client keeps one transaction in flight per sender: the central bank (k-of-m officers)
@@ -1100,11 +1155,28 @@ impl Cluster {
                 .insert(sender, (tx.clone(), self.now));
             submissions.push(tx);
         }
+        let mut admitted: Vec<Vec<SignedTransaction>> = vec![Vec::new(); self.nodes.len()];
         for tx in submissions {
             // To two random nodes, as a client would try more than one.
             for _ in 0..2 {
                 let node = self.rng.below(self.nodes.len() as u64) as usize;
-                self.nodes[node].submit(self.now, &tx);
+                if self.nodes[node].submit(self.now, &tx) {
+                    admitted[node].push(tx.clone());
+                }
+            }
+        }
+        // What a node admitted from a client goes to every other validator in one batch, as
+        // the engine gossips at the end of its loop's turn.
+        for (node, transactions) in admitted.into_iter().enumerate() {
+            if transactions.is_empty() {
+                continue;
+            }
+            let Some(bytes) = self.nodes[node].gossip_bytes(&transactions) else {
+                continue;
+            };
+            let from = self.nodes[node].validator;
+            for to in (0..self.nodes.len()).filter(|to| *to != node) {
+                self.transmit(node, to, from, Wire::Gossip, bytes.clone());
             }
         }
     }
@@ -1125,6 +1197,7 @@ impl Cluster {
             evidence: self.evidence,
             sync_refusals: self.sync_refusals,
             refused_messages: self.refused_messages,
+            gossip_penalties: self.gossip_penalties,
             outcomes: self.checker.outcomes.clone(),
             simulated_ms: self.now,
             events: self.events,

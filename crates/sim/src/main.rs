@@ -144,11 +144,12 @@ fn main() -> ExitCode {
                     if args.verbose || !report.violations.is_empty() {
                         let status = if report.violations.is_empty() { "ok" } else { "FAILED" };
                         eprintln!(
-                            "seed {seed}: {status}, committed {}, evidence {}, refused messages {}, sync refusals {}, {} events, \
+                            "seed {seed}: {status}, committed {}, evidence {}, refused messages {}, gossip penalties {}, sync refusals {}, {} events, \
                              {} ms simulated, commit latency {:.1} ms",
                             report.committed_blocks,
                             report.evidence,
                             report.refused_messages,
+                            report.gossip_penalties,
                             report.sync_refusals,
                             report.events,
                             report.simulated_ms,

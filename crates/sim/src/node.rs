@@ -314,19 +314,19 @@ impl Node {
 
     /// A client hands this node a transaction at simulated time `now`: the node's admission
     /// checks it (cheap checks, then signatures), then the mempool takes it or refuses it, as in
-    /// the engine.
-    pub fn submit(&mut self, now: u64, tx: &SignedTransaction) {
+    /// the engine. True if the mempool took it: the node then gossips it to the validators.
+    pub fn submit(&mut self, now: u64, tx: &SignedTransaction) -> bool {
         let local = self.local_time(now);
         let Some(running) = self.running.as_mut() else {
-            return;
+            return false;
         };
         let hash = tx.hash();
         if running.mempool.contains(&hash) {
-            return;
+            return false;
         }
         // The node's admission: cheap checks against the committed state before signatures.
         if tenge_driver::admission::precheck(&running.ledger, tx, local).is_err() {
-            return;
+            return false;
         }
         let valid = *running
             .verified
@@ -340,10 +340,91 @@ impl Node {
                 .map_or(0, |a| a.sequence);
             let arrived = self.epoch + std::time::Duration::from_millis(now);
             // Refusals (a used or pending sequence, a full mempool) drop it, as for a client.
+            return running
+                .mempool
+                .insert_hashed(tx.clone(), hash, next, arrived)
+                .unwrap_or(false);
+        }
+        false
+    }
+
+    /// The bytes of a gossip batch of `transactions` this node sends to the other validators:
+    /// the batch itself, or nothing (silent), or invalid gossip (garbage: as the Byzantine
+    /// harness's `invalid-gossip`, review H2).
+    pub fn gossip_bytes(&mut self, transactions: &[SignedTransaction]) -> Option<Vec<u8>> {
+        match self.behavior {
+            Behavior::Silent => None,
+            Behavior::Garbage => Some(self.invalid_gossip(transactions)),
+            _ => Some(tenge_types::encode(transactions)),
+        }
+    }
+
+    fn invalid_gossip(&mut self, transactions: &[SignedTransaction]) -> Vec<u8> {
+        let mut batch = transactions.to_vec();
+        let Some(first) = batch.first_mut() else {
+            return Vec::new();
+        };
+        match self.rng.below(6) {
+            // Random bytes.
+            0 => {
+                let length = self.rng.between(0, 300) as usize;
+                return (0..length).map(|_| self.rng.next_u64() as u8).collect();
+            }
+            // A length that claims more transactions than a batch may hold.
+            1 => return vec![0xff, 0xff, 0xff, 0x7f],
+            // A signature that does not verify.
+            2 => {
+                if let Some(signature) = first.signatures.first_mut() {
+                    signature.signature.0[0] ^= 1;
+                }
+            }
+            // Unsigned.
+            3 => first.signatures.clear(),
+            // Over-signed: more signatures than a transaction may carry.
+            4 => {
+                let extra = first.signatures.first().cloned();
+                if let Some(extra) = extra {
+                    first.signatures = vec![extra; tenge_types::transaction::MAX_SIGNATURES + 1];
+                }
+            }
+            // For another chain (the signature then no longer matches either).
+            _ => {
+                first.transaction.chain_id =
+                    tenge_types::ChainId::new("tenge-other").expect("valid");
+            }
+        }
+        tenge_types::encode(&batch)
+    }
+
+    /// A gossip batch from validator `from`, as untrusted bytes: decoded with the limits every
+    /// node applies, checked as the engine checks it (`tenge_driver::admission`: cheap checks on
+    /// the committed state, then signatures), and what passes offered to the mempool. Returns
+    /// whether a real node would penalise the sender.
+    pub fn on_gossip(&mut self, now: u64, bytes: &[u8]) -> bool {
+        let local = self.local_time(now);
+        let Some(running) = self.running.as_mut() else {
+            return false;
+        };
+        let transactions = match tenge_driver::admission::decode_gossip(bytes) {
+            Ok(transactions) => transactions,
+            Err(_) => return true,
+        };
+        let verdict =
+            tenge_driver::admission::check_gossip_on(&running.ledger, transactions, local, 1);
+        let penalise = verdict.penalty().is_some();
+        let arrived = self.epoch + std::time::Duration::from_millis(now);
+        for checked in verdict.admitted {
+            running.verified.insert(checked.digest, true);
+            let state = running.ledger.state();
+            let next = state
+                .account(&checked.tx.transaction.sender)
+                .map_or(0, |a| a.sequence);
+            // Gossip is best effort: a full mempool or a used sequence just drops it.
             let _ = running
                 .mempool
-                .insert_hashed(tx.clone(), hash, next, arrived);
+                .insert_hashed(checked.tx, checked.hash, next, arrived);
         }
+        penalise
     }
 
     /// Feeds one input to the core and turns its effects into actions.

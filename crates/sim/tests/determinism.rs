@@ -162,3 +162,23 @@ fn the_workload_reaches_every_kind_and_the_policy_limits() {
     }
     assert!(refused_issues > 0, "the issuance limits were never reached");
 }
+
+/// Client transactions are gossiped between validators through the driver's gossip checks: a
+/// garbage validator's invalid batches are caught (a real node would penalise it), no honest
+/// node has cause to penalise an honest one, and honest leaders propose only valid transactions.
+#[test]
+fn invalid_gossip_is_caught_and_never_reaches_an_honest_block() {
+    let mut config = SimConfig::new(4);
+    config.behaviours = vec![tenge_sim::Behavior::Garbage];
+    let mut penalties = 0;
+    for seed in 1000..1010 {
+        let report = run_seed(seed, &config);
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed}: {:?}",
+            report.violations
+        );
+        penalties += report.gossip_penalties;
+    }
+    assert!(penalties > 0, "no invalid gossip in ten seeds");
+}
