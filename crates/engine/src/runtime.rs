@@ -270,6 +270,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         gaps_published: Instant::now(),
         payload_checked: 0,
         admission: crate::admission::AdmissionMark::default(),
+        forwarded: std::collections::HashMap::new(),
     };
     std::thread::Builder::new()
         .name("tenge-engine".into())
@@ -506,6 +507,12 @@ struct Engine {
     gaps_published: Instant,
     /// What the chain committed lately, for the admission mark (N3).
     admission: crate::admission::AdmissionMark,
+    /// Observers: client transactions passed on to the validators and not yet settled, by hash,
+    /// with sender, sequence and when. They count against the observer's admission mark as a
+    /// validator's mempool counts against its own (N3), until the sender's committed sequence
+    /// passes theirs (a validator may have dropped one: it never commits) or the mempool's TTL.
+    /// Never reported as pending: the observer cannot know that a validator holds one.
+    forwarded: std::collections::HashMap<HashValue, (AccountId, u64, Instant)>,
 }
 
 impl Engine {
@@ -555,7 +562,7 @@ impl Engine {
             self.flush_gossip();
             self.counters
                 .mempool_transactions
-                .store(self.mempool.len(), Ordering::Relaxed);
+                .store(self.mempool.len() + self.forwarded.len(), Ordering::Relaxed);
             let mark = self
                 .admission
                 .mark(now, self.config.limits.mempool_admission_max_txs);
@@ -573,6 +580,9 @@ impl Engine {
                     info!(expired, "mempool transactions expired");
                     self.metrics.mempool_expired(expired);
                 }
+                let ttl = Duration::from_millis(self.config.limits.mempool_ttl_ms);
+                self.forwarded
+                    .retain(|_, (_, _, since)| now.saturating_duration_since(*since) < ttl);
                 self.publish_status();
                 self.report_stall();
             }
@@ -683,8 +693,17 @@ impl Engine {
         match self.config.mode {
             Mode::Observer => {
                 // Observers hold no mempool: they pass transactions on to the validators. (Keeping
-                // them, so that they count against the observer's admission mark, broke the N1
-                // CLI sequence through an observer and was reverted: D58.)
+                // them in a mempool broke the N1 CLI sequence through an observer and was
+                // reverted: D58.) What they pass on counts against their admission mark until
+                // the sender's sequence passes it or it expires (D65).
+                self.forwarded.insert(
+                    hash,
+                    (
+                        tx.transaction.sender,
+                        tx.transaction.sequence,
+                        Instant::now(),
+                    ),
+                );
                 self.gossip.push(tx);
                 Ok(hash)
             }
@@ -1035,6 +1054,13 @@ impl Engine {
                 .remove_settled(&executed.execution.receipts, |id| {
                     state.account(id).map_or(0, |a| a.sequence)
                 });
+        }
+        if !self.forwarded.is_empty() {
+            let ledger = self.ledger.read().expect("ledger lock");
+            let state = ledger.state();
+            self.forwarded.retain(|_, (sender, sequence, _)| {
+                *sequence >= state.account(sender).map_or(0, |a| a.sequence)
+            });
         }
         let _ = self.commits.send(CommitEvent {
             height: header.height,

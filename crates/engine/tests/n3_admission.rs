@@ -155,3 +155,46 @@ async fn n3_a_leader_with_only_gapped_transactions_proposes_nothing() {
     );
     engine.shutdown();
 }
+
+/// N3 through an observer: an observer holds no mempool and passes client transactions on to
+/// the validators, so it used to admit without limit whatever the chain could carry, a way
+/// round the validators' admission mark. It now counts what it passed on and has not yet seen
+/// committed against its own mark, and refuses past it as a validator does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n3_an_observer_refuses_past_its_mark_what_it_would_pass_on() {
+    let mut net = TestNetwork::new(2, 4);
+    net.expires_at_ms = TimestampMs(TimestampMs::now().0.max(net.genesis.genesis_time.0) + 600_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = config(&net, dir.path());
+    config.mode = Mode::Observer;
+    config.key = Arc::new(test_key("observer-1"));
+    let engine = tenge_engine::start(config).await.expect("engine starts");
+
+    let first = vec![open_wallet(&net, 0, 0, "w1"), open_wallet(&net, 1, 0, "w2")];
+    let results = engine.submit(first).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    wait_until("the observer counts what it passed on", || {
+        engine
+            .counters
+            .mempool_transactions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 2
+    });
+    assert!(
+        matches!(
+            engine.over_mark(),
+            Some(SubmitError::Mempool(MempoolError::Full(2)))
+        ),
+        "{:?}",
+        engine.over_mark()
+    );
+    let results = engine.submit(vec![open_wallet(&net, 0, 1, "w3")]).await;
+    assert!(
+        matches!(
+            results.as_slice(),
+            [Err(SubmitError::Mempool(MempoolError::Full(2)))]
+        ),
+        "{results:?}"
+    );
+    engine.shutdown();
+}
