@@ -325,9 +325,27 @@ struct Partition {
     kind: PartitionKind,
     /// Group of each node (0 or 1) for the group kinds; ring order for `Ring`.
     groups: Vec<usize>,
+    /// Group of each observer (0 or 1) in the symmetric and asymmetric kinds; observers are
+    /// not cut by the other kinds, which are defined over validators.
+    observer_groups: Vec<usize>,
 }
 
 impl Partition {
+    /// Whether a sync message between validator node `node` and `observer` is cut, in the
+    /// direction given (`to_observer`: the validator's answer).
+    fn blocks_observer(&self, node: usize, observer: usize, to_observer: bool, now: u64) -> bool {
+        if now < self.start || now >= self.end {
+            return false;
+        }
+        let (validator, observer) = (self.groups[node], self.observer_groups[observer]);
+        match self.kind {
+            PartitionKind::Symmetric => validator != observer,
+            PartitionKind::Asymmetric if to_observer => validator == 0 && observer == 1,
+            PartitionKind::Asymmetric => observer == 0 && validator == 1,
+            _ => false,
+        }
+    }
+
     /// Whether a message from node `from` to node `to` is cut; `leader` tells which nodes are
     /// the current round's leader.
     fn blocks(&self, from: usize, to: usize, now: u64, leader: &dyn Fn(usize) -> bool) -> bool {
@@ -574,11 +592,15 @@ impl Cluster {
                     }
                     _ => (0..n).map(|_| self.rng.below(2) as usize).collect(),
                 };
+                let observer_groups = (0..self.observers.len())
+                    .map(|_| self.rng.below(2) as usize)
+                    .collect();
                 self.partitions.push(Partition {
                     start,
                     end,
                     kind,
                     groups,
+                    observer_groups,
                 });
             }
             if self.config.twins > 0 {
@@ -595,11 +617,15 @@ impl Cluster {
                     };
                 }
                 let start = self.rng.below(phase / 2);
+                let observer_groups = (0..self.observers.len())
+                    .map(|_| self.rng.below(2) as usize)
+                    .collect();
                 self.partitions.push(Partition {
                     start,
                     end: phase,
                     kind: PartitionKind::Symmetric,
                     groups,
+                    observer_groups,
                 });
             }
         }
@@ -738,7 +764,7 @@ impl Cluster {
                     bytes,
                 } => {
                     if let Some(response) = self.nodes[to].serve_sync(&bytes) {
-                        for delay in self.sync_delays() {
+                        for delay in self.sync_delays(to, observer, true) {
                             self.schedule(
                                 delay,
                                 Event::SyncResponse {
@@ -808,7 +834,7 @@ impl Cluster {
         };
         let to = self.rng.below(self.nodes.len() as u64) as usize;
         let incarnation = self.observers[observer].incarnation;
-        for delay in self.sync_delays() {
+        for delay in self.sync_delays(to, observer, false) {
             self.schedule(
                 delay,
                 Event::SyncRequest {
@@ -850,10 +876,19 @@ impl Cluster {
         }
     }
 
-    /// Delays of the copies of a sync message between a validator and an observer (none if
-    /// dropped). Observers see the drop, duplicate and delay faults, not partitions (D62).
-    fn sync_delays(&mut self) -> Vec<u64> {
+    /// Delays of the copies of a sync message between validator node `node` and `observer`
+    /// (none if dropped or cut): the drop, duplicate and delay faults, and the symmetric and
+    /// asymmetric partitions (D62).
+    fn sync_delays(&mut self, node: usize, observer: usize, to_observer: bool) -> Vec<u64> {
         let faulty = self.now < self.heal_at;
+        let now = self.now;
+        if self
+            .partitions
+            .iter()
+            .any(|p| p.blocks_observer(node, observer, to_observer, now))
+        {
+            return Vec::new();
+        }
         if faulty && self.rng.chance(self.faults.drop) {
             return Vec::new();
         }
