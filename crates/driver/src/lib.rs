@@ -13,14 +13,18 @@
 //! - [`Pipeline`]: blocks from execution to commit (build as leader, execute before a vote,
 //!   hand over what consensus committed, to be written ([`write_blocks`]) before the in-memory
 //!   ledger takes it).
+//! - [`Replica`]: one node between an input and what to do about it: the consensus core's
+//!   effects carried out on the pieces above, the store [`open`]ed and its head proven at start.
 
 pub mod admission;
 pub mod mempool;
 pub mod pipeline;
+pub mod replica;
 pub mod sync;
 
 pub use mempool::{BlockBudget, Mempool, MempoolError};
 pub use pipeline::{CommitError, Pipeline, write_blocks};
+pub use replica::{DriverError, Host, Opened, Output, Position, Replica, open};
 
 use tenge_consensus::{Recovery, SafetyData, SafetyStorage};
 use tenge_storage::{PendingBlock, Store, StoreError, StoredHead};

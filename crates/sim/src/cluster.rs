@@ -247,11 +247,6 @@ enum Event {
         incarnation: u64,
         round: Round,
     },
-    Local {
-        node: usize,
-        incarnation: u64,
-        input: Input,
-    },
     Crash {
         node: usize,
     },
@@ -734,15 +729,6 @@ impl Cluster {
                         self.input(node, Input::RoundTimerFired { round });
                     }
                 }
-                Event::Local {
-                    node,
-                    incarnation,
-                    input,
-                } => {
-                    if self.nodes[node].incarnation == incarnation {
-                        self.input(node, input);
-                    }
-                }
                 Event::Crash { node } => self.nodes[node].crash(),
                 Event::Restart { node } => {
                     if !self.nodes[node].is_up() {
@@ -988,7 +974,6 @@ impl Cluster {
             Action::Send { target, bytes } => {
                 let from = self.nodes[node].validator;
                 let recipients: Vec<usize> = match target {
-                    Target::Myself => vec![node],
                     Target::Validator(v) => (0..self.nodes.len())
                         .filter(|i| self.nodes[*i].validator == v)
                         .collect(),
@@ -1004,14 +989,6 @@ impl Cluster {
                     node,
                     incarnation,
                     round,
-                },
-            ),
-            Action::Local { input, after_ms } => self.schedule(
-                after_ms,
-                Event::Local {
-                    node,
-                    incarnation,
-                    input,
                 },
             ),
             Action::Committed {
@@ -1082,7 +1059,10 @@ impl Cluster {
             // The current round: the highest any running honest node is in.
             let round = (0..self.nodes.len())
                 .filter(|n| self.honest(*n))
-                .filter_map(|n| self.nodes[n].running.as_ref().map(|r| r.consensus.round()))
+                .filter_map(|n| {
+                    let running = self.nodes[n].running.as_ref()?;
+                    Some(running.replica.consensus()?.round())
+                })
                 .max()
                 .unwrap_or_default();
             let leader_validator = self.validators.leader(round);
@@ -1159,7 +1139,12 @@ impl Cluster {
             .filter(|n| self.honest(*n) && self.nodes[*n].is_up())
             .max_by_key(|n| (self.nodes[*n].committed_height(), Reverse(*n)));
         let Some(reference) = reference else { return };
-        let ledger = &self.nodes[reference].running.as_ref().expect("up").ledger;
+        let ledger = self.nodes[reference]
+            .running
+            .as_ref()
+            .expect("up")
+            .replica
+            .ledger();
         let net = &self.client.net;
         let senders = [net.central_bank(), net.bank(0), net.bank(1)];
         let mut submissions = Vec::new();
@@ -1190,6 +1175,7 @@ impl Cluster {
                 .insert(sender, (tx.clone(), self.now));
             submissions.push(tx);
         }
+        drop(ledger);
         let mut admitted: Vec<Vec<SignedTransaction>> = vec![Vec::new(); self.nodes.len()];
         for tx in submissions {
             // To two random nodes, as a client would try more than one.

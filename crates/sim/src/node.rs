@@ -2,15 +2,16 @@
 //! core's effects. Byzantine behaviours rewrite what the node sends.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
-use tenge_consensus::{Config, Consensus, Effect, Input, Outgoing};
+use tenge_consensus::{Config, Consensus, Input, Outgoing};
 use tenge_crypto::Keypair;
-use tenge_driver::{BlockBudget, Mempool};
-use tenge_ledger::{Ledger, verify_signatures};
+use tenge_driver::{BlockBudget, Host, Mempool, Output, Replica};
+use tenge_ledger::verify_signatures;
 use tenge_storage::{MemoryStore, Store};
 use tenge_types::consensus::{
-    BlockWithParentQc, ConsensusMessage, Proposal, QuorumCertificate, ValidatorIndex, ValidatorSet,
-    Vote, proposal_signing_hash,
+    ConsensusMessage, Proposal, QuorumCertificate, ValidatorIndex, ValidatorSet, Vote,
+    proposal_signing_hash,
 };
 use tenge_types::sync::{CommittedBlock, SyncRequest, SyncResponse};
 use tenge_types::{
@@ -85,13 +86,12 @@ const PROPOSAL_FLOOD: u64 = 6;
 /// Transactions a simulated mempool holds at most.
 const MEMPOOL_MAX_TRANSACTIONS: usize = 10_000;
 
-/// Where a message goes.
+/// Where a message goes. (A message to the node itself never leaves it: the driver hands it
+/// back to its core at once, as in `tenged`.)
 pub enum Target {
     Validator(ValidatorIndex),
     /// Every node but the sender (its twin included).
     Others,
-    /// Back to the sending node itself.
-    Myself,
 }
 
 /// What the cluster must do for a node.
@@ -104,14 +104,10 @@ pub enum Action {
         round: Round,
         after_ms: u64,
     },
-    Local {
-        input: Input,
-        after_ms: u64,
-    },
     /// Committed blocks: (head before, blocks, certificate), for the checker.
     Committed {
         previous_head: BlockId,
-        blocks: Vec<BlockWithParentQc>,
+        blocks: Vec<tenge_types::consensus::BlockWithParentQc>,
         certificate: QuorumCertificate,
     },
     /// A message this node signed (after persisting), for the double-signing check.
@@ -125,22 +121,36 @@ pub enum Action {
 
 /// The parts of a node lost in a crash.
 pub struct Running {
-    pub consensus: Consensus,
-    pub ledger: Ledger,
-    /// Executed blocks above the committed head: the node's own pipeline (tenge_driver).
-    pipeline: tenge_driver::Pipeline,
-    /// The node's own mempool (tenge_driver): verified transactions, per sender in sequence
-    /// order, selected for blocks as the engine selects them.
-    mempool: Mempool,
+    /// The node itself, as `tenged` runs it (tenge_driver): consensus core, ledger, executed
+    /// blocks, mempool, store.
+    pub replica: Replica<MemoryStore>,
     /// Signature verdicts by signed-transaction digest (signatures included).
     verified: HashMap<HashValue, bool>,
+}
+
+/// The simulator's side of the driver: signatures verified one at a time, each verdict kept.
+pub struct Verdicts<'a>(pub &'a mut HashMap<HashValue, bool>);
+
+impl Host for Verdicts<'_> {
+    fn verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool> {
+        transactions
+            .iter()
+            .map(|tx| {
+                *self
+                    .0
+                    .entry(tx.digest())
+                    .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0])
+            })
+            .collect()
+    }
 }
 
 pub struct Node {
     pub validator: ValidatorIndex,
     pub behavior: Behavior,
     keypair: Keypair,
-    pub store: MemoryStore,
+    /// What survives a crash.
+    pub store: Arc<MemoryStore>,
     pub running: Option<Running>,
     /// Incremented at every restart; timers and local inputs of an earlier life are dropped.
     pub incarnation: u64,
@@ -152,41 +162,22 @@ pub struct Node {
     epoch: std::time::Instant,
 }
 
-/// A store opened at start: the genesis block, the stored head and the ledger rebuilt from it.
-pub struct Opened {
-    pub genesis_block: Block,
-    pub head: tenge_storage::StoredHead,
-    pub ledger: Ledger,
-}
+pub use tenge_driver::Opened;
 
-/// Opens a node's store at start, as `tenged` does: initialised with the genesis (or checked
-/// against it), the stored head proven committed by its certificates (L6, D61), the ledger
-/// rebuilt from the stored state. `committed` holds the block ids the node committed before (by
-/// height): any of them missing or changed is a durability violation. On success it is replaced
-/// by what the store holds.
+/// Opens a node's store at start, as `tenged` does (`tenge_driver::open`: initialised with the
+/// genesis or checked against it, the ledger rebuilt from the stored state, the stored head
+/// proven committed by its certificates, L6 and D61), then checks durability: `committed` holds
+/// the block ids the node committed before (by height), and any of them missing or changed is a
+/// violation. On success it is replaced by what the store holds.
 pub fn open(
     store: &MemoryStore,
     genesis: &Genesis,
     validators: &ValidatorSet,
     committed: &mut Vec<BlockId>,
 ) -> Result<Opened, String> {
-    let genesis_ledger = Ledger::from_genesis(genesis).expect("valid genesis");
-    let genesis_block = Block {
-        header: genesis_ledger.head().clone(),
-        transactions: vec![],
-    };
-    store
-        .initialize(
-            genesis.hash(),
-            &genesis_block,
-            &genesis_ledger.state().entries(),
-        )
-        .expect("memory store initialises");
-    let head = store
-        .head()
-        .expect("store reads")
-        .expect("initialised store has a head");
-    let height = head.block.header.height.0 as usize;
+    let opened = tenge_driver::open(store, genesis, validators)
+        .map_err(|e| format!("durability: the store does not open: {e}"))?;
+    let height = opened.head.block.header.height.0 as usize;
     // Durability: everything committed before the crash is still there, unchanged.
     if height + 1 < committed.len() {
         return Err(format!(
@@ -205,16 +196,6 @@ pub fn open(
             ));
         }
     }
-    let ledger = Ledger::from_stored(
-        genesis.chain_id.clone(),
-        head.block.header.clone(),
-        store.state_entries().expect("store reads"),
-    )
-    .map_err(|e| format!("durability: stored state does not rebuild: {e}"))?;
-    // The node's own start-up proof of the head (L6): every write ends on a block stored with
-    // the certificate that commits it (D61).
-    tenge_driver::sync::prove_head(validators, &genesis_block, &head)
-        .map_err(|e| format!("durability: the stored head is not proven committed: {e}"))?;
     *committed = (0..=height as u64)
         .map(|h| {
             store
@@ -224,11 +205,7 @@ pub fn open(
                 .id()
         })
         .collect();
-    Ok(Opened {
-        genesis_block,
-        head,
-        ledger,
-    })
+    Ok(opened)
 }
 
 impl Node {
@@ -243,7 +220,7 @@ impl Node {
             validator,
             behavior,
             keypair,
-            store: MemoryStore::new(),
+            store: Arc::new(MemoryStore::new()),
             running: None,
             incarnation: 0,
             clock_skew_ms,
@@ -278,7 +255,7 @@ impl Node {
         } = open(&self.store, genesis, validators, &mut self.committed)?;
         // The node's own recovery (tenge_driver), M11's rule included.
         let recovery = tenge_driver::recover(
-            &self.store,
+            self.store.as_ref(),
             &genesis_block,
             &head,
             config.voting_floor_round,
@@ -295,10 +272,12 @@ impl Node {
         );
         self.incarnation += 1;
         self.running = Some(Running {
-            consensus,
-            ledger,
-            pipeline: tenge_driver::Pipeline::new(),
-            mempool: Mempool::new(MEMPOOL_MAX_TRANSACTIONS),
+            replica: Replica::new(
+                Some((self.validator, consensus)),
+                Arc::new(RwLock::new(ledger)),
+                self.store.clone(),
+                Mempool::new(MEMPOOL_MAX_TRANSACTIONS),
+            ),
             verified: HashMap::new(),
         });
         Ok(())
@@ -321,11 +300,11 @@ impl Node {
             return false;
         };
         let hash = tx.hash();
-        if running.mempool.contains(&hash) {
+        if running.replica.mempool().contains(&hash) {
             return false;
         }
         // The node's admission: cheap checks against the committed state before signatures.
-        if tenge_driver::admission::precheck(&running.ledger, tx, local).is_err() {
+        if tenge_driver::admission::precheck(&running.replica.ledger(), tx, local).is_err() {
             return false;
         }
         let valid = *running
@@ -333,16 +312,11 @@ impl Node {
             .entry(tx.digest())
             .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0]);
         if valid {
-            let next = running
-                .ledger
-                .state()
-                .account(&tx.transaction.sender)
-                .map_or(0, |a| a.sequence);
             let arrived = self.epoch + std::time::Duration::from_millis(now);
             // Refusals (a used or pending sequence, a full mempool) drop it, as for a client.
             return running
-                .mempool
-                .insert_hashed(tx.clone(), hash, next, arrived)
+                .replica
+                .offer(tx.clone(), hash, arrived)
                 .unwrap_or(false);
         }
         false
@@ -409,20 +383,18 @@ impl Node {
             Ok(transactions) => transactions,
             Err(_) => return true,
         };
-        let verdict =
-            tenge_driver::admission::check_gossip_on(&running.ledger, transactions, local, 1);
+        let verdict = tenge_driver::admission::check_gossip_on(
+            &running.replica.ledger(),
+            transactions,
+            local,
+            1,
+        );
         let penalise = verdict.penalty().is_some();
         let arrived = self.epoch + std::time::Duration::from_millis(now);
         for checked in verdict.admitted {
             running.verified.insert(checked.digest, true);
-            let state = running.ledger.state();
-            let next = state
-                .account(&checked.tx.transaction.sender)
-                .map_or(0, |a| a.sequence);
             // Gossip is best effort: a full mempool or a used sequence just drops it.
-            let _ = running
-                .mempool
-                .insert_hashed(checked.tx, checked.hash, next, arrived);
+            let _ = running.replica.offer(checked.tx, checked.hash, arrived);
         }
         penalise
     }
@@ -445,13 +417,18 @@ impl Node {
                 bytes: forged.to_bytes(),
             });
         }
-        let running = self.running.as_mut().expect("checked above");
+        self.handle(now, local, input, &mut actions);
+        actions
+    }
+
+    /// Hands one input to the node's driver and turns what it must do into actions.
+    fn handle(&mut self, now: u64, local: TimestampMs, input: Input, actions: &mut Vec<Action>) {
+        let running = self.running.as_mut().expect("node is up");
         let trace = trace_level() > 0;
         if trace {
             eprintln!(
-                "[{now}] v{} round {} <- {}",
+                "[{now}] v{} <- {}",
                 self.validator,
-                running.consensus.round(),
                 match &input {
                     Input::Message { from, message } => format!("{} from {from}", message.kind()),
                     other => format!("{other:?}")
@@ -461,25 +438,33 @@ impl Node {
                 }
             );
         }
-        let effects = running.consensus.handle(local, input);
+        let mut outputs = Vec::new();
+        running
+            .replica
+            .handle(
+                local,
+                input,
+                &mut Verdicts(&mut running.verified),
+                &mut outputs,
+            )
+            .expect("memory store writes");
         if trace {
-            eprintln!("      == {}", running.consensus.summary());
-        }
-        if trace {
-            for e in &effects {
+            if let Some(consensus) = running.replica.consensus() {
+                eprintln!("      == {}", consensus.summary());
+            }
+            for output in &outputs {
                 eprintln!(
                     "      -> {}",
-                    format!("{e:?}")
+                    format!("{output:?}")
                         .chars()
                         .take(if trace_level() > 1 { 100000 } else { 120 })
                         .collect::<String>()
                 );
             }
         }
-        for effect in effects {
-            self.effect(local, effect, &mut actions);
+        for output in outputs {
+            self.output(now, local, output, actions);
         }
-        actions
     }
 
     /// A copy of an honest validator's message with a forged certificate attached (the Byzantine
@@ -538,67 +523,45 @@ impl Node {
         }
     }
 
-    fn effect(&mut self, local: TimestampMs, effect: Effect, actions: &mut Vec<Action>) {
-        match effect {
-            Effect::Send { to, message } => actions.push(Action::Send {
+    fn output(&mut self, now: u64, local: TimestampMs, output: Output, actions: &mut Vec<Action>) {
+        match output {
+            Output::Send { to, message } => actions.push(Action::Send {
                 target: Target::Validator(to),
                 bytes: message.to_bytes(),
             }),
-            Effect::Signed(staged) => {
-                let outgoing = staged
-                    .persist(&mut tenge_driver::SafetyWriter(&self.store))
-                    .expect("memory store writes");
-                for message in outgoing {
-                    self.send_signed(local, message, actions);
-                }
-            }
-            Effect::ScheduleTimer { round, after_ms } => {
-                actions.push(Action::Timer { round, after_ms })
-            }
-            Effect::RequestPayload { round, parent_id } => {
+            Output::Signed {
+                outgoing: Outgoing::Send { message, .. },
+                to_self: true,
+            } => actions.push(Action::Signed(message)),
+            Output::Signed { outgoing, .. } => self.send_signed(local, outgoing, actions),
+            Output::Timer { round, after_ms } => actions.push(Action::Timer { round, after_ms }),
+            // The simulated leader proposes at once, whatever its mempool holds.
+            Output::PayloadWanted { round, parent_id } => {
                 if let Some(block) = self.build(local, round, parent_id, 0) {
-                    actions.push(Action::Local {
-                        input: Input::PayloadReady { round, block },
-                        after_ms: 1,
-                    });
+                    self.handle(now, local, Input::PayloadReady { round, block }, actions);
                 }
             }
-            Effect::ExecuteBlock { block } => {
-                let block_id = block.id();
-                let result = self.execute(block);
-                actions.push(Action::Local {
-                    input: Input::BlockExecuted { block_id, result },
-                    after_ms: 1,
-                });
-            }
-            Effect::Commit {
+            Output::BlockRefused { .. } => {}
+            Output::Committed {
+                executed,
                 blocks,
                 certificate,
-            } => self.commit(blocks, certificate, actions),
-            Effect::Fetch {
-                from,
-                block_id,
-                count,
-            } => actions.push(Action::Send {
-                target: Target::Validator(from),
-                bytes: ConsensusMessage::FetchRequest { block_id, count }.to_bytes(),
-            }),
-            Effect::ServeFetch {
-                to,
-                block_id,
-                count,
             } => {
-                let blocks = self.serve(block_id, count);
-                if !blocks.is_empty() {
-                    actions.push(Action::Send {
-                        target: Target::Validator(to),
-                        bytes: ConsensusMessage::FetchResponse { blocks }.to_bytes(),
-                    });
+                let previous_head = *self.committed.last().expect("genesis is committed");
+                self.committed
+                    .extend(executed.iter().map(|executed| executed.block.id()));
+                if let Err(error) = self.running().replica.ledger().audit() {
+                    actions.push(Action::AuditFailed(error));
                 }
+                actions.push(Action::Committed {
+                    previous_head,
+                    blocks,
+                    certificate,
+                });
             }
-            Effect::Evidence(_) => actions.push(Action::Evidence),
-            Effect::Invalid { .. } => actions.push(Action::Invalid),
-            Effect::Halt { reason } => actions.push(Action::Halted(reason)),
+            Output::Evidence(_) => actions.push(Action::Evidence),
+            Output::Invalid { .. } => actions.push(Action::Invalid),
+            Output::Halted(reason) => actions.push(Action::Halted(reason)),
         }
     }
 
@@ -606,7 +569,15 @@ impl Node {
         self.running.as_ref().expect("node is up")
     }
 
-    /// Builds and executes a block on `parent_id` from the mempool.
+    fn consensus(&self) -> &Consensus {
+        self.running()
+            .replica
+            .consensus()
+            .expect("a simulated validator runs a consensus core")
+    }
+
+    /// Builds and executes a block on `parent_id` from the mempool, through the driver; a
+    /// `BadSignatures` leader slips a transaction with a forged signature in first.
     fn build(
         &mut self,
         local: TimestampMs,
@@ -614,84 +585,28 @@ impl Node {
         parent_id: BlockId,
         timestamp_offset: u64,
     ) -> Option<Block> {
-        let forge = self.behavior == Behavior::BadSignatures;
-        let running = self.running.as_mut().expect("node is up");
-        let mempool = &running.mempool;
-        running.pipeline.build(
-            &running.ledger,
-            round,
-            parent_id,
-            TimestampMs(local.0 + timestamp_offset),
-            |in_ancestors, state| {
-                let budget = BlockBudget {
-                    transactions: MAX_BLOCK_TRANSACTIONS,
-                    bytes: tenge_driver::mempool::BLOCK_TRANSACTION_BYTES,
-                };
-                let mut transactions = mempool.select(budget, in_ancestors, |id| {
-                    state.account(id).map_or(0, |a| a.sequence)
-                });
-                // Every mempool transaction was verified on entry.
-                let mut valid = vec![true; transactions.len()];
-                if forge && let Some(forged) = transactions.first().and_then(forged_copy) {
-                    // Its verdict is the honest one: the leader's own block stays valid.
-                    valid.insert(0, verify_signatures(std::slice::from_ref(&forged), 1)[0]);
-                    transactions.insert(0, forged);
-                }
-                (transactions, valid)
-            },
-        )
-    }
-
-    fn execute(&mut self, block: Block) -> Result<(), String> {
-        let running = self.running.as_mut().expect("node is up");
-        if running.pipeline.contains(&block.id()) {
-            return Ok(());
+        let now = TimestampMs(local.0 + timestamp_offset);
+        let budget = BlockBudget {
+            transactions: MAX_BLOCK_TRANSACTIONS,
+            bytes: tenge_driver::mempool::BLOCK_TRANSACTION_BYTES,
+        };
+        let replica = &mut self.running.as_mut().expect("node is up").replica;
+        if self.behavior != Behavior::BadSignatures {
+            return replica.build(now, round, parent_id, budget);
         }
-        let valid: Vec<bool> = block
-            .transactions
-            .iter()
-            .map(|tx| {
-                *running
-                    .verified
-                    .entry(tx.digest())
-                    .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0])
-            })
-            .collect();
-        running.pipeline.execute(&running.ledger, block, &valid)
-    }
-
-    fn commit(
-        &mut self,
-        blocks: Vec<BlockWithParentQc>,
-        certificate: QuorumCertificate,
-        actions: &mut Vec<Action>,
-    ) {
-        let previous_head = *self.committed.last().expect("genesis is committed");
-        let running = self.running.as_mut().expect("node is up");
-        let committed = running
-            .pipeline
-            .take_committed(&blocks, &certificate)
-            .expect("the core commits executed blocks only");
-        tenge_driver::write_blocks(&self.store, &committed).expect("memory store commits in order");
-        for (executed, _) in committed {
-            running.ledger.commit(&executed);
-            self.committed.push(executed.block.id());
-            let state = running.ledger.state();
-            running
-                .mempool
-                .remove_settled(&executed.execution.receipts, |id| {
-                    state.account(id).map_or(0, |a| a.sequence)
-                });
-        }
-        if let Err(error) = running.ledger.audit() {
-            actions.push(Action::AuditFailed(error));
-        }
-        running.pipeline.prune(running.ledger.head().height);
-        actions.push(Action::Committed {
-            previous_head,
-            blocks,
-            certificate,
-        });
+        replica.build_with(now, round, parent_id, |mempool, in_ancestors, state| {
+            let mut transactions = mempool.select(budget, in_ancestors, |id| {
+                state.account(id).map_or(0, |a| a.sequence)
+            });
+            // Every mempool transaction was verified on entry.
+            let mut valid = vec![true; transactions.len()];
+            if let Some(forged) = transactions.first().and_then(forged_copy) {
+                // Its verdict is the honest one: the leader's own block stays valid.
+                valid.insert(0, verify_signatures(std::slice::from_ref(&forged), 1)[0]);
+                transactions.insert(0, forged);
+            }
+            (transactions, valid)
+        })
     }
 
     /// Answers a range-sync request (untrusted bytes) from the store, through the driver's
@@ -702,12 +617,12 @@ impl Node {
             after_height,
             max_blocks,
         } = SyncRequest::from_bytes(request).ok()?;
-        let head = self.running.as_ref()?.ledger.head().height;
+        let head = self.running.as_ref()?.replica.ledger().head().height;
         if self.behavior == Behavior::Silent {
             return None;
         }
         let blocks = tenge_driver::sync::serve(
-            &self.store,
+            self.store.as_ref(),
             after_height,
             max_blocks.min(crate::observer::SYNC_BATCH_BLOCKS),
         )
@@ -770,21 +685,9 @@ impl Node {
         SyncResponse::Committed { blocks, head }.to_bytes()
     }
 
-    fn serve(&self, block_id: BlockId, count: u16) -> Vec<BlockWithParentQc> {
-        let running = self.running();
-        tenge_storage::fetch_response(
-            &self.store,
-            |id| running.consensus.block(id),
-            block_id,
-            count,
-            8 * 1024 * 1024,
-        )
-    }
-
     /// Sends a persisted, signed message, as this node's behaviour dictates.
     fn send_signed(&mut self, local: TimestampMs, message: Outgoing, actions: &mut Vec<Action>) {
         let (target, message) = match message {
-            Outgoing::Send { to, message } if to == self.validator => (Target::Myself, message),
             Outgoing::Send { to, message } => (Target::Validator(to), message),
             Outgoing::Broadcast { message } => (Target::Others, message),
         };
@@ -820,7 +723,7 @@ impl Node {
                     for ahead in 1..=2 {
                         variants.push(self.out_of_turn(proposal, ahead));
                     }
-                    let n = self.running().consensus.validators().len() as ValidatorIndex;
+                    let n = self.consensus().validators().len() as ValidatorIndex;
                     for v in (0..n).filter(|v| *v != self.validator) {
                         let first = v as usize % variants.len();
                         for k in 0..variants.len() {
@@ -861,7 +764,7 @@ impl Node {
                     // A second, different, valid block for the same round: half the validators
                     // get one, half the other.
                     let other = self.equivocate(local, proposal);
-                    let n = self.running().consensus.validators().len() as ValidatorIndex;
+                    let n = self.consensus().validators().len() as ValidatorIndex;
                     for v in (0..n).filter(|v| *v != self.validator) {
                         let chosen = match &other {
                             Some(other) if v % 2 == 1 => other,
@@ -882,7 +785,7 @@ impl Node {
                 if let ConsensusMessage::Vote(vote) = &message {
                     let mut data = vote.data.clone();
                     data.block_id = tenge_types::Domain::Block.hash(&data.block_id.0);
-                    let genesis_id = self.running().consensus.genesis_id();
+                    let genesis_id = self.consensus().genesis_id();
                     let conflicting = Vote {
                         signature: self.keypair.sign(&data.signing_hash(&genesis_id)),
                         data,
@@ -891,7 +794,6 @@ impl Node {
                     let target_copy = match &target {
                         Target::Validator(v) => Target::Validator(*v),
                         Target::Others => Target::Others,
-                        Target::Myself => Target::Myself,
                     };
                     actions.push(Action::Send {
                         target: target_copy,
@@ -916,7 +818,7 @@ impl Node {
         let round = Round(proposal.round().0 + ahead);
         let mut block = proposal.block.clone();
         block.header.round = round;
-        let genesis_id = self.running().consensus.genesis_id();
+        let genesis_id = self.consensus().genesis_id();
         Proposal {
             signature: self.keypair.sign(&proposal_signing_hash(
                 &genesis_id,
@@ -944,7 +846,7 @@ impl Node {
         if block.id() == proposal.block.id() {
             return None;
         }
-        let genesis_id = self.running().consensus.genesis_id();
+        let genesis_id = self.consensus().genesis_id();
         Some(Proposal {
             signature: self.keypair.sign(&proposal_signing_hash(
                 &genesis_id,

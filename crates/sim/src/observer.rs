@@ -3,15 +3,19 @@
 //! `tenged` in observer mode does: every response proven by certificates before anything in it
 //! runs, every block re-executed with its signatures checked, every run written in one piece.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use tenge_consensus::Verifier;
 use tenge_driver::sync::{RangeBuffer, Received};
-use tenge_ledger::{Ledger, SignatureCheck};
+use tenge_driver::{Mempool, Replica};
+use tenge_ledger::SignatureCheck;
 use tenge_storage::MemoryStore;
 use tenge_types::consensus::{BlockWithParentQc, QuorumCertificate, ValidatorSet};
 use tenge_types::sync::{SyncRequest, SyncResponse};
 use tenge_types::{BlockId, Genesis};
 
-use crate::node::{Opened, open};
+use crate::node::{Opened, Verdicts, open};
 
 /// Blocks an observer asks for at once (the engine's default `sync_batch_blocks`).
 pub const SYNC_BATCH_BLOCKS: u16 = 64;
@@ -35,14 +39,16 @@ pub enum ObserverAction {
 
 /// The parts of an observer lost in a crash.
 struct Following {
-    ledger: Ledger,
+    /// The node as `tenged` runs an observer (tenge_driver): ledger and store, no consensus core.
+    replica: Replica<MemoryStore>,
     verifier: Verifier,
     buffer: RangeBuffer,
     halted: bool,
 }
 
 pub struct Observer {
-    pub store: MemoryStore,
+    /// What survives a crash.
+    pub store: Arc<MemoryStore>,
     following: Option<Following>,
     /// Incremented at every restart; responses to an earlier life's requests are dropped.
     pub incarnation: u64,
@@ -55,7 +61,7 @@ pub struct Observer {
 impl Observer {
     pub fn new() -> Observer {
         Observer {
-            store: MemoryStore::new(),
+            store: Arc::new(MemoryStore::new()),
             following: None,
             incarnation: 0,
             committed: Vec::new(),
@@ -81,7 +87,12 @@ impl Observer {
         self.incarnation += 1;
         self.in_flight_since = None;
         self.following = Some(Following {
-            ledger,
+            replica: Replica::new(
+                None,
+                Arc::new(RwLock::new(ledger)),
+                self.store.clone(),
+                Mempool::new(0),
+            ),
             verifier: Verifier::new(
                 validators.clone(),
                 QuorumCertificate::genesis(&genesis_block),
@@ -107,7 +118,7 @@ impl Observer {
             return None;
         }
         self.in_flight_since = Some(now);
-        let head = following.ledger.head().height;
+        let head = following.replica.ledger().head().height;
         Some(
             SyncRequest::Committed {
                 after_height: following.buffer.after(head),
@@ -127,7 +138,10 @@ impl Observer {
         let Ok(SyncResponse::Committed { blocks, .. }) = SyncResponse::from_bytes(bytes) else {
             return vec![ObserverAction::Refused];
         };
-        let (head_id, head_height) = (following.ledger.head().id(), following.ledger.head().height);
+        let (head_id, head_height) = {
+            let ledger = following.replica.ledger();
+            (ledger.head().id(), ledger.head().height)
+        };
         let (blocks, certificate) =
             match following
                 .buffer
@@ -152,12 +166,13 @@ impl Observer {
             .collect();
         let mut actions = Vec::new();
         for run in tenge_driver::sync::runs(blocks) {
-            let executed = match tenge_driver::sync::execute_run(
-                &following.ledger,
+            let result = tenge_driver::sync::execute_run(
+                &following.replica.ledger(),
                 run,
                 SignatureCheck::All,
                 1,
-            ) {
+            );
+            let executed = match result {
                 Ok(executed) => executed,
                 Err(error) => {
                     // Certified blocks that do not re-execute: never follow silently.
@@ -166,14 +181,14 @@ impl Observer {
                     return actions;
                 }
             };
-            tenge_driver::write_blocks(&self.store, &executed)
+            let executed = following
+                .replica
+                .commit_run(executed, &mut Verdicts(&mut HashMap::new()))
                 .expect("memory store commits in order");
-            for (executed, _) in executed {
-                following.ledger.commit(&executed);
-                self.committed.push(executed.block.id());
-            }
+            self.committed
+                .extend(executed.iter().map(|executed| executed.block.id()));
         }
-        if let Err(error) = following.ledger.audit() {
+        if let Err(error) = following.replica.ledger().audit() {
             actions.push(ObserverAction::AuditFailed(error));
         }
         actions.push(ObserverAction::Committed {

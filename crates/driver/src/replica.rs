@@ -1,0 +1,487 @@
+//! One node between "an input arrived" and "what to do about it", as `tenged` and the simulator
+//! both run it (issue 11, D66): the store opened and the head proven at start ([`open`]), the
+//! consensus core's effects carried out ([`Replica::handle`]): safety data persisted before a
+//! signed message leaves, blocks built from the mempool and executed, committed runs written in
+//! one synced write before the in-memory ledger and the mempool take them, ancestor fetches
+//! answered. What a shell does with the result ([`Output`]: messages to send, timers to set,
+//! blocks committed) is its own: the tokio engine sends over libp2p and publishes to the API,
+//! the simulator puts the bytes on its seeded network and hands commits to its checker.
+//!
+//! Nothing here reads a clock or does I/O except through the [`Store`] it is given; time comes
+//! in as the `now` of each input. (Durations handed to [`Host`] for metrics are measured here;
+//! they change nothing.)
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+use tenge_consensus::{Consensus, Effect, Evidence, Input, InvalidMessage, Outgoing};
+use tenge_ledger::{ExecutedBlock, GenesisError, Ledger, StateLoadError};
+use tenge_storage::{Store, StoreError, StoredHead};
+use tenge_types::consensus::{
+    BlockWithParentQc, ConsensusMessage, QuorumCertificate, StoredCertificates, ValidatorIndex,
+    ValidatorSet,
+};
+use tenge_types::{
+    Block, BlockId, Genesis, HashValue, Height, Round, SignedTransaction, TimestampMs,
+};
+
+use crate::mempool::{BlockBudget, Mempool};
+use crate::pipeline::{CommitError, Pipeline, write_blocks};
+
+/// Most bytes of blocks an answer to an ancestor fetch carries (at least one block), within a
+/// consensus message's limit.
+pub const FETCH_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// A store opened at start: the genesis block, the stored head and the ledger rebuilt from it.
+pub struct Opened {
+    pub genesis_block: Block,
+    pub head: StoredHead,
+    pub ledger: Ledger,
+}
+
+/// Why a node's store cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("genesis: {0}")]
+    Genesis(#[from] GenesisError),
+    #[error("stored state: {0}")]
+    State(#[from] StateLoadError),
+    #[error("the initialised store has no head")]
+    NoHead,
+    /// Every write ends on a block stored with the certificate that commits it (D61): a head
+    /// without one is a damaged store, never a state to vote or serve from (L6).
+    #[error("head block {block} at height {height} is not proven committed: {reason}")]
+    Unproven {
+        block: String,
+        height: Height,
+        reason: String,
+    },
+}
+
+/// Opens a node's store at start: initialised with the genesis (or checked against it), the
+/// ledger rebuilt from the stored state, and the stored head proven committed by the genesis
+/// validators' certificates, as a synced range is (L6).
+pub fn open<S: Store + ?Sized>(
+    store: &S,
+    genesis: &Genesis,
+    validators: &ValidatorSet,
+) -> Result<Opened, OpenError> {
+    let genesis_ledger = Ledger::from_genesis(genesis)?;
+    let genesis_block = Block {
+        header: genesis_ledger.head().clone(),
+        transactions: vec![],
+    };
+    store.initialize(
+        genesis.hash(),
+        &genesis_block,
+        &genesis_ledger.state().entries(),
+    )?;
+    let head = store.head()?.ok_or(OpenError::NoHead)?;
+    let ledger = Ledger::from_stored(
+        genesis.chain_id.clone(),
+        head.block.header.clone(),
+        store.state_entries()?,
+    )?;
+    crate::sync::prove_head(validators, &genesis_block, &head).map_err(|reason| {
+        OpenError::Unproven {
+            block: head.block.id().short(),
+            height: head.block.header.height,
+            reason,
+        }
+    })?;
+    Ok(Opened {
+        genesis_block,
+        head,
+        ledger,
+    })
+}
+
+/// What the shell provides: signature verdicts (a thread pool and a cache in the node, one at a
+/// time in the simulator) and, optionally, places to record measurements.
+pub trait Host {
+    /// Whether each transaction's signatures verify, in order.
+    fn verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool>;
+    /// Safety data was written (a synced write) in `elapsed`.
+    fn safety_written(&mut self, _elapsed: Duration) {}
+    /// A committed run of `bytes` was written (one synced write) in `elapsed`.
+    fn blocks_written(&mut self, _elapsed: Duration, _bytes: usize) {}
+    /// The core handled an input: where it stood before and after, and the round of the timer
+    /// that fired, if the input was one.
+    fn moved(&mut self, _before: Position, _after: Position, _timer: Option<Round>) {}
+}
+
+/// The consensus core's position, before and after it handles an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub round: Round,
+    pub high_qc_round: Round,
+}
+
+impl Position {
+    fn of(consensus: &Consensus) -> Position {
+        Position {
+            round: consensus.round(),
+            high_qc_round: consensus.high_qc().round(),
+        }
+    }
+}
+
+/// What the shell must do after [`Replica::handle`], in order.
+#[derive(Debug)]
+pub enum Output {
+    /// Send a message that carries no new signature of this node (fetch requests and answers).
+    Send {
+        to: ValidatorIndex,
+        message: ConsensusMessage,
+    },
+    /// A message this node signed, sent only after its safety data was written. One addressed
+    /// to this node itself was already handed back to its core (`to_self`): the shell sends the
+    /// others.
+    Signed { outgoing: Outgoing, to_self: bool },
+    /// Call back with [`Input::RoundTimerFired`] after `after_ms` milliseconds.
+    Timer { round: Round, after_ms: u64 },
+    /// This node leads `round`: when the shell decides (at once, or once the mempool has
+    /// something), [`Replica::build`] a block on `parent_id` and hand it in with
+    /// [`Input::PayloadReady`].
+    PayloadWanted { round: Round, parent_id: BlockId },
+    /// A proposed block failed execution: this node does not vote for it.
+    BlockRefused { block_id: BlockId, reason: String },
+    /// Blocks made permanent, in order: written to the store, then to the ledger, their
+    /// transactions out of the mempool. `certificate` is the QC that commits the last.
+    Committed {
+        executed: Vec<ExecutedBlock>,
+        blocks: Vec<BlockWithParentQc>,
+        certificate: QuorumCertificate,
+    },
+    /// A validator signed two conflicting messages.
+    Evidence(Evidence),
+    /// A `kind` message from `from` was invalid: the shell may penalise the peer that sent it.
+    Invalid {
+        from: ValidatorIndex,
+        kind: &'static str,
+        reason: InvalidMessage,
+    },
+    /// Safety is broken beyond what the protocol tolerates, or certified blocks do not
+    /// re-execute here: this node stops following the chain.
+    Halted(String),
+}
+
+/// A storage failure while carrying out effects: fatal for the node (it must not speak or go on
+/// from a state it could not persist).
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("persisting safety data: {0}")]
+    SafetyData(StoreError),
+    #[error("committing blocks: {0}")]
+    Commit(StoreError),
+    #[error(transparent)]
+    NotExecuted(#[from] CommitError),
+}
+
+/// One node's synchronous core: the consensus core (none for an observer), the committed
+/// ledger, the executed blocks above it, the mempool, and the store they are persisted in.
+pub struct Replica<S: Store + ?Sized> {
+    consensus: Option<Consensus>,
+    me: Option<ValidatorIndex>,
+    ledger: Arc<RwLock<Ledger>>,
+    store: Arc<S>,
+    pipeline: Pipeline,
+    mempool: Mempool,
+    /// Inputs this node produced for itself (executions, messages to itself), handled before
+    /// [`handle`](Self::handle) returns.
+    local: VecDeque<Input>,
+    halted: Option<String>,
+}
+
+impl<S: Store + ?Sized> Replica<S> {
+    /// A replica on an opened store: validator `me` with its consensus core, or an observer
+    /// (neither). `ledger` is shared with readers (the API); only the replica writes it.
+    pub fn new(
+        consensus: Option<(ValidatorIndex, Consensus)>,
+        ledger: Arc<RwLock<Ledger>>,
+        store: Arc<S>,
+        mempool: Mempool,
+    ) -> Replica<S> {
+        Replica {
+            me: consensus.as_ref().map(|(me, _)| *me),
+            consensus: consensus.map(|(_, consensus)| consensus),
+            ledger,
+            store,
+            pipeline: Pipeline::new(),
+            mempool,
+            local: VecDeque::new(),
+            halted: None,
+        }
+    }
+
+    pub fn consensus(&self) -> Option<&Consensus> {
+        self.consensus.as_ref()
+    }
+
+    pub fn ledger(&self) -> RwLockReadGuard<'_, Ledger> {
+        self.ledger.read().expect("ledger lock")
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    pub fn mempool_mut(&mut self) -> &mut Mempool {
+        &mut self.mempool
+    }
+
+    /// Offers a verified transaction to the mempool, against its sender's committed sequence:
+    /// whether the mempool took it (`Ok(false)`: it held it already), or why not.
+    pub fn offer(
+        &mut self,
+        tx: SignedTransaction,
+        hash: HashValue,
+        arrived: Instant,
+    ) -> Result<bool, crate::MempoolError> {
+        let next = self
+            .ledger()
+            .state()
+            .account(&tx.transaction.sender)
+            .map_or(0, |a| a.sequence);
+        self.mempool.insert_hashed(tx, hash, next, arrived)
+    }
+
+    /// Why this node stopped, if it did.
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    /// Stops this node: it handles no further input.
+    pub fn halt(&mut self, reason: String) {
+        self.local.clear();
+        self.halted.get_or_insert(reason);
+    }
+
+    /// Hands `input` to the consensus core and carries out its effects, and those of every
+    /// input they produce for this node, until none is left. What the shell must do is appended
+    /// to `out`. Nothing happens once halted, or without a consensus core (an observer).
+    pub fn handle(
+        &mut self,
+        now: TimestampMs,
+        input: Input,
+        host: &mut impl Host,
+        out: &mut Vec<Output>,
+    ) -> Result<(), DriverError> {
+        self.local.push_back(input);
+        while let Some(input) = self.local.pop_front() {
+            let Some(consensus) = self.consensus.as_mut().filter(|_| self.halted.is_none()) else {
+                self.local.clear();
+                break;
+            };
+            let kind = match &input {
+                Input::Message { message, .. } => message.kind(),
+                _ => "none",
+            };
+            let timer = match &input {
+                Input::RoundTimerFired { round } => Some(*round),
+                _ => None,
+            };
+            let before = Position::of(consensus);
+            let effects = consensus.handle(now, input);
+            host.moved(before, Position::of(consensus), timer);
+            for effect in effects {
+                self.effect(kind, effect, host, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn effect(
+        &mut self,
+        kind: &'static str,
+        effect: Effect,
+        host: &mut impl Host,
+        out: &mut Vec<Output>,
+    ) -> Result<(), DriverError> {
+        match effect {
+            Effect::Send { to, message } => self.send(to, message, out),
+            Effect::Signed(staged) => {
+                let started = Instant::now();
+                let outgoing = staged
+                    .persist(&mut crate::SafetyWriter(self.store.as_ref()))
+                    .map_err(DriverError::SafetyData)?;
+                host.safety_written(started.elapsed());
+                for outgoing in outgoing {
+                    let to_self = match &outgoing {
+                        Outgoing::Send { to, message } if Some(*to) == self.me => {
+                            self.local.push_back(Input::Message {
+                                from: *to,
+                                message: message.clone(),
+                            });
+                            true
+                        }
+                        _ => false,
+                    };
+                    out.push(Output::Signed { outgoing, to_self });
+                }
+            }
+            Effect::ScheduleTimer { round, after_ms } => out.push(Output::Timer { round, after_ms }),
+            Effect::RequestPayload { round, parent_id } => {
+                out.push(Output::PayloadWanted { round, parent_id })
+            }
+            Effect::ExecuteBlock { block } => {
+                let block_id = block.id();
+                let result = self.execute(block, host);
+                if let Err(reason) = &result {
+                    out.push(Output::BlockRefused {
+                        block_id,
+                        reason: reason.clone(),
+                    });
+                }
+                self.local
+                    .push_back(Input::BlockExecuted { block_id, result });
+            }
+            Effect::Commit {
+                blocks,
+                certificate,
+            } => {
+                let run = self.pipeline.take_committed(&blocks, &certificate)?;
+                let executed = self.commit_run(run, host)?;
+                out.push(Output::Committed {
+                    executed,
+                    blocks,
+                    certificate,
+                });
+            }
+            Effect::Fetch {
+                from,
+                block_id,
+                count,
+            } => self.send(from, ConsensusMessage::FetchRequest { block_id, count }, out),
+            Effect::ServeFetch {
+                to,
+                block_id,
+                count,
+            } => {
+                let blocks = self.serve_fetch(block_id, count);
+                if !blocks.is_empty() {
+                    self.send(to, ConsensusMessage::FetchResponse { blocks }, out);
+                }
+            }
+            Effect::Evidence(evidence) => out.push(Output::Evidence(evidence)),
+            Effect::Invalid { from, reason } => out.push(Output::Invalid { from, kind, reason }),
+            Effect::Halt { reason } => {
+                self.halt(reason.clone());
+                out.push(Output::Halted(reason));
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, to: ValidatorIndex, message: ConsensusMessage, out: &mut Vec<Output>) {
+        if Some(to) == self.me {
+            self.local.push_back(Input::Message { from: to, message });
+        } else {
+            out.push(Output::Send { to, message });
+        }
+    }
+
+    /// This node's block for `round` on `parent_id`, built and executed: the mempool's
+    /// transactions within `budget` that the uncommitted ancestors do not already carry.
+    /// `None` if the parent is not executed here.
+    pub fn build(
+        &mut self,
+        now: TimestampMs,
+        round: Round,
+        parent_id: BlockId,
+        budget: BlockBudget,
+    ) -> Option<Block> {
+        self.build_with(now, round, parent_id, |mempool, in_ancestors, state| {
+            let transactions = mempool.select(budget, in_ancestors, |id| {
+                state.account(id).map_or(0, |a| a.sequence)
+            });
+            // Every mempool transaction was verified on entry.
+            let valid = vec![true; transactions.len()];
+            (transactions, valid)
+        })
+    }
+
+    /// A block built and executed with the transactions (and their signature verdicts)
+    /// `choose` picks from the mempool, given those in the uncommitted ancestors and the
+    /// committed state (see [`Pipeline::build`]).
+    pub fn build_with(
+        &mut self,
+        now: TimestampMs,
+        round: Round,
+        parent_id: BlockId,
+        choose: impl FnOnce(
+            &Mempool,
+            &HashSet<HashValue>,
+            &tenge_ledger::CommittedState,
+        ) -> (Vec<SignedTransaction>, Vec<bool>),
+    ) -> Option<Block> {
+        let ledger = self.ledger.read().expect("ledger lock");
+        let mempool = &self.mempool;
+        self.pipeline
+            .build(&ledger, round, parent_id, now, |in_ancestors, state| {
+                choose(mempool, in_ancestors, state)
+            })
+    }
+
+    /// Executes a proposed block on its parent (once: an executed block is kept until commit).
+    fn execute(&mut self, block: Block, host: &mut impl Host) -> Result<(), String> {
+        if self.pipeline.contains(&block.id()) {
+            return Ok(());
+        }
+        let valid = host.verdicts(&block.transactions);
+        let ledger = self.ledger.read().expect("ledger lock");
+        self.pipeline.execute(&ledger, block, &valid)
+    }
+
+    /// Makes a run of committed blocks permanent: one atomic, synced write of the whole run
+    /// (its last block carries the certificate that commits it, D61), then the in-memory ledger
+    /// and the mempool, block by block; executed blocks at or below the new head are dropped.
+    /// The one commit path of consensus commits and range sync alike.
+    pub fn commit_run(
+        &mut self,
+        run: Vec<(ExecutedBlock, StoredCertificates)>,
+        host: &mut impl Host,
+    ) -> Result<Vec<ExecutedBlock>, DriverError> {
+        let started = Instant::now();
+        let bytes = write_blocks(self.store.as_ref(), &run).map_err(DriverError::Commit)?;
+        host.blocks_written(started.elapsed(), bytes);
+        let mut committed = Vec::with_capacity(run.len());
+        for (executed, _) in run {
+            // The write lock only for the commit itself: the API reads the ledger meanwhile.
+            self.ledger.write().expect("ledger lock").commit(&executed);
+            let ledger = self.ledger.read().expect("ledger lock");
+            let state = ledger.state();
+            self.mempool
+                .remove_settled(&executed.execution.receipts, |id| {
+                    state.account(id).map_or(0, |a| a.sequence)
+                });
+            drop(ledger);
+            committed.push(executed);
+        }
+        let head = self.ledger.read().expect("ledger lock").head().height;
+        self.pipeline.prune(head);
+        Ok(committed)
+    }
+
+    /// Answers a peer's ancestor fetch from the executed blocks the core holds and the store.
+    pub fn serve_fetch(&self, block_id: BlockId, count: u16) -> Vec<BlockWithParentQc> {
+        tenge_storage::fetch_response(
+            self.store.as_ref(),
+            |id| self.consensus.as_ref().and_then(|c| c.block(id)),
+            block_id,
+            count,
+            FETCH_RESPONSE_BYTES,
+        )
+    }
+}
