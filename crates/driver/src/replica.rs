@@ -331,7 +331,9 @@ impl<S: Store + ?Sized> Replica<S> {
                     out.push(Output::Signed { outgoing, to_self });
                 }
             }
-            Effect::ScheduleTimer { round, after_ms } => out.push(Output::Timer { round, after_ms }),
+            Effect::ScheduleTimer { round, after_ms } => {
+                out.push(Output::Timer { round, after_ms })
+            }
             Effect::RequestPayload { round, parent_id } => {
                 out.push(Output::PayloadWanted { round, parent_id })
             }
@@ -363,7 +365,11 @@ impl<S: Store + ?Sized> Replica<S> {
                 from,
                 block_id,
                 count,
-            } => self.send(from, ConsensusMessage::FetchRequest { block_id, count }, out),
+            } => self.send(
+                from,
+                ConsensusMessage::FetchRequest { block_id, count },
+                out,
+            ),
             Effect::ServeFetch {
                 to,
                 block_id,
