@@ -24,7 +24,7 @@ pub mod sync;
 
 pub use mempool::{BlockBudget, Mempool, MempoolError};
 pub use pipeline::{CommitError, Pipeline, write_blocks};
-pub use replica::{DriverError, Host, Opened, Output, Position, Replica, open};
+pub use replica::{DriverError, Followed, Host, Opened, Output, Position, Replica, open};
 
 use tenge_consensus::{Recovery, SafetyData, SafetyStorage};
 use tenge_storage::{PendingBlock, Store, StoreError, StoredHead};

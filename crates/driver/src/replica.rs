@@ -15,19 +15,21 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use tenge_consensus::{Consensus, Effect, Evidence, Input, InvalidMessage, Outgoing};
-use tenge_ledger::{ExecutedBlock, GenesisError, Ledger, StateLoadError};
+use tenge_consensus::{Consensus, Effect, Evidence, Input, InvalidMessage, Outgoing, Verifier};
+use tenge_ledger::{ExecutedBlock, GenesisError, Ledger, SignatureCheck, StateLoadError};
 use tenge_storage::{Store, StoreError, StoredHead};
 use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, QuorumCertificate, StoredCertificates, ValidatorIndex,
     ValidatorSet,
 };
+use tenge_types::sync::CommittedBlock;
 use tenge_types::{
     Block, BlockId, Genesis, HashValue, Height, Round, SignedTransaction, TimestampMs,
 };
 
 use crate::mempool::{BlockBudget, Mempool};
 use crate::pipeline::{CommitError, Pipeline, write_blocks};
+use crate::sync::{RangeBuffer, Received};
 
 /// Most bytes of blocks an answer to an ancestor fetch carries (at least one block), within a
 /// consensus message's limit.
@@ -167,6 +169,33 @@ pub enum Output {
     /// Safety is broken beyond what the protocol tolerates, or certified blocks do not
     /// re-execute here: this node stops following the chain.
     Halted(String),
+}
+
+/// What a range-sync answer came to ([`Replica::follow`]).
+#[derive(Debug)]
+pub enum Followed {
+    /// Nothing above what this node already has or keeps.
+    Nothing,
+    /// Chains onto the head but nothing in it is proven yet: kept (L5); ask for what follows.
+    Kept { blocks: usize, bytes: usize },
+    /// Unproven, and more than a node keeps: dropped.
+    TooLarge { blocks: usize, bytes: usize },
+    /// Failed its checks; `blame_peer` is false when blocks kept from an earlier answer were
+    /// part of it.
+    Refused { reason: String, blame_peer: bool },
+    /// Proven, re-executed and committed: the blocks in order, each block's parent QC, and the
+    /// certificate that commits the last.
+    Committed {
+        executed: Vec<ExecutedBlock>,
+        parent_qcs: Vec<QuorumCertificate>,
+        certificate: QuorumCertificate,
+    },
+    /// Certified blocks did not re-execute here: this node halted. `executed` holds the runs
+    /// committed before the one that failed.
+    Halted {
+        reason: String,
+        executed: Vec<ExecutedBlock>,
+    },
 }
 
 /// A storage failure while carrying out effects: fatal for the node (it must not speak or go on
@@ -478,6 +507,65 @@ impl<S: Store + ?Sized> Replica<S> {
         let head = self.ledger.read().expect("ledger lock").head().height;
         self.pipeline.prune(head);
         Ok(committed)
+    }
+
+    /// Follows the chain by range sync (an observer, or a validator that fell behind): checks a
+    /// peer's answer against the committed head with the blocks kept from earlier answers in
+    /// front ([`RangeBuffer::receive`]: proven by certificates, or kept until proven, L5), then
+    /// re-executes each proven run, signatures included (`check`, review H1), and commits it
+    /// through [`commit_run`](Self::commit_run). Certified blocks that do not re-execute here
+    /// halt this node: it never follows silently.
+    pub fn follow(
+        &mut self,
+        verifier: &mut Verifier,
+        buffer: &mut RangeBuffer,
+        blocks: Vec<CommittedBlock>,
+        check: SignatureCheck,
+        verify_threads: usize,
+        host: &mut impl Host,
+    ) -> Result<Followed, DriverError> {
+        let (head_id, head_height) = {
+            let ledger = self.ledger();
+            (ledger.head().id(), ledger.head().height)
+        };
+        let (blocks, certificate) = match buffer.receive(verifier, head_id, head_height, blocks) {
+            Received::Nothing => return Ok(Followed::Nothing),
+            Received::Kept { blocks, bytes } => return Ok(Followed::Kept { blocks, bytes }),
+            Received::TooLarge { blocks, bytes } => {
+                return Ok(Followed::TooLarge { blocks, bytes });
+            }
+            Received::Refused { reason, blame_peer } => {
+                return Ok(Followed::Refused { reason, blame_peer });
+            }
+            Received::Proven {
+                blocks,
+                certificate,
+            } => (blocks, certificate),
+        };
+        let parent_qcs: Vec<QuorumCertificate> = blocks
+            .iter()
+            .map(|item| item.certificates.parent_qc.clone())
+            .collect();
+        let mut executed = Vec::with_capacity(blocks.len());
+        // In runs that end on a block with a commit certificate; each run is written in one
+        // piece, so the stored head always carries the certificate that proves it (L6).
+        for run in crate::sync::runs(blocks) {
+            let result = crate::sync::execute_run(&self.ledger(), run, check, verify_threads);
+            match result {
+                Ok(run) => executed.extend(self.commit_run(run, host)?),
+                // Certified by a quorum, yet a different result here: this node's execution
+                // disagrees with the validators'.
+                Err(reason) => {
+                    self.halt(reason.clone());
+                    return Ok(Followed::Halted { reason, executed });
+                }
+            }
+        }
+        Ok(Followed::Committed {
+            executed,
+            parent_qcs,
+            certificate,
+        })
     }
 
     /// Answers a peer's ancestor fetch from the executed blocks the core holds and the store.

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use tenge_consensus::Verifier;
-use tenge_driver::sync::{RangeBuffer, Received};
-use tenge_driver::{Mempool, Replica};
+use tenge_driver::sync::RangeBuffer;
+use tenge_driver::{Followed, Mempool, Replica};
 use tenge_ledger::SignatureCheck;
 use tenge_storage::MemoryStore;
 use tenge_types::consensus::{BlockWithParentQc, QuorumCertificate, ValidatorSet};
@@ -43,7 +43,6 @@ struct Following {
     replica: Replica<MemoryStore>,
     verifier: Verifier,
     buffer: RangeBuffer,
-    halted: bool,
 }
 
 pub struct Observer {
@@ -98,7 +97,6 @@ impl Observer {
                 QuorumCertificate::genesis(&genesis_block),
             ),
             buffer: RangeBuffer::new(KEPT_MAX_BYTES),
-            halted: false,
         });
         Ok(())
     }
@@ -110,7 +108,10 @@ impl Observer {
     /// The request to send now, if the observer is up, not halted and not waiting for an answer
     /// (one that took longer than `patience_ms` is given up, as the engine gives up on a peer).
     pub fn request(&mut self, now: u64, patience_ms: u64) -> Option<Vec<u8>> {
-        let following = self.following.as_ref().filter(|f| !f.halted)?;
+        let following = self
+            .following
+            .as_ref()
+            .filter(|f| f.replica.halted().is_none())?;
         if self
             .in_flight_since
             .is_some_and(|sent| now < sent + patience_ms)
@@ -131,69 +132,63 @@ impl Observer {
     /// A validator's answer, as untrusted bytes off the wire.
     pub fn on_response(&mut self, bytes: &[u8]) -> Vec<ObserverAction> {
         self.in_flight_since = None;
-        let Some(following) = self.following.as_mut().filter(|f| !f.halted) else {
+        let Some(following) = self
+            .following
+            .as_mut()
+            .filter(|f| f.replica.halted().is_none())
+        else {
             return Vec::new();
         };
         // Decoded with the limits the real network edge applies.
         let Ok(SyncResponse::Committed { blocks, .. }) = SyncResponse::from_bytes(bytes) else {
             return vec![ObserverAction::Refused];
         };
-        let (head_id, head_height) = {
-            let ledger = following.replica.ledger();
-            (ledger.head().id(), ledger.head().height)
-        };
-        let (blocks, certificate) =
-            match following
-                .buffer
-                .receive(&mut following.verifier, head_id, head_height, blocks)
-            {
-                Received::Proven {
-                    blocks,
-                    certificate,
-                } => (blocks, certificate),
-                Received::Refused { .. } | Received::TooLarge { .. } => {
-                    return vec![ObserverAction::Refused];
-                }
-                Received::Nothing | Received::Kept { .. } => return Vec::new(),
-            };
-        let previous_head = *self.committed.last().expect("genesis is committed");
-        let committed: Vec<BlockWithParentQc> = blocks
-            .iter()
-            .map(|item| BlockWithParentQc {
-                block: item.block.clone(),
-                parent_qc: item.certificates.parent_qc.clone(),
-            })
-            .collect();
-        let mut actions = Vec::new();
-        for run in tenge_driver::sync::runs(blocks) {
-            let result = tenge_driver::sync::execute_run(
-                &following.replica.ledger(),
-                run,
+        let followed = following
+            .replica
+            .follow(
+                &mut following.verifier,
+                &mut following.buffer,
+                blocks,
                 SignatureCheck::All,
                 1,
-            );
-            let executed = match result {
-                Ok(executed) => executed,
-                Err(error) => {
-                    // Certified blocks that do not re-execute: never follow silently.
-                    following.halted = true;
-                    actions.push(ObserverAction::Halted(error));
-                    return actions;
-                }
-            };
-            let executed = following
-                .replica
-                .commit_run(executed, &mut Verdicts(&mut HashMap::new()))
-                .expect("memory store commits in order");
-            self.committed
-                .extend(executed.iter().map(|executed| executed.block.id()));
-        }
+                &mut Verdicts(&mut HashMap::new()),
+            )
+            .expect("memory store commits in order");
+        let (executed, parent_qcs, certificate) = match followed {
+            Followed::Committed {
+                executed,
+                parent_qcs,
+                certificate,
+            } => (executed, parent_qcs, certificate),
+            Followed::Refused { .. } | Followed::TooLarge { .. } => {
+                return vec![ObserverAction::Refused];
+            }
+            Followed::Nothing | Followed::Kept { .. } => return Vec::new(),
+            // Certified blocks that do not re-execute: never follow silently.
+            Followed::Halted { reason, executed } => {
+                self.committed
+                    .extend(executed.iter().map(|executed| executed.block.id()));
+                return vec![ObserverAction::Halted(reason)];
+            }
+        };
+        let previous_head = *self.committed.last().expect("genesis is committed");
+        self.committed
+            .extend(executed.iter().map(|executed| executed.block.id()));
+        let mut actions = Vec::new();
         if let Err(error) = following.replica.ledger().audit() {
             actions.push(ObserverAction::AuditFailed(error));
         }
+        let blocks = executed
+            .into_iter()
+            .zip(parent_qcs)
+            .map(|(executed, parent_qc)| BlockWithParentQc {
+                block: executed.block,
+                parent_qc,
+            })
+            .collect();
         actions.push(ObserverAction::Committed {
             previous_head,
-            blocks: committed,
+            blocks,
             certificate,
         });
         actions
