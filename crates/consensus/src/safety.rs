@@ -75,7 +75,8 @@ pub enum SafetyViolation {
     AlreadyProposed { round: Round },
 }
 
-/// Learns from a QC: the highest 1-chain and 2-chain rounds seen.
+/// Learns from a QC: the highest 1-chain and 2-chain rounds seen (Aptos `safety_rules.rs`
+/// `observe_qc`).
 pub fn observe_qc(data: &mut SafetyData, qc: &QuorumCertificate) {
     data.one_chain_round = data.one_chain_round.max(qc.round());
     data.preferred_round = data.preferred_round.max(qc.data.parent_round);
@@ -90,6 +91,8 @@ pub fn check_vote(
     tc: Option<&TimeoutCertificate>,
 ) -> Result<(), SafetyViolation> {
     observe_qc(data, qc);
+    // First voting rule (Aptos `safety_rules.rs` `verify_and_update_last_vote_round`): one vote
+    // per round, in increasing rounds.
     if round <= data.last_voted_round {
         return Err(SafetyViolation::AlreadyVoted {
             round,
@@ -97,12 +100,18 @@ pub fn check_vote(
         });
     }
     let qc_round = qc.round();
+    // Second voting rule (Aptos `safety_rules.rs` `verify_and_update_preferred_round`): the QC is
+    // not older than the highest 2-chain round seen. Aptos's 2-chain vote path does not apply
+    // it; here it is kept as an extra restriction.
     if qc_round < data.preferred_round {
         return Err(SafetyViolation::QcBelowPreferredRound {
             qc_round,
             preferred: data.preferred_round,
         });
     }
+    // The 2-chain voting rule of Jolteon (Gelashvili et al., "Jolteon and Ditto", FC 2022), as in
+    // Aptos `safety_rules_2chain.rs` `safe_to_vote`: the round follows the QC's, or follows a
+    // TC's whose highest reported QC this QC reaches.
     let follows_qc = round.follows(qc_round);
     let follows_tc =
         tc.is_some_and(|tc| round.follows(tc.round) && qc_round >= tc.highest_qc_round());
@@ -138,6 +147,9 @@ pub fn check_timeout(
         });
     }
     let qc_round = high_qc.round();
+    // The 2-chain timeout rule of Jolteon (Gelashvili et al., "Jolteon and Ditto", FC 2022), as in
+    // Aptos `safety_rules_2chain.rs` `safe_to_timeout`: the round follows the QC's or the TC's,
+    // and the QC is not older than the highest 1-chain round seen.
     let follows = round.follows(qc_round) || last_tc.is_some_and(|tc| round.follows(tc.round));
     if !follows {
         return Err(SafetyViolation::NotSafeToTimeout {

@@ -61,8 +61,9 @@ fn proposal_hash(
     tenge_types::consensus::proposal_signing_hash(genesis, block_id, round, parent_qc, tc)
 }
 
-fn node(me: ValidatorIndex, genesis: &Block) -> Consensus {
-    let mut core = Consensus::new(
+/// Validator `me` at genesis, with default settings and empty safety data, not started.
+fn fresh(me: ValidatorIndex, genesis: &Block) -> Consensus {
+    Consensus::new(
         Config::default(),
         me,
         keypair(me),
@@ -77,7 +78,11 @@ fn node(me: ValidatorIndex, genesis: &Block) -> Consensus {
             safety: SafetyData::default(),
             pending: vec![],
         },
-    );
+    )
+}
+
+fn node(me: ValidatorIndex, genesis: &Block) -> Consensus {
+    let mut core = fresh(me, genesis);
     core.handle(TimestampMs(0), Input::Start);
     assert_eq!(core.round(), Round(1));
     core
@@ -229,7 +234,7 @@ fn h4_relayed_forged_tc_penalises_sender_not_author() {
     });
     let effects = deliver(&mut core, 2, ConsensusMessage::Timeout(Box::new(relayed)));
     assert_eq!(penalised(&effects), vec![2], "the relay, never the author");
-    assert!(core.timeouts[&Round(1)].contains_key(&1));
+    assert!(core.timeouts.contains(Round(1), 1));
     assert_eq!(core.round(), Round(1), "the forged TC moved nothing");
 }
 
@@ -380,12 +385,13 @@ fn m8_one_vote_per_author_round() {
         evidence += evidence_count(&effects);
         penalties.extend(penalised(&effects));
     }
-    let stored: usize = core.votes[&Round(1)]
-        .values()
-        .filter(|voters| voters.contains_key(&3))
+    let held = core.votes.voters(Round(1));
+    let stored = held
+        .iter()
+        .filter(|(_, voters)| voters.contains(&3))
         .count();
     assert_eq!(stored, 1, "one vote per (author, round) in aggregation");
-    assert_eq!(core.votes[&Round(1)].len(), 1);
+    assert_eq!(held.len(), 1);
     assert_eq!(evidence, 1);
     assert_eq!(penalties, vec![3; 199]);
     // Once the author is known to equivocate, a further conflicting vote is not verified: a
@@ -441,7 +447,10 @@ fn m8_forged_vote_does_not_take_the_author_slot() {
         ConsensusMessage::Vote(vote(&genesis_id, 3, &data)),
     );
     assert!(effects.is_empty());
-    assert!(core.votes[&Round(1)][&vote_hash(&genesis_id, &data)].contains_key(&3));
+    assert_eq!(
+        core.votes.voters(Round(1)),
+        vec![(vote_hash(&genesis_id, &data), vec![3])]
+    );
 }
 
 // ---- M6 -----------------------------------------------------------------------------------
