@@ -1,5 +1,6 @@
 //! Regression tests for the security review of 2026-11 (findings H4, H5, M6, M8), each named
-//! after its finding. They drive one core with hand-made, really signed messages.
+//! after its finding. They drive one core with hand-made, really signed messages. The helpers
+//! here also serve the table tests of `steps`.
 
 use tenge_crypto::Keypair;
 use tenge_types::block::transactions_root;
@@ -12,6 +13,8 @@ use tenge_types::{
 };
 
 use crate::{Config, Consensus, Effect, Input, InvalidMessage, Recovery, SafetyData, Verifier};
+
+mod steps;
 
 const N: ValidatorIndex = 4;
 
