@@ -579,3 +579,231 @@ impl<S: Store + ?Sized> Replica<S> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenge_consensus::{Config, SafetyData};
+    use tenge_crypto::Keypair;
+    use tenge_ledger::testkit::TestNetwork;
+    use tenge_storage::MemoryStore;
+    use tenge_types::transaction::Issue;
+    use tenge_types::{Amount, Payload};
+
+    /// Verdicts computed one at a time, nothing cached.
+    struct Verify;
+
+    impl Host for Verify {
+        fn verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool> {
+            tenge_ledger::verify_signatures(transactions, 1)
+        }
+    }
+
+    const BUDGET: BlockBudget = BlockBudget {
+        transactions: 100,
+        bytes: 1 << 20,
+    };
+
+    /// A one-validator network (a quorum of one commits alone) and its replica, opened on a
+    /// fresh memory store as a node opens its data dir.
+    fn single_validator() -> (TestNetwork, Arc<MemoryStore>, Replica<MemoryStore>) {
+        let net = TestNetwork::new(1, 1);
+        let validators = ValidatorSet::new(vec![net.validators[0].public_key()]);
+        let store = Arc::new(MemoryStore::new());
+        let Opened {
+            genesis_block,
+            head,
+            ledger,
+        } = open(store.as_ref(), &net.genesis, &validators).expect("opens");
+        let recovery =
+            crate::recover(store.as_ref(), &genesis_block, &head, Round(0)).expect("recovers");
+        let consensus = Consensus::new(
+            Config::default(),
+            0,
+            Keypair::from_secret(net.validators[0].secret_bytes()),
+            validators,
+            &genesis_block,
+            recovery,
+        );
+        let replica = Replica::new(
+            Some((0, consensus)),
+            Arc::new(RwLock::new(ledger)),
+            store.clone(),
+            Mempool::new(100),
+        );
+        (net, store, replica)
+    }
+
+    /// Runs the replica as a shell would, proposing at once whenever asked, until the ledger
+    /// reaches `height`. Returns every output, and checks on the way that each signed message
+    /// left only after the safety data covering it was in the store.
+    fn run_to(replica: &mut Replica<MemoryStore>, store: &MemoryStore, height: u64) -> Vec<Output> {
+        let mut all = Vec::new();
+        let mut inputs = vec![Input::Start];
+        let mut now = TimestampMs(1_000);
+        for _ in 0..1_000 {
+            if replica.ledger().head().height.0 >= height {
+                return all;
+            }
+            let input = inputs.pop().unwrap_or(Input::RoundTimerFired {
+                round: replica.consensus().unwrap().round(),
+            });
+            now.0 += 10;
+            let mut out = Vec::new();
+            replica
+                .handle(now, input, &mut Verify, &mut out)
+                .expect("memory store");
+            for output in &out {
+                if let Output::Signed { outgoing, .. } = output {
+                    let message = match outgoing {
+                        Outgoing::Send { message, .. } | Outgoing::Broadcast { message } => message,
+                    };
+                    if let ConsensusMessage::Vote(vote) = message {
+                        let stored = SafetyData::from_bytes(
+                            &store.safety_data().unwrap().expect("safety data stored"),
+                        )
+                        .unwrap();
+                        assert!(
+                            stored.last_voted_round >= vote.data.round,
+                            "a vote for round {} left without its safety data stored",
+                            vote.data.round
+                        );
+                    }
+                }
+                if let Output::PayloadWanted { round, parent_id } = output {
+                    let block = replica
+                        .build(now, *round, *parent_id, BUDGET)
+                        .expect("parent executed");
+                    inputs.push(Input::PayloadReady {
+                        round: *round,
+                        block,
+                    });
+                }
+            }
+            all.extend(out);
+        }
+        panic!("the single validator did not reach height {height}");
+    }
+
+    #[test]
+    fn a_single_validator_commits_through_the_driver_and_the_store_holds_what_the_ledger_holds() {
+        let (net, store, mut replica) = single_validator();
+        let issue = net.officers_sign(
+            0,
+            Payload::Issue(Issue {
+                to: net.bank(0),
+                amount: Amount::from_tiyn(500),
+            }),
+        );
+        assert_eq!(
+            replica.offer(issue.clone(), issue.hash(), Instant::now()),
+            Ok(true)
+        );
+        let outputs = run_to(&mut replica, &store, 3);
+
+        // Its own votes went to itself, never out.
+        assert!(outputs.iter().any(|o| matches!(
+            o,
+            Output::Signed {
+                outgoing: Outgoing::Send { to: 0, .. },
+                to_self: true
+            }
+        )));
+        assert!(!outputs.iter().any(|o| matches!(o, Output::Send { .. })));
+        // What the ledger committed is in the store, each run ending on its certificate.
+        let committed: Vec<&ExecutedBlock> = outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Committed { executed, .. } => Some(executed),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let head = replica.ledger().head().clone();
+        assert_eq!(committed.last().unwrap().block.header, head);
+        let stored = store.head().unwrap().unwrap();
+        assert_eq!(stored.block.id(), head.id());
+        assert!(
+            StoredCertificates::from_bytes(&stored.certificate)
+                .unwrap()
+                .commit_qc
+                .is_some()
+        );
+        // The issuance was proposed, committed, applied and settled out of the mempool.
+        assert!(
+            committed
+                .iter()
+                .any(|e| e.block.transactions == vec![issue.clone()])
+        );
+        assert_eq!(
+            replica
+                .ledger()
+                .state()
+                .account(&net.bank(0))
+                .unwrap()
+                .balance,
+            Amount::from_tiyn(500)
+        );
+        assert!(replica.mempool().is_empty());
+        // Reopened, the store gives back the same head, proven.
+        let validators = ValidatorSet::new(vec![net.validators[0].public_key()]);
+        let reopened = open(store.as_ref(), &net.genesis, &validators).expect("reopens");
+        assert_eq!(reopened.ledger.head().id(), head.id());
+        assert_eq!(
+            reopened.ledger.state().root(),
+            replica.ledger().state().root()
+        );
+    }
+
+    #[test]
+    fn a_halted_replica_handles_nothing_more() {
+        let (_net, store, mut replica) = single_validator();
+        replica.halt("certified blocks did not re-execute".into());
+        let mut out = Vec::new();
+        replica
+            .handle(TimestampMs(1_000), Input::Start, &mut Verify, &mut out)
+            .unwrap();
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(
+            store.safety_data().unwrap(),
+            Some(SafetyData::default().to_bytes())
+        );
+        assert_eq!(
+            replica.halted(),
+            Some("certified blocks did not re-execute")
+        );
+    }
+
+    #[test]
+    fn an_observer_replica_ignores_consensus_inputs() {
+        let (net, store, replica) = single_validator();
+        let ledger = Arc::new(RwLock::new(
+            tenge_ledger::Ledger::from_genesis(&net.genesis).unwrap(),
+        ));
+        drop(replica);
+        let mut observer = Replica::new(None, ledger, store, Mempool::new(0));
+        let mut out = Vec::new();
+        observer
+            .handle(TimestampMs(1_000), Input::Start, &mut Verify, &mut out)
+            .unwrap();
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(observer.ledger().head().height, Height(0));
+    }
+
+    #[test]
+    fn a_store_of_another_network_does_not_open() {
+        let net = TestNetwork::new(1, 4);
+        let validators = ValidatorSet::new(net.validators.iter().map(|k| k.public_key()).collect());
+        let store = MemoryStore::new();
+        open(&store, &net.genesis, &validators).expect("a fresh store opens");
+        // Another network's genesis on the same store: refused, naming the store.
+        let other = TestNetwork::new(2, 4);
+        let error = open(&store, &other.genesis, &validators)
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(error, OpenError::Store(StoreError::WrongNetwork { .. })),
+            "{error}"
+        );
+    }
+}

@@ -131,13 +131,6 @@ fn mempool_reason(error: &MempoolError) -> &'static str {
     }
 }
 
-/// The consensus core's position, before and after it handles an input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ConsensusPosition {
-    pub round: Round,
-    pub high_qc_round: Round,
-}
-
 /// Every metric of a node. Built once at start; the registry is complete before the first scrape.
 pub struct Metrics {
     registry: Registry,
@@ -424,8 +417,8 @@ impl Metrics {
     /// timer that fired in its own round.
     pub(crate) fn consensus_moved(
         &self,
-        before: ConsensusPosition,
-        after: ConsensusPosition,
+        before: tenge_driver::Position,
+        after: tenge_driver::Position,
         timer_fired_for: Option<Round>,
     ) {
         if after.high_qc_round > before.high_qc_round {
@@ -690,7 +683,7 @@ mod tests {
     #[test]
     fn a_round_entered_by_timeout_certificate_is_told_from_one_entered_by_qc() {
         let metrics = Metrics::new();
-        let at = |round, high_qc_round| ConsensusPosition {
+        let at = |round, high_qc_round| tenge_driver::Position {
             round: Round(round),
             high_qc_round: Round(high_qc_round),
         };

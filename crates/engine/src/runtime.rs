@@ -1,39 +1,37 @@
-//! The engine thread: one loop that owns the consensus core, the mempool and the executed but
-//! uncommitted blocks, and performs the core's effects.
+//! The engine thread: one loop that owns the node's driver (`tenge_driver::Replica`: the
+//! consensus core, the mempool, the executed but uncommitted blocks, the ledger's writes) and
+//! feeds it from libp2p, the API and timers, then does what it asks: sends, timers, proposals,
+//! commit events, penalties.
 
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tenge_consensus::{Consensus, Effect, Input, Outgoing, Verifier};
-use tenge_driver::sync::{RangeBuffer, Received};
+use tenge_consensus::{Consensus, Input, Outgoing, Verifier};
+use tenge_driver::sync::RangeBuffer;
+use tenge_driver::{Followed, Host, Output, Position, Replica};
 use tenge_ledger::{CheckedTransaction, ExecutedBlock, Ledger, verify_signatures};
 use tenge_network::{
     Channel, NetworkClient, NetworkConfig, NetworkEvent, PeerConfig, PublicKey, SyncReply,
 };
-use tenge_storage::{RocksStore, Store};
+use tenge_storage::RocksStore;
 use tenge_types::consensus::{
-    BlockWithParentQc, ConsensusMessage, QuorumCertificate, StoredCertificates, ValidatorIndex,
-    ValidatorSet,
+    BlockWithParentQc, ConsensusMessage, QuorumCertificate, ValidatorIndex, ValidatorSet,
 };
 use tenge_types::sync::{SyncRequest, SyncResponse};
-use tenge_types::{
-    AccountId, Block, BlockId, Domain, HashValue, Round, SignedTransaction, TimestampMs, encode,
-};
+use tenge_types::{AccountId, BlockId, HashValue, Round, SignedTransaction, TimestampMs, encode};
 use tokio::sync::{broadcast, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::mempool::Mempool;
-use crate::metrics::{ConsensusPosition, Metrics};
+use crate::metrics::Metrics;
 use crate::{
     CommitEvent, Counters, EngineConfig, EngineError, EngineHandle, Mode, Status, SubmitError,
 };
 
 use tenge_driver::admission::GOSSIP_BATCH;
-/// A fetch response stops growing past this many bytes (a consensus message may be 16 MiB).
-const FETCH_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 /// Remembered verified transaction digests, per generation (two generations are kept).
 const VERIFIED_GENERATION: usize = 500_000;
 
@@ -94,31 +92,53 @@ impl VerifiedSet {
     }
 }
 
+/// The engine's side of the driver: signature verdicts from the verified set, the rest verified
+/// now (batched, on the verification threads); measurements into the metrics.
+struct EngineHost<'a> {
+    verified: &'a mut VerifiedSet,
+    metrics: &'a Metrics,
+    threads: usize,
+}
+
+impl Host for EngineHost<'_> {
+    fn verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool> {
+        let digests: Vec<HashValue> = transactions.iter().map(SignedTransaction::digest).collect();
+        let unknown: Vec<usize> = (0..transactions.len())
+            .filter(|i| !self.verified.contains(&digests[*i]))
+            .collect();
+        let mut valid = vec![true; transactions.len()];
+        if !unknown.is_empty() {
+            let batch: Vec<SignedTransaction> =
+                unknown.iter().map(|i| transactions[*i].clone()).collect();
+            let results = verify_signatures(&batch, self.threads);
+            for (i, ok) in unknown.into_iter().zip(results) {
+                valid[i] = ok;
+                if ok {
+                    self.verified.insert(digests[i]);
+                }
+            }
+        }
+        valid
+    }
+
+    fn safety_written(&mut self, elapsed: Duration) {
+        self.metrics.safety_data_written(elapsed);
+    }
+
+    fn blocks_written(&mut self, elapsed: Duration, bytes: usize) {
+        self.metrics.blocks_written(elapsed, bytes);
+    }
+
+    fn moved(&mut self, before: Position, after: Position, timer: Option<Round>) {
+        self.metrics.consensus_moved(before, after, timer);
+    }
+}
+
 /// Opens the store, rebuilds the ledger, starts the network and the engine thread.
 pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| EngineError::Corrupt(format!("data dir: {e}")))?;
     let store = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
-    let genesis_ledger = Ledger::from_genesis(&config.genesis)?;
-    let genesis_block = Block {
-        header: genesis_ledger.head().clone(),
-        transactions: vec![],
-    };
-    store.initialize(
-        config.genesis.hash(),
-        &genesis_block,
-        &genesis_ledger.state().entries(),
-    )?;
-    let head = store
-        .head()?
-        .ok_or_else(|| EngineError::Corrupt("initialised store has no head".into()))?;
-    let ledger = Ledger::from_stored(
-        config.genesis.chain_id.clone(),
-        head.block.header.clone(),
-        store.state_entries()?,
-    )?;
-    info!(height = %ledger.head().height, root = %ledger.state().root().short(), "state loaded and audited");
-
     let validators = ValidatorSet::new(
         config
             .genesis
@@ -132,14 +152,21 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         .iter()
         .position(|k| *k == config.key.public_key())
         .map(|i| i as ValidatorIndex);
-    // The head must be proven committed by the genesis validators, as a synced range is (L6).
-    tenge_driver::sync::prove_head(&validators, &genesis_block, &head).map_err(|reason| {
-        EngineError::Corrupt(format!(
-            "head block {} at height {} is not proven committed: {reason}",
-            head.block.id().short(),
-            head.block.header.height
-        ))
+    // The store initialised or checked against the genesis, the ledger rebuilt, and the head
+    // proven committed by the genesis validators, as a synced range is (L6).
+    let tenge_driver::Opened {
+        genesis_block,
+        head,
+        ledger,
+    } = tenge_driver::open(store.as_ref(), &config.genesis, &validators).map_err(|error| {
+        match error {
+            tenge_driver::replica::OpenError::Store(error) => EngineError::Storage(error),
+            tenge_driver::replica::OpenError::Genesis(error) => EngineError::Genesis(error),
+            tenge_driver::replica::OpenError::State(error) => EngineError::State(error),
+            other => EngineError::Corrupt(other.to_string()),
+        }
     })?;
+    info!(height = %ledger.head().height, root = %ledger.state().root().short(), "state loaded and audited");
     let consensus = match config.mode {
         Mode::Validator => {
             let me = me.ok_or(EngineError::NotAValidator(config.key.public_key()))?;
@@ -151,13 +178,16 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
             )?;
             info!(validator = me, last_voted_round = %recovery.safety.last_voted_round, pending = recovery.pending.len(), "consensus state recovered");
             let signer = tenge_crypto::Keypair::from_secret(config.key.secret_bytes());
-            Some(Consensus::new(
-                config.consensus.clone(),
+            Some((
                 me,
-                signer,
-                validators.clone(),
-                &genesis_block,
-                recovery,
+                Consensus::new(
+                    config.consensus.clone(),
+                    me,
+                    signer,
+                    validators.clone(),
+                    &genesis_block,
+                    recovery,
+                ),
             ))
         }
         Mode::Observer => None,
@@ -194,7 +224,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         block_id: head.block.id(),
         state_root: head.block.header.state_root,
         block_time: head.block.header.timestamp,
-        round: consensus.as_ref().map_or(Round(0), Consensus::round),
+        round: consensus.as_ref().map_or(Round(0), |(_, c)| c.round()),
         peers: 0,
         syncing: false,
         mempool_transactions: 0,
@@ -238,21 +268,23 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         validators.clone(),
         QuorumCertificate::genesis(&genesis_block),
     );
-    let engine = Engine {
-        mempool: Mempool::new(config.limits.mempool_max_txs),
-        config,
+    let replica = Replica::new(
         consensus,
+        ledger.clone(),
+        store.clone(),
+        Mempool::new(config.limits.mempool_max_txs),
+    );
+    let engine = Engine {
+        config,
+        replica,
         validators,
-        me,
         ledger,
         store,
         network,
         runtime,
         events,
-        pipeline: tenge_driver::Pipeline::new(),
         verified: VerifiedSet::default(),
         timers: BinaryHeap::new(),
-        local: VecDeque::new(),
         gossip: Vec::new(),
         connected: HashSet::new(),
         status: status_sender,
@@ -462,22 +494,21 @@ impl Drop for GossipWaiting<'_> {
 
 struct Engine {
     config: EngineConfig,
-    consensus: Option<Consensus>,
+    /// The node itself (tenge_driver, shared with the simulator): the consensus core (none for
+    /// an observer), the mempool, the executed blocks above the committed head, the ledger's
+    /// and the store's writes.
+    replica: Replica<RocksStore>,
     validators: ValidatorSet,
-    me: Option<ValidatorIndex>,
+    /// The ledger the replica writes, for reading here (the API reads it too).
     ledger: Arc<RwLock<Ledger>>,
+    /// The replica's store, for serving range sync.
     store: Arc<RocksStore>,
     network: NetworkClient,
     runtime: tokio::runtime::Handle,
     events: SyncSender<EngineEvent>,
-    mempool: Mempool,
-    /// Executed blocks above the committed head (tenge_driver, shared with the simulator).
-    pipeline: tenge_driver::Pipeline,
     verified: VerifiedSet,
     /// Round timers: (deadline, round), earliest first.
     timers: BinaryHeap<std::cmp::Reverse<(Instant, Round)>>,
-    /// Inputs produced by this node for itself (loopback messages, executions).
-    local: VecDeque<Input>,
     /// Client transactions to forward to the other validators.
     gossip: Vec<SignedTransaction>,
     connected: HashSet<PublicKey>,
@@ -560,9 +591,10 @@ impl Engine {
                 self.input(Input::RoundTimerFired { round });
             }
             self.flush_gossip();
-            self.counters
-                .mempool_transactions
-                .store(self.mempool.len() + self.forwarded.len(), Ordering::Relaxed);
+            self.counters.mempool_transactions.store(
+                self.replica.mempool().len() + self.forwarded.len(),
+                Ordering::Relaxed,
+            );
             let mark = self
                 .admission
                 .mark(now, self.config.limits.mempool_admission_max_txs);
@@ -572,7 +604,7 @@ impl Engine {
             if now.duration_since(last_periodic) >= Duration::from_millis(self.periodic_ms()) {
                 last_periodic = now;
                 self.maybe_sync();
-                let expired = self.mempool.expire(
+                let expired = self.replica.mempool_mut().expire(
                     Duration::from_millis(self.config.limits.mempool_ttl_ms),
                     now,
                 );
@@ -597,10 +629,10 @@ impl Engine {
             return;
         }
         self.gaps_published = now;
-        let near_mark = self.mempool.len() * 2 >= mark;
+        let near_mark = self.replica.mempool().len() * 2 >= mark;
         let gaps = if near_mark {
             let ledger = self.ledger.read().expect("ledger lock");
-            self.mempool.senders_waiting_for_gap(|sender| {
+            self.replica.mempool().senders_waiting_for_gap(|sender| {
                 ledger.state().account(sender).map_or(0, |a| a.sequence)
             })
         } else {
@@ -630,7 +662,7 @@ impl Engine {
                     return;
                 };
                 self.metrics.message_received(&message);
-                if self.consensus.is_some() {
+                if self.replica.consensus().is_some() {
                     self.input(Input::Message {
                         from: from as ValidatorIndex,
                         message,
@@ -650,11 +682,8 @@ impl Engine {
             EngineEvent::Gossip { transactions } => {
                 for checked in transactions {
                     self.verified.insert(checked.digest);
-                    let next = self.next_sequence(&checked.tx.transaction.sender);
                     // Gossip is best effort: a full mempool or a stale transaction just drops it.
-                    let inserted =
-                        self.mempool
-                            .insert_hashed(checked.tx, checked.hash, next, Instant::now());
+                    let inserted = self.replica.offer(checked.tx, checked.hash, Instant::now());
                     self.metrics.mempool_insert("gossip", &inserted);
                 }
             }
@@ -670,15 +699,10 @@ impl Engine {
             }
             EngineEvent::SyncResult { from, result } => self.on_sync_result(from, result),
             EngineEvent::IsPending { hash, reply } => {
-                let _ = reply.send(self.mempool.contains(&hash));
+                let _ = reply.send(self.replica.mempool().contains(&hash));
             }
             EngineEvent::Shutdown { .. } => unreachable!("handled by the loop"),
         }
-    }
-
-    fn next_sequence(&self, account: &AccountId) -> u64 {
-        let ledger = self.ledger.read().expect("ledger lock");
-        ledger.state().account(account).map_or(0, |a| a.sequence)
     }
 
     fn admit_client(&mut self, checked: CheckedTransaction) -> Result<HashValue, SubmitError> {
@@ -708,10 +732,7 @@ impl Engine {
                 Ok(hash)
             }
             Mode::Validator => {
-                let next = self.next_sequence(&tx.transaction.sender);
-                let inserted = self
-                    .mempool
-                    .insert_hashed(tx.clone(), hash, next, Instant::now());
+                let inserted = self.replica.offer(tx.clone(), hash, Instant::now());
                 self.metrics.mempool_insert("client", &inserted);
                 if inserted? {
                     self.gossip.push(tx);
@@ -759,79 +780,57 @@ impl Engine {
 
     // ---- consensus ---------------------------------------------------------------------------
 
+    /// Hands an input to the driver and does what it asks.
     fn input(&mut self, input: Input) {
-        self.local.push_back(input);
-        while let Some(input) = self.local.pop_front() {
-            if self.halted.is_some() {
-                self.local.clear();
-                return;
-            }
-            let Some(consensus) = self.consensus.as_mut() else {
-                return;
-            };
-            let kind = match &input {
-                Input::Message { message, .. } => crate::metrics::message_kind(message),
-                _ => "none",
-            };
-            let timer = match &input {
-                Input::RoundTimerFired { round } => Some(*round),
-                _ => None,
-            };
-            let position = |c: &Consensus| ConsensusPosition {
-                round: c.round(),
-                high_qc_round: c.high_qc().round(),
-            };
-            let before = position(&*consensus);
-            let effects = consensus.handle(TimestampMs::now(), input);
-            self.metrics
-                .consensus_moved(before, position(&*consensus), timer);
-            for effect in effects {
-                if let Effect::Invalid { reason, .. } = &effect {
-                    self.metrics.message_refused(kind, reason);
-                }
-                self.effect(effect);
-            }
+        let mut outputs = Vec::new();
+        let mut host = EngineHost {
+            verified: &mut self.verified,
+            metrics: &self.metrics,
+            threads: self.config.limits.verify_threads,
+        };
+        if let Err(error) = self
+            .replica
+            .handle(TimestampMs::now(), input, &mut host, &mut outputs)
+        {
+            fatal("carrying out consensus effects", error);
+        }
+        for output in outputs {
+            self.output(output);
         }
     }
 
-    fn effect(&mut self, effect: Effect) {
-        match effect {
-            Effect::Send { to, message } => self.send(to, message),
-            Effect::Signed(staged) => {
-                let started = Instant::now();
-                let outgoing =
-                    match staged.persist(&mut tenge_driver::SafetyWriter(self.store.as_ref())) {
-                        Ok(outgoing) => outgoing,
-                        Err(error) => fatal("persisting safety data", error),
-                    };
-                self.metrics.safety_data_written(started.elapsed());
-                for message in outgoing {
-                    match message {
-                        Outgoing::Send { to, message } => self.send(to, message),
-                        Outgoing::Broadcast { message } => {
-                            // Validators only: observers follow by range sync and drop
-                            // consensus messages, so sending them is wasted bandwidth (L4).
-                            let bytes = message.to_bytes();
-                            let network = self.network.clone();
-                            let targets = self.other_validators();
-                            self.metrics.messages_sent(&message, targets.len());
-                            self.runtime.spawn(async move {
-                                for to in targets {
-                                    let _ =
-                                        network.send(to, Channel::Consensus, bytes.clone()).await;
-                                }
-                            });
-                        }
+    fn output(&mut self, output: Output) {
+        match output {
+            Output::Send { to, message } => self.send(to, message),
+            // Handed back to this node's core by the driver already.
+            Output::Signed { to_self: true, .. } => {}
+            Output::Signed {
+                outgoing: Outgoing::Send { to, message },
+                ..
+            } => self.send(to, message),
+            Output::Signed {
+                outgoing: Outgoing::Broadcast { message },
+                ..
+            } => {
+                // Validators only: observers follow by range sync and drop consensus messages,
+                // so sending them is wasted bandwidth (L4).
+                let bytes = message.to_bytes();
+                let network = self.network.clone();
+                let targets = self.other_validators();
+                self.metrics.messages_sent(&message, targets.len());
+                self.runtime.spawn(async move {
+                    for to in targets {
+                        let _ = network.send(to, Channel::Consensus, bytes.clone()).await;
                     }
-                }
+                });
             }
-            Effect::ScheduleTimer { round, after_ms } => {
+            Output::Timer { round, after_ms } => {
                 self.timers.push(std::cmp::Reverse((
                     Instant::now() + Duration::from_millis(after_ms),
                     round,
                 )));
             }
-            Effect::RequestPayload { round, parent_id } => {
+            Output::PayloadWanted { round, parent_id } => {
                 // Nothing a block could carry (an empty mempool, or one whose transactions all
                 // wait behind sequence gaps) and nothing waiting to be committed: wait a little
                 // for transactions instead of filling the chain (and the disk) with empty
@@ -840,44 +839,21 @@ impl Engine {
                     let due = Instant::now()
                         + Duration::from_millis(self.config.limits.empty_block_interval_ms);
                     self.payload_due = Some((round, parent_id, due));
-                    self.payload_checked = self.mempool.insertions();
+                    self.payload_checked = self.replica.mempool().insertions();
                 } else {
                     self.propose(round, parent_id);
                 }
             }
-            Effect::ExecuteBlock { block } => {
-                let block_id = block.id();
-                let result = self.execute(block);
-                if let Err(reason) = &result {
-                    warn!(block = %block_id.short(), %reason, "block refused");
-                    self.metrics.block_failed_execution();
-                }
-                self.local
-                    .push_back(Input::BlockExecuted { block_id, result });
+            Output::BlockRefused { block_id, reason } => {
+                warn!(block = %block_id.short(), %reason, "block refused");
+                self.metrics.block_failed_execution();
             }
-            Effect::Commit {
-                blocks,
-                certificate,
-            } => self.commit_consensus(blocks, certificate),
-            Effect::Fetch {
-                from,
-                block_id,
-                count,
-            } => self.send(from, ConsensusMessage::FetchRequest { block_id, count }),
-            Effect::ServeFetch {
-                to,
-                block_id,
-                count,
-            } => {
-                let blocks = self.serve_fetch(block_id, count);
-                if !blocks.is_empty() {
-                    self.send(to, ConsensusMessage::FetchResponse { blocks });
-                }
-            }
-            Effect::Evidence(evidence) => {
+            Output::Committed { executed, .. } => self.committed(executed),
+            Output::Evidence(evidence) => {
                 warn!(author = evidence.author, round = %evidence.round, kind = evidence.kind, "equivocation evidence");
             }
-            Effect::Invalid { from, reason } => {
+            Output::Invalid { from, kind, reason } => {
+                self.metrics.message_refused(kind, &reason);
                 if let Some(key) = self.validators.key(from).copied() {
                     let network = self.network.clone();
                     self.runtime.spawn(async move {
@@ -885,30 +861,40 @@ impl Engine {
                     });
                 }
             }
-            Effect::Halt { reason } => self.halt(reason),
+            Output::Halted(reason) => self.halt(reason),
         }
     }
 
+    /// Builds this node's block for `round` and hands it to the core.
     fn propose(&mut self, round: Round, parent_id: BlockId) {
         self.payload_due = None;
-        if let Some(block) = self.build(round, parent_id) {
-            self.local.push_back(Input::PayloadReady { round, block });
+        let budget = crate::mempool::BlockBudget {
+            transactions: self.config.limits.block_max_txs,
+            bytes: crate::mempool::BLOCK_TRANSACTION_BYTES,
+        };
+        if let Some(block) = self
+            .replica
+            .build(TimestampMs::now(), round, parent_id, budget)
+        {
+            self.input(Input::PayloadReady { round, block });
         }
     }
 
     /// True if an uncommitted ancestor (up to `parent_id`) carries transactions: it needs
     /// children to commit, so the next block goes out at once, empty or not.
     fn uncommitted_transactions(&self, parent_id: BlockId) -> bool {
-        let ledger = self.ledger.read().expect("ledger lock");
-        self.pipeline
-            .ancestors(ledger.head().id(), parent_id)
+        let head = self.replica.ledger().head().id();
+        self.replica
+            .pipeline()
+            .ancestors(head, parent_id)
             .is_some_and(|chain| chain.iter().any(|b| !b.block.transactions.is_empty()))
     }
 
     fn mempool_has_ready(&self) -> bool {
-        let ledger = self.ledger.read().expect("ledger lock");
+        let ledger = self.replica.ledger();
         let state = ledger.state();
-        self.mempool
+        self.replica
+            .mempool()
             .has_ready(|id| state.account(id).map_or(0, |a| a.sequence))
     }
 
@@ -918,23 +904,18 @@ impl Engine {
         let Some((_, _, due)) = self.payload_due else {
             return;
         };
-        let inserted = self.mempool.insertions() != self.payload_checked;
-        self.payload_checked = self.mempool.insertions();
+        let insertions = self.replica.mempool().insertions();
+        let inserted = insertions != self.payload_checked;
+        self.payload_checked = insertions;
         if let Some((round, parent_id, _)) = self.payload_due
             && ((inserted && self.mempool_has_ready()) || Instant::now() >= due)
         {
-            self.payload_due = None;
-            if let Some(block) = self.build(round, parent_id) {
-                self.input(Input::PayloadReady { round, block });
-            }
+            self.propose(round, parent_id);
         }
     }
 
+    /// Sends a message to another validator (the driver keeps those to this node).
     fn send(&mut self, to: ValidatorIndex, message: ConsensusMessage) {
-        if Some(to) == self.me {
-            self.local.push_back(Input::Message { from: to, message });
-            return;
-        }
         let Some(key) = self.validators.key(to).copied() else {
             return;
         };
@@ -948,141 +929,47 @@ impl Engine {
 
     fn halt(&mut self, reason: String) {
         error!(%reason, "HALTED: this node stops following the chain; investigate before restarting");
+        self.replica.halt(reason.clone());
         self.halted = Some(reason);
         self.publish_status();
     }
 
-    fn build(&mut self, round: Round, parent_id: BlockId) -> Option<Block> {
-        let ledger = self.ledger.read().expect("ledger lock");
-        let budget = crate::mempool::BlockBudget {
-            transactions: self.config.limits.block_max_txs,
-            bytes: crate::mempool::BLOCK_TRANSACTION_BYTES,
-        };
-        let mempool = &self.mempool;
-        self.pipeline.build(
-            &ledger,
-            round,
-            parent_id,
-            TimestampMs::now(),
-            |in_ancestors, state| {
-                let transactions = mempool.select(budget, in_ancestors, |id| {
-                    state.account(id).map_or(0, |a| a.sequence)
-                });
-                // Every mempool transaction was verified on entry.
-                let valid = vec![true; transactions.len()];
-                (transactions, valid)
-            },
-        )
-    }
-
-    /// Signature verdicts for a block: from the verified set, the rest verified now (batched).
-    fn signature_verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool> {
-        let digests: Vec<HashValue> = transactions.iter().map(SignedTransaction::digest).collect();
-        let unknown: Vec<usize> = (0..transactions.len())
-            .filter(|i| !self.verified.contains(&digests[*i]))
-            .collect();
-        let mut valid = vec![true; transactions.len()];
-        if !unknown.is_empty() {
-            let batch: Vec<SignedTransaction> =
-                unknown.iter().map(|i| transactions[*i].clone()).collect();
-            let results = verify_signatures(&batch, self.config.limits.verify_threads);
-            for (i, ok) in unknown.into_iter().zip(results) {
-                valid[i] = ok;
-                if ok {
-                    self.verified.insert(digests[i]);
-                }
-            }
+    /// Blocks the driver made permanent (store, ledger, mempool): the admission mark, the
+    /// metrics and the subscribers hear of each, in order.
+    fn committed(&mut self, executed: Vec<ExecutedBlock>) {
+        for executed in executed {
+            let header = &executed.block.header;
+            self.admission
+                .record(Instant::now(), u64::from(header.transaction_count));
+            let applied = executed.execution.applied_count() as u32;
+            self.metrics.block_committed(
+                applied,
+                executed
+                    .execution
+                    .receipts
+                    .iter()
+                    .filter_map(|receipt| receipt.outcome.as_ref().err().map(|r| r.code)),
+                Duration::from_millis(TimestampMs::now().0.saturating_sub(header.timestamp.0)),
+            );
+            let _ = self.commits.send(CommitEvent {
+                height: header.height,
+                block_id: executed.block.id(),
+                state_root: header.state_root,
+                timestamp: header.timestamp,
+                transactions: header.transaction_count,
+                applied,
+            });
+            debug!(height = %header.height, transactions = header.transaction_count, "committed");
         }
-        valid
-    }
-
-    fn execute(&mut self, block: Block) -> Result<(), String> {
-        if self.pipeline.contains(&block.id()) {
-            return Ok(());
-        }
-        let valid = self.signature_verdicts(&block.transactions);
-        let ledger = self.ledger.read().expect("ledger lock");
-        self.pipeline.execute(&ledger, block, &valid)
-    }
-
-    fn commit_consensus(&mut self, blocks: Vec<BlockWithParentQc>, certificate: QuorumCertificate) {
-        let committed = self
-            .pipeline
-            .take_committed(&blocks, &certificate)
-            .unwrap_or_else(|error| fatal("commit", error));
-        self.commit_run(committed);
-        let head_height = self.ledger.read().expect("ledger lock").head().height;
-        self.pipeline.prune(head_height);
-    }
-
-    /// Writes the blocks one certificate commits to the store (one atomic, synced write), then
-    /// to the in-memory ledger, in order.
-    fn commit_run(&mut self, run: Vec<(ExecutedBlock, StoredCertificates)>) {
-        let started = Instant::now();
-        let bytes = tenge_driver::write_blocks(self.store.as_ref(), &run)
-            .unwrap_or_else(|error| fatal("committing blocks", error));
-        self.metrics.blocks_written(started.elapsed(), bytes);
-        for (executed, _) in run {
-            self.apply_committed(executed);
-        }
-    }
-
-    /// Makes one written block part of the in-memory ledger, and tells the mempool, the
-    /// metrics and the subscribers.
-    fn apply_committed(&mut self, executed: ExecutedBlock) {
-        {
-            let mut ledger = self.ledger.write().expect("ledger lock");
-            ledger.commit(&executed);
-        }
-        let header = &executed.block.header;
-        self.admission
-            .record(Instant::now(), u64::from(header.transaction_count));
-        let applied = executed.execution.applied_count() as u32;
-        self.metrics.block_committed(
-            applied,
-            executed
-                .execution
-                .receipts
-                .iter()
-                .filter_map(|receipt| receipt.outcome.as_ref().err().map(|r| r.code)),
-            Duration::from_millis(TimestampMs::now().0.saturating_sub(header.timestamp.0)),
-        );
-        {
-            let ledger = self.ledger.read().expect("ledger lock");
-            let state = ledger.state();
-            self.mempool
-                .remove_settled(&executed.execution.receipts, |id| {
-                    state.account(id).map_or(0, |a| a.sequence)
-                });
-        }
+        // Once per committed run: what this observer passed on and the chain has since settled.
         if !self.forwarded.is_empty() {
-            let ledger = self.ledger.read().expect("ledger lock");
+            let ledger = self.replica.ledger();
             let state = ledger.state();
             self.forwarded.retain(|_, (sender, sequence, _)| {
                 *sequence >= state.account(sender).map_or(0, |a| a.sequence)
             });
         }
-        let _ = self.commits.send(CommitEvent {
-            height: header.height,
-            block_id: executed.block.id(),
-            state_root: header.state_root,
-            timestamp: header.timestamp,
-            transactions: header.transaction_count,
-            applied,
-        });
-        debug!(height = %header.height, transactions = header.transaction_count, "committed");
         self.publish_status();
-    }
-
-    fn serve_fetch(&self, block_id: BlockId, count: u16) -> Vec<BlockWithParentQc> {
-        // Within the peer's message limit: stop after FETCH_RESPONSE_BYTES (at least one block).
-        tenge_storage::fetch_response(
-            &*self.store,
-            |id| self.consensus.as_ref().and_then(|c| c.block(id)),
-            block_id,
-            count,
-            FETCH_RESPONSE_BYTES,
-        )
     }
 
     // ---- range sync ---------------------------------------------------------------------------
@@ -1128,7 +1015,7 @@ impl Engine {
             return;
         }
         let height = self.ledger.read().expect("ledger lock").head().height;
-        let behind = match &self.consensus {
+        let behind = match self.replica.consensus() {
             None => true,
             Some(consensus) => {
                 consensus.high_qc().data.height.0 > height.0 + self.config.limits.sync_gap_blocks
@@ -1202,73 +1089,69 @@ impl Engine {
             }
         };
         self.peer_head = head;
-        let (head_id, head_height) = {
-            let ledger = self.ledger.read().expect("ledger lock");
-            (ledger.head().id(), ledger.head().height)
+        let mut host = EngineHost {
+            verified: &mut self.verified,
+            metrics: &self.metrics,
+            threads: self.config.limits.verify_threads,
         };
-        let (blocks, certificate) = match self.sync_buffer.receive(
-            &mut self.verifier,
-            head_id,
-            head_height,
-            blocks,
-        ) {
-            Received::Nothing => {
+        let followed = self
+            .replica
+            .follow(
+                &mut self.verifier,
+                &mut self.sync_buffer,
+                blocks,
+                self.config.limits.sync_signature_check,
+                self.config.limits.verify_threads,
+                &mut host,
+            )
+            .unwrap_or_else(|error| fatal("committing synced blocks", error));
+        let (executed, parent_qcs, certificate) = match followed {
+            Followed::Nothing => {
                 self.metrics.sync_answered("empty", 0);
                 return;
             }
-            Received::Kept { blocks, bytes } => {
+            Followed::Kept { blocks, bytes } => {
                 self.metrics.sync_answered("kept", 0);
                 debug!(blocks, bytes, peer = %from.short(), "sync range kept until proven");
                 self.maybe_sync();
                 return;
             }
-            Received::TooLarge { blocks, bytes } => {
+            Followed::TooLarge { blocks, bytes } => {
                 self.metrics.sync_answered("refused", 0);
                 warn!(blocks, bytes, peer = %from.short(), "unproven sync range too large: dropped");
                 return;
             }
-            Received::Refused { reason, blame_peer } => {
+            Followed::Refused { reason, blame_peer } => {
                 self.refuse_sync(from, &reason, blame_peer);
                 return;
             }
-            Received::Proven {
-                blocks,
-                certificate,
-            } => (blocks, certificate),
-        };
-        let count = blocks.len();
-        let last = blocks.last().map(|item| BlockWithParentQc {
-            block: item.block.clone(),
-            parent_qc: item.certificates.parent_qc.clone(),
-        });
-        // Executed in runs that end on a block with a commit certificate; each run is written in
-        // one piece, so the stored head always carries the certificate that proves it (L6).
-        for run in tenge_driver::sync::runs(blocks) {
-            let result = {
-                let ledger = self.ledger.read().expect("ledger lock");
-                tenge_driver::sync::execute_run(
-                    &ledger,
-                    run,
-                    self.config.limits.sync_signature_check,
-                    self.config.limits.verify_threads,
-                )
-            };
-            match result {
-                Ok(executed) => self.commit_run(executed),
-                // The blocks are certified by a quorum: a different result here means this
-                // node's execution disagrees with the validators'. Never follow silently.
-                Err(error) => {
-                    self.halt(error);
-                    return;
-                }
+            // The blocks are certified by a quorum: a different result here means this node's
+            // execution disagrees with the validators'. The driver stopped following.
+            Followed::Halted { reason, executed } => {
+                self.committed(executed);
+                self.halt(reason);
+                return;
             }
-        }
+            Followed::Committed {
+                executed,
+                parent_qcs,
+                certificate,
+            } => (executed, parent_qcs, certificate),
+        };
+        let count = executed.len();
+        let last = executed
+            .last()
+            .zip(parent_qcs.last())
+            .map(|(executed, parent_qc)| BlockWithParentQc {
+                block: executed.block.clone(),
+                parent_qc: parent_qc.clone(),
+            });
+        self.committed(executed);
         info!(blocks = count, peer = %from.short(), peer_head = %head, "synced");
         self.metrics.sync_answered("applied", count);
         if let Some(head_block) = last {
             let new_height = head_block.block.header.height;
-            self.pipeline.prune(new_height);
-            if self.consensus.is_some() {
+            if self.replica.consensus().is_some() {
                 self.input(Input::Synced {
                     head: Box::new(head_block),
                     certificate: Box::new(certificate),
@@ -1290,8 +1173,8 @@ impl Engine {
             Some((last, since)) if last == height => {
                 if now.duration_since(since) >= Duration::from_secs(10) {
                     let summary = self
-                        .consensus
-                        .as_ref()
+                        .replica
+                        .consensus()
                         .map_or_else(|| "observer".to_string(), Consensus::summary);
                     warn!(%height, peers = self.connected.len(), %summary, "no commit for 10 s");
                     self.progress = Some((height, now));
@@ -1305,7 +1188,7 @@ impl Engine {
     /// commits its parent when the two rounds follow each other (2-chain rule); one that commits
     /// nothing tells no committed height.
     fn known_height(&self, committed: tenge_types::Height) -> tenge_types::Height {
-        let learned = match &self.consensus {
+        let learned = match self.replica.consensus() {
             Some(consensus) => {
                 let certified = &consensus.high_qc().data;
                 match certified.commits() {
@@ -1328,21 +1211,16 @@ impl Engine {
             block_id: header.id(),
             state_root: header.state_root,
             block_time: header.timestamp,
-            round: self.consensus.as_ref().map_or(Round(0), Consensus::round),
+            round: self.replica.consensus().map_or(Round(0), Consensus::round),
             peers: self.connected.len(),
             syncing: self.sync_in_flight.is_some(),
-            mempool_transactions: self.mempool.len(),
+            mempool_transactions: self.replica.mempool().len(),
             halted: self.halted.clone(),
             known_height: self.known_height(header.height),
         };
         drop(ledger);
         self.status.send_replace(status);
     }
-}
-
-#[allow(dead_code)]
-fn domain_marker() -> Domain {
-    Domain::Block
 }
 
 #[cfg(test)]
