@@ -227,6 +227,44 @@ mod tests {
     use tenge_types::{Amount, Payload, Round};
 
     #[test]
+    fn gossip_that_does_not_decode_within_the_limits_is_the_senders_fault() {
+        let net = TestNetwork::new(1, 4);
+        let tx = net.officers_sign(
+            0,
+            Payload::Issue(Issue {
+                to: net.bank(0),
+                amount: Amount::from_tiyn(100),
+            }),
+        );
+        let batch = |count: usize| tenge_types::encode(&vec![tx.clone(); count]);
+
+        let full = decode_gossip(&batch(GOSSIP_BATCH)).expect("a full batch decodes");
+        assert_eq!(full.len(), GOSSIP_BATCH);
+        assert_eq!(full[0], tx);
+
+        let refusals = [
+            ("random bytes", vec![0x13, 0x37, 0x00, 0xff, 0x42]),
+            // A length prefix claiming ~2^28 transactions, with nothing behind it.
+            ("a length no bytes back", vec![0xff, 0xff, 0xff, 0x7f]),
+            ("trailing bytes", [batch(1), vec![0]].concat()),
+            ("a truncated batch", batch(2)[..batch(2).len() - 1].to_vec()),
+        ];
+        for (what, bytes) in refusals {
+            let error = decode_gossip(&bytes).expect_err(what);
+            assert!(
+                error.starts_with("undecodable transaction batch"),
+                "{what}: {error}"
+            );
+        }
+        assert_eq!(
+            decode_gossip(&batch(GOSSIP_BATCH + 1)).expect_err("one over the batch limit"),
+            "transaction batch too long"
+        );
+        let oversized = vec![0u8; MAX_GOSSIP_BYTES + 1];
+        assert!(decode_gossip(&oversized).is_err(), "over the byte limit");
+    }
+
+    #[test]
     fn n3_the_admission_mark_is_a_queue_of_recent_commits_between_floor_and_ceiling() {
         let start = std::time::Instant::now();
         let second = std::time::Duration::from_secs(1);

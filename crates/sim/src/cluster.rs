@@ -544,9 +544,14 @@ impl Cluster {
     }
 
     fn schedule(&mut self, after_ms: u64, event: Event) {
+        self.schedule_at(self.now + after_ms, event);
+    }
+
+    /// Queues `event` at simulated time `time`; events at the same time run in the order queued.
+    fn schedule_at(&mut self, time: u64, event: Event) {
         self.sequence += 1;
         self.queue.push(Reverse(Scheduled {
-            time: self.now + after_ms,
+            time,
             sequence: self.sequence,
             event,
         }));
@@ -648,34 +653,14 @@ impl Cluster {
                 if self.rng.chance(500) {
                     let at = self.rng.below(phase);
                     let up = (at + self.rng.between(200, 3_000)).min(phase);
-                    self.sequence += 1;
-                    self.queue.push(Reverse(Scheduled {
-                        time: at,
-                        sequence: self.sequence,
-                        event: Event::ObserverCrash { observer },
-                    }));
-                    self.sequence += 1;
-                    self.queue.push(Reverse(Scheduled {
-                        time: up,
-                        sequence: self.sequence,
-                        event: Event::ObserverRestart { observer },
-                    }));
+                    self.schedule_at(at, Event::ObserverCrash { observer });
+                    self.schedule_at(up, Event::ObserverRestart { observer });
                 }
             }
         }
         for (node, down_at, up_at) in outages {
-            self.sequence += 1;
-            self.queue.push(Reverse(Scheduled {
-                time: down_at,
-                sequence: self.sequence,
-                event: Event::Crash { node },
-            }));
-            self.sequence += 1;
-            self.queue.push(Reverse(Scheduled {
-                time: up_at,
-                sequence: self.sequence,
-                event: Event::Restart { node },
-            }));
+            self.schedule_at(down_at, Event::Crash { node });
+            self.schedule_at(up_at, Event::Restart { node });
         }
     }
 
@@ -863,10 +848,9 @@ impl Cluster {
     }
 
     /// Delays of the copies of a sync message between validator node `node` and `observer`
-    /// (none if dropped or cut): the drop, duplicate and delay faults, and the symmetric and
-    /// asymmetric partitions (D62).
+    /// (none if dropped or cut): the symmetric and asymmetric partitions (D62), then the link's
+    /// faults.
     fn sync_delays(&mut self, node: usize, observer: usize, to_observer: bool) -> Vec<u64> {
-        let faulty = self.now < self.heal_at;
         let now = self.now;
         if self
             .partitions
@@ -875,6 +859,14 @@ impl Cluster {
         {
             return Vec::new();
         }
+        self.link_delays()
+    }
+
+    /// Delays of the copies of one message on a link the partitions leave open: none if it is
+    /// dropped, two if duplicated, now and then a spike of up to twice the base round timeout.
+    /// Drops, duplicates and spikes happen only before the heal.
+    fn link_delays(&mut self) -> Vec<u64> {
+        let faulty = self.now < self.heal_at;
         if faulty && self.rng.chance(self.faults.drop) {
             return Vec::new();
         }
@@ -1053,9 +1045,20 @@ impl Cluster {
         wire: Wire,
         bytes: Vec<u8>,
     ) {
-        let faulty = self.now < self.heal_at;
-        let mut copies = 1;
-        if faulty && from_node != to {
+        if from_node == to {
+            self.schedule(
+                0,
+                Event::Deliver {
+                    to,
+                    from_node,
+                    from,
+                    wire,
+                    bytes,
+                },
+            );
+            return;
+        }
+        if self.now < self.heal_at {
             // The current round: the highest any running honest node is in.
             let round = (0..self.nodes.len())
                 .filter(|n| self.honest(*n))
@@ -1071,25 +1074,11 @@ impl Cluster {
                 .partitions
                 .iter()
                 .any(|p| p.blocks(from_node, to, self.now, &leader))
-                || self.rng.chance(self.faults.drop)
             {
                 return;
             }
-            if self.rng.chance(self.faults.duplicate) {
-                copies = 2;
-            }
         }
-        for _ in 0..copies {
-            let delay = if from_node == to {
-                0
-            } else if faulty && self.rng.chance(self.faults.spike) {
-                // Up to twice the base round timeout.
-                self.rng
-                    .between(1, 2 * self.config.consensus.round_timeout_base_ms)
-            } else {
-                self.rng
-                    .between(self.faults.min_delay_ms, self.faults.max_delay_ms)
-            };
+        for delay in self.link_delays() {
             self.schedule(
                 delay,
                 Event::Deliver {

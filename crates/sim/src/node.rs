@@ -408,7 +408,6 @@ impl Node {
         let mut actions = Vec::new();
         if self.behavior == Behavior::ForgedCertificates
             && let Input::Message { from, message } = &input
-            && *from != self.validator
             && let Some(forged) = self.forge_certificates(*from, message)
         {
             // Relayed to everyone else under this node's name: the fault is the relay's.
