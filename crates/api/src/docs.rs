@@ -15,7 +15,7 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::server::ApiError;
+use crate::error::ApiError;
 use crate::views::ErrorBody;
 
 /// Where the page finds the document it shows.

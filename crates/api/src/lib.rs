@@ -3,10 +3,14 @@
 #![recursion_limit = "256"]
 
 pub mod docs;
+pub mod error;
+mod events;
+mod handlers;
 pub mod metrics;
 pub mod openapi;
 pub mod proofs;
 pub mod ready;
+mod routes;
 pub mod server;
 pub mod tls;
 
@@ -15,7 +19,9 @@ pub use tenge_client::{client, views};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use server::{ROUTES, router};
+pub use error::ApiError;
+pub use handlers::transactions::TransactionHex;
+pub use routes::{ROUTES, router};
 pub use tenge_client::{Client, ClientError};
 
 /// Limits of the HTTP server, with their units in their names.

@@ -1,5 +1,5 @@
 //! The OpenAPI 3 description of the API, generated from the code: the handlers'
-//! `#[utoipa::path]` annotations (in `server`, `ready` and `docs`) and the view types' `ToSchema`
+//! `#[utoipa::path]` annotations (in `handlers`, `events`, `ready` and `docs`) and the view types' `ToSchema`
 //! derives (in `tenge-client`). The tests below check it against [`ROUTES`], the table the router
 //! itself is built from: every served route is described, and every described route is served.
 
@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa::OpenApi;
 
 #[cfg(test)]
-use crate::server::ROUTES;
+use crate::routes::ROUTES;
 
 /// The API's description. `paths` lists every handler; the schemas of what they take and answer
 /// are collected from their annotations.
@@ -25,24 +25,24 @@ use crate::server::ROUTES;
             rejection codes of docs/ledger.md. docs/api.md describes each route."
     ),
     paths(
-        crate::server::submit,
-        crate::server::submit_batch,
-        crate::server::transaction,
-        crate::server::account,
-        crate::server::latest_block,
-        crate::server::block,
-        crate::server::block_hashes,
-        crate::server::supply,
-        crate::server::account_proof,
-        crate::server::supply_proof,
-        crate::server::earmark_proof,
-        crate::server::policy,
-        crate::server::validators,
-        crate::server::status,
-        crate::server::events,
-        crate::server::openapi,
-        crate::server::metrics,
-        crate::server::health,
+        crate::handlers::transactions::submit,
+        crate::handlers::transactions::submit_batch,
+        crate::handlers::transactions::transaction,
+        crate::handlers::accounts::account,
+        crate::handlers::blocks::latest_block,
+        crate::handlers::blocks::block,
+        crate::handlers::blocks::block_hashes,
+        crate::handlers::chain::supply,
+        crate::handlers::proofs::account_proof,
+        crate::handlers::proofs::supply_proof,
+        crate::handlers::proofs::earmark_proof,
+        crate::handlers::chain::policy,
+        crate::handlers::chain::validators,
+        crate::handlers::chain::status,
+        crate::events::events,
+        crate::handlers::operations::openapi,
+        crate::handlers::operations::metrics,
+        crate::handlers::operations::health,
         crate::ready::ready,
         crate::docs::page,
         crate::docs::page_in_folder,

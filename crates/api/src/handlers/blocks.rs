@@ -1,0 +1,122 @@
+//! Committed blocks: whole, with outcomes and certificates, or as hashes only.
+
+use axum::extract::{Path, State};
+use tenge_engine::EngineHandle;
+use tenge_storage::Store;
+use tenge_types::Height;
+use tenge_types::consensus::StoredCertificates;
+
+use crate::error::{ApiError, ApiResult};
+use crate::views::{BlockHashesView, BlockView, ErrorBody};
+
+fn block_view(engine: &EngineHandle, height: Height) -> Result<BlockView, ApiError> {
+    let block = engine
+        .store
+        .block(height)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
+    let outcomes = block
+        .transactions
+        .iter()
+        .enumerate()
+        .map(|(index, tx)| tenge_storage::block_outcome(engine.store.as_ref(), height, index, tx))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let certificates = engine
+        .store
+        .certificate(height)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .filter(|bytes| !bytes.is_empty())
+        .and_then(|bytes| StoredCertificates::from_bytes(&bytes).ok());
+    Ok(BlockView::new(&block, outcomes, certificates))
+}
+
+/// A committed block with its transactions' outcomes and its certificates.
+#[utoipa::path(
+    get,
+    path = "/v1/blocks/{height}",
+    tag = "blocks",
+    params(("height" = u64, Path, description = "Block height", minimum = 0)),
+    responses(
+        (status = 200, description = "The block, its transactions with outcomes, and its certificates", body = BlockView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 404, description = "No block at this height", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn block(
+    State(engine): State<EngineHandle>,
+    Path(height): Path<String>,
+) -> ApiResult<BlockView> {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("`{height}` is not a block height")))?;
+    Ok(axum::Json(block_view(&engine, Height(height))?))
+}
+
+/// A compact view of a block for load generators and indexers: the hashes of its applied and
+/// rejected transactions.
+#[utoipa::path(
+    get,
+    path = "/v1/blocks/{height}/hashes",
+    tag = "blocks",
+    params(("height" = u64, Path, description = "Block height", minimum = 0)),
+    responses(
+        (status = 200, description = "The hashes of the block's applied and rejected transactions", body = BlockHashesView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 404, description = "No block at this height", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn block_hashes(
+    State(engine): State<EngineHandle>,
+    Path(height): Path<String>,
+) -> ApiResult<BlockHashesView> {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("`{height}` is not a block height")))?;
+    let block = engine
+        .store
+        .block(Height(height))
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
+    let mut view = BlockHashesView {
+        height,
+        timestamp_ms: block.header.timestamp.0,
+        applied: Vec::new(),
+        rejected: Vec::new(),
+    };
+    for (index, tx) in block.transactions.iter().enumerate() {
+        let hash = tx.hash();
+        let rejected =
+            tenge_storage::block_outcome(engine.store.as_ref(), Height(height), index, tx)
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .is_some();
+        if rejected {
+            view.rejected.push(hash.to_hex());
+        } else {
+            view.applied.push(hash.to_hex());
+        }
+    }
+    Ok(axum::Json(view))
+}
+
+/// The committed head block with its certificates.
+#[utoipa::path(
+    get,
+    path = "/v1/blocks/latest",
+    tag = "blocks",
+    responses(
+        (status = 200, description = "The committed head", body = BlockView),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn latest_block(State(engine): State<EngineHandle>) -> ApiResult<BlockView> {
+    let height = engine
+        .ledger
+        .read()
+        .map_err(|_| ApiError::internal("ledger lock poisoned"))?
+        .head()
+        .height;
+    Ok(axum::Json(block_view(&engine, height)?))
+}

@@ -1,0 +1,130 @@
+//! The chain and the node: supply, policy, validators, status.
+
+use axum::extract::State;
+use tenge_engine::EngineHandle;
+
+use crate::error::{ApiError, ApiResult};
+use crate::views::{ErrorBody, PolicyView, StatusView, SupplyView, ValidatorView};
+
+/// Issued, redeemed and outstanding supply, the ceiling and the epoch's issuance.
+#[utoipa::path(
+    get,
+    path = "/v1/supply",
+    tag = "state",
+    responses(
+        (status = 200, description = "Supply at the committed head", body = SupplyView),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn supply(State(engine): State<EngineHandle>) -> ApiResult<SupplyView> {
+    let ledger = engine
+        .ledger
+        .read()
+        .map_err(|_| ApiError::internal("ledger lock poisoned"))?;
+    let head = ledger.head();
+    let state = ledger.state();
+    let global = state.global();
+    let params = &state.policy().active_at(head.height).params;
+    let epoch = tenge_policy_epoch(params, global, head.timestamp);
+    Ok(axum::Json(SupplyView {
+        central_bank: global.central_bank.to_hex(),
+        issued_tiyn: global.issued.tiyn(),
+        redeemed_tiyn: global.redeemed.tiyn(),
+        outstanding_tiyn: global.outstanding().tiyn(),
+        ceiling_tiyn: params.supply_ceiling.tiyn(),
+        epoch,
+        epoch_issued_tiyn: global.epoch_issuance.in_period(epoch).tiyn(),
+        epoch_cap_tiyn: params.issuance_cap_per_epoch.tiyn(),
+        height: head.height.0,
+    }))
+}
+
+/// The issuance epoch of a block at `time`: a copy of `tenge_policy::epoch_of`, kept because
+/// tenge-policy is not a dependency of this crate. It must stay the same rule.
+fn tenge_policy_epoch(
+    params: &tenge_types::PolicyParams,
+    global: &tenge_types::GlobalState,
+    time: tenge_types::TimestampMs,
+) -> u64 {
+    time.0.saturating_sub(global.genesis_time.0) / params.epoch_duration_ms
+}
+
+/// The monetary policy in force and its full history.
+#[utoipa::path(
+    get,
+    path = "/v1/policy",
+    tag = "state",
+    responses(
+        (status = 200, description = "The policy version in force and every version adopted", body = PolicyView),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn policy(State(engine): State<EngineHandle>) -> ApiResult<PolicyView> {
+    let ledger = engine
+        .ledger
+        .read()
+        .map_err(|_| ApiError::internal("ledger lock poisoned"))?;
+    let policy = ledger.state().policy();
+    Ok(axum::Json(PolicyView {
+        current: policy.active_at(ledger.head().height).clone(),
+        history: policy.history.clone(),
+    }))
+}
+
+/// The validator set.
+#[utoipa::path(
+    get,
+    path = "/v1/validators",
+    tag = "state",
+    responses(
+        (status = 200, description = "The genesis validators, in index order", body = Vec<ValidatorView>),
+    )
+)]
+pub(crate) async fn validators(
+    State(engine): State<EngineHandle>,
+) -> ApiResult<Vec<ValidatorView>> {
+    Ok(axum::Json(
+        engine
+            .genesis
+            .validators
+            .iter()
+            .enumerate()
+            .map(|(index, v)| ValidatorView {
+                index: index as u16,
+                name: v.name.clone(),
+                consensus_key: v.consensus_key.to_hex(),
+                address: v.address.clone(),
+            })
+            .collect(),
+    ))
+}
+
+fn status_view(engine: &EngineHandle) -> StatusView {
+    let status = engine.status.borrow().clone();
+    StatusView {
+        mode: format!("{:?}", status.mode).to_lowercase(),
+        chain_id: status.chain_id,
+        height: status.height.0,
+        block_id: status.block_id.to_hex(),
+        state_root: status.state_root.to_hex(),
+        block_time_ms: status.block_time.0,
+        round: status.round.0,
+        peers: status.peers,
+        syncing: status.syncing,
+        mempool_transactions: status.mempool_transactions,
+        halted: status.halted,
+    }
+}
+
+/// This node's status: mode, height, round, peers, syncing, mempool, halted.
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "node",
+    responses(
+        (status = 200, description = "Mode, committed head, round, peers, sync, mempool, halt reason", body = StatusView),
+    )
+)]
+pub(crate) async fn status(State(engine): State<EngineHandle>) -> ApiResult<StatusView> {
+    Ok(axum::Json(status_view(&engine)))
+}
