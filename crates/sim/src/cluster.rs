@@ -35,7 +35,9 @@ pub enum Behavior {
     Twin,
     /// As leader, puts a copy of a pending transaction with a forged signature before the real
     /// one in its blocks (the Byzantine harness's bad-signature proposals): every honest node
-    /// must reject the copy alike and still apply the real one (review H1, M5).
+    /// must reject the copy alike and still apply the real one (review H1, M5). In half its
+    /// blocks it executes the copy as if its signature verified: honest nodes must not vote
+    /// for a block that applies what its sender never signed.
     BadSignatures,
     /// Honest in consensus; answers range-sync requests with lies (garbage, forged or missing
     /// commit certificates, altered blocks and transactions, shifted parent certificates, ranges

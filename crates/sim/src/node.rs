@@ -576,7 +576,10 @@ impl Node {
     }
 
     /// Builds and executes a block on `parent_id` from the mempool, through the driver; a
-    /// `BadSignatures` leader slips a transaction with a forged signature in first.
+    /// `BadSignatures` leader slips a transaction with a forged signature in first, and in half
+    /// its blocks executes it as if the signature verified (a block that applies a transaction
+    /// its sender never signed: honest validators must find the state they compute differs, and
+    /// not vote).
     fn build(
         &mut self,
         local: TimestampMs,
@@ -589,10 +592,12 @@ impl Node {
             transactions: MAX_BLOCK_TRANSACTIONS,
             bytes: tenge_driver::mempool::BLOCK_TRANSACTION_BYTES,
         };
-        let replica = &mut self.running.as_mut().expect("node is up").replica;
         if self.behavior != Behavior::BadSignatures {
+            let replica = &mut self.running.as_mut().expect("node is up").replica;
             return replica.build(now, round, parent_id, budget);
         }
+        let claim_valid = self.rng.chance(500);
+        let replica = &mut self.running.as_mut().expect("node is up").replica;
         replica.build_with(now, round, parent_id, |mempool, in_ancestors, state| {
             let mut transactions = mempool.select(budget, in_ancestors, |id| {
                 state.account(id).map_or(0, |a| a.sequence)
@@ -600,8 +605,9 @@ impl Node {
             // Every mempool transaction was verified on entry.
             let mut valid = vec![true; transactions.len()];
             if let Some(forged) = transactions.first().and_then(forged_copy) {
-                // Its verdict is the honest one: the leader's own block stays valid.
-                valid.insert(0, verify_signatures(std::slice::from_ref(&forged), 1)[0]);
+                // Either the honest verdict (the block stays valid, the copy rejected) or a lie.
+                let verdict = claim_valid || verify_signatures(std::slice::from_ref(&forged), 1)[0];
+                valid.insert(0, verdict);
                 transactions.insert(0, forged);
             }
             (transactions, valid)
