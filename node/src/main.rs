@@ -150,6 +150,7 @@ fn main() -> ExitCode {
 async fn run(config: NodeConfig) -> Result<ExitCode, String> {
     let genesis = read_genesis(&config.genesis_file)?;
     let key = tenge_crypto::read_key_file(&config.key_file).map_err(|e| e.to_string())?;
+    let public_key = key.public_key();
     let extra_peers = config
         .peers
         .iter()
@@ -210,7 +211,7 @@ async fn run(config: NodeConfig) -> Result<ExitCode, String> {
         api = %config.api_address,
         api_tls = tls.is_some(),
         p2p = %config.listen_address,
-        key = %tenge_crypto::read_key_file(&config.key_file).map(|k| k.public_key().short()).unwrap_or_default(),
+        key = %public_key.short(),
         "node started"
     );
     // Stop on a signal, when the node halts on a disagreement with certified state, or when the

@@ -47,10 +47,6 @@ pub fn day_of(timestamp: TimestampMs) -> u64 {
     timestamp.0 / DAY_MS
 }
 
-fn reject(code: RejectionCode, message: impl Into<String>) -> Rejection {
-    Rejection::new(code, message)
-}
-
 /// Checks every monetary-policy and balance rule for `tx`, sent by `sender` (whose signatures
 /// and sequence number the ledger has already checked).
 pub fn check(
@@ -67,7 +63,7 @@ pub fn check(
         sender,
     };
     if sender.is_frozen() {
-        return Err(reject(
+        return Err(Rejection::new(
             RejectionCode::SenderFrozen,
             format!("sender {} is frozen", sender.id),
         ));
@@ -99,7 +95,7 @@ impl<V: StateView> Rules<'_, V> {
         if self.sender.is_central_bank() {
             Ok(())
         } else {
-            Err(reject(
+            Err(Rejection::new(
                 RejectionCode::NotCentralBank,
                 format!(
                     "only the central bank may do this; sender is a {}",
@@ -113,7 +109,7 @@ impl<V: StateView> Rules<'_, V> {
         if self.sender.is_commercial_bank() {
             Ok(())
         } else {
-            Err(reject(
+            Err(Rejection::new(
                 RejectionCode::NotCommercialBank,
                 format!(
                     "only a commercial bank may do this; sender is a {}",
@@ -125,7 +121,7 @@ impl<V: StateView> Rules<'_, V> {
 
     fn require_not_central_bank(&self) -> Result<(), Rejection> {
         if self.sender.is_central_bank() {
-            Err(reject(
+            Err(Rejection::new(
                 RejectionCode::CentralBankCannotDoThis,
                 "the central bank holds no money: it issues to banks and banks redeem",
             ))
@@ -136,7 +132,7 @@ impl<V: StateView> Rules<'_, V> {
 
     fn require_positive(amount: Amount) -> Result<(), Rejection> {
         if amount.is_zero() {
-            Err(reject(
+            Err(Rejection::new(
                 RejectionCode::ZeroAmount,
                 "amount must be above zero",
             ))
@@ -148,25 +144,25 @@ impl<V: StateView> Rules<'_, V> {
     /// The recipient of money: exists, is not the sender, not the central bank, not frozen.
     fn recipient(&self, to: &AccountId) -> Result<&Account, Rejection> {
         let recipient = self.view.account(to).ok_or_else(|| {
-            reject(
+            Rejection::new(
                 RejectionCode::UnknownRecipient,
                 format!("recipient {to} does not exist"),
             )
         })?;
         if recipient.id == self.sender.id {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::SelfTransfer,
                 "sender and recipient are the same account",
             ));
         }
         if recipient.is_central_bank() {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::RecipientIsCentralBank,
                 "the central bank holds no money; banks return money by redeeming",
             ));
         }
         if recipient.is_frozen() {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::RecipientFrozen,
                 format!("recipient {to} is frozen"),
             ));
@@ -185,7 +181,7 @@ impl<V: StateView> Rules<'_, V> {
         if let Some(tier) = recipient.wallet_tier() {
             let limits = self.tier_limits(tier)?;
             if after > limits.holding_limit {
-                return Err(reject(
+                return Err(Rejection::new(
                     RejectionCode::WalletHoldingLimitExceeded,
                     format!(
                         "recipient wallet (tier {tier}) would hold {after}; its limit is {}",
@@ -204,7 +200,7 @@ impl<V: StateView> Rules<'_, V> {
         };
         let limits = self.tier_limits(tier)?;
         if amount > limits.per_transaction_limit {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::WalletTransactionLimitExceeded,
                 format!(
                     "{amount} is above the tier {tier} limit of {} per transaction",
@@ -216,7 +212,7 @@ impl<V: StateView> Rules<'_, V> {
         let spent = self.sender.daily_outflow.in_period(today);
         let after = spent.checked_add(amount);
         if after.is_none_or(|after| after > limits.daily_outflow_limit) {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::WalletDailyOutflowLimitExceeded,
                 format!(
                     "sent {spent} today; {amount} more exceeds the tier {tier} daily limit of {}",
@@ -229,7 +225,7 @@ impl<V: StateView> Rules<'_, V> {
 
     fn tier_limits(&self, tier: u8) -> Result<&tenge_types::WalletTierLimits, Rejection> {
         self.params.tier(tier).ok_or_else(|| {
-            reject(
+            Rejection::new(
                 RejectionCode::UnknownWalletTier,
                 format!(
                     "wallet tier {tier} is not defined; the policy in force has tiers 1 to {}",
@@ -241,7 +237,7 @@ impl<V: StateView> Rules<'_, V> {
 
     fn check_ordinary_funds(&self, amount: Amount) -> Result<(), Rejection> {
         if self.sender.balance < amount {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::InsufficientFunds,
                 format!("balance {} is below {amount}", self.sender.balance),
             ));
@@ -268,7 +264,7 @@ impl<V: StateView> Rules<'_, V> {
             .checked_add(amount)
             .is_none_or(|after| after > ceiling)
         {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::SupplyCeilingExceeded,
                 format!(
                     "outstanding supply {outstanding} plus {amount} exceeds the ceiling {ceiling}"
@@ -279,7 +275,7 @@ impl<V: StateView> Rules<'_, V> {
         let issued = global.epoch_issuance.in_period(epoch);
         let cap = self.params.issuance_cap_per_epoch;
         if issued.checked_add(amount).is_none_or(|after| after > cap) {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::IssuanceExceedsEpochCap,
                 format!(
                     "issued {issued} in epoch {epoch}; {amount} more exceeds the epoch cap {cap}"
@@ -300,7 +296,7 @@ impl<V: StateView> Rules<'_, V> {
             .checked_add(amount)
             .is_none_or(|after| after > quota)
         {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::IssuanceExceedsBankQuota,
                 format!(
                     "bank {} received {received} in epoch {epoch}; {amount} more exceeds its quota {quota}",
@@ -318,7 +314,7 @@ impl<V: StateView> Rules<'_, V> {
     ) -> Result<(), Rejection> {
         terms
             .validate()
-            .map_err(|reason| reject(RejectionCode::InvalidEarmarkTerms, reason))?;
+            .map_err(|reason| Rejection::new(RejectionCode::InvalidEarmarkTerms, reason))?;
         // Security review M4: money earmarked for payees that do not exist could never be spent
         // or cleared, and would take one of the recipient's earmark slots for good.
         if let Some(missing) = terms
@@ -326,7 +322,7 @@ impl<V: StateView> Rules<'_, V> {
             .iter()
             .find(|payee| self.view.account(payee).is_none())
         {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::UnknownPayee,
                 format!("approved payee {missing} does not exist"),
             ));
@@ -337,7 +333,7 @@ impl<V: StateView> Rules<'_, V> {
         if !self.sender.is_central_bank()
             && recipient.earmarked.len() >= Account::MAX_EARMARKS_FROM_OTHERS
         {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::TooManyEarmarks,
                 format!(
                     "recipient already holds {} earmarks; earmarks not from the central bank may \
@@ -349,7 +345,7 @@ impl<V: StateView> Rules<'_, V> {
             ));
         }
         if recipient.earmarked.len() >= Account::MAX_EARMARKS {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::TooManyEarmarks,
                 format!(
                     "recipient already holds {} earmarks, the most allowed",
@@ -365,7 +361,7 @@ impl<V: StateView> Rules<'_, V> {
         Self::require_positive(issue.amount)?;
         let recipient = self.recipient(&issue.to)?;
         if !recipient.is_commercial_bank() {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::RecipientNotCommercialBank,
                 format!(
                     "issuance goes to commercial banks; {} is a {}",
@@ -420,13 +416,13 @@ impl<V: StateView> Rules<'_, V> {
             .earmark(&spend.earmark)
             .filter(|earmark| earmark.holder == self.sender.id)
             .ok_or_else(|| {
-                reject(
+                Rejection::new(
                     RejectionCode::UnknownEarmark,
                     format!("sender holds no earmark {}", spend.earmark),
                 )
             })?;
         if !earmark.terms.approves(&spend.to) {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::PayeeNotApproved,
                 format!(
                     "{} is not an approved payee of earmark `{}`",
@@ -437,7 +433,7 @@ impl<V: StateView> Rules<'_, V> {
         let recipient = self.recipient(&spend.to)?;
         let held = self.sender.earmarked_in(&spend.earmark);
         if held < spend.amount {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::InsufficientEarmarkedFunds,
                 format!(
                     "holds {held} under earmark `{}`, below {}",
@@ -451,7 +447,7 @@ impl<V: StateView> Rules<'_, V> {
 
     fn require_new_account(&self, id: &AccountId) -> Result<(), Rejection> {
         if self.view.account(id).is_some() {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::AccountAlreadyExists,
                 format!("account {id} already exists"),
             ));
@@ -472,13 +468,13 @@ impl<V: StateView> Rules<'_, V> {
 
     fn freeze(&self, target: &AccountId, freeze: bool) -> Result<(), Rejection> {
         let account = self.view.account(target).ok_or_else(|| {
-            reject(
+            Rejection::new(
                 RejectionCode::UnknownAccount,
                 format!("account {target} does not exist"),
             )
         })?;
         if account.is_central_bank() {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::CentralBankCannotDoThis,
                 "the central bank cannot be frozen",
             ));
@@ -488,7 +484,7 @@ impl<V: StateView> Rules<'_, V> {
             (Role::CommercialBank { .. }, Role::Wallet { bank, .. }) if *bank == self.sender.id => {
             }
             (Role::CommercialBank { .. }, _) => {
-                return Err(reject(
+                return Err(Rejection::new(
                     RejectionCode::NotTheWalletsBank,
                     format!("a bank may freeze only wallets it opened; {target} is not one"),
                 ));
@@ -498,16 +494,16 @@ impl<V: StateView> Rules<'_, V> {
         let authority = freeze_authority(&self.sender.role);
         match (freeze, account.frozen) {
             // The central bank may take over a bank's freeze (then only it can lift it).
-            (true, Some(placed)) if placed >= authority => Err(reject(
+            (true, Some(placed)) if placed >= authority => Err(Rejection::new(
                 RejectionCode::AlreadyFrozen,
                 format!("{target} is already frozen by the {}", placed.as_str()),
             )),
             (true, _) => Ok(()),
-            (false, None) => Err(reject(
+            (false, None) => Err(Rejection::new(
                 RejectionCode::NotFrozen,
                 format!("{target} is not frozen"),
             )),
-            (false, Some(placed)) if placed > authority => Err(reject(
+            (false, Some(placed)) if placed > authority => Err(Rejection::new(
                 RejectionCode::FrozenByCentralBank,
                 format!(
                     "{target} was frozen by the central bank; only the central bank may lift it"
@@ -521,10 +517,10 @@ impl<V: StateView> Rules<'_, V> {
         self.require_central_bank()?;
         set.params
             .validate()
-            .map_err(|reason| reject(RejectionCode::InvalidPolicy, reason))?;
+            .map_err(|reason| Rejection::new(RejectionCode::InvalidPolicy, reason))?;
         let outstanding = self.view.global().outstanding();
         if set.params.supply_ceiling < outstanding {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::InvalidPolicy,
                 format!(
                     "supply ceiling {} is below the outstanding supply {outstanding}",
@@ -543,7 +539,7 @@ impl<V: StateView> Rules<'_, V> {
             .wallet_tiers
             .len();
         if set.params.wallet_tiers.len() < tiers_now {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::InvalidPolicy,
                 format!(
                     "{} wallet tiers given; the policy has {tiers_now}, and dropping a tier would \
@@ -557,7 +553,7 @@ impl<V: StateView> Rules<'_, V> {
         // one (each must come after the latest scheduled).
         let furthest = self.context.height.0.saturating_add(MAX_POLICY_LEAD_BLOCKS);
         if set.effective_height.0 > furthest {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::PolicyNotInFuture,
                 format!(
                     "effective height {} is more than {MAX_POLICY_LEAD_BLOCKS} blocks ahead of the \
@@ -567,7 +563,7 @@ impl<V: StateView> Rules<'_, V> {
             ));
         }
         if set.effective_height <= self.context.height || set.effective_height < latest {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::PolicyNotInFuture,
                 format!(
                     "effective height {} must be above the current height {} and not before the \
@@ -577,7 +573,7 @@ impl<V: StateView> Rules<'_, V> {
             ));
         }
         if policy.history.len() >= PolicyState::MAX_HISTORY {
-            return Err(reject(
+            return Err(Rejection::new(
                 RejectionCode::PolicyHistoryFull,
                 format!(
                     "policy history holds {} changes, the most allowed",
