@@ -39,13 +39,15 @@ use tracing::warn;
 pub use client::{NetworkClient, NetworkEvent, SyncReply};
 pub use config::{Channel, NetworkConfig, NetworkLimits, PeerConfig};
 pub use error::NetworkError;
+/// The peer book's sync-request admission, public so that the simulator runs the node's own
+/// limits (its `sync-flood` behaviour).
+pub use peers::{PeerBook, SyncAdmission};
 pub use tenge_types::PublicKey;
 use tenge_types::address::{ListenAddress, PeerAddress};
 
 use behaviour::{SystemDnsConfig, build_swarm, listen_multiaddr, peer_multiaddr};
 use event_loop::EventLoop;
 use metrics::NetworkMetrics;
-use peers::PeerBook;
 
 /// Checks a peer address as the node will dial it, with the one parser of addresses
 /// ([`tenge_types::PeerAddress`], docs/decisions.md D55): an IP address or a DNS name and a TCP

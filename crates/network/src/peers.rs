@@ -200,7 +200,7 @@ pub(crate) enum Admission {
 
 /// What becomes of a sync request from a peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SyncAdmission {
+pub enum SyncAdmission {
     /// Not in the peer list: refused, nothing counted.
     Unlisted,
     /// Accepted: it holds one of the peer's pending-reply slots until
@@ -235,13 +235,13 @@ pub(crate) struct DialFailure {
 }
 
 /// The listed peers, by libp2p peer id, and the limits that apply to each.
-pub(crate) struct PeerBook {
+pub struct PeerBook {
     peers: HashMap<PeerId, PeerState>,
     limits: NetworkLimits,
 }
 
 impl PeerBook {
-    pub(crate) fn new(limits: NetworkLimits) -> PeerBook {
+    pub fn new(limits: NetworkLimits) -> PeerBook {
         PeerBook {
             peers: HashMap::new(),
             limits,
@@ -249,13 +249,7 @@ impl PeerBook {
     }
 
     /// Lists a peer: its buckets start full, it has no penalty and it is due for a dial now.
-    pub(crate) fn insert(
-        &mut self,
-        id: PeerId,
-        key: PublicKey,
-        address: Option<Multiaddr>,
-        now: Instant,
-    ) {
+    pub fn insert(&mut self, id: PeerId, key: PublicKey, address: Option<Multiaddr>, now: Instant) {
         let state = PeerState::new(key, address, &self.limits, now);
         self.peers.insert(id, state);
     }
@@ -359,7 +353,7 @@ impl PeerBook {
     }
 
     /// Checks a sync request from a peer against its pending replies and its request rate.
-    pub(crate) fn admit_sync_request(&mut self, id: &PeerId, now: Instant) -> SyncAdmission {
+    pub fn admit_sync_request(&mut self, id: &PeerId, now: Instant) -> SyncAdmission {
         let max_pending = self.limits.max_pending_sync_replies_per_peer;
         let Some(peer) = self.peers.get_mut(id) else {
             return SyncAdmission::Unlisted;
@@ -379,7 +373,7 @@ impl PeerBook {
     }
 
     /// A sync request of this peer was answered or given up: its slot is free.
-    pub(crate) fn sync_reply_done(&mut self, id: &PeerId) {
+    pub fn sync_reply_done(&mut self, id: &PeerId) {
         if let Some(peer) = self.peers.get_mut(id) {
             peer.pending_sync_replies = peer.pending_sync_replies.saturating_sub(1);
         }
