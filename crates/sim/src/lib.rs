@@ -10,8 +10,15 @@
 
 mod checker;
 mod cluster;
+mod config;
+mod faults;
+mod liveness;
 mod node;
 mod observer;
+mod report;
 pub mod rng;
+mod workload;
 
-pub use cluster::{Behavior, FaultSet, SeedReport, SimConfig, run_seed};
+pub use cluster::run_seed;
+pub use config::{Behavior, FaultSet, SimConfig};
+pub use report::{SeedReport, outcome_counts, outcomes_line};

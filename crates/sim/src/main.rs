@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
-use tenge_sim::{Behavior, FaultSet, SeedReport, SimConfig, run_seed};
+use tenge_sim::{Behavior, FaultSet, SeedReport, SimConfig, outcomes_line, run_seed};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -142,19 +142,7 @@ fn main() -> ExitCode {
                     let Some(&seed) = seeds.get(index) else { break };
                     let report = run_seed(seed, &config);
                     if args.verbose || !report.violations.is_empty() {
-                        let status = if report.violations.is_empty() { "ok" } else { "FAILED" };
-                        eprintln!(
-                            "seed {seed}: {status}, committed {}, evidence {}, refused messages {}, gossip penalties {}, sync refusals {}, {} events, \
-                             {} ms simulated, commit latency {:.1} ms",
-                            report.committed_blocks,
-                            report.evidence,
-                            report.refused_messages,
-                            report.gossip_penalties,
-                            report.sync_refusals,
-                            report.events,
-                            report.simulated_ms,
-                            report.mean_commit_latency_ms
-                        );
+                        eprintln!("{}", report.summary());
                     }
                     reports.lock().expect("reports lock").push(report);
                 }
@@ -177,22 +165,7 @@ fn main() -> ExitCode {
             );
         }
     }
-    let mut outcomes: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
-    for report in &reports {
-        for (kind, (applied, refused)) in &report.outcomes {
-            let total = outcomes.entry(kind).or_default();
-            total.0 += applied;
-            total.1 += refused;
-        }
-    }
-    let kinds: Vec<String> = outcomes
-        .iter()
-        .map(|(kind, (applied, refused))| format!("{kind} {applied}/{refused}"))
-        .collect();
-    println!(
-        "committed transactions by kind (applied/refused): {}",
-        kinds.join(", ")
-    );
+    println!("{}", outcomes_line(&reports));
     println!(
         "seeds: {}, violations: {violations}, committed blocks: {committed}, elapsed: {:.1} s",
         reports.len(),

@@ -1,0 +1,79 @@
+//! What a seed reports: its verdict and counts, the line printed for it, and the committed
+//! transactions per kind summed over many seeds.
+
+use std::collections::BTreeMap;
+
+use tenge_types::HashValue;
+
+/// One run's verdict.
+#[derive(Clone, Debug)]
+pub struct SeedReport {
+    pub seed: u64,
+    pub violations: Vec<String>,
+    /// Height of the agreed chain at the end.
+    pub committed_blocks: u64,
+    /// Digest of every node's committed chain (for determinism checks).
+    pub chains_digest: HashValue,
+    pub evidence: usize,
+    /// Sync responses observers refused (lies and garbled answers).
+    pub sync_refusals: u64,
+    /// Consensus messages honest validators refused as invalid.
+    pub refused_messages: u64,
+    /// Gossip batches for which a receiver would penalise the sender.
+    pub gossip_penalties: u64,
+    /// Committed transactions per kind: (applied, refused with a code).
+    pub outcomes: BTreeMap<&'static str, (u64, u64)>,
+    pub simulated_ms: u64,
+    pub events: u64,
+    /// Mean time from a block's proposal to its commit at an honest node.
+    pub mean_commit_latency_ms: f64,
+}
+
+impl SeedReport {
+    /// The line printed for this seed (for a failing seed, or every seed with `--verbose`).
+    pub fn summary(&self) -> String {
+        let status = if self.violations.is_empty() {
+            "ok"
+        } else {
+            "FAILED"
+        };
+        format!(
+            "seed {}: {status}, committed {}, evidence {}, refused messages {}, gossip penalties {}, sync refusals {}, {} events, \
+             {} ms simulated, commit latency {:.1} ms",
+            self.seed,
+            self.committed_blocks,
+            self.evidence,
+            self.refused_messages,
+            self.gossip_penalties,
+            self.sync_refusals,
+            self.events,
+            self.simulated_ms,
+            self.mean_commit_latency_ms
+        )
+    }
+}
+
+/// Committed transactions per kind over `reports`: (applied, refused with a code).
+pub fn outcome_counts(reports: &[SeedReport]) -> BTreeMap<&'static str, (u64, u64)> {
+    let mut outcomes: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
+    for report in reports {
+        for (kind, (applied, refused)) in &report.outcomes {
+            let total = outcomes.entry(*kind).or_default();
+            total.0 += applied;
+            total.1 += refused;
+        }
+    }
+    outcomes
+}
+
+/// The line that sums `reports`' committed transactions by kind (applied/refused).
+pub fn outcomes_line(reports: &[SeedReport]) -> String {
+    let kinds: Vec<String> = outcome_counts(reports)
+        .iter()
+        .map(|(kind, (applied, refused))| format!("{kind} {applied}/{refused}"))
+        .collect();
+    format!(
+        "committed transactions by kind (applied/refused): {}",
+        kinds.join(", ")
+    )
+}

@@ -1,0 +1,169 @@
+//! The client: the senders' transactions (every kind comes round), the run's monetary policy,
+//! and which transaction each sender submits at a client tick.
+
+use std::collections::HashMap;
+
+use tenge_ledger::Ledger;
+use tenge_ledger::testkit::{TestNetwork, test_key};
+use tenge_types::policy::PolicyParams;
+use tenge_types::state::EarmarkTerms;
+use tenge_types::transaction::{
+    Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, SetPolicy, Transfer, TransferEarmarked,
+    Unfreeze,
+};
+use tenge_types::{Amount, Payload, SignedTransaction};
+
+pub const CLIENT_TICK_MS: u64 = 40;
+const RESUBMIT_MS: u64 = 1_500;
+
+/// The client: a few senders with one outstanding transaction each.
+pub struct Client {
+    pub net: TestNetwork,
+    /// (sender label, next payload), resubmitted until committed.
+    outstanding: HashMap<usize, (SignedTransaction, u64)>,
+}
+
+impl Client {
+    pub fn new(net: TestNetwork) -> Client {
+        Client {
+            net,
+            outstanding: HashMap::new(),
+        }
+    }
+
+    /// The transactions to submit at simulated time `now`: one in flight per sender, the central
+    /// bank (k-of-m officers) and the two banks, each running through every kind of transaction
+    /// ([`workload`]); a sender's transaction is sent again if it is not committed after
+    /// `RESUBMIT_MS`. Sequence numbers come from `ledger`, the most advanced honest node's.
+    pub fn due(&mut self, ledger: &Ledger, now: u64) -> Vec<SignedTransaction> {
+        let net = &self.net;
+        let senders = [net.central_bank(), net.bank(0), net.bank(1)];
+        let mut submissions = Vec::new();
+        for (sender, account) in senders.iter().enumerate() {
+            let next = ledger.state().account(account).map_or(0, |a| a.sequence);
+            let stale = match self.outstanding.get(&sender) {
+                Some((tx, sent_at)) if tx.transaction.sequence == next => {
+                    now >= sent_at + RESUBMIT_MS
+                }
+                _ => true,
+            };
+            if !stale {
+                continue;
+            }
+            let tx = match self.outstanding.get(&sender) {
+                Some((tx, _)) if tx.transaction.sequence == next => tx.clone(),
+                _ => {
+                    let payload = workload(net, sender, next, ledger.head().height);
+                    if sender == 0 {
+                        net.officers_sign(next, payload)
+                    } else {
+                        net.sign(&net.banks[sender - 1], next, payload)
+                    }
+                }
+            };
+            self.outstanding.insert(sender, (tx.clone(), now));
+            submissions.push(tx);
+        }
+        submissions
+    }
+}
+
+/// The run's monetary policy: the defaults with limits small enough that the workload reaches
+/// them within a run (an epoch of one minute, the least allowed), so that the policy refuses
+/// issuance in most runs and the checker can see that no limit is ever passed.
+pub fn sim_policy() -> PolicyParams {
+    let mut policy = PolicyParams::defaults();
+    policy.epoch_duration_ms = PolicyParams::MIN_EPOCH_DURATION_MS;
+    policy.issuance_cap_per_epoch = tenge(SIM_ISSUANCE_CAP_TENGE);
+    policy.bank_quota_per_epoch = tenge(SIM_BANK_QUOTA_TENGE);
+    policy
+}
+
+const SIM_ISSUANCE_CAP_TENGE: u64 = 6_000;
+const SIM_BANK_QUOTA_TENGE: u64 = 4_000;
+
+fn tenge(amount: u64) -> Amount {
+    Amount::from_tenge(amount).expect("fits")
+}
+
+/// The `sequence`-th transaction of a sender: 0 is the central bank (signed by k of m officers),
+/// 1 and 2 are the banks. Every kind of transaction comes round: issuance (plain and earmarked),
+/// freezes and their lifting, policy changes, transfers (plain and earmarked), wallets and
+/// payments to them, redemption. Many are refused by the rules (a frozen bank, a spent quota,
+/// an earmark a bank does not hold): a refusal is a receipt with a code, and the rule is checked.
+fn workload(net: &TestNetwork, sender: usize, sequence: u64, head: tenge_types::Height) -> Payload {
+    let bank = |index: u64| net.bank(index as usize % 2);
+    if sender == 0 {
+        let payees = {
+            let mut payees = vec![net.bank(0), net.bank(1)];
+            payees.sort();
+            payees
+        };
+        return match sequence % 8 {
+            1 => Payload::IssueEarmarked(IssueEarmarked {
+                to: bank(sequence),
+                amount: tenge(700),
+                terms: EarmarkTerms {
+                    purpose: "school-meals".into(),
+                    approved_payees: payees,
+                },
+            }),
+            2 => Payload::Freeze(Freeze {
+                account: net.bank(1),
+                reason: "simulated investigation".into(),
+            }),
+            3 => Payload::Unfreeze(Unfreeze {
+                account: net.bank(1),
+                reason: "investigation closed".into(),
+            }),
+            5 => {
+                // Alternates the issuance cap, effective some blocks on (past any resubmission).
+                let mut params = sim_policy();
+                if sequence % 16 == 5 {
+                    params.issuance_cap_per_epoch = tenge(SIM_ISSUANCE_CAP_TENGE * 2 / 3);
+                }
+                Payload::SetPolicy(SetPolicy {
+                    effective_height: tenge_types::Height(head.0 + 40),
+                    params,
+                })
+            }
+            // 0, 4, 6, 7: 1,000 to 2,500 tenge, enough to reach the cap and the quotas.
+            n => Payload::Issue(Issue {
+                to: bank(sequence),
+                amount: tenge(1_000 + 500 * (n % 4)),
+            }),
+        };
+    }
+    let me = sender - 1;
+    let other = net.bank(1 - me);
+    let wallet = |n: u64| test_key(&format!("sim-wallet-{me}-{n}"));
+    match sequence % 6 {
+        0 | 1 => Payload::Transfer(Transfer {
+            to: other,
+            amount: Amount::from_tiyn(100 + sequence % 1_000),
+        }),
+        2 => Payload::OpenWallet(OpenWallet {
+            key: wallet(sequence / 6).public_key(),
+            tier: 1,
+        }),
+        3 => Payload::Transfer(Transfer {
+            to: wallet(sequence / 6).account_id(),
+            amount: Amount::from_tiyn(5_000),
+        }),
+        4 => Payload::Redeem(Redeem {
+            amount: Amount::from_tiyn(300),
+        }),
+        _ => Payload::TransferEarmarked(TransferEarmarked {
+            to: other,
+            amount: Amount::from_tiyn(200),
+            terms: EarmarkTerms {
+                purpose: "school-meals".into(),
+                approved_payees: {
+                    let mut payees = vec![net.bank(0), net.bank(1)];
+                    payees.sort();
+                    payees
+                },
+            },
+        }),
+    }
+}
