@@ -5,6 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tenge_api::Client;
+use tenge_api::views::TransactionStatus;
 use tenge_cli::devnet::{DevnetFile, DevnetOptions};
 
 /// Where cargo put the workspace binaries: next to the directory of the running test.
@@ -308,7 +309,7 @@ impl Load {
             .wait_final(&last.expect("two issuances"), Duration::from_secs(60))
             .await
             .expect("issuance final");
-        assert_eq!(view.status, "committed", "{view:?}");
+        assert_eq!(view.status, TransactionStatus::Committed, "{view:?}");
         let mut sequences = [0; 2];
         for (i, bank) in banks.iter().enumerate() {
             sequences[i] = client

@@ -98,7 +98,9 @@ fn assert_error(status: u16, body: &Value, expected_status: u16, kind: &str, cod
     let error: ErrorBody = serde_json::from_value(body.clone())
         .unwrap_or_else(|e| panic!("not the error shape ({e}): {body}"));
     assert_eq!(error.error.status, expected_status);
-    assert_eq!(error.error.kind, kind, "{body}");
+    // The kind's name on the wire, as clients have always read it, and the value it parses to.
+    assert_eq!(body["error"]["kind"], kind, "{body}");
+    assert_eq!(error.error.kind.as_str(), kind, "{body}");
     assert_eq!(error.error.code, code, "{body}");
     assert!(!error.error.message.is_empty());
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tenge_api::Client;
-use tenge_api::views::StatusView;
+use tenge_api::views::{StatusView, TransactionOutcome};
 use tenge_tests::byzantine::{self, Behaviour, Harness};
 use tenge_tests::cluster::{Cluster, Load, assert_same_chain, height, wait_height};
 
@@ -425,7 +425,7 @@ async fn byzantine_bad_signature_transactions_are_reported_rejected() {
                     .iter()
                     .find(|t| t.hash == *hash)
                     .expect("in the block");
-                if tx.outcome != "rejected" || tx.code != Some(105) {
+                if tx.outcome != TransactionOutcome::Rejected || tx.code != Some(105) {
                     wrong.push(format!(
                         "{name}: GET /v1/blocks/{} says {hash} ({}) is {} (code {:?})",
                         block.height, tx.kind, tx.outcome, tx.code

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tenge_api::views::AccountRole;
 use tenge_tests::cluster::binary;
 
 /// The shell block under "## Five-minute walkthrough" in README.md.
@@ -82,7 +83,7 @@ async fn the_readme_walkthrough_works_as_written() {
             let account = client.account(&alice).await;
             if let Ok(account) = account {
                 assert_eq!(account.balance_tiyn, 150_025, "{api}");
-                assert_eq!(account.role, "wallet");
+                assert_eq!(account.role, AccountRole::Wallet);
                 assert_eq!(account.tier, Some(4));
                 break;
             }

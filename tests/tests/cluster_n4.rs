@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use tenge_api::views::{NodeMode, TransactionStatus};
 use tenge_tests::cluster::{Cluster, Load, assert_same_chain, height, wait_height};
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -21,7 +22,7 @@ async fn four_validators_and_an_observer_agree_on_every_block() {
         .wait_final(&last, MINUTE)
         .await
         .expect("final");
-    assert_eq!(view.status, "committed");
+    assert_eq!(view.status, TransactionStatus::Committed);
     let target = view.height.expect("height") + 2;
     for client in cluster.running_clients() {
         wait_height(&cluster, &client, target, MINUTE).await;
@@ -111,7 +112,7 @@ async fn two_of_four_stopped_means_no_commits_then_progress_resumes() {
     load.resync().await;
     let last = load.burst(5).await.expect("accepted");
     let view = cluster.client(0).wait_final(&last, MINUTE).await.unwrap();
-    assert_eq!(view.status, "committed", "{view:?}");
+    assert_eq!(view.status, TransactionStatus::Committed, "{view:?}");
     let target = view.height.unwrap();
     for i in 0..4 {
         wait_height(&cluster, &cluster.client(i), target, MINUTE).await;
@@ -141,7 +142,7 @@ async fn an_observer_started_late_with_an_empty_data_dir_catches_up() {
     let observer = cluster.observer_client(0);
     wait_height(&cluster, &observer, target, MINUTE).await;
     assert_same_chain(&[cluster.client(0), observer.clone()], target).await;
-    assert_eq!(observer.status().await.unwrap().mode, "observer");
+    assert_eq!(observer.status().await.unwrap().mode, NodeMode::Observer);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +170,7 @@ async fn all_validators_restarted_at_once_resume_from_disk() {
     load.resync().await;
     let last = load.burst(10).await.expect("accepted after restart");
     let view = cluster.client(0).wait_final(&last, MINUTE).await.unwrap();
-    assert_eq!(view.status, "committed", "{view:?}");
+    assert_eq!(view.status, TransactionStatus::Committed, "{view:?}");
     let target = view.height.unwrap().max(resumed);
     for i in 0..4 {
         wait_height(&cluster, &cluster.client(i), target, MINUTE).await;

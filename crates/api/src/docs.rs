@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::views::ErrorBody;
+use crate::views::{ErrorBody, ErrorKind};
 
 /// Where the page finds the document it shows.
 pub const OPENAPI_PATH: &str = "/v1/openapi.json";
@@ -208,8 +208,12 @@ fn serve(name: &str) -> Response {
     let files = match &*FILES {
         Ok(files) => files,
         Err(e) => {
-            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-                .into_response();
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorKind::Internal,
+                e.to_string(),
+            )
+            .into_response();
         }
     };
     let Some(file) = files.iter().find(|file| file.name == name) else {

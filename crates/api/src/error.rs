@@ -8,22 +8,18 @@ use tenge_engine::SubmitError;
 use tenge_types::RejectionCode;
 
 use crate::proofs::ProofError;
-use crate::views::{ErrorBody, ErrorDetail};
+use crate::views::{ErrorBody, ErrorDetail, ErrorKind};
 
 /// An API error in the one shape.
 pub struct ApiError {
     status: StatusCode,
-    kind: &'static str,
+    kind: ErrorKind,
     message: String,
     code: Option<RejectionCode>,
 }
 
 impl ApiError {
-    pub(crate) fn new(
-        status: StatusCode,
-        kind: &'static str,
-        message: impl Into<String>,
-    ) -> ApiError {
+    pub(crate) fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             kind,
@@ -33,11 +29,11 @@ impl ApiError {
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::BadRequest, message)
     }
 
     pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, message)
     }
 
     fn rejected(code: RejectionCode, message: impl Into<String>) -> ApiError {
@@ -47,21 +43,25 @@ impl ApiError {
         };
         ApiError {
             status,
-            kind: "rejected",
+            kind: ErrorKind::Rejected,
             message: message.into(),
             code: Some(code),
         }
     }
 
     pub(crate) fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Internal,
+            message,
+        )
     }
 
     pub(crate) fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
                 status: self.status.as_u16(),
-                kind: self.kind.to_string(),
+                kind: self.kind,
                 message: self.message.clone(),
                 code: self.code.map(RejectionCode::code),
                 name: self.code.map(|c| c.name().to_string()),
@@ -91,17 +91,23 @@ impl From<SubmitError> for ApiError {
                 ApiError::rejected(RejectionCode::SequenceAlreadyUsed, message)
             }
             SubmitError::Mempool(tenge_engine::MempoolError::SequencePending { .. }) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+                ApiError::new(StatusCode::CONFLICT, ErrorKind::Conflict, message)
             }
             SubmitError::Mempool(tenge_engine::MempoolError::SequenceTooFarAhead { .. }) => {
                 ApiError::rejected(RejectionCode::SequenceTooHigh, message)
             }
             SubmitError::Mempool(tenge_engine::MempoolError::Full(_)) | SubmitError::Overloaded => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorKind::Unavailable,
+                    message,
+                )
             }
-            SubmitError::Stopped | SubmitError::Halted(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-            }
+            SubmitError::Stopped | SubmitError::Halted(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unavailable,
+                message,
+            ),
         }
     }
 }
@@ -110,9 +116,11 @@ impl From<ProofError> for ApiError {
     fn from(error: ProofError) -> ApiError {
         match error {
             ProofError::NotFound(message) => ApiError::not_found(message),
-            ProofError::Unavailable(message) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-            }
+            ProofError::Unavailable(message) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unavailable,
+                message,
+            ),
             ProofError::Internal(message) => ApiError::internal(message),
         }
     }
@@ -137,12 +145,12 @@ pub(crate) async fn json_errors(response: Response) -> Response {
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&body).trim().to_string();
     let kind = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
+        StatusCode::NOT_FOUND => ErrorKind::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
+        s if s.is_server_error() => ErrorKind::Internal,
+        _ => ErrorKind::BadRequest,
     };
     let message = if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_string()

@@ -11,7 +11,7 @@ use tenge_engine::EngineHandle;
 
 use crate::error::ApiError;
 use crate::server::{Gates, MAX_EVENT_SUBSCRIBERS};
-use crate::views::ErrorBody;
+use crate::views::{ErrorBody, ErrorKind};
 
 /// Server-sent events: one `block` event per committed block.
 #[utoipa::path(
@@ -30,7 +30,7 @@ pub(crate) async fn events(
     let Ok(permit) = gates.subscribers.clone().try_acquire_owned() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorKind::Unavailable,
             format!("{MAX_EVENT_SUBSCRIBERS} event subscribers are connected; retry later"),
         ));
     };

@@ -6,7 +6,13 @@
 use std::sync::LazyLock;
 
 use serde_json::Value;
-use utoipa::OpenApi;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::{Components, RefOr};
+use utoipa::{OpenApi, PartialSchema};
+
+use crate::views::{
+    AccountRole, ErrorKind, FrozenBy, NodeMode, TransactionOutcome, TransactionStatus,
+};
 
 #[cfg(test)]
 use crate::routes::ROUTES;
@@ -15,6 +21,7 @@ use crate::routes::ROUTES;
 /// are collected from their annotations.
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&EnumValues),
     info(
         title = "tenge node API",
         version = "1",
@@ -58,6 +65,52 @@ use crate::routes::ROUTES;
     )
 )]
 pub struct ApiDoc;
+
+/// Lists the values of the protocol enums in the view fields that carry them. Those fields are
+/// declared `value_type = String`, so each stays a plain string with its own description (utoipa
+/// would wrap an inline enum with a field description in a `oneOf`); this adds the values, taken
+/// from the enum's own schema (and `null` where the field is nullable).
+struct EnumValues;
+
+impl utoipa::Modify for EnumValues {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let fields = [
+            ("ErrorDetail", "kind", ErrorKind::schema()),
+            ("TransactionView", "status", TransactionStatus::schema()),
+            (
+                "BlockTransactionView",
+                "outcome",
+                TransactionOutcome::schema(),
+            ),
+            ("AccountView", "role", AccountRole::schema()),
+            ("AccountView", "frozen_by", FrozenBy::schema()),
+            ("StatusView", "mode", NodeMode::schema()),
+        ];
+        let schemas = &mut openapi
+            .components
+            .get_or_insert_with(Components::new)
+            .schemas;
+        for (name, field, values) in fields {
+            let Some(RefOr::T(Schema::Object(object))) = schemas.get_mut(name) else {
+                panic!("no schema {name}");
+            };
+            let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(field) else {
+                panic!("no field {name}.{field}");
+            };
+            let RefOr::T(Schema::Object(values)) = values else {
+                panic!("{name}.{field}: the enum's schema is not an object");
+            };
+            let mut values = values
+                .enum_values
+                .expect("an enum's schema lists its values");
+            if matches!(&property.schema_type, SchemaType::Array(types) if types.contains(&Type::Null))
+            {
+                values.push(Value::Null);
+            }
+            property.enum_values = Some(values);
+        }
+    }
+}
 
 /// The description as a value.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -165,6 +218,48 @@ mod tests {
                     "{method} {path}: path parameter {name} undeclared"
                 );
             }
+        }
+    }
+
+    /// Each protocol value the views carry as an enum is listed, value for value, in the document
+    /// (with `null` where the field may be null): a variant added in code shows up for clients.
+    #[test]
+    fn enum_fields_list_every_value() {
+        fn names<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<Value> {
+            all.iter()
+                .map(|&value| Value::from(as_str(value)))
+                .collect()
+        }
+        let mut frozen_by = names(FrozenBy::ALL, FrozenBy::as_str);
+        frozen_by.push(Value::Null);
+        let fields = [
+            (
+                "ErrorDetail",
+                "kind",
+                names(ErrorKind::ALL, ErrorKind::as_str),
+            ),
+            (
+                "TransactionView",
+                "status",
+                names(TransactionStatus::ALL, TransactionStatus::as_str),
+            ),
+            (
+                "BlockTransactionView",
+                "outcome",
+                names(TransactionOutcome::ALL, TransactionOutcome::as_str),
+            ),
+            (
+                "AccountView",
+                "role",
+                names(AccountRole::ALL, AccountRole::as_str),
+            ),
+            ("AccountView", "frozen_by", frozen_by),
+            ("StatusView", "mode", names(NodeMode::ALL, NodeMode::as_str)),
+        ];
+        let document = document();
+        for (schema, field, expected) in fields {
+            let property = &document["components"]["schemas"][schema]["properties"][field];
+            assert_eq!(property["enum"], Value::from(expected), "{schema}.{field}");
         }
     }
 

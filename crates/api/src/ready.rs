@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tenge_engine::{EngineHandle, Status};
 
-use crate::views::{ErrorBody, ErrorDetail};
+use crate::views::{ErrorBody, ErrorDetail, ErrorKind};
 
 /// The one query parameter `/ready` takes.
 pub const MAX_BLOCKS_BEHIND: &str = "max_blocks_behind";
@@ -107,7 +107,7 @@ pub fn check(
     Err(NotReadyBody {
         error: ErrorDetail {
             status: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
-            kind: "unavailable".into(),
+            kind: ErrorKind::Unavailable,
             message,
             code: None,
             name: None,
@@ -150,7 +150,7 @@ pub(crate) async fn ready(
             let body = ErrorBody {
                 error: ErrorDetail {
                     status: StatusCode::BAD_REQUEST.as_u16(),
-                    kind: "bad_request".into(),
+                    kind: ErrorKind::BadRequest,
                     message,
                     code: None,
                     name: None,
@@ -265,7 +265,7 @@ mod tests {
                     assert_eq!(body.known_height, known.max(height), "{case}");
                     assert_eq!(body.max_blocks_behind, limit, "{case}");
                     assert_eq!(body.error.status, 503, "{case}");
-                    assert_eq!(body.error.kind, "unavailable", "{case}");
+                    assert_eq!(body.error.kind, ErrorKind::Unavailable, "{case}");
                     if reason == Behind {
                         let message = &body.error.message;
                         assert!(

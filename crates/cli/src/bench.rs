@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tenge_client::Client;
+use tenge_client::views::TransactionStatus;
 use tenge_crypto::{Keypair, sign_transaction};
 use tenge_types::transaction::{Issue, OpenWallet, Transfer};
 use tenge_types::{AccountId, Amount, ChainId, HashValue, Payload, SignedTransaction, Transaction};
@@ -213,7 +214,7 @@ impl Context {
                 .wait_final(&hash, Duration::from_secs(120))
                 .await
                 .map_err(|e| e.to_string())?;
-            if view.status != "committed" {
+            if view.status != TransactionStatus::Committed {
                 return Err(format!(
                     "setup transaction {hash} {}: {}",
                     view.status,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use tenge_client::views::{ErrorKind, TransactionStatus};
 use tenge_client::{Client, ClientError};
 use tenge_crypto::Keypair;
 use tenge_types::{
@@ -106,7 +107,7 @@ impl Context {
                     return outcome;
                 }
             };
-            let conflict = detail.status == 409 && detail.kind == "conflict";
+            let conflict = detail.status == 409 && detail.kind == ErrorKind::Conflict;
             let used = detail.code == Some(RejectionCode::SequenceAlreadyUsed.code());
             if !conflict && !used {
                 return self
@@ -142,9 +143,9 @@ impl Context {
             Ok(hash) => hash,
             // Refused at the door with a rejection code: report it in the same shape as a
             // rejection in a block.
-            Err(ClientError::Api(detail)) if detail.kind == "rejected" => {
+            Err(ClientError::Api(detail)) if detail.kind == ErrorKind::Rejected => {
                 let value = json!({
-                    "hash": signed.hash().to_hex(), "status": "rejected", "height": null,
+                    "hash": signed.hash().to_hex(), "status": TransactionStatus::Rejected, "height": null,
                     "code": detail.code, "reason": detail.message,
                 });
                 return Err(Failure {
@@ -161,7 +162,7 @@ impl Context {
             Err(error) => return Err(error.into()),
         };
         if wait.no_wait {
-            return Ok(json!({"hash": hash.to_hex(), "status": "pending"}));
+            return Ok(json!({"hash": hash.to_hex(), "status": TransactionStatus::Pending}));
         }
         final_outcome(&self.client, signed, &hash, wait.timeout_seconds).await
     }
@@ -191,7 +192,7 @@ async fn final_outcome(
     };
     let view = loop {
         match client.transaction(hash).await {
-            Ok(view) if view.status != "pending" => break view,
+            Ok(view) if view.status != TransactionStatus::Pending => break view,
             Ok(_) => {}
             Err(ClientError::Api(detail)) if detail.status == 404 => {
                 let sender = &signed.transaction.sender;
@@ -202,7 +203,7 @@ async fn final_outcome(
                 // Read once more: it may have committed between the two reads.
                 let again = client.transaction(hash).await;
                 if let Ok(view) = again {
-                    if view.status != "pending" {
+                    if view.status != TransactionStatus::Pending {
                         break view;
                     }
                 } else if used {
@@ -216,7 +217,7 @@ async fn final_outcome(
                         exit: Exit::Rejected,
                         message: format!("rejected: {} ({}): {reason}", code.name(), code.code()),
                         json: Some(json!({
-                            "hash": hash.to_hex(), "status": "rejected", "height": null,
+                            "hash": hash.to_hex(), "status": TransactionStatus::Rejected, "height": null,
                             "code": code.code(), "reason": reason, "superseded": true,
                         })),
                     });
@@ -233,7 +234,7 @@ async fn final_outcome(
     let value = json!({
         "hash": view.hash, "status": view.status, "height": view.height, "code": view.code, "reason": view.reason,
     });
-    if view.status == "committed" {
+    if view.status == TransactionStatus::Committed {
         Ok(value)
     } else {
         let name = view.name.unwrap_or_default();

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use tenge_client::ClientError;
+use tenge_client::views::ErrorKind;
 
 /// Why `tenge` exits with something other than 0 (success).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +58,7 @@ impl Failure {
 impl From<ClientError> for Failure {
     fn from(error: ClientError) -> Failure {
         let exit = match &error {
-            ClientError::Api(detail) if detail.kind == "rejected" => Exit::Rejected,
+            ClientError::Api(detail) if detail.kind == ErrorKind::Rejected => Exit::Rejected,
             ClientError::Api(detail) if detail.status < 500 => Exit::BadInput,
             _ => Exit::Unreachable,
         };

@@ -213,7 +213,7 @@ impl Client {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match self.transaction(hash).await {
-                Ok(view) if view.status != "pending" => return Ok(view),
+                Ok(view) if view.status != TransactionStatus::Pending => return Ok(view),
                 Ok(_) | Err(ClientError::Api(_)) => {}
                 Err(error) => return Err(error),
             }

@@ -1,9 +1,164 @@
 //! The JSON shapes of the API. Amounts are integer tiyn in fields ending `_tiyn`; ids and hashes
 //! are lowercase hex.
+//!
+//! Protocol values (a transaction's status, an error's kind, a role, ...) are enums written as
+//! their snake_case names. Their fields are declared `value_type = String` to the OpenAPI
+//! derive: an inline enum with a field description would be wrapped in a `oneOf`; tenge-api's
+//! `openapi` module adds each enum's values to the plain string field instead.
 
 use serde::{Deserialize, Serialize};
 use tenge_types::consensus::StoredCertificates;
-use tenge_types::{Account, Block, PolicyChange, Rejection, Role, TransactionSignature};
+use tenge_types::{
+    Account, Block, FreezeAuthority, PolicyChange, Rejection, Role, TransactionSignature,
+};
+
+/// `as_str()` (the value's name on the wire, the same string serde writes), `Display` giving that
+/// name, and `ALL` (every value, for tests and documentation).
+macro_rules! wire_names {
+    ($name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// What kind of problem an API error reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A malformed request (bad hex, bad query, undecodable body).
+    BadRequest,
+    /// No such transaction, account, block, file or route.
+    NotFound,
+    /// The route exists but not with this HTTP method.
+    MethodNotAllowed,
+    /// The body has the wrong content type.
+    UnsupportedMediaType,
+    /// The body is over the route's limit.
+    PayloadTooLarge,
+    /// A business rule refused the transaction; the error carries the stable rejection code.
+    Rejected,
+    /// Another transaction with the same sequence is pending: not a rejection, retry later.
+    Conflict,
+    /// The node cannot take the request now (overloaded, full, halted, stopping); retry.
+    Unavailable,
+    /// A bug or a storage failure on the node.
+    Internal,
+}
+
+wire_names!(ErrorKind {
+    BadRequest => "bad_request",
+    NotFound => "not_found",
+    MethodNotAllowed => "method_not_allowed",
+    UnsupportedMediaType => "unsupported_media_type",
+    PayloadTooLarge => "payload_too_large",
+    Rejected => "rejected",
+    Conflict => "conflict",
+    Unavailable => "unavailable",
+    Internal => "internal",
+});
+
+/// Where a transaction is: waiting in a mempool, or in a committed block (applied or rejected).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionStatus {
+    Pending,
+    Committed,
+    Rejected,
+}
+
+wire_names!(TransactionStatus {
+    Pending => "pending",
+    Committed => "committed",
+    Rejected => "rejected",
+});
+
+/// What a committed block did with one of its transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionOutcome {
+    Applied,
+    Rejected,
+}
+
+wire_names!(TransactionOutcome {
+    Applied => "applied",
+    Rejected => "rejected",
+});
+
+/// An account's role, without its details (those are `tier`, `bank` and `name`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountRole {
+    CentralBank,
+    CommercialBank,
+    Wallet,
+}
+
+wire_names!(AccountRole {
+    CentralBank => "central_bank",
+    CommercialBank => "commercial_bank",
+    Wallet => "wallet",
+});
+
+impl From<&Role> for AccountRole {
+    fn from(role: &Role) -> AccountRole {
+        match role {
+            Role::CentralBank => AccountRole::CentralBank,
+            Role::CommercialBank { .. } => AccountRole::CommercialBank,
+            Role::Wallet { .. } => AccountRole::Wallet,
+        }
+    }
+}
+
+/// Who froze an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FrozenBy {
+    CentralBank,
+    CommercialBank,
+}
+
+wire_names!(FrozenBy {
+    CentralBank => "central_bank",
+    CommercialBank => "commercial_bank",
+});
+
+impl From<FreezeAuthority> for FrozenBy {
+    fn from(authority: FreezeAuthority) -> FrozenBy {
+        match authority {
+            FreezeAuthority::CentralBank => FrozenBy::CentralBank,
+            FreezeAuthority::CommercialBank => FrozenBy::CommercialBank,
+        }
+    }
+}
+
+/// What a node does: takes part in consensus, or follows and checks committed blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeMode {
+    Validator,
+    Observer,
+}
+
+wire_names!(NodeMode {
+    Validator => "validator",
+    Observer => "observer",
+});
 
 /// The one error shape of the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -17,7 +172,8 @@ pub struct ErrorDetail {
     pub status: u16,
     /// What kind of problem: `bad_request`, `not_found`, `rejected`, `payload_too_large`,
     /// `unavailable`, `internal`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: ErrorKind,
     pub message: String,
     /// For `rejected`: the stable rejection code and its name.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,7 +200,8 @@ pub struct BatchItem {
 pub struct TransactionView {
     pub hash: String,
     /// `pending`, `committed` or `rejected`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: TransactionStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub height: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,7 +232,8 @@ pub struct AccountView {
     pub earmarks: Vec<EarmarkHoldingView>,
     pub sequence: u64,
     /// `central_bank`, `commercial_bank` or `wallet`.
-    pub role: String,
+    #[schema(value_type = String)]
+    pub role: AccountRole,
     /// The wallet tier (null for banks and the central bank).
     pub tier: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,7 +243,8 @@ pub struct AccountView {
     pub frozen: bool,
     /// Who froze the account (`central_bank` or `commercial_bank`), when it is frozen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub frozen_by: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub frozen_by: Option<FrozenBy>,
     /// Keys that sign for the account, and how many must.
     pub keys: Vec<String>,
     pub threshold: u8,
@@ -111,14 +270,12 @@ impl AccountView {
             earmarked_tiyn: account.earmarked_total().tiyn(),
             earmarks,
             sequence: account.sequence,
-            role: account.role.name().to_string(),
+            role: AccountRole::from(&account.role),
             tier,
             bank,
             name,
             frozen: account.is_frozen(),
-            frozen_by: account
-                .frozen
-                .map(|authority| authority.as_str().to_string()),
+            frozen_by: account.frozen.map(FrozenBy::from),
             keys,
             threshold,
         }
@@ -169,7 +326,8 @@ pub struct BlockTransactionView {
     #[schema(value_type = Vec<Object>)]
     pub signatures: Vec<TransactionSignature>,
     /// `applied` or `rejected`.
-    pub outcome: String,
+    #[schema(value_type = String)]
+    pub outcome: TransactionOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -222,11 +380,10 @@ impl BlockView {
                     kind: tx.transaction.payload.kind().to_string(),
                     signatures: tx.signatures.clone(),
                     outcome: if rejection.is_some() {
-                        "rejected"
+                        TransactionOutcome::Rejected
                     } else {
-                        "applied"
-                    }
-                    .to_string(),
+                        TransactionOutcome::Applied
+                    },
                     code: rejection.as_ref().map(|r| r.code.code()),
                     reason: rejection.map(|r| r.message),
                 })
@@ -246,7 +403,8 @@ pub struct ValidatorView {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusView {
-    pub mode: String,
+    #[schema(value_type = String)]
+    pub mode: NodeMode,
     pub chain_id: String,
     pub height: u64,
     pub block_id: String,
@@ -267,4 +425,62 @@ pub struct BlockHashesView {
     pub timestamp_ms: u64,
     pub applied: Vec<String>,
     pub rejected: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `as_str` (used in messages and `Display`) and serde (the wire) must name every value alike,
+    /// and every wire name must read back as its value.
+    fn names_agree<T>(all: &[T], as_str: fn(T) -> &'static str)
+    where
+        T: Copy + std::fmt::Debug + PartialEq + Serialize + for<'de> Deserialize<'de> + ToString,
+    {
+        for &value in all {
+            let wire = serde_json::to_value(value).expect("serialises");
+            assert_eq!(wire, serde_json::Value::from(as_str(value)), "{value:?}");
+            assert_eq!(value.to_string(), as_str(value), "{value:?}");
+            let back: T = serde_json::from_value(wire).expect("deserialises");
+            assert_eq!(back, value);
+        }
+    }
+
+    #[test]
+    fn wire_names_are_the_serde_names() {
+        names_agree(ErrorKind::ALL, ErrorKind::as_str);
+        names_agree(TransactionStatus::ALL, TransactionStatus::as_str);
+        names_agree(TransactionOutcome::ALL, TransactionOutcome::as_str);
+        names_agree(AccountRole::ALL, AccountRole::as_str);
+        names_agree(FrozenBy::ALL, FrozenBy::as_str);
+        names_agree(NodeMode::ALL, NodeMode::as_str);
+    }
+
+    #[test]
+    fn roles_and_freeze_authorities_keep_the_ledger_names() {
+        let wallet = Role::Wallet {
+            bank: tenge_types::AccountId([1; 32]),
+            tier: 2,
+        };
+        let bank = Role::CommercialBank {
+            name: "Halyk".into(),
+        };
+        for role in [Role::CentralBank, bank, wallet] {
+            assert_eq!(AccountRole::from(&role).as_str(), role.name());
+        }
+        for authority in [
+            FreezeAuthority::CentralBank,
+            FreezeAuthority::CommercialBank,
+        ] {
+            assert_eq!(FrozenBy::from(authority).as_str(), authority.as_str());
+        }
+    }
+
+    /// A value this client does not know is an error, not a silent default: a server that adds
+    /// an error kind or a status must be noticed.
+    #[test]
+    fn an_unknown_name_does_not_parse() {
+        assert!(serde_json::from_str::<TransactionStatus>("\"unknown\"").is_err());
+        assert!(serde_json::from_str::<ErrorKind>("\"Rejected\"").is_err());
+    }
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tenge_api::Client;
-use tenge_api::views::{BlockView, TransactionView};
+use tenge_api::views::{BlockView, TransactionOutcome, TransactionStatus, TransactionView};
 use tenge_types::HashValue;
 
 use crate::cluster::FaultCluster;
@@ -164,7 +164,7 @@ pub async fn check(cluster: &FaultCluster, report: &WorkloadReport, resumed_abov
     }
     for (n, ack) in report.acknowledged.iter().enumerate() {
         let expected = match &reference_views[n] {
-            Ok(view) if view.status == "committed" => view,
+            Ok(view) if view.status == TransactionStatus::Committed => view,
             other => {
                 problems.push(format!(
                     "acknowledged bank-{} #{} {} (by {}) is not committed on {}: {other:?}",
@@ -223,7 +223,7 @@ pub async fn check(cluster: &FaultCluster, report: &WorkloadReport, resumed_abov
             b.state_root.clone(),
             b.transactions
                 .iter()
-                .map(|t| (t.hash.clone(), t.outcome.clone()))
+                .map(|t| (t.hash.clone(), t.outcome))
                 .collect::<Vec<_>>(),
         )
     };
@@ -251,14 +251,13 @@ pub async fn check(cluster: &FaultCluster, report: &WorkloadReport, resumed_abov
             }
         }
     }
-    let mut places: HashMap<&str, Vec<(u64, usize, &str)>> = HashMap::new();
+    let mut places: HashMap<&str, Vec<(u64, usize, TransactionOutcome)>> = HashMap::new();
     for block in &chains[0] {
         for (index, tx) in block.transactions.iter().enumerate() {
-            places.entry(tx.hash.as_str()).or_default().push((
-                block.height,
-                index,
-                tx.outcome.as_str(),
-            ));
+            places
+                .entry(tx.hash.as_str())
+                .or_default()
+                .push((block.height, index, tx.outcome));
         }
     }
     for (hash, found) in &places {
@@ -275,7 +274,7 @@ pub async fn check(cluster: &FaultCluster, report: &WorkloadReport, resumed_abov
         let expected = reference_views[n]
             .as_ref()
             .ok()
-            .and_then(|v| Some((v.height?, v.index? as usize, "applied")));
+            .and_then(|v| Some((v.height?, v.index? as usize, TransactionOutcome::Applied)));
         if found.len() != 1 || expected != Some(found[0]) {
             problems.push(format!(
                 "acknowledged {hash}: in blocks at {found:?}, its view says {expected:?}"

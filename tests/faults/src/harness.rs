@@ -4,6 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tenge_api::views::TransactionStatus;
+
 use crate::checker::{Summary, check, eventually};
 use crate::cluster::FaultCluster;
 use crate::lab::{self, Lab};
@@ -208,7 +210,9 @@ impl Run {
             .wait_final(&hash, Duration::from_secs(60))
             .await
         {
-            Ok(view) if view.status == "committed" => view.height.expect("committed at a height"),
+            Ok(view) if view.status == TransactionStatus::Committed => {
+                view.height.expect("committed at a height")
+            }
             other => panic!(
                 "{what}: transfer {hash} not committed within 60 s: {other:?}{}",
                 self.cluster.logs_tail(25)

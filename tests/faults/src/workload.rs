@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tenge_api::views::TransactionStatus;
 use tenge_api::{Client, ClientError};
 use tenge_crypto::Keypair;
 use tenge_types::transaction::{Issue, Transfer};
@@ -141,7 +142,11 @@ impl Workload {
             .wait_final(&last.expect("two issuances"), Duration::from_secs(60))
             .await
             .expect("issuance final");
-        assert_eq!(view.status, "committed", "funding: {view:?}");
+        assert_eq!(
+            view.status,
+            TransactionStatus::Committed,
+            "funding: {view:?}"
+        );
         let mut sequences = [0u64; 2];
         for (i, bank) in banks.iter().enumerate() {
             sequences[i] = client
@@ -268,7 +273,7 @@ async fn submit_loop(
                 note_failure("409 SequenceAlreadyUsed".into());
                 let view = tokio::time::timeout(API_TIMEOUT, client.transaction(&hash)).await;
                 match view {
-                    Ok(Ok(view)) if view.status == "committed" => {
+                    Ok(Ok(view)) if view.status == TransactionStatus::Committed => {
                         sequences[bank] += 1;
                         bank = 1 - bank;
                     }

@@ -1,10 +1,10 @@
 //! The chain and the node: supply, policy, validators, status.
 
 use axum::extract::State;
-use tenge_engine::EngineHandle;
+use tenge_engine::{EngineHandle, Mode};
 
 use crate::error::{ApiError, ApiResult};
-use crate::views::{ErrorBody, PolicyView, StatusView, SupplyView, ValidatorView};
+use crate::views::{ErrorBody, NodeMode, PolicyView, StatusView, SupplyView, ValidatorView};
 
 /// Issued, redeemed and outstanding supply, the ceiling and the epoch's issuance.
 #[utoipa::path(
@@ -99,10 +99,18 @@ pub(crate) async fn validators(
     ))
 }
 
+/// The engine's mode as the API names it. A function, not a `From`: neither type is this crate's.
+fn node_mode(mode: Mode) -> NodeMode {
+    match mode {
+        Mode::Validator => NodeMode::Validator,
+        Mode::Observer => NodeMode::Observer,
+    }
+}
+
 fn status_view(engine: &EngineHandle) -> StatusView {
     let status = engine.status.borrow().clone();
     StatusView {
-        mode: format!("{:?}", status.mode).to_lowercase(),
+        mode: node_mode(status.mode),
         chain_id: status.chain_id,
         height: status.height.0,
         block_id: status.block_id.to_hex(),

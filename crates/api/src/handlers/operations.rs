@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use tenge_engine::EngineHandle;
 
 use crate::error::ApiError;
-use crate::views::ErrorBody;
+use crate::views::{ErrorBody, ErrorKind};
 
 /// This document.
 #[utoipa::path(
@@ -40,7 +40,7 @@ pub(crate) async fn health(State(engine): State<EngineHandle>) -> Response {
         None => (StatusCode::OK, "ok\n").into_response(),
         Some(reason) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorKind::Unavailable,
             format!("halted: {reason}"),
         )
         .into_response(),

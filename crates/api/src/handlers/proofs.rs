@@ -7,7 +7,7 @@ use tenge_types::AccountId;
 
 use crate::error::{ApiError, ApiResult};
 use crate::server::{Gates, MAX_CONCURRENT_PROOFS};
-use crate::views::{ErrorBody, ProofView};
+use crate::views::{ErrorBody, ErrorKind, ProofView};
 
 async fn proof(
     engine: &EngineHandle,
@@ -17,7 +17,7 @@ async fn proof(
     let Ok(permit) = gates.proofs.clone().try_acquire_owned() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorKind::Unavailable,
             format!("{MAX_CONCURRENT_PROOFS} proofs are being built; retry in a moment"),
         ));
     };

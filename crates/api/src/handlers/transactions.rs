@@ -3,12 +3,14 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use tenge_engine::{EngineHandle, SubmitError, TransactionStatus};
+use tenge_engine::{EngineHandle, SubmitError};
 use tenge_types::SignedTransaction;
 
 use crate::error::{ApiError, ApiResult};
 use crate::server::{Gates, MAX_BATCH_BODY_BYTES, MAX_BATCH_TRANSACTIONS, MAX_CONCURRENT_BATCHES};
-use crate::views::{BatchItem, ErrorBody, SubmitResponse, TransactionView};
+use crate::views::{
+    BatchItem, ErrorBody, ErrorKind, SubmitResponse, TransactionStatus, TransactionView,
+};
 
 /// A signed transaction submitted as JSON: its canonical BCS bytes in hex.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -116,7 +118,7 @@ pub(crate) async fn submit_batch(
     let Ok(_permit) = gates.batches.clone().try_acquire_owned() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorKind::Unavailable,
             format!("{MAX_CONCURRENT_BATCHES} batches are being admitted; retry in a moment"),
         ));
     };
@@ -172,20 +174,20 @@ pub(crate) async fn transaction(
         .parse()
         .map_err(|e: tenge_types::hash::HexParseError| ApiError::bad_request(e.to_string()))?;
     let view = match engine.transaction_status(hash).await {
-        TransactionStatus::Pending => TransactionView {
+        tenge_engine::TransactionStatus::Pending => TransactionView {
             hash: hash.to_hex(),
-            status: "pending".into(),
+            status: TransactionStatus::Pending,
             height: None,
             index: None,
             code: None,
             name: None,
             reason: None,
         },
-        TransactionStatus::Committed(record) => {
+        tenge_engine::TransactionStatus::Committed(record) => {
             let (status, code, name, reason) = match record.outcome {
-                Ok(()) => ("committed", None, None, None),
+                Ok(()) => (TransactionStatus::Committed, None, None, None),
                 Err(rejection) => (
-                    "rejected",
+                    TransactionStatus::Rejected,
                     Some(rejection.code.code()),
                     Some(rejection.code.name().to_string()),
                     Some(rejection.message),
@@ -193,7 +195,7 @@ pub(crate) async fn transaction(
             };
             TransactionView {
                 hash: hash.to_hex(),
-                status: status.into(),
+                status,
                 height: Some(record.height.0),
                 index: Some(record.index),
                 code,
@@ -201,7 +203,7 @@ pub(crate) async fn transaction(
                 reason,
             }
         }
-        TransactionStatus::Unknown => {
+        tenge_engine::TransactionStatus::Unknown => {
             return Err(ApiError::not_found(format!(
                 "transaction {hash} is unknown to this node"
             )));

@@ -6,6 +6,7 @@ use crate::exit::{Exit, Failure, Outcome};
 use crate::input::key;
 
 use tenge_cli::devnet;
+use tenge_client::views::AccountRole;
 
 pub async fn bench(args: BenchArgs) -> Outcome {
     let (nodes, officers, bank) = match &args.devnet {
@@ -32,12 +33,8 @@ pub async fn bench(args: BenchArgs) -> Outcome {
             let mut officers = Vec::new();
             for path in &args.keys {
                 let k = key(path)?;
-                let role = client
-                    .account(&k.account_id())
-                    .await
-                    .map(|a| a.role)
-                    .unwrap_or_default();
-                if role == "commercial_bank" && bank.is_none() {
+                let role = client.account(&k.account_id()).await.map(|a| a.role);
+                if matches!(role, Ok(AccountRole::CommercialBank)) && bank.is_none() {
                     bank = Some(k);
                 } else {
                     officers.push(k);
