@@ -2,12 +2,12 @@
 //! observers started, crashed and restarted, and the verdict.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 
 use tenge_consensus::{Input, Verifier};
 use tenge_ledger::testkit::{TestNetwork, test_key};
 use tenge_types::consensus::{ConsensusMessage, QuorumCertificate, ValidatorIndex, ValidatorSet};
-use tenge_types::{Block, Domain, Round, SignedTransaction, encode};
+use tenge_types::{Block, Domain, SignedTransaction, encode};
 
 use crate::checker::Checker;
 use crate::config::{Behavior, SimConfig};
@@ -17,82 +17,8 @@ use crate::node::{Action, Node, Target};
 use crate::observer::{Observer, ObserverAction};
 use crate::report::SeedReport;
 use crate::rng::Rng;
+use crate::schedule::{Event, Queue, Wire};
 use crate::workload::{CLIENT_TICK_MS, Client, sim_policy};
-
-/// What a message between validators carries.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Wire {
-    Consensus,
-    /// A batch of client transactions (the network's transactions channel).
-    Gossip,
-}
-
-enum Event {
-    Deliver {
-        to: usize,
-        /// The sending node, and the validator it speaks for.
-        from_node: usize,
-        from: ValidatorIndex,
-        wire: Wire,
-        bytes: Vec<u8>,
-    },
-    Timer {
-        node: usize,
-        incarnation: u64,
-        round: Round,
-    },
-    Crash {
-        node: usize,
-    },
-    Restart {
-        node: usize,
-    },
-    Client,
-    /// An observer's poll: it asks a validator for blocks if it is not waiting for an answer.
-    ObserverTick {
-        observer: usize,
-    },
-    SyncRequest {
-        to: usize,
-        observer: usize,
-        incarnation: u64,
-        bytes: Vec<u8>,
-    },
-    SyncResponse {
-        observer: usize,
-        incarnation: u64,
-        bytes: Vec<u8>,
-    },
-    ObserverCrash {
-        observer: usize,
-    },
-    ObserverRestart {
-        observer: usize,
-    },
-}
-
-struct Scheduled {
-    time: u64,
-    sequence: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.sequence) == (other.time, other.sequence)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.time, self.sequence).cmp(&(other.time, other.sequence))
-    }
-}
 
 /// How often an observer asks for new blocks (the engine's `observer_poll_ms`).
 const OBSERVER_POLL_MS: u64 = 200;
@@ -103,8 +29,7 @@ struct Cluster {
     config: SimConfig,
     rng: Rng,
     now: u64,
-    sequence: u64,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: Queue,
     nodes: Vec<Node>,
     observers: Vec<Observer>,
     genesis: tenge_types::Genesis,
@@ -194,8 +119,7 @@ impl Cluster {
         let mut cluster = Cluster {
             rng,
             now: 0,
-            sequence: 0,
-            queue: BinaryHeap::new(),
+            queue: Queue::default(),
             nodes,
             observers: (0..config.observers).map(|_| Observer::new()).collect(),
             checker: Checker::new(&genesis),
@@ -226,12 +150,7 @@ impl Cluster {
 
     /// Queues `event` at simulated time `time`; events at the same time run in the order queued.
     fn schedule_at(&mut self, time: u64, event: Event) {
-        self.sequence += 1;
-        self.queue.push(Reverse(Scheduled {
-            time,
-            sequence: self.sequence,
-            event,
-        }));
+        self.queue.push(time, event);
     }
 
     /// Plans the fault phase's partitions and crashes ([`faults::plan`]) and queues the crashes
@@ -266,7 +185,7 @@ impl Cluster {
         }
         self.schedule(CLIENT_TICK_MS, Event::Client);
         let deadline = self.heal_at + self.config.liveness_bound_ms;
-        while let Some(Reverse(next)) = self.queue.pop() {
+        while let Some(next) = self.queue.pop() {
             if next.time > deadline {
                 break;
             }

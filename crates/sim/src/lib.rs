@@ -17,8 +17,9 @@ mod node;
 mod observer;
 mod report;
 pub mod rng;
+mod schedule;
 mod workload;
 
 pub use cluster::run_seed;
 pub use config::{Behavior, FaultSet, SimConfig};
-pub use report::{SeedReport, outcome_counts, outcomes_line};
+pub use report::{SeedReport, outcomes_line};

@@ -54,7 +54,7 @@ impl SeedReport {
 }
 
 /// Committed transactions per kind over `reports`: (applied, refused with a code).
-pub fn outcome_counts(reports: &[SeedReport]) -> BTreeMap<&'static str, (u64, u64)> {
+fn outcome_counts(reports: &[SeedReport]) -> BTreeMap<&'static str, (u64, u64)> {
     let mut outcomes: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
     for report in reports {
         for (kind, (applied, refused)) in &report.outcomes {
