@@ -80,20 +80,7 @@ impl Cluster {
             QuorumCertificate::genesis(&genesis_block),
         );
 
-        // Byzantine validators: a random subset; the first `twins` of them are twin pairs.
-        let byzantine = config.byzantine.max(config.twins).min(n);
-        let mut order: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            order.swap(i, rng.below(i as u64 + 1) as usize);
-        }
-        let mut behaviors = vec![Behavior::Honest; n];
-        for (k, &v) in order.iter().take(byzantine).enumerate() {
-            behaviors[v] = if k < config.twins {
-                Behavior::Twin
-            } else {
-                *rng.pick(&config.behaviours)
-            };
-        }
+        let behaviors = config.draw_behaviours(&mut rng);
         let mut nodes = Vec::new();
         for (v, behavior) in behaviors.iter().enumerate() {
             let copies = if *behavior == Behavior::Twin { 2 } else { 1 };

@@ -3,6 +3,8 @@
 
 use tenge_consensus::Config;
 
+use crate::rng::Rng;
+
 /// What a validator does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Behavior {
@@ -184,5 +186,25 @@ impl SimConfig {
                 ..Config::default()
             },
         }
+    }
+
+    /// What each validator does, by validator index. Byzantine validators: a random subset; the
+    /// first `twins` of them are twin pairs.
+    pub fn draw_behaviours(&self, rng: &mut Rng) -> Vec<Behavior> {
+        let n = self.validators;
+        let byzantine = self.byzantine.max(self.twins).min(n);
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut behaviors = vec![Behavior::Honest; n];
+        for (k, &v) in order.iter().take(byzantine).enumerate() {
+            behaviors[v] = if k < self.twins {
+                Behavior::Twin
+            } else {
+                *rng.pick(&self.behaviours)
+            };
+        }
+        behaviors
     }
 }
