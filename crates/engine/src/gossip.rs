@@ -13,6 +13,8 @@ use crate::error::best_effort;
 use crate::{Mode, SubmitError};
 
 impl Engine {
+    /// A client transaction whose signatures verified: refused while the node is halted,
+    /// otherwise into the mempool (validators) or passed on (observers), and queued for gossip.
     pub(crate) fn admit_client(
         &mut self,
         checked: CheckedTransaction,
