@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use tenge_consensus::{Input, Verifier};
 use tenge_ledger::testkit::{TestNetwork, test_key};
 use tenge_types::consensus::{ConsensusMessage, QuorumCertificate, ValidatorIndex, ValidatorSet};
-use tenge_types::{Block, Domain, SignedTransaction, encode};
+use tenge_types::sync::SyncRequest;
+use tenge_types::{Block, Domain, Height, SignedTransaction, encode};
 
 use crate::checker::Checker;
 use crate::config::{Behavior, SimConfig};
@@ -24,6 +25,9 @@ use crate::workload::{CLIENT_TICK_MS, Client, sim_policy};
 const OBSERVER_POLL_MS: u64 = 200;
 /// An unanswered sync request is given up after this.
 const SYNC_PATIENCE_MS: u64 = 2_000;
+/// A `sync-flood` validator sends a request to every other validator this often: 100 a second
+/// to each, five times the node's limit per requester.
+const FLOOD_INTERVAL_MS: u64 = 10;
 
 struct Cluster {
     config: SimConfig,
@@ -48,6 +52,10 @@ struct Cluster {
     refused_messages: u64,
     /// Gossip batches for which a receiver would penalise the sender.
     gossip_penalties: u64,
+    /// Observers' keys (validators' are in the genesis): who may ask a validator for ranges.
+    observer_keys: Vec<tenge_types::PublicKey>,
+    /// `sync-flood` requests answered and refused by the receiving node's limits.
+    flood_requests: (u64, u64),
     events: u64,
     /// When each block was first proposed by an honest leader.
     proposed_at: HashMap<tenge_types::BlockId, u64>,
@@ -122,6 +130,10 @@ impl Cluster {
             sync_refusals: 0,
             refused_messages: 0,
             gossip_penalties: 0,
+            observer_keys: (0..config.observers)
+                .map(|o| test_key(&format!("sim-observer-{}", o + 1)).public_key())
+                .collect(),
+            flood_requests: (0, 0),
             events: 0,
             proposed_at: HashMap::new(),
             commit_latency: (0, 0),
@@ -171,6 +183,11 @@ impl Cluster {
             self.schedule(OBSERVER_POLL_MS, Event::ObserverTick { observer });
         }
         self.schedule(CLIENT_TICK_MS, Event::Client);
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].behavior == Behavior::SyncFlood {
+                self.schedule(FLOOD_INTERVAL_MS, Event::FloodTick { node });
+            }
+        }
         let deadline = self.heal_at + self.config.liveness_bound_ms;
         while let Some(next) = self.queue.pop() {
             if next.time > deadline {
@@ -233,7 +250,21 @@ impl Cluster {
                     incarnation,
                     bytes,
                 } => {
-                    if let Some(response) = self.nodes[to].serve_sync(&bytes) {
+                    let from = self.observer_keys[observer];
+                    let answer = match self.nodes[to].serve_sync(self.now, &from, &bytes) {
+                        Ok(answer) => answer,
+                        // An honest observer polls far below the node's rate per requester:
+                        // a flood from another peer must never crowd it out.
+                        Err(_) => {
+                            if self.honest(to) {
+                                self.checker.violation(format!(
+                                    "sync: honest node {to} refused observer {observer}'s request"
+                                ));
+                            }
+                            None
+                        }
+                    };
+                    if let Some(response) = answer {
                         for delay in self.sync_delays(to, observer, true) {
                             self.schedule(
                                 delay,
@@ -259,6 +290,24 @@ impl Cluster {
                     }
                 }
                 Event::ObserverCrash { observer } => self.observers[observer].crash(),
+                Event::FloodTick { node } => {
+                    self.flood(node);
+                    if self.now + FLOOD_INTERVAL_MS < self.heal_at {
+                        self.schedule(FLOOD_INTERVAL_MS, Event::FloodTick { node });
+                    }
+                }
+                Event::FloodRequest {
+                    to,
+                    from_node,
+                    bytes,
+                } => {
+                    let from = self.validators.keys[usize::from(self.nodes[from_node].validator)];
+                    // What it is answered is thrown away: the flood is the attack.
+                    match self.nodes[to].serve_sync(self.now, &from, &bytes) {
+                        Ok(_) => self.flood_requests.0 += 1,
+                        Err(_) => self.flood_requests.1 += 1,
+                    }
+                }
                 Event::ObserverRestart { observer } => {
                     if !self.observers[observer].is_up() {
                         self.start_observer(observer);
@@ -284,7 +333,15 @@ impl Cluster {
             self.validators.clone(),
             self.config.consensus.clone(),
         );
-        if let Err(violation) = self.nodes[node].start(&genesis, &validators, &consensus) {
+        let requesters: Vec<tenge_types::PublicKey> = validators
+            .keys
+            .iter()
+            .chain(&self.observer_keys)
+            .copied()
+            .collect();
+        if let Err(violation) =
+            self.nodes[node].start(&genesis, &validators, &consensus, &requesters)
+        {
             if self.honest(node) {
                 self.checker.violation(format!("node {node}: {violation}"));
             }
@@ -298,6 +355,38 @@ impl Cluster {
         if let Err(violation) = self.observers[observer].start(&genesis, &validators) {
             self.checker
                 .violation(format!("observer {observer}: {violation}"));
+        }
+    }
+
+    /// A `sync-flood` validator's burst: one request to every other validator node, through the
+    /// link's faults. A quarter are random bytes (some over the request size limit); the rest
+    /// ask for ranges anywhere up to past the head, up to the most blocks a request can name.
+    fn flood(&mut self, node: usize) {
+        if !self.nodes[node].is_up() {
+            return;
+        }
+        let head = self.nodes[node].committed_height();
+        for to in (0..self.nodes.len()).filter(|to| *to != node) {
+            let bytes = if self.rng.chance(250) {
+                let length = self.rng.between(0, 2_000) as usize;
+                (0..length).map(|_| self.rng.next_u64() as u8).collect()
+            } else {
+                SyncRequest::Committed {
+                    after_height: Height(self.rng.below(head + 50)),
+                    max_blocks: *self.rng.pick(&[1, 64, u16::MAX]),
+                }
+                .to_bytes()
+            };
+            for delay in self.link_delays() {
+                self.schedule(
+                    delay,
+                    Event::FloodRequest {
+                        to,
+                        from_node: node,
+                        bytes: bytes.clone(),
+                    },
+                );
+            }
         }
     }
 
@@ -597,6 +686,7 @@ impl Cluster {
             chains_digest: Domain::Chain.hash(&encode(&chains)),
             evidence: self.evidence,
             sync_refusals: self.sync_refusals,
+            flood_requests: self.flood_requests,
             refused_messages: self.refused_messages,
             gossip_penalties: self.gossip_penalties,
             outcomes: self.checker.outcomes.clone(),

@@ -37,6 +37,11 @@ pub enum Behavior {
     /// different one first, then proposals for later rounds signed with its key, as the
     /// Byzantine harness's `equivocating-proposals` does (review H5).
     ProposalFlood,
+    /// Honest in consensus; asks every other validator for ranges as fast as it likes, with
+    /// odd and garbled requests among them, as the Byzantine harness's `sync-flood` does. Each
+    /// validator's own network limits (the node's peer book: a request rate per requester, no
+    /// penalty) refuse what is over the rate; an honest requester must never be refused.
+    SyncFlood,
 }
 
 impl Behavior {
@@ -45,7 +50,7 @@ impl Behavior {
     }
 
     /// The behaviours `--byzantine-behaviours` chooses from, by name (twins have `--twins`).
-    pub const SELECTABLE: [(&'static str, Behavior); 8] = [
+    pub const SELECTABLE: [(&'static str, Behavior); 9] = [
         ("silent", Behavior::Silent),
         ("garbage", Behavior::Garbage),
         ("equivocator", Behavior::Equivocator),
@@ -54,6 +59,7 @@ impl Behavior {
         ("lying-sync", Behavior::LyingSync),
         ("forged-certificates", Behavior::ForgedCertificates),
         ("proposal-flood", Behavior::ProposalFlood),
+        ("sync-flood", Behavior::SyncFlood),
     ];
 
     /// `all`, or a comma-separated list of [`Behavior::SELECTABLE`] names.

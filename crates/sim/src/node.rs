@@ -15,6 +15,9 @@ use tenge_types::consensus::{ConsensusMessage, QuorumCertificate, ValidatorIndex
 use tenge_types::sync::{SyncRequest, SyncResponse};
 use tenge_types::{Block, BlockId, Genesis, HashValue, Round, SignedTransaction, TimestampMs};
 
+use tenge_network::{NetworkLimits, PeerBook, SyncAdmission};
+use tenge_types::PublicKey;
+
 use crate::config::Behavior;
 use crate::rng::Rng;
 use byzantine::forged_copy;
@@ -76,6 +79,25 @@ pub struct Running {
     pub replica: Replica<MemoryStore>,
     /// Signature verdicts by signed-transaction digest (signatures included).
     verified: HashMap<HashValue, bool>,
+    /// The node's network limits on sync requests (`tenge_network`'s peer book, as `tenged`
+    /// applies them): a request rate and pending replies per requester. Process state: a restart
+    /// starts it afresh.
+    sync_peers: PeerBook,
+}
+
+/// A sync request the node's network limits refused (over the requester's rate or size).
+#[derive(Debug, PartialEq, Eq)]
+pub struct SyncRefused;
+
+/// A peer book with the node's default network limits, listing everyone who may ask it for
+/// ranges (every validator and observer).
+fn peer_book(requesters: &[PublicKey], at: std::time::Instant) -> PeerBook {
+    let mut book = PeerBook::new(NetworkLimits::default());
+    for key in requesters {
+        let id = tenge_network::peer_id(key).expect("simulated keys are valid");
+        book.insert(id, *key, None, at);
+    }
+    book
 }
 
 /// The simulator's side of the driver: signatures verified one at a time, each verdict kept.
@@ -197,6 +219,7 @@ impl Node {
         genesis: &Genesis,
         validators: &ValidatorSet,
         config: &Config,
+        requesters: &[PublicKey],
     ) -> Result<(), String> {
         let Opened {
             genesis_block,
@@ -229,6 +252,7 @@ impl Node {
                 Mempool::new(MEMPOOL_MAX_TRANSACTIONS),
             ),
             verified: HashMap::new(),
+            sync_peers: peer_book(requesters, self.epoch),
         });
         Ok(())
     }
@@ -471,10 +495,35 @@ impl Node {
         })
     }
 
-    /// Answers a range-sync request (untrusted bytes) from the store, through the driver's
-    /// `serve`, as `tenged` does; a `LyingSync` validator answers with a lie instead (as the
-    /// Byzantine harness's `lying-sync` does), and a silent one not at all.
-    pub fn serve_sync(&mut self, request: &[u8]) -> Option<Vec<u8>> {
+    /// Answers a range-sync request from `from` (untrusted bytes) at simulated time `now`, as
+    /// `tenged` does: the network's limits first (the request's size, then the requester's rate
+    /// in the node's peer book: refused without penalty, `Err`), then the driver's `serve` from
+    /// the store. A `LyingSync` validator answers with a lie instead (as the Byzantine harness's
+    /// `lying-sync` does), a silent one and a node that is down not at all (`Ok(None)`).
+    pub fn serve_sync(
+        &mut self,
+        now: u64,
+        from: &PublicKey,
+        request: &[u8],
+    ) -> Result<Option<Vec<u8>>, SyncRefused> {
+        let at = self.epoch + std::time::Duration::from_millis(now);
+        let Some(running) = self.running.as_mut() else {
+            return Ok(None);
+        };
+        if request.len() > NetworkLimits::default().max_sync_request_bytes {
+            return Err(SyncRefused);
+        }
+        let requester = tenge_network::peer_id(from).expect("simulated keys are valid");
+        match running.sync_peers.admit_sync_request(&requester, at) {
+            SyncAdmission::Admitted { .. } => {}
+            SyncAdmission::Refused { .. } | SyncAdmission::Unlisted => return Err(SyncRefused),
+        }
+        // Answered at once: the reply's slot is free again.
+        running.sync_peers.sync_reply_done(&requester);
+        Ok(self.answer_sync(request))
+    }
+
+    fn answer_sync(&mut self, request: &[u8]) -> Option<Vec<u8>> {
         let SyncRequest::Committed {
             after_height,
             max_blocks,
@@ -503,12 +552,14 @@ impl Node {
         };
         actions.push(Action::Signed(message.clone()));
         match self.behavior {
-            Behavior::Honest | Behavior::Twin | Behavior::BadSignatures | Behavior::LyingSync => {
-                actions.push(Action::Send {
-                    target,
-                    bytes: message.to_bytes(),
-                })
-            }
+            Behavior::Honest
+            | Behavior::Twin
+            | Behavior::BadSignatures
+            | Behavior::LyingSync
+            | Behavior::SyncFlood => actions.push(Action::Send {
+                target,
+                bytes: message.to_bytes(),
+            }),
             _ => self.send_misbehaving(local, target, message, actions),
         }
     }

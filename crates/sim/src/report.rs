@@ -17,6 +17,8 @@ pub struct SeedReport {
     pub evidence: usize,
     /// Sync responses observers refused (lies and garbled answers).
     pub sync_refusals: u64,
+    /// `sync-flood` requests answered and refused by the receiving node's network limits.
+    pub flood_requests: (u64, u64),
     /// Consensus messages honest validators refused as invalid.
     pub refused_messages: u64,
     /// Gossip batches for which a receiver would penalise the sender.
@@ -38,14 +40,16 @@ impl SeedReport {
             "FAILED"
         };
         format!(
-            "seed {}: {status}, committed {}, evidence {}, refused messages {}, gossip penalties {}, sync refusals {}, {} events, \
-             {} ms simulated, commit latency {:.1} ms",
+            "seed {}: {status}, committed {}, evidence {}, refused messages {}, gossip penalties {}, sync refusals {}, \
+             sync flood answered/refused {}/{}, {} events, {} ms simulated, commit latency {:.1} ms",
             self.seed,
             self.committed_blocks,
             self.evidence,
             self.refused_messages,
             self.gossip_penalties,
             self.sync_refusals,
+            self.flood_requests.0,
+            self.flood_requests.1,
             self.events,
             self.simulated_ms,
             self.mean_commit_latency_ms

@@ -53,6 +53,16 @@ pub enum Event {
     ObserverCrash {
         observer: usize,
     },
+    /// A `sync-flood` validator's next burst of range requests.
+    FloodTick {
+        node: usize,
+    },
+    /// One of its requests reaches validator node `to`.
+    FloodRequest {
+        to: usize,
+        from_node: usize,
+        bytes: Vec<u8>,
+    },
     ObserverRestart {
         observer: usize,
     },

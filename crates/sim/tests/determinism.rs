@@ -130,7 +130,7 @@ fn the_workload_reaches_every_kind_and_the_policy_limits() {
     let config = SimConfig::new(4);
     let mut applied: std::collections::BTreeMap<&str, u64> = Default::default();
     let mut refused_issues = 0;
-    for seed in 1000..1020 {
+    for seed in 1000..1040 {
         let report = run_seed(seed, &config);
         assert!(
             report.violations.is_empty(),
@@ -157,7 +157,7 @@ fn the_workload_reaches_every_kind_and_the_policy_limits() {
     ] {
         assert!(
             applied.get(kind).is_some_and(|n| *n > 0),
-            "no {kind} applied in 20 seeds: {applied:?}"
+            "no {kind} applied in 40 seeds: {applied:?}"
         );
     }
     assert!(refused_issues > 0, "the issuance limits were never reached");

@@ -323,7 +323,11 @@ impl Node {
                     bytes: message.to_bytes(),
                 });
             }
-            Behavior::Honest | Behavior::Twin | Behavior::BadSignatures | Behavior::LyingSync => {
+            Behavior::Honest
+            | Behavior::Twin
+            | Behavior::BadSignatures
+            | Behavior::LyingSync
+            | Behavior::SyncFlood => {
                 unreachable!("{:?} sends what it signs unchanged", self.behavior)
             }
         }
