@@ -7,9 +7,9 @@
 //! blocks committed) is its own: the tokio engine sends over libp2p and publishes to the API,
 //! the simulator puts the bytes on its seeded network and hands commits to its checker.
 //!
-//! Nothing here reads a clock or does I/O except through the [`Store`] it is given; time comes
-//! in as the `now` of each input. (Durations handed to [`Host`] for metrics are measured here;
-//! they change nothing.)
+//! Nothing here reads a clock or does I/O except through the [`Store`] it is given; the time of
+//! each input comes from the [`Host`]'s clock. (Durations handed to the host for metrics are
+//! measured here; they change nothing.)
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -101,9 +101,12 @@ pub fn open<S: Store + ?Sized>(
     })
 }
 
-/// What the shell provides: signature verdicts (a thread pool and a cache in the node, one at a
-/// time in the simulator) and, optionally, places to record measurements.
+/// What the shell provides: the clock, signature verdicts (a thread pool and a cache in the
+/// node, one at a time in the simulator) and, optionally, places to record measurements.
 pub trait Host {
+    /// The time to hand the core with the next input: read for each input, so that one that
+    /// waited behind a long execution is not given the time from before it.
+    fn now(&mut self) -> TimestampMs;
     /// Whether each transaction's signatures verify, in order.
     fn verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool>;
     /// Safety data was written (a synced write) in `elapsed`.
@@ -299,10 +302,10 @@ impl<S: Store + ?Sized> Replica<S> {
 
     /// Hands `input` to the consensus core and carries out its effects, and those of every
     /// input they produce for this node, until none is left. What the shell must do is appended
-    /// to `out`. Nothing happens once halted, or without a consensus core (an observer).
+    /// to `out`. Nothing happens once halted, or without a consensus core (an observer); a halt
+    /// stops the effects of the same input that come after it.
     pub fn handle(
         &mut self,
-        now: TimestampMs,
         input: Input,
         host: &mut impl Host,
         out: &mut Vec<Output>,
@@ -322,10 +325,15 @@ impl<S: Store + ?Sized> Replica<S> {
                 _ => None,
             };
             let before = Position::of(consensus);
-            let effects = consensus.handle(now, input);
+            let effects = consensus.handle(host.now(), input);
             host.moved(before, Position::of(consensus), timer);
             for effect in effects {
                 self.effect(kind, effect, host, out)?;
+                // Not signing, not committing, not sending is always safe; a halted node must
+                // not go on following a chain it found broken.
+                if self.halted.is_some() {
+                    break;
+                }
             }
         }
         Ok(())
@@ -524,6 +532,10 @@ impl<S: Store + ?Sized> Replica<S> {
         verify_threads: usize,
         host: &mut impl Host,
     ) -> Result<Followed, DriverError> {
+        // An answer to a request sent before this node halted: it follows nothing more.
+        if self.halted.is_some() {
+            return Ok(Followed::Nothing);
+        }
         let (head_id, head_height) = {
             let ledger = self.ledger();
             (ledger.head().id(), ledger.head().height)
@@ -590,10 +602,14 @@ mod tests {
     use tenge_types::transaction::Issue;
     use tenge_types::{Amount, Payload};
 
-    /// Verdicts computed one at a time, nothing cached.
-    struct Verify;
+    /// Verdicts computed one at a time, nothing cached; the clock a test sets.
+    struct Verify(TimestampMs);
 
     impl Host for Verify {
+        fn now(&mut self) -> TimestampMs {
+            self.0
+        }
+
         fn verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool> {
             tenge_ledger::verify_signatures(transactions, 1)
         }
@@ -651,7 +667,7 @@ mod tests {
             now.0 += 10;
             let mut out = Vec::new();
             replica
-                .handle(now, input, &mut Verify, &mut out)
+                .handle(input, &mut Verify(now), &mut out)
                 .expect("memory store");
             for output in &out {
                 if let Output::Signed { outgoing, .. } = output {
@@ -761,7 +777,7 @@ mod tests {
         replica.halt("certified blocks did not re-execute".into());
         let mut out = Vec::new();
         replica
-            .handle(TimestampMs(1_000), Input::Start, &mut Verify, &mut out)
+            .handle(Input::Start, &mut Verify(TimestampMs(1_000)), &mut out)
             .unwrap();
         assert!(out.is_empty(), "{out:?}");
         assert_eq!(
@@ -775,6 +791,74 @@ mod tests {
     }
 
     #[test]
+    fn a_halted_replica_follows_nothing_more() {
+        // A validator commits three blocks; an observer that halted meanwhile is then handed
+        // the whole proven range: it must not take it.
+        let (net, store, mut validator) = single_validator();
+        run_to(&mut validator, &store, 3);
+        let served = crate::sync::serve(store.as_ref(), Height(0), 64).unwrap();
+        assert!(served.len() >= 3);
+        let validators = ValidatorSet::new(vec![net.validators[0].public_key()]);
+        let observer_store = Arc::new(MemoryStore::new());
+        let opened = open(observer_store.as_ref(), &net.genesis, &validators).unwrap();
+        let mut observer = Replica::new(
+            None,
+            Arc::new(RwLock::new(opened.ledger)),
+            observer_store.clone(),
+            Mempool::new(0),
+        );
+        let mut verifier = Verifier::new(
+            validators,
+            QuorumCertificate::genesis(&opened.genesis_block),
+        );
+        let follow = |observer: &mut Replica<MemoryStore>, verifier: &mut Verifier| {
+            observer
+                .follow(
+                    verifier,
+                    &mut RangeBuffer::new(1 << 20),
+                    served.clone(),
+                    SignatureCheck::All,
+                    1,
+                    &mut Verify(TimestampMs(0)),
+                )
+                .unwrap()
+        };
+
+        observer.halt("certified blocks did not re-execute".into());
+        assert!(matches!(
+            follow(&mut observer, &mut verifier),
+            Followed::Nothing
+        ));
+        assert_eq!(observer.ledger().head().height, Height(0));
+        assert_eq!(
+            observer_store.head().unwrap().unwrap().block.header.height,
+            Height(0)
+        );
+
+        // The same range, to an observer that did not halt, is followed to the head.
+        let observer_store = Arc::new(MemoryStore::new());
+        let opened = open(
+            observer_store.as_ref(),
+            &net.genesis,
+            &ValidatorSet::new(vec![net.validators[0].public_key()]),
+        )
+        .unwrap();
+        let mut observer = Replica::new(
+            None,
+            Arc::new(RwLock::new(opened.ledger)),
+            observer_store,
+            Mempool::new(0),
+        );
+        let Followed::Committed { executed, .. } = follow(&mut observer, &mut verifier) else {
+            panic!("a proven range is followed");
+        };
+        assert_eq!(
+            executed.last().unwrap().block.id(),
+            validator.ledger().head().id()
+        );
+    }
+
+    #[test]
     fn an_observer_replica_ignores_consensus_inputs() {
         let (net, store, replica) = single_validator();
         let ledger = Arc::new(RwLock::new(
@@ -784,7 +868,7 @@ mod tests {
         let mut observer = Replica::new(None, ledger, store, Mempool::new(0));
         let mut out = Vec::new();
         observer
-            .handle(TimestampMs(1_000), Input::Start, &mut Verify, &mut out)
+            .handle(Input::Start, &mut Verify(TimestampMs(1_000)), &mut out)
             .unwrap();
         assert!(out.is_empty(), "{out:?}");
         assert_eq!(observer.ledger().head().height, Height(0));

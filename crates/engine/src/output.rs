@@ -25,10 +25,7 @@ impl Engine {
             metrics: &self.metrics,
             threads: self.config.limits.verify_threads,
         };
-        if let Err(error) = self
-            .replica
-            .handle(TimestampMs::now(), input, &mut host, &mut outputs)
-        {
+        if let Err(error) = self.replica.handle(input, &mut host, &mut outputs) {
             fatal("carrying out consensus effects", error);
         }
         for output in outputs {

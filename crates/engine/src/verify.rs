@@ -40,6 +40,11 @@ pub(crate) struct EngineHost<'a> {
 }
 
 impl Host for EngineHost<'_> {
+    /// The wall clock, read for each input the driver hands the core.
+    fn now(&mut self) -> tenge_types::TimestampMs {
+        tenge_types::TimestampMs::now()
+    }
+
     fn verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool> {
         let digests: Vec<HashValue> = transactions.iter().map(SignedTransaction::digest).collect();
         let unknown: Vec<usize> = (0..transactions.len())

@@ -101,15 +101,24 @@ fn peer_book(requesters: &[PublicKey], at: std::time::Instant) -> PeerBook {
 }
 
 /// The simulator's side of the driver: signatures verified one at a time, each verdict kept.
-pub struct Verdicts<'a>(pub &'a mut HashMap<HashValue, bool>);
+/// Its clock stands still while the node handles one input: simulated time moves between
+/// events only.
+pub struct Verdicts<'a> {
+    pub verified: &'a mut HashMap<HashValue, bool>,
+    pub now: TimestampMs,
+}
 
 impl Host for Verdicts<'_> {
+    fn now(&mut self) -> TimestampMs {
+        self.now
+    }
+
     fn verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool> {
         transactions
             .iter()
             .map(|tx| {
                 *self
-                    .0
+                    .verified
                     .entry(tx.digest())
                     .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0])
             })
@@ -378,9 +387,11 @@ impl Node {
         running
             .replica
             .handle(
-                local,
                 input,
-                &mut Verdicts(&mut running.verified),
+                &mut Verdicts {
+                    verified: &mut running.verified,
+                    now: local,
+                },
                 &mut outputs,
             )
             .expect("memory store writes");
