@@ -13,6 +13,7 @@
 //! - [`Pipeline`]: blocks from execution to commit (build as leader, execute before a vote,
 //!   hand over what consensus committed, to be written ([`write_blocks`]) before the in-memory
 //!   ledger takes it).
+//! - [`VerifiedSet`]: which transactions' signatures were already verified.
 //! - [`Replica`]: one node between an input and what to do about it: the consensus core's
 //!   effects carried out on the pieces above, the store [`open`]ed and its head proven at start.
 
@@ -21,10 +22,12 @@ pub mod mempool;
 pub mod pipeline;
 pub mod replica;
 pub mod sync;
+pub mod verified;
 
 pub use mempool::{BlockBudget, Mempool, MempoolError};
 pub use pipeline::{CommitError, Pipeline, write_blocks};
 pub use replica::{DriverError, Followed, Host, Opened, Output, Position, Replica, open};
+pub use verified::VerifiedSet;
 
 use tenge_consensus::{Recovery, SafetyData, SafetyStorage};
 use tenge_storage::{PendingBlock, Store, StoreError, StoredHead};

@@ -25,8 +25,8 @@ use crate::config::{LOOP_WAIT_MS, LOOP_WAIT_PAYLOAD_DUE_MS, VALIDATOR_PERIOD_MS}
 use crate::error::best_effort;
 use crate::ingress::EngineEvent;
 use crate::metrics::Metrics;
-use crate::verify::VerifiedSet;
 use crate::{CommitEvent, Counters, EngineConfig, Mode, Status};
+use tenge_driver::VerifiedSet;
 
 /// The engine thread's state. Its methods live by concern: the loop here, the driver's outputs
 /// in `output`, client transactions in `gossip`, range sync in `sync`, what it publishes in

@@ -100,9 +100,6 @@ pub(crate) const STALL_REPORT_SECS: u64 = 10;
 /// Commit events buffered for each API subscriber; a slower subscriber misses the oldest.
 pub(crate) const COMMIT_CHANNEL_EVENTS: usize = 1_024;
 
-/// Remembered verified transaction digests, per generation (two generations are kept).
-pub(crate) const VERIFIED_GENERATION_DIGESTS: usize = 500_000;
-
 /// Unproven synced blocks kept while waiting for the block that proves them (L5).
 pub(crate) const SYNC_BUFFER_MAX_BYTES: usize = 256 << 20;
 

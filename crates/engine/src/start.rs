@@ -23,8 +23,8 @@ use crate::error::best_effort;
 use crate::ingress::forward_network;
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
-use crate::verify::VerifiedSet;
 use crate::{Counters, EngineConfig, EngineError, EngineHandle, Mode, Status};
+use tenge_driver::VerifiedSet;
 
 /// Opens the store, rebuilds the ledger, starts the network and the engine thread.
 pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
@@ -85,15 +85,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         Mode::Observer => None,
     };
 
-    let mut peers: Vec<PeerConfig> = config
-        .genesis
-        .validators
-        .iter()
-        .map(|v| PeerConfig {
-            key: v.consensus_key,
-            address: Some(v.address.clone()),
-        })
-        .collect();
+    let mut peers = PeerConfig::genesis_validators(&config.genesis);
     peers.extend(config.extra_peers.iter().cloned());
     let mut metrics = Metrics::new();
     let (network, network_events) = tenge_network::start_with_metrics(

@@ -157,6 +157,21 @@ pub struct PeerConfig {
     pub address: Option<String>,
 }
 
+impl PeerConfig {
+    /// The genesis validators, each dialled at the address the genesis gives it: every node's
+    /// peer list starts here (observers are added from the node's own configuration).
+    pub fn genesis_validators(genesis: &tenge_types::Genesis) -> Vec<PeerConfig> {
+        genesis
+            .validators
+            .iter()
+            .map(|validator| PeerConfig {
+                key: validator.consensus_key,
+                address: Some(validator.address.clone()),
+            })
+            .collect()
+    }
+}
+
 #[derive(Clone)]
 pub struct NetworkConfig {
     /// This node's ed25519 secret key: its identity on the network.

@@ -39,7 +39,7 @@ pub trait StateView {
 
 /// The issuance epoch a block belongs to under `params`.
 pub fn epoch_of(params: &PolicyParams, global: &GlobalState, timestamp: TimestampMs) -> u64 {
-    timestamp.0.saturating_sub(global.genesis_time.0) / params.epoch_duration_ms
+    params.epoch_at(global.genesis_time, timestamp)
 }
 
 /// The UTC day of block time a block belongs to, for daily wallet limits.

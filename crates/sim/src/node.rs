@@ -3,17 +3,16 @@
 
 mod byzantine;
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use tenge_consensus::{Config, Consensus, Input, Outgoing};
 use tenge_crypto::Keypair;
-use tenge_driver::{BlockBudget, Host, Mempool, Output, Replica};
+use tenge_driver::{BlockBudget, Host, Mempool, Output, Replica, VerifiedSet};
 use tenge_ledger::verify_signatures;
 use tenge_storage::{MemoryStore, Store};
 use tenge_types::consensus::{ConsensusMessage, QuorumCertificate, ValidatorIndex, ValidatorSet};
 use tenge_types::sync::{SyncRequest, SyncResponse};
-use tenge_types::{Block, BlockId, Genesis, HashValue, Round, SignedTransaction, TimestampMs};
+use tenge_types::{Block, BlockId, Genesis, Round, SignedTransaction, TimestampMs};
 
 use tenge_network::{NetworkLimits, PeerBook, SyncAdmission};
 use tenge_types::PublicKey;
@@ -77,8 +76,8 @@ pub struct Running {
     /// The node itself, as `tenged` runs it (tenge_driver): consensus core, ledger, executed
     /// blocks, mempool, store.
     pub replica: Replica<MemoryStore>,
-    /// Signature verdicts by signed-transaction digest (signatures included).
-    verified: HashMap<HashValue, bool>,
+    /// The digests (signatures included) of transactions whose signatures verified.
+    verified: VerifiedSet,
     /// The node's network limits on sync requests (`tenge_network`'s peer book, as `tenged`
     /// applies them): a request rate and pending replies per requester. Process state: a restart
     /// starts it afresh.
@@ -100,11 +99,11 @@ fn peer_book(requesters: &[PublicKey], at: std::time::Instant) -> PeerBook {
     book
 }
 
-/// The simulator's side of the driver: signatures verified one at a time, each verdict kept.
-/// Its clock stands still while the node handles one input: simulated time moves between
-/// events only.
+/// The simulator's side of the driver: signatures verified on one thread, valid verdicts kept
+/// (the node's [`VerifiedSet`]). Its clock stands still while the node handles one input:
+/// simulated time moves between events only.
 pub struct Verdicts<'a> {
-    pub verified: &'a mut HashMap<HashValue, bool>,
+    pub verified: &'a mut VerifiedSet,
     pub now: TimestampMs,
 }
 
@@ -114,15 +113,7 @@ impl Host for Verdicts<'_> {
     }
 
     fn verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool> {
-        transactions
-            .iter()
-            .map(|tx| {
-                *self
-                    .verified
-                    .entry(tx.digest())
-                    .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0])
-            })
-            .collect()
+        self.verified.verdicts(transactions, 1)
     }
 }
 
@@ -260,7 +251,7 @@ impl Node {
                 self.store.clone(),
                 Mempool::new(MEMPOOL_MAX_TRANSACTIONS),
             ),
-            verified: HashMap::new(),
+            verified: VerifiedSet::default(),
             sync_peers: peer_book(requesters, self.epoch),
         });
         Ok(())
@@ -290,10 +281,7 @@ impl Node {
         if tenge_driver::admission::precheck(&running.replica.ledger(), tx, local).is_err() {
             return false;
         }
-        let valid = *running
-            .verified
-            .entry(tx.digest())
-            .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0]);
+        let valid = running.verified.verdicts(std::slice::from_ref(tx), 1)[0];
         if valid {
             let arrived = self.epoch + std::time::Duration::from_millis(now);
             // Refusals (a used or pending sequence, a full mempool) drop it, as for a client.
@@ -338,7 +326,7 @@ impl Node {
         let penalise = verdict.penalty().is_some();
         let arrived = self.epoch + std::time::Duration::from_millis(now);
         for checked in verdict.admitted {
-            running.verified.insert(checked.digest, true);
+            running.verified.insert(checked.digest);
             // Gossip is best effort: a full mempool or a used sequence just drops it.
             let _ = running.replica.offer(checked.tx, checked.hash, arrived);
         }

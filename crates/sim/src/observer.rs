@@ -3,7 +3,6 @@
 //! `tenged` in observer mode does: every response proven by certificates before anything in it
 //! runs, every block re-executed with its signatures checked, every run written in one piece.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use tenge_consensus::Verifier;
@@ -153,7 +152,7 @@ impl Observer {
                 1,
                 // Following re-executes certified blocks: it reads no clock.
                 &mut Verdicts {
-                    verified: &mut HashMap::new(),
+                    verified: &mut tenge_driver::VerifiedSet::default(),
                     now: tenge_types::TimestampMs(0),
                 },
             )

@@ -42,6 +42,12 @@ pub struct PolicyParams {
 }
 
 impl PolicyParams {
+    /// The issuance epoch that a block at `timestamp` belongs to, on a chain that started at
+    /// `genesis_time`: the one rule the policy module and every reader apply.
+    pub fn epoch_at(&self, genesis_time: crate::TimestampMs, timestamp: crate::TimestampMs) -> u64 {
+        timestamp.0.saturating_sub(genesis_time.0) / self.epoch_duration_ms
+    }
+
     pub const MIN_EPOCH_DURATION_MS: u64 = 60_000;
     pub const MAX_EPOCH_DURATION_MS: u64 = 366 * DAY_MS;
     pub const MAX_TIERS: usize = 8;

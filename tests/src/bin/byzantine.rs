@@ -37,7 +37,7 @@
 //! ```
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,8 +47,8 @@ use tenge_consensus::{
 };
 use tenge_crypto::Keypair;
 use tenge_driver::sync::{RangeBuffer, Received};
-use tenge_driver::{Pipeline, write_blocks};
-use tenge_ledger::{ExecutedBlock, LayeredView, Ledger, StateDelta, verify_signatures};
+use tenge_driver::{Pipeline, VerifiedSet, write_blocks};
+use tenge_ledger::{ExecutedBlock, LayeredView, Ledger, StateDelta};
 use tenge_network::{
     Channel, NetworkClient, NetworkConfig, NetworkEvent, NetworkLimits, PeerConfig, PublicKey,
     SyncReply,
@@ -299,8 +299,8 @@ struct Harness {
     store: MemoryStore,
     /// Executed blocks above the committed head: the node's own driver pipeline.
     pipeline: Pipeline,
-    /// Signature verdicts by signed-transaction digest.
-    verified: HashMap<HashValue, bool>,
+    /// Digests of transactions whose signatures verified (the node's own set).
+    verified: VerifiedSet,
     network: NetworkClient,
     genesis_qc: QuorumCertificate,
     timers: BinaryHeap<Reverse<(Instant, Round)>>,
@@ -484,18 +484,7 @@ impl Harness {
     }
 
     fn verdicts(&mut self, transactions: &[SignedTransaction]) -> Vec<bool> {
-        if self.verified.len() > 200_000 {
-            self.verified.clear();
-        }
-        transactions
-            .iter()
-            .map(|tx| {
-                *self
-                    .verified
-                    .entry(tx.digest())
-                    .or_insert_with(|| verify_signatures(std::slice::from_ref(tx), 1)[0])
-            })
-            .collect()
+        self.verified.verdicts(transactions, 1)
     }
 
     /// Builds the block this node proposes: empty, or with the corrupted transactions.
@@ -1492,14 +1481,7 @@ async fn run(args: Args) -> Result<(), String> {
         },
     );
 
-    let mut peers: Vec<PeerConfig> = genesis
-        .validators
-        .iter()
-        .map(|v| PeerConfig {
-            key: v.consensus_key,
-            address: Some(v.address.clone()),
-        })
-        .collect();
+    let mut peers = PeerConfig::genesis_validators(&genesis);
     peers.extend(args.peers.iter().cloned());
     let (network, mut events) = tenge_network::start(NetworkConfig {
         secret_key: keypair.secret_bytes(),
@@ -1542,7 +1524,7 @@ async fn run(args: Args) -> Result<(), String> {
         ledger,
         store,
         pipeline: Pipeline::default(),
-        verified: HashMap::new(),
+        verified: VerifiedSet::new(100_000),
         network: network.clone(),
         genesis_qc: genesis_qc.clone(),
         timers: BinaryHeap::new(),

@@ -9,7 +9,11 @@ use tenge_types::consensus::StoredCertificates;
 use crate::error::{ApiError, ApiResult};
 use crate::views::{BlockHashesView, BlockView, ErrorBody};
 
-fn block_view(engine: &EngineHandle, height: Height) -> Result<BlockView, ApiError> {
+/// The committed block at `height` and each transaction's outcome in it (`None`: applied).
+fn stored_block(
+    engine: &EngineHandle,
+    height: Height,
+) -> Result<(tenge_types::Block, Vec<Option<tenge_types::Rejection>>), ApiError> {
     let block = engine
         .store
         .block(height)
@@ -22,6 +26,11 @@ fn block_view(engine: &EngineHandle, height: Height) -> Result<BlockView, ApiErr
         .map(|(index, tx)| tenge_storage::block_outcome(engine.store.as_ref(), height, index, tx))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((block, outcomes))
+}
+
+fn block_view(engine: &EngineHandle, height: Height) -> Result<BlockView, ApiError> {
+    let (block, outcomes) = stored_block(engine, height)?;
     let certificates = engine
         .store
         .certificate(height)
@@ -75,27 +84,18 @@ pub(crate) async fn block_hashes(
     let height: u64 = height
         .parse()
         .map_err(|_| ApiError::bad_request(format!("`{height}` is not a block height")))?;
-    let block = engine
-        .store
-        .block(Height(height))
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
+    let (block, outcomes) = stored_block(&engine, Height(height))?;
     let mut view = BlockHashesView {
         height,
         timestamp_ms: block.header.timestamp.0,
         applied: Vec::new(),
         rejected: Vec::new(),
     };
-    for (index, tx) in block.transactions.iter().enumerate() {
-        let hash = tx.hash();
-        let rejected =
-            tenge_storage::block_outcome(engine.store.as_ref(), Height(height), index, tx)
-                .map_err(|e| ApiError::internal(e.to_string()))?
-                .is_some();
-        if rejected {
-            view.rejected.push(hash.to_hex());
-        } else {
-            view.applied.push(hash.to_hex());
+    for (tx, outcome) in block.transactions.iter().zip(outcomes) {
+        let hash = tx.hash().to_hex();
+        match outcome {
+            Some(_) => view.rejected.push(hash),
+            None => view.applied.push(hash),
         }
     }
     Ok(axum::Json(view))

@@ -25,7 +25,7 @@ pub(crate) async fn supply(State(engine): State<EngineHandle>) -> ApiResult<Supp
     let state = ledger.state();
     let global = state.global();
     let params = &state.policy().active_at(head.height).params;
-    let epoch = tenge_policy_epoch(params, global, head.timestamp);
+    let epoch = params.epoch_at(global.genesis_time, head.timestamp);
     Ok(axum::Json(SupplyView {
         central_bank: global.central_bank.to_hex(),
         issued_tiyn: global.issued.tiyn(),
@@ -37,16 +37,6 @@ pub(crate) async fn supply(State(engine): State<EngineHandle>) -> ApiResult<Supp
         epoch_cap_tiyn: params.issuance_cap_per_epoch.tiyn(),
         height: head.height.0,
     }))
-}
-
-/// The issuance epoch of a block at `time`: a copy of `tenge_policy::epoch_of`, kept because
-/// tenge-policy is not a dependency of this crate. It must stay the same rule.
-fn tenge_policy_epoch(
-    params: &tenge_types::PolicyParams,
-    global: &tenge_types::GlobalState,
-    time: tenge_types::TimestampMs,
-) -> u64 {
-    time.0.saturating_sub(global.genesis_time.0) / params.epoch_duration_ms
 }
 
 /// The monetary policy in force and its full history.
