@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use tenge_consensus::Verifier;
 use tenge_driver::sync::RangeBuffer;
-use tenge_driver::{Followed, Mempool, Replica};
+use tenge_driver::{Followed, Mempool, Replica, VerifiedSet};
 use tenge_ledger::SignatureCheck;
 use tenge_storage::MemoryStore;
 use tenge_types::consensus::{BlockWithParentQc, QuorumCertificate, ValidatorSet};
@@ -152,7 +152,7 @@ impl Observer {
                 1,
                 // Following re-executes certified blocks: it reads no clock.
                 &mut Verdicts {
-                    verified: &mut tenge_driver::VerifiedSet::default(),
+                    verified: &mut VerifiedSet::default(),
                     now: tenge_types::TimestampMs(0),
                 },
             )

@@ -42,12 +42,6 @@ pub struct PolicyParams {
 }
 
 impl PolicyParams {
-    /// The issuance epoch that a block at `timestamp` belongs to, on a chain that started at
-    /// `genesis_time`: the one rule the policy module and every reader apply.
-    pub fn epoch_at(&self, genesis_time: crate::TimestampMs, timestamp: crate::TimestampMs) -> u64 {
-        timestamp.0.saturating_sub(genesis_time.0) / self.epoch_duration_ms
-    }
-
     pub const MIN_EPOCH_DURATION_MS: u64 = 60_000;
     pub const MAX_EPOCH_DURATION_MS: u64 = 366 * DAY_MS;
     pub const MAX_TIERS: usize = 8;
@@ -55,6 +49,12 @@ impl PolicyParams {
     pub const MIN_TRANSACTION_LIFETIME_MS: u64 = 10_000;
     pub const MAX_TRANSACTION_LIFETIME_MS: u64 = 30 * DAY_MS;
     pub const DEFAULT_TRANSACTION_LIFETIME_MS: u64 = 7 * DAY_MS;
+
+    /// The issuance epoch that a block at `timestamp` belongs to, on a chain that started at
+    /// `genesis_time`: the one rule the policy module and every reader apply.
+    pub fn epoch_at(&self, genesis_time: crate::TimestampMs, timestamp: crate::TimestampMs) -> u64 {
+        timestamp.0.saturating_sub(genesis_time.0) / self.epoch_duration_ms
+    }
 
     /// Limits of a wallet tier (1-based), if the tier exists.
     pub fn tier(&self, tier: u8) -> Option<&WalletTierLimits> {
