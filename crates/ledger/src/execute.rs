@@ -7,13 +7,13 @@ use tenge_policy::{BlockContext, StateView, day_of, epoch_of};
 use tenge_types::receipt::receipts_root;
 use tenge_types::state::PeriodUsage;
 use tenge_types::transaction::{
-    Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank, SetPolicy, SpendEarmarked,
-    Transfer, TransferEarmarked, Unfreeze,
+    AddObserver, Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank, RemoveObserver,
+    SetPolicy, SpendEarmarked, Transfer, TransferEarmarked, Unfreeze,
 };
 use tenge_types::{
     Account, AccountId, Amount, Authentication, ChainId, Earmark, EarmarkHolding, EarmarkId,
-    GlobalState, HashValue, Payload, PolicyChange, PolicyState, Receipt, Rejection, RejectionCode,
-    Role, SignedTransaction, Slotted, StateKey, StateValue,
+    GlobalState, HashValue, Membership, ObserverEntry, Payload, PolicyChange, PolicyState, Receipt,
+    Rejection, RejectionCode, Role, SignedTransaction, Slotted, StateKey, StateValue,
 };
 
 use tenge_types::commitment::AccountIndexLeaf;
@@ -224,6 +224,17 @@ impl StateView for Working<'_, '_> {
             None => self.view.policy(),
         }
     }
+
+    fn membership(&self) -> &Membership {
+        match self.changes.get(&StateKey::Membership) {
+            Some(Slotted {
+                value: StateValue::Membership(membership),
+                ..
+            }) => membership,
+            Some(_) => unreachable!("membership key holds another kind of value"),
+            None => self.view.membership(),
+        }
+    }
 }
 
 fn authorization_rejection(error: AuthorizationError) -> Rejection {
@@ -350,7 +361,8 @@ impl Working<'_, '_> {
         // consume nothing: anyone could otherwise burn another account's sequence numbers.
         let checked = match &tx.payload {
             Payload::RegisterBank(RegisterBank { key, .. })
-            | Payload::OpenWallet(OpenWallet { key, .. }) => check_public_key(key)
+            | Payload::OpenWallet(OpenWallet { key, .. })
+            | Payload::AddObserver(AddObserver { key, .. }) => check_public_key(key)
                 .map_err(|error| Rejection::new(RejectionCode::WeakPublicKey, error.to_string())),
             _ => Ok(()),
         }
@@ -473,6 +485,21 @@ impl Working<'_, '_> {
                     params: params.clone(),
                 });
                 self.put(StateValue::Policy(policy));
+            }
+            Payload::AddObserver(AddObserver { key, name }) => {
+                let mut membership = self.membership().clone();
+                let added = membership.insert_observer(ObserverEntry {
+                    key: *key,
+                    name: name.clone(),
+                });
+                assert!(added, "policy checked the key is not in use");
+                self.put(StateValue::Membership(membership));
+            }
+            Payload::RemoveObserver(RemoveObserver { key }) => {
+                let mut membership = self.membership().clone();
+                let removed = membership.remove_observer(key);
+                assert!(removed, "policy checked the observer exists");
+                self.put(StateValue::Membership(membership));
             }
         }
         self.put(StateValue::Account(sender));

@@ -4,8 +4,8 @@ use tenge_crypto::check_public_key;
 use tenge_types::block::transactions_root;
 use tenge_types::receipt::receipts_root;
 use tenge_types::{
-    Account, Authentication, BlockHeader, Genesis, GlobalState, Height, PolicyState, Role, Round,
-    Slotted, StateValue,
+    Account, Authentication, BlockHeader, Genesis, GlobalState, Height, Membership, PolicyState,
+    Role, Round, Slotted, StateValue,
 };
 
 use crate::state::{CommittedState, StateLoadError};
@@ -73,6 +73,11 @@ pub fn genesis_state(genesis: &Genesis) -> Result<(CommittedState, BlockHeader),
         }
         values.push(StateValue::Account(account));
     }
+    // Last, so that the slots of the entries above are those of chains before it existed.
+    values.push(StateValue::Membership(Membership {
+        validators: genesis.validators.clone(),
+        observers: Vec::new(),
+    }));
     let entries: Vec<Slotted<StateValue>> = values
         .into_iter()
         .enumerate()

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use tenge_policy::StateView;
 use tenge_types::commitment::AccountIndexLeaf;
 use tenge_types::{
-    Account, AccountId, Amount, Earmark, EarmarkId, GlobalState, HashValue, PolicyState, Slotted,
-    StateKey, StateValue,
+    Account, AccountId, Amount, Earmark, EarmarkId, GlobalState, HashValue, Membership,
+    PolicyState, Slotted, StateKey, StateValue,
 };
 
 use crate::account_index::AccountIndex;
@@ -84,6 +84,7 @@ impl StateDelta {
 pub struct CommittedState {
     pub(crate) global: Slotted<GlobalState>,
     pub(crate) policy: Slotted<PolicyState>,
+    pub(crate) membership: Slotted<Membership>,
     pub(crate) accounts: HashMap<AccountId, Slotted<Account>>,
     pub(crate) earmarks: HashMap<EarmarkId, Slotted<Earmark>>,
     pub(crate) next_slot: u64,
@@ -133,6 +134,7 @@ impl CommittedState {
     pub fn build(entries: Vec<Slotted<StateValue>>) -> Result<CommittedState, StateLoadError> {
         let mut global = None;
         let mut policy = None;
+        let mut membership = None;
         let mut accounts = HashMap::new();
         let mut earmarks = HashMap::new();
         let next_slot = entries.iter().map(|e| e.slot + 1).max().unwrap_or(0);
@@ -147,6 +149,9 @@ impl CommittedState {
             let duplicate = match value {
                 StateValue::Global(value) => global.replace(Slotted { slot, value }).is_some(),
                 StateValue::Policy(value) => policy.replace(Slotted { slot, value }).is_some(),
+                StateValue::Membership(value) => {
+                    membership.replace(Slotted { slot, value }).is_some()
+                }
                 StateValue::Account(value) => {
                     accounts.insert(value.id, Slotted { slot, value }).is_some()
                 }
@@ -164,6 +169,7 @@ impl CommittedState {
         Ok(CommittedState {
             global: global.ok_or(StateLoadError::Missing("global"))?,
             policy: policy.ok_or(StateLoadError::Missing("policy"))?,
+            membership: membership.ok_or(StateLoadError::Missing("membership"))?,
             accounts,
             earmarks,
             next_slot,
@@ -189,6 +195,11 @@ impl CommittedState {
         self.accounts.get(id).map(|entry| &entry.value)
     }
 
+    /// The validators and the observers admitted on chain.
+    pub fn membership(&self) -> &Membership {
+        &self.membership.value
+    }
+
     pub fn accounts(&self) -> impl Iterator<Item = &Account> {
         self.accounts.values().map(|entry| &entry.value)
     }
@@ -211,6 +222,10 @@ impl CommittedState {
             Slotted {
                 slot: self.policy.slot,
                 value: StateValue::Policy(self.policy.value.clone()),
+            },
+            Slotted {
+                slot: self.membership.slot,
+                value: StateValue::Membership(self.membership.value.clone()),
             },
         ];
         entries.extend(self.accounts.values().map(|entry| Slotted {
@@ -238,6 +253,7 @@ impl CommittedState {
         match key {
             StateKey::Global => Some(self.global.slot),
             StateKey::Policy => Some(self.policy.slot),
+            StateKey::Membership => Some(self.membership.slot),
             StateKey::Account(id) => self.accounts.get(id).map(|e| e.slot),
             StateKey::Earmark(id) => self.earmarks.get(id).map(|e| e.slot),
         }
@@ -284,6 +300,10 @@ impl CommittedState {
                 StateValue::Policy(value) => {
                     assert_eq!(slot, self.policy.slot);
                     self.policy.value = value.clone();
+                }
+                StateValue::Membership(value) => {
+                    assert_eq!(slot, self.membership.slot);
+                    self.membership.value = value.clone();
                 }
                 StateValue::Account(value) => {
                     self.accounts.insert(
@@ -391,6 +411,27 @@ impl CommittedState {
                 ));
             }
         }
+        let membership = &self.membership.value;
+        if !membership
+            .observers
+            .windows(2)
+            .all(|pair| pair[0].key < pair[1].key)
+        {
+            return Err("observers are not sorted by key, or one is listed twice".into());
+        }
+        if membership.observers.len() > Membership::MAX_OBSERVERS {
+            return Err(format!("{} observers", membership.observers.len()));
+        }
+        if let Some(validator) = membership
+            .validators
+            .iter()
+            .find(|validator| membership.observer(&validator.consensus_key).is_some())
+        {
+            return Err(format!(
+                "validator {} is also listed as an observer",
+                validator.name
+            ));
+        }
         if central_banks != 1 {
             return Err(format!("{central_banks} central bank accounts, expected 1"));
         }
@@ -494,6 +535,7 @@ impl<'a> LayeredView<'a> {
         match key {
             StateKey::Global => Some(self.base.global.slot),
             StateKey::Policy => Some(self.base.policy.slot),
+            StateKey::Membership => Some(self.base.membership.slot),
             StateKey::Account(id) => self.base.accounts.get(id).map(|e| e.slot),
             StateKey::Earmark(id) => self.base.earmarks.get(id).map(|e| e.slot),
         }
@@ -542,6 +584,17 @@ impl StateView for LayeredView<'_> {
             }) => policy,
             Some(_) => unreachable!("policy key holds another kind of value"),
             None => &self.base.policy.value,
+        }
+    }
+
+    fn membership(&self) -> &Membership {
+        match self.lookup(&StateKey::Membership) {
+            Some(Slotted {
+                value: StateValue::Membership(membership),
+                ..
+            }) => membership,
+            Some(_) => unreachable!("membership key holds another kind of value"),
+            None => &self.base.membership.value,
         }
     }
 }

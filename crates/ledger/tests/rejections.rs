@@ -6,12 +6,12 @@ use common::{Harness, tenge};
 use tenge_crypto::{Keypair, sign_transaction};
 use tenge_ledger::testkit::test_key;
 use tenge_types::transaction::{
-    Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank, SetPolicy, SpendEarmarked,
-    Transfer, TransferEarmarked, Unfreeze,
+    AddObserver, Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank, RemoveObserver,
+    SetPolicy, SpendEarmarked, Transfer, TransferEarmarked, Unfreeze,
 };
 use tenge_types::{
-    AccountId, Amount, ChainId, EarmarkId, EarmarkTerms, Height, Payload, PolicyParams, PublicKey,
-    RejectionCode, SignedTransaction, StateValue, TimestampMs,
+    AccountId, Amount, ChainId, EarmarkId, EarmarkTerms, Height, Membership, Payload, PolicyParams,
+    PublicKey, RejectionCode, SignedTransaction, StateValue, TimestampMs,
 };
 
 type Setup = fn(&mut Harness) -> SignedTransaction;
@@ -457,6 +457,41 @@ fn cases() -> Vec<(RejectionCode, Setup)> {
                     terms: terms(payee),
                 }),
             )
+        }),
+        (MemberKeyInUse, |h| {
+            // A validator's key cannot also be an observer's.
+            h.officers(Payload::AddObserver(AddObserver {
+                key: h.net.validators[0].public_key(),
+                name: "bank-1-observer".into(),
+            }))
+        }),
+        (UnknownObserver, |h| {
+            h.officers(Payload::RemoveObserver(RemoveObserver {
+                key: test_key("never-admitted").public_key(),
+            }))
+        }),
+        (TooManyObservers, |h| {
+            let mut admitted = 0;
+            while admitted < Membership::MAX_OBSERVERS {
+                let sequence = h.sequence(&h.net.central_bank());
+                let batch: Vec<_> = (0..100.min(Membership::MAX_OBSERVERS - admitted))
+                    .map(|i| {
+                        h.net.officers_sign(
+                            sequence + i as u64,
+                            Payload::AddObserver(AddObserver {
+                                key: test_key(&format!("observer-{}", admitted + i)).public_key(),
+                                name: format!("observer-{}", admitted + i),
+                            }),
+                        )
+                    })
+                    .collect();
+                admitted += batch.len();
+                assert!(h.block(batch).iter().all(|r| r.is_applied()));
+            }
+            h.officers(Payload::AddObserver(AddObserver {
+                key: test_key("one-too-many").public_key(),
+                name: "one-too-many".into(),
+            }))
         }),
     ]
 }

@@ -9,13 +9,13 @@
 
 use tenge_types::policy::DAY_MS;
 use tenge_types::transaction::{
-    Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank, SetPolicy, SpendEarmarked,
-    Transfer, TransferEarmarked, Unfreeze,
+    AddObserver, Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank, RemoveObserver,
+    SetPolicy, SpendEarmarked, Transfer, TransferEarmarked, Unfreeze,
 };
 use tenge_types::{
     Account, AccountId, Amount, Earmark, EarmarkId, EarmarkTerms, FreezeAuthority, GlobalState,
-    Height, Payload, PolicyParams, PolicyState, Rejection, RejectionCode, Role, TimestampMs,
-    Transaction,
+    Height, Membership, Payload, PolicyParams, PolicyState, Rejection, RejectionCode, Role,
+    TimestampMs, Transaction,
 };
 
 /// How far ahead of the current height a policy change may be scheduled (about 115 days at one
@@ -35,6 +35,7 @@ pub trait StateView {
     fn earmark(&self, id: &EarmarkId) -> Option<&Earmark>;
     fn global(&self) -> &GlobalState;
     fn policy(&self) -> &PolicyState;
+    fn membership(&self) -> &Membership;
 }
 
 /// The issuance epoch a block belongs to under `params`.
@@ -80,6 +81,8 @@ pub fn check(
         Payload::Freeze(Freeze { account, .. }) => rules.freeze(account, true),
         Payload::Unfreeze(Unfreeze { account, .. }) => rules.freeze(account, false),
         Payload::SetPolicy(set) => rules.set_policy(set),
+        Payload::AddObserver(add) => rules.add_observer(add),
+        Payload::RemoveObserver(remove) => rules.remove_observer(remove),
     }
 }
 
@@ -511,6 +514,40 @@ impl<V: StateView> Rules<'_, V> {
             )),
             (false, Some(_)) => Ok(()),
         }
+    }
+
+    /// Issue 13: an observer's key may be no validator's and no other observer's, so that one
+    /// network identity is one role; the list is bounded because the entry is read whole.
+    fn add_observer(&self, add: &AddObserver) -> Result<(), Rejection> {
+        self.require_central_bank()?;
+        let membership = self.view.membership();
+        if membership.uses_key(&add.key) {
+            return Err(Rejection::new(
+                RejectionCode::MemberKeyInUse,
+                format!("key {} is already a validator's or an observer's", add.key),
+            ));
+        }
+        if membership.observers.len() >= Membership::MAX_OBSERVERS {
+            return Err(Rejection::new(
+                RejectionCode::TooManyObservers,
+                format!(
+                    "the chain admits at most {} observers",
+                    Membership::MAX_OBSERVERS
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn remove_observer(&self, remove: &RemoveObserver) -> Result<(), Rejection> {
+        self.require_central_bank()?;
+        if self.view.membership().observer(&remove.key).is_none() {
+            return Err(Rejection::new(
+                RejectionCode::UnknownObserver,
+                format!("no observer admitted on chain has key {}", remove.key),
+            ));
+        }
+        Ok(())
     }
 
     fn set_policy(&self, set: &SetPolicy) -> Result<(), Rejection> {

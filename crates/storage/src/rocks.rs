@@ -40,6 +40,7 @@ const KEY_HEAD: &[u8] = b"head_height";
 const KEY_SAFETY: &[u8] = b"safety_data";
 const KEY_GLOBAL: &[u8] = b"global";
 const KEY_POLICY: &[u8] = b"policy";
+const KEY_MEMBERSHIP: &[u8] = b"membership";
 
 /// A RocksDB database with one column family per kind of record.
 pub struct RocksStore {
@@ -167,6 +168,7 @@ impl RocksStore {
                 }
                 StateValue::Global(_) => batch.put_cf(self.cf(POLICY), KEY_GLOBAL, bytes),
                 StateValue::Policy(_) => batch.put_cf(self.cf(POLICY), KEY_POLICY, bytes),
+                StateValue::Membership(_) => batch.put_cf(self.cf(POLICY), KEY_MEMBERSHIP, bytes),
             }
         }
     }
@@ -242,6 +244,7 @@ impl Store for RocksStore {
                     StateKey::Earmark(id) => &id.0,
                     StateKey::Global => KEY_GLOBAL,
                     StateKey::Policy => KEY_POLICY,
+                    StateKey::Membership => KEY_MEMBERSHIP,
                 };
                 if *key != *expected_key {
                     return Err(corrupt(family, "entry stored under another key"));

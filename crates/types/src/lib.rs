@@ -31,6 +31,6 @@ pub use policy::{PolicyChange, PolicyParams, PolicyState, WalletTierLimits};
 pub use receipt::{Receipt, Rejection, RejectionCode};
 pub use state::{
     Account, Authentication, Earmark, EarmarkHolding, EarmarkTerms, FreezeAuthority, GlobalState,
-    MultisigPolicy, PeriodUsage, Role, Slotted, StateKey, StateValue,
+    Membership, MultisigPolicy, ObserverEntry, PeriodUsage, Role, Slotted, StateKey, StateValue,
 };
 pub use transaction::{Payload, SignedTransaction, Transaction, TransactionSignature};

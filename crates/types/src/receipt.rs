@@ -157,6 +157,14 @@ rejection_codes! {
     TooManyEarmarks = 705,
     /// An approved payee of a new earmark does not exist.
     UnknownPayee = 706,
+
+    // 8xx: membership (validators and observers, issue 13).
+    /// The key is already a validator's or an admitted observer's.
+    MemberKeyInUse = 801,
+    /// No observer admitted on chain has this key.
+    UnknownObserver = 802,
+    /// The chain already admits the most observers it may.
+    TooManyObservers = 803,
 }
 
 impl fmt::Display for RejectionCode {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::amount::Amount;
 use crate::codec::encode;
+use crate::genesis::GenesisValidator;
 use crate::hash::Domain;
 use crate::ids::{AccountId, EarmarkId, Height, PublicKey, TimestampMs};
 use crate::policy::PolicyState;
@@ -318,6 +319,69 @@ impl GlobalState {
     }
 }
 
+/// An observer node admitted on chain (a commercial bank's): its network key and a name for
+/// people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObserverEntry {
+    pub key: PublicKey,
+    pub name: String,
+}
+
+/// Who takes part in the network: the validator set (as the genesis gives it) and the observers
+/// admitted on chain, sorted by key. Validators let an admitted observer's key connect from the
+/// block that commits its admission, and drop it when its removal commits (D75).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub validators: Vec<GenesisValidator>,
+    pub observers: Vec<ObserverEntry>,
+}
+
+impl Membership {
+    /// The most observers the chain admits: the entry is read and written whole.
+    pub const MAX_OBSERVERS: usize = 512;
+
+    pub fn observer(&self, key: &PublicKey) -> Option<&ObserverEntry> {
+        self.observers
+            .binary_search_by(|entry| entry.key.cmp(key))
+            .ok()
+            .map(|index| &self.observers[index])
+    }
+
+    /// Whether a validator or an admitted observer already uses `key`.
+    pub fn uses_key(&self, key: &PublicKey) -> bool {
+        self.observer(key).is_some()
+            || self
+                .validators
+                .iter()
+                .any(|validator| validator.consensus_key == *key)
+    }
+
+    /// Adds an observer in key order. `false` if the key is already an observer's.
+    pub fn insert_observer(&mut self, entry: ObserverEntry) -> bool {
+        match self
+            .observers
+            .binary_search_by(|other| other.key.cmp(&entry.key))
+        {
+            Ok(_) => false,
+            Err(index) => {
+                self.observers.insert(index, entry);
+                true
+            }
+        }
+    }
+
+    /// Removes an observer. `false` if no observer has the key.
+    pub fn remove_observer(&mut self, key: &PublicKey) -> bool {
+        match self.observers.binary_search_by(|other| other.key.cmp(key)) {
+            Ok(index) => {
+                self.observers.remove(index);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 /// A state entry and its slot in the state tree (see `tenge-ledger`'s `tree`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slotted<T> {
@@ -332,6 +396,7 @@ pub enum StateKey {
     Policy,
     Account(AccountId),
     Earmark(EarmarkId),
+    Membership,
 }
 
 /// The value of one entry of ledger state.
@@ -341,6 +406,7 @@ pub enum StateValue {
     Policy(PolicyState),
     Account(Account),
     Earmark(Earmark),
+    Membership(Membership),
 }
 
 impl StateValue {
@@ -350,6 +416,7 @@ impl StateValue {
             StateValue::Policy(_) => StateKey::Policy,
             StateValue::Account(account) => StateKey::Account(account.id),
             StateValue::Earmark(earmark) => StateKey::Earmark(earmark.id),
+            StateValue::Membership(_) => StateKey::Membership,
         }
     }
 }

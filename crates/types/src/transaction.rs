@@ -96,6 +96,21 @@ pub struct SpendEarmarked {
     pub amount: Amount,
 }
 
+/// Admit a commercial bank's observer node: validators let its key connect, from the block that
+/// commits this, without a restart. Central bank only, k-of-m officers (issue 13).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddObserver {
+    pub key: PublicKey,
+    pub name: String,
+}
+
+/// Remove an observer admitted on chain: validators drop its connections when this commits.
+/// Central bank only, k-of-m officers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveObserver {
+    pub key: PublicKey,
+}
+
 /// What a transaction does. The variant order is part of the wire format: append only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
@@ -110,6 +125,8 @@ pub enum Payload {
     IssueEarmarked(IssueEarmarked),
     TransferEarmarked(TransferEarmarked),
     SpendEarmarked(SpendEarmarked),
+    AddObserver(AddObserver),
+    RemoveObserver(RemoveObserver),
 }
 
 impl Payload {
@@ -127,6 +144,8 @@ impl Payload {
             Payload::IssueEarmarked(_) => "issue_earmarked",
             Payload::TransferEarmarked(_) => "transfer_earmarked",
             Payload::SpendEarmarked(_) => "spend_earmarked",
+            Payload::AddObserver(_) => "add_observer",
+            Payload::RemoveObserver(_) => "remove_observer",
         }
     }
 }
@@ -272,6 +291,11 @@ impl SignedTransaction {
             {
                 Err(format!(
                     "bank name must be 1 to {MAX_TEXT_BYTES} bytes without control characters"
+                ))
+            }
+            Payload::AddObserver(add) if add.name.is_empty() || !text_ok(&add.name) => {
+                Err(format!(
+                    "observer name must be 1 to {MAX_TEXT_BYTES} bytes without control characters"
                 ))
             }
             Payload::Freeze(Freeze { reason, .. }) | Payload::Unfreeze(Unfreeze { reason, .. })
