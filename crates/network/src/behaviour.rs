@@ -30,7 +30,7 @@ const SYNC_PROTOCOL: &str = "/tenge/sync/1";
 pub(crate) struct Behaviour {
     // First, so that a connection over a limit is refused before the others see it.
     limits: connection_limits::Behaviour,
-    allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    pub(crate) allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     pub(crate) banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     ping: ping::Behaviour,
     pub(crate) consensus: request_response::Behaviour<FrameCodec>,

@@ -4,7 +4,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Channel, NetworkError, PublicKey};
+use crate::{Channel, NetworkError, PeerConfig, PublicKey};
 
 /// What the network hands to the node.
 #[derive(Debug)]
@@ -59,6 +59,13 @@ pub(crate) enum Command {
     ListenAddresses {
         reply: oneshot::Sender<Vec<String>>,
     },
+    Allow {
+        peer: PeerConfig,
+        reply: oneshot::Sender<Result<(), NetworkError>>,
+    },
+    Disallow {
+        key: PublicKey,
+    },
 }
 
 /// The handle the rest of the node uses. Cheap to clone.
@@ -112,6 +119,20 @@ impl NetworkClient {
         let (reply, answer) = oneshot::channel();
         self.command(Command::Peers { reply }).await?;
         answer.await.map_err(|_| NetworkError::Stopped)
+    }
+
+    /// Lists a peer while running (an observer admitted on chain): it may connect from now on,
+    /// and is dialled if it has an address. A peer already listed keeps its state.
+    pub async fn allow(&self, peer: PeerConfig) -> Result<(), NetworkError> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Allow { peer, reply }).await?;
+        answer.await.map_err(|_| NetworkError::Stopped)?
+    }
+
+    /// Unlists a peer while running (an observer removed on chain): its connections are closed
+    /// and it can no longer connect.
+    pub async fn disallow(&self, key: PublicKey) -> Result<(), NetworkError> {
+        self.command(Command::Disallow { key }).await
     }
 
     /// The addresses this node listens on (useful with port 0).

@@ -21,7 +21,7 @@ use crate::client::{Command, NetworkEvent, SyncReply};
 use crate::codec::Frame;
 use crate::metrics::{DialFailureLabels, NetworkMetrics};
 use crate::peers::{Admission, Outbound, PeerBook, Penalty, SyncAdmission};
-use crate::{Channel, NetworkError, NetworkLimits, PublicKey};
+use crate::{Channel, NetworkError, NetworkLimits, PeerConfig, PublicKey};
 
 /// How often bans, silent connections and dials are looked after.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(250);
@@ -595,7 +595,40 @@ impl EventLoop {
             Command::ListenAddresses { reply } => {
                 let _ = reply.send(self.listening.clone());
             }
+            Command::Allow { peer, reply } => {
+                let _ = reply.send(self.allow(peer));
+            }
+            Command::Disallow { key } => self.disallow(&key),
         }
+    }
+
+    fn allow(&mut self, peer: PeerConfig) -> Result<(), NetworkError> {
+        let id = crate::peer_id(&peer.key)?;
+        let address = crate::dial_address(&peer)?;
+        if id == *self.swarm.local_peer_id() || self.peers.key_of(&id).is_some() {
+            return Ok(());
+        }
+        if let Some(address) = &address {
+            self.swarm.add_peer_address(id, address.clone());
+        }
+        self.peers.insert(id, peer.key, address, Instant::now());
+        self.swarm.behaviour_mut().allowed.allow_peer(id);
+        info!(peer = %peer.key.short(), "peer listed");
+        Ok(())
+    }
+
+    fn disallow(&mut self, key: &PublicKey) {
+        let Some(id) = self.peers.id_of(key) else {
+            return;
+        };
+        self.peers.remove(&id);
+        // Closes its connections; their close events find it unlisted, so the node hears of the
+        // disconnection here.
+        self.swarm.behaviour_mut().allowed.disallow_peer(id);
+        if self.connected.remove(&id) {
+            self.deliver(NetworkEvent::PeerDisconnected(*key));
+        }
+        info!(peer = %key.short(), "peer unlisted: its connections are closed");
     }
 
     fn send(&mut self, id: PeerId, channel: Channel, bytes: Vec<u8>) {

@@ -75,6 +75,21 @@ pub fn peer_id(key: &PublicKey) -> Result<PeerId, NetworkError> {
     Ok(libp2p::identity::PublicKey::from(public).to_peer_id())
 }
 
+/// Where to dial a peer, parsed: `None` if it has no address (it is only accepted).
+pub(crate) fn dial_address(peer: &PeerConfig) -> Result<Option<libp2p::Multiaddr>, NetworkError> {
+    peer.address
+        .as_ref()
+        .map(|address| {
+            PeerAddress::parse(address)
+                .map(|parsed| peer_multiaddr(&parsed))
+                .map_err(|error| NetworkError::Address {
+                    address: address.clone(),
+                    reason: error.to_string(),
+                })
+        })
+        .transpose()
+}
+
 /// Starts the network task. Returns the client and the stream of events for the node.
 pub async fn start(
     config: NetworkConfig,
@@ -119,18 +134,7 @@ async fn start_with_dns(
     let now = Instant::now();
     let mut peers = PeerBook::new(limits.clone());
     for peer in &config.peers {
-        let address = peer
-            .address
-            .as_ref()
-            .map(|address| {
-                PeerAddress::parse(address)
-                    .map(|parsed| peer_multiaddr(&parsed))
-                    .map_err(|error| NetworkError::Address {
-                        address: address.clone(),
-                        reason: error.to_string(),
-                    })
-            })
-            .transpose()?;
+        let address = dial_address(peer)?;
         if peer.key == local {
             continue;
         }

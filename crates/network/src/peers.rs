@@ -254,6 +254,11 @@ impl PeerBook {
         self.peers.insert(id, state);
     }
 
+    /// Unlists a peer. Returns its key if it was listed.
+    pub(crate) fn remove(&mut self, id: &PeerId) -> Option<PublicKey> {
+        self.peers.remove(id).map(|peer| peer.key)
+    }
+
     /// Every listed peer and its configured address.
     pub(crate) fn listed(&self) -> impl Iterator<Item = (&PeerId, Option<&Multiaddr>)> {
         self.peers

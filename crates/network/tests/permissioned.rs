@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{key, next_message, node};
+use common::{connected, key, next_message, node, wait_until};
 use tenge_network::{Channel, NetworkEvent, NetworkLimits, PeerConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,4 +196,91 @@ async fn oversized_frames_are_refused_and_the_sender_banned() {
     );
     // A is still working: its client answers.
     assert!(client_a.peers().await.is_ok());
+}
+
+/// Issue 13: a peer listed while the node runs (an observer admitted on chain) can connect from
+/// then on, and one unlisted (removed) is disconnected at once and cannot come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_listed_and_unlisted_while_running() {
+    let (a, newcomer) = (key(6), key(7));
+    let (client_a, mut events_a, address_a) = node(
+        &a,
+        vec![PeerConfig {
+            key: key(8).public_key(),
+            address: None,
+        }],
+        NetworkLimits::default(),
+    )
+    .await;
+    let (client_n, _events_n, _) = node(
+        &newcomer,
+        vec![PeerConfig {
+            key: a.public_key(),
+            address: Some(address_a),
+        }],
+        NetworkLimits::default(),
+    )
+    .await;
+    // Not listed yet: its dials are refused.
+    let early = wait_until(Duration::from_secs(2), || connected(&client_a, &newcomer)).await;
+    assert!(!early, "an unlisted peer connected");
+
+    client_a
+        .allow(PeerConfig {
+            key: newcomer.public_key(),
+            address: None,
+        })
+        .await
+        .unwrap();
+    // Listing it twice changes nothing.
+    client_a
+        .allow(PeerConfig {
+            key: newcomer.public_key(),
+            address: None,
+        })
+        .await
+        .unwrap();
+    // The newcomer redials with its backoff (at most 8 s).
+    assert!(
+        wait_until(Duration::from_secs(20), || connected(&client_a, &newcomer)).await,
+        "a peer listed while running never connected"
+    );
+    let mut delivered = false;
+    for _ in 0..50 {
+        client_n
+            .send(a.public_key(), Channel::Consensus, b"hello".to_vec())
+            .await
+            .unwrap();
+        if let Some(NetworkEvent::Message { from, .. }) =
+            next_message(&mut events_a, Duration::from_millis(200)).await
+        {
+            assert_eq!(from, newcomer.public_key());
+            delivered = true;
+            break;
+        }
+    }
+    assert!(delivered, "the newly listed peer's message never arrived");
+
+    client_a.disallow(newcomer.public_key()).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            !client_a
+                .peers()
+                .await
+                .unwrap()
+                .contains(&newcomer.public_key())
+        })
+        .await,
+        "an unlisted peer stayed connected"
+    );
+    // It keeps redialling and stays out.
+    let back = wait_until(Duration::from_secs(3), || connected(&client_a, &newcomer)).await;
+    assert!(!back, "an unlisted peer reconnected");
+    assert!(
+        client_a
+            .send(newcomer.public_key(), Channel::Consensus, b"x".to_vec())
+            .await
+            .is_ok(),
+        "sending to an unlisted peer is dropped, not an error"
+    );
 }
