@@ -45,6 +45,7 @@ use crate::routes::ROUTES;
         crate::handlers::proofs::earmark_proof,
         crate::handlers::chain::policy,
         crate::handlers::chain::validators,
+        crate::handlers::chain::observers,
         crate::handlers::chain::status,
         crate::events::events,
         crate::handlers::operations::openapi,

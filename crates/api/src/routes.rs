@@ -8,7 +8,7 @@ use crate::error::{ApiError, json_errors};
 use crate::events::events;
 use crate::handlers::accounts::account;
 use crate::handlers::blocks::{block, block_hashes, latest_block};
-use crate::handlers::chain::{policy, status, supply, validators};
+use crate::handlers::chain::{observers, policy, status, supply, validators};
 use crate::handlers::operations::{health, metrics, openapi};
 use crate::handlers::proofs::{account_proof, earmark_proof, supply_proof};
 use crate::handlers::transactions::{submit, submit_batch, transaction};
@@ -42,6 +42,7 @@ served_routes! {
     get "/v1/proofs/earmarks/{id}" => earmark_proof;
     get "/v1/policy" => policy;
     get "/v1/validators" => validators;
+    get "/v1/observers" => observers;
     get "/v1/status" => status;
     get "/v1/events" => events;
     get "/v1/openapi.json" => openapi;

@@ -130,6 +130,9 @@ pub enum Command {
     /// Monetary policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Observer nodes admitted on chain: validators let their keys connect (issue 13).
+    #[command(subcommand)]
+    Observers(ObserversCommand),
     /// An account: `tenge account ID` or `tenge account --key FILE`.
     Account {
         id: Option<String>,
@@ -277,6 +280,50 @@ pub struct IssueArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub wait: WaitArgs,
+}
+
+/// Who signs a central-bank transaction: k officers at once (`--key`, repeated), or nobody yet
+/// (`--unsigned --out FILE`, then `tenge sign` by each officer and `tenge submit`).
+#[derive(Args)]
+pub struct OfficerArgs {
+    /// An officer's key file (repeat: k officers sign).
+    #[arg(long = "key")]
+    pub keys: Vec<PathBuf>,
+    /// Write the transaction to --out unsigned, for officers to sign one by one.
+    #[arg(long)]
+    pub unsigned: bool,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Subcommand)]
+pub enum ObserversCommand {
+    /// The observers admitted on chain, in key order.
+    List,
+    /// Admit an observer (officers sign): when this commits, validators let its key connect,
+    /// without a restart.
+    Add {
+        /// The observer's node key: 64 hex characters or a key file (public or secret; only the
+        /// public key is used).
+        #[arg(long, value_name = "KEY")]
+        observer_key: String,
+        /// A name for people, such as the bank's; by default `observer-` and the key's first
+        /// eight hex digits.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        officers: OfficerArgs,
+    },
+    /// Remove an observer admitted on chain (officers sign): when this commits, validators
+    /// close its connections and refuse new ones.
+    Remove {
+        #[arg(long, value_name = "KEY")]
+        observer_key: String,
+        #[command(flatten)]
+        officers: OfficerArgs,
+    },
 }
 
 #[derive(Subcommand)]

@@ -15,8 +15,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{BankCommand, Cli, Command, DevnetCommand, PolicyCommand, WalletCommand};
-use commands::{accounts, bench, devnet, earmark, genesis, keys, money, policy, proofs, query};
+use args::{
+    BankCommand, Cli, Command, DevnetCommand, ObserversCommand, PolicyCommand, WalletCommand,
+};
+use commands::{
+    accounts, bench, devnet, earmark, genesis, keys, money, observers, policy, proofs, query,
+};
 use context::{EXPIRES_IN_MS, TLS};
 use exit::{Failure, Outcome};
 
@@ -90,6 +94,16 @@ async fn run(cli: Cli) -> Outcome {
         }) => policy::set(node, file, effective_height, keys, wait).await,
         Command::Account { id, key } => query::account(node, id, key).await,
         Command::Supply => query::supply(node).await,
+        Command::Observers(ObserversCommand::List) => observers::list(node).await,
+        Command::Observers(ObserversCommand::Add {
+            observer_key,
+            name,
+            officers,
+        }) => observers::add(node, observer_key, name, officers).await,
+        Command::Observers(ObserversCommand::Remove {
+            observer_key,
+            officers,
+        }) => observers::remove(node, observer_key, officers).await,
         Command::Proof { genesis, what } => {
             proofs::fetch_proof(node, what, genesis.as_deref()).await
         }

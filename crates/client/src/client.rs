@@ -200,6 +200,10 @@ impl Client {
         self.get("/v1/validators").await
     }
 
+    pub async fn observers(&self) -> Result<Vec<ObserverView>, ClientError> {
+        self.get("/v1/observers").await
+    }
+
     pub async fn status(&self) -> Result<StatusView, ClientError> {
         self.get("/v1/status").await
     }

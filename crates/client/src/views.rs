@@ -401,6 +401,14 @@ pub struct ValidatorView {
     pub address: String,
 }
 
+/// An observer admitted on chain (issue 13): validators let its key connect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ObserverView {
+    pub name: String,
+    /// Its network key, hex.
+    pub key: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusView {
     #[schema(value_type = String)]

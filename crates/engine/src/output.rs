@@ -8,13 +8,14 @@ use tenge_driver::Output;
 use tenge_ledger::ExecutedBlock;
 use tenge_network::{Channel, PublicKey};
 use tenge_types::consensus::{ConsensusMessage, ValidatorIndex};
-use tenge_types::{BlockId, Round, TimestampMs};
-use tracing::{debug, error, warn};
+use tenge_types::{BlockId, Round, StateValue, TimestampMs};
+use tracing::{debug, error, info, warn};
 
-use crate::CommitEvent;
 use crate::actor::Engine;
 use crate::error::{best_effort, fatal};
+use crate::start::admitted_observers;
 use crate::verify::EngineHost;
+use crate::{CommitEvent, Mode};
 
 impl Engine {
     /// Hands an input to the driver and does what it asks.
@@ -167,6 +168,24 @@ impl Engine {
         });
     }
 
+    /// A validator lets the observers admitted in its committed state connect, and drops those
+    /// removed (D75). Versioned by the committed height, so that lists handed to the network
+    /// from separate tasks cannot undo a newer one. Observers list only the validators.
+    pub(crate) fn admit_observers(&self) {
+        if self.config.mode != Mode::Validator {
+            return;
+        }
+        let (height, peers) = {
+            let ledger = self.replica.ledger();
+            (ledger.head().height, admitted_observers(ledger.state()))
+        };
+        info!(%height, observers = peers.len(), "observers admitted on chain");
+        let network = self.network.clone();
+        self.runtime.spawn(async move {
+            best_effort(network.admit(height.0, peers).await);
+        });
+    }
+
     pub(crate) fn halt(&mut self, reason: String) {
         error!(%reason, "HALTED: this node stops following the chain; investigate before restarting");
         self.replica.halt(reason.clone());
@@ -177,6 +196,14 @@ impl Engine {
     /// Blocks the driver made permanent (store, ledger, mempool): the admission mark, the
     /// metrics and the subscribers hear of each, in order.
     pub(crate) fn committed(&mut self, executed: Vec<ExecutedBlock>) {
+        let membership_changed = executed.iter().any(|executed| {
+            executed
+                .execution
+                .delta
+                .entries
+                .iter()
+                .any(|entry| matches!(entry.value, StateValue::Membership(_)))
+        });
         for executed in executed {
             let header = &executed.block.header;
             self.admission
@@ -200,6 +227,9 @@ impl Engine {
                 applied,
             }));
             debug!(height = %header.height, transactions = header.transaction_count, "committed");
+        }
+        if membership_changed {
+            self.admit_observers();
         }
         // Once per committed run: what this observer passed on and the chain has since settled.
         if !self.forwarded.is_empty() {

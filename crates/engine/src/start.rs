@@ -99,6 +99,15 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
     )
     .await?;
 
+    if config.mode == Mode::Validator {
+        network
+            .admit(
+                head.block.header.height.0,
+                admitted_observers(ledger.state()),
+            )
+            .await?;
+    }
+
     let (events, inbox) = sync_channel(config.limits.engine_queue_events);
     let ledger = Arc::new(RwLock::new(ledger));
     let initial_status = Status {
@@ -199,4 +208,17 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         })
         .map_err(|e| EngineError::Corrupt(format!("cannot start the engine thread: {e}")))?;
     Ok(handle)
+}
+
+/// The observers a committed state admits, as peers that dial in (D75).
+pub(crate) fn admitted_observers(state: &tenge_ledger::CommittedState) -> Vec<PeerConfig> {
+    state
+        .membership()
+        .observers
+        .iter()
+        .map(|observer| PeerConfig {
+            key: observer.key,
+            address: None,
+        })
+        .collect()
 }

@@ -59,12 +59,10 @@ pub(crate) enum Command {
     ListenAddresses {
         reply: oneshot::Sender<Vec<String>>,
     },
-    Allow {
-        peer: PeerConfig,
+    Admit {
+        version: u64,
+        peers: Vec<PeerConfig>,
         reply: oneshot::Sender<Result<(), NetworkError>>,
-    },
-    Disallow {
-        key: PublicKey,
     },
 }
 
@@ -121,18 +119,20 @@ impl NetworkClient {
         answer.await.map_err(|_| NetworkError::Stopped)
     }
 
-    /// Lists a peer while running (an observer admitted on chain): it may connect from now on,
-    /// and is dialled if it has an address. A peer already listed keeps its state.
-    pub async fn allow(&self, peer: PeerConfig) -> Result<(), NetworkError> {
+    /// The peers admitted besides the configured ones (the observers admitted on chain), as of
+    /// `version` (the committed height that admitted them): newcomers may connect from now on
+    /// (and are dialled if they have an address), peers no longer in the list are disconnected
+    /// and refused. A list older than one already applied is ignored, so lists sent from
+    /// separate tasks cannot undo a newer one. Configured peers are never unlisted.
+    pub async fn admit(&self, version: u64, peers: Vec<PeerConfig>) -> Result<(), NetworkError> {
         let (reply, answer) = oneshot::channel();
-        self.command(Command::Allow { peer, reply }).await?;
+        self.command(Command::Admit {
+            version,
+            peers,
+            reply,
+        })
+        .await?;
         answer.await.map_err(|_| NetworkError::Stopped)?
-    }
-
-    /// Unlists a peer while running (an observer removed on chain): its connections are closed
-    /// and it can no longer connect.
-    pub async fn disallow(&self, key: PublicKey) -> Result<(), NetworkError> {
-        self.command(Command::Disallow { key }).await
     }
 
     /// The addresses this node listens on (useful with port 0).

@@ -89,6 +89,12 @@ pub(crate) struct EventLoop {
     metrics: NetworkMetrics,
     /// How names are resolved, for the warning when one does not resolve.
     dns: DnsResolution,
+    /// The peers listed at start (the configuration's): never unlisted while running.
+    configured: HashSet<PeerId>,
+    /// The peers listed while running (observers admitted on chain), and the version of the
+    /// list they came from: an older list arriving late is ignored.
+    admitted: HashSet<PeerId>,
+    admitted_version: Option<u64>,
 }
 
 impl EventLoop {
@@ -101,8 +107,12 @@ impl EventLoop {
         metrics: NetworkMetrics,
         dns: DnsResolution,
     ) -> EventLoop {
+        let configured = peers.listed().map(|(id, _)| *id).collect();
         EventLoop {
             swarm,
+            configured,
+            admitted: HashSet::new(),
+            admitted_version: None,
             peers,
             limits,
             commands,
@@ -595,38 +605,71 @@ impl EventLoop {
             Command::ListenAddresses { reply } => {
                 let _ = reply.send(self.listening.clone());
             }
-            Command::Allow { peer, reply } => {
-                let _ = reply.send(self.allow(peer));
+            Command::Admit {
+                version,
+                peers,
+                reply,
+            } => {
+                let _ = reply.send(self.admit(version, peers));
             }
-            Command::Disallow { key } => self.disallow(&key),
         }
     }
 
-    fn allow(&mut self, peer: PeerConfig) -> Result<(), NetworkError> {
-        let id = crate::peer_id(&peer.key)?;
-        let address = crate::dial_address(&peer)?;
-        if id == *self.swarm.local_peer_id() || self.peers.key_of(&id).is_some() {
+    /// Makes `peers` the peers listed besides the configured ones: newcomers are listed, those
+    /// no longer admitted are unlisted. Every peer is checked before anything changes.
+    fn admit(&mut self, version: u64, peers: Vec<PeerConfig>) -> Result<(), NetworkError> {
+        if self
+            .admitted_version
+            .is_some_and(|current| current >= version)
+        {
             return Ok(());
         }
-        if let Some(address) = &address {
-            self.swarm.add_peer_address(id, address.clone());
+        let mut wanted = HashMap::new();
+        for peer in peers {
+            let id = crate::peer_id(&peer.key)?;
+            let address = crate::dial_address(&peer)?;
+            wanted.insert(id, (peer.key, address));
         }
-        self.peers.insert(id, peer.key, address, Instant::now());
-        self.swarm.behaviour_mut().allowed.allow_peer(id);
-        info!(peer = %peer.key.short(), "peer listed");
+        self.admitted_version = Some(version);
+        let gone: Vec<PeerId> = self
+            .admitted
+            .iter()
+            .filter(|id| !wanted.contains_key(id))
+            .copied()
+            .collect();
+        for id in gone {
+            self.admitted.remove(&id);
+            self.unlist(id);
+        }
+        for (id, (key, address)) in wanted {
+            if id == *self.swarm.local_peer_id() || self.configured.contains(&id) {
+                continue;
+            }
+            if self.admitted.insert(id) {
+                self.list(id, key, address);
+            }
+        }
         Ok(())
     }
 
-    fn disallow(&mut self, key: &PublicKey) {
-        let Some(id) = self.peers.id_of(key) else {
+    fn list(&mut self, id: PeerId, key: PublicKey, address: Option<Multiaddr>) {
+        if let Some(address) = &address {
+            self.swarm.add_peer_address(id, address.clone());
+        }
+        self.peers.insert(id, key, address, Instant::now());
+        self.swarm.behaviour_mut().allowed.allow_peer(id);
+        info!(peer = %key.short(), "peer listed");
+    }
+
+    fn unlist(&mut self, id: PeerId) {
+        let Some(key) = self.peers.remove(&id) else {
             return;
         };
-        self.peers.remove(&id);
         // Closes its connections; their close events find it unlisted, so the node hears of the
         // disconnection here.
         self.swarm.behaviour_mut().allowed.disallow_peer(id);
         if self.connected.remove(&id) {
-            self.deliver(NetworkEvent::PeerDisconnected(*key));
+            self.deliver(NetworkEvent::PeerDisconnected(key));
         }
         info!(peer = %key.short(), "peer unlisted: its connections are closed");
     }

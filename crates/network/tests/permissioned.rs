@@ -225,21 +225,14 @@ async fn peers_listed_and_unlisted_while_running() {
     let early = wait_until(Duration::from_secs(2), || connected(&client_a, &newcomer)).await;
     assert!(!early, "an unlisted peer connected");
 
-    client_a
-        .allow(PeerConfig {
-            key: newcomer.public_key(),
-            address: None,
-        })
-        .await
-        .unwrap();
-    // Listing it twice changes nothing.
-    client_a
-        .allow(PeerConfig {
-            key: newcomer.public_key(),
-            address: None,
-        })
-        .await
-        .unwrap();
+    let admitted = vec![PeerConfig {
+        key: newcomer.public_key(),
+        address: None,
+    }];
+    client_a.admit(10, admitted.clone()).await.unwrap();
+    // The same list again changes nothing; an older, empty list arriving late is ignored.
+    client_a.admit(11, admitted.clone()).await.unwrap();
+    client_a.admit(9, vec![]).await.unwrap();
     // The newcomer redials with its backoff (at most 8 s).
     assert!(
         wait_until(Duration::from_secs(20), || connected(&client_a, &newcomer)).await,
@@ -261,7 +254,8 @@ async fn peers_listed_and_unlisted_while_running() {
     }
     assert!(delivered, "the newly listed peer's message never arrived");
 
-    client_a.disallow(newcomer.public_key()).await.unwrap();
+    // A list that leaves it out unlists it.
+    client_a.admit(12, vec![]).await.unwrap();
     assert!(
         wait_until(Duration::from_secs(5), || async {
             !client_a
@@ -283,4 +277,16 @@ async fn peers_listed_and_unlisted_while_running() {
             .is_ok(),
         "sending to an unlisted peer is dropped, not an error"
     );
+    // A list with a malformed address is refused whole.
+    let refused = client_a
+        .admit(
+            13,
+            vec![PeerConfig {
+                key: newcomer.public_key(),
+                address: Some("not a multiaddr".into()),
+            }],
+        )
+        .await;
+    assert!(refused.is_err());
+    assert!(!connected(&client_a, &newcomer).await);
 }

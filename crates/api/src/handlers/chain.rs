@@ -4,7 +4,9 @@ use axum::extract::State;
 use tenge_engine::{EngineHandle, Mode};
 
 use crate::error::{ApiError, ApiResult};
-use crate::views::{ErrorBody, NodeMode, PolicyView, StatusView, SupplyView, ValidatorView};
+use crate::views::{
+    ErrorBody, NodeMode, ObserverView, PolicyView, StatusView, SupplyView, ValidatorView,
+};
 
 /// Issued, redeemed and outstanding supply, the ceiling and the epoch's issuance.
 #[utoipa::path(
@@ -84,6 +86,36 @@ pub(crate) async fn validators(
                 name: v.name.clone(),
                 consensus_key: v.consensus_key.to_hex(),
                 address: v.address.clone(),
+            })
+            .collect(),
+    ))
+}
+
+/// The observers admitted on chain, in key order (issue 13). Observers a validator's own
+/// configuration lists are not here: they are that operator's choice, not the chain's.
+#[utoipa::path(
+    get,
+    path = "/v1/observers",
+    tag = "state",
+    responses(
+        (status = 200, description = "The observers admitted at the committed head", body = Vec<ObserverView>),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn observers(State(engine): State<EngineHandle>) -> ApiResult<Vec<ObserverView>> {
+    let ledger = engine
+        .ledger
+        .read()
+        .map_err(|_| ApiError::internal("ledger lock poisoned"))?;
+    Ok(axum::Json(
+        ledger
+            .state()
+            .membership()
+            .observers
+            .iter()
+            .map(|observer| ObserverView {
+                name: observer.name.clone(),
+                key: observer.key.to_hex(),
             })
             .collect(),
     ))

@@ -8,6 +8,7 @@ pub mod earmark;
 pub mod genesis;
 pub mod keys;
 pub mod money;
+pub mod observers;
 pub mod policy;
 pub mod proofs;
 pub mod query;

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use tenge_types::transaction::{Issue, Redeem, Transfer};
-use tenge_types::{Payload, SignedTransaction};
+use tenge_types::{Payload, SignedTransaction, Transaction};
 
-use crate::args::{IssueArgs, WaitArgs};
+use crate::args::{IssueArgs, OfficerArgs, WaitArgs};
 use crate::context::Context;
 use crate::exit::{Failure, Outcome};
 use crate::input::{account_id, amount, key, keys, read_transaction_file, write_transaction_file};
@@ -20,8 +20,24 @@ pub async fn issue(node: &str, args: IssueArgs) -> Outcome {
     let tx = context
         .transaction(context.central_bank().await?, payload)
         .await?;
-    if args.unsigned {
-        let out = args
+    let officers = OfficerArgs {
+        keys: args.keys,
+        unsigned: args.unsigned,
+        out: args.out,
+        wait: args.wait,
+    };
+    send_as_officers(&context, tx, officers).await
+}
+
+/// A central-bank transaction: signed by the officers given and sent, or written unsigned to a
+/// file for officers to sign one by one.
+pub async fn send_as_officers(
+    context: &Context,
+    tx: Transaction,
+    officers: OfficerArgs,
+) -> Outcome {
+    if officers.unsigned {
+        let out = officers
             .out
             .ok_or_else(|| Failure::input("--unsigned needs --out FILE"))?;
         let signed = SignedTransaction {
@@ -33,8 +49,8 @@ pub async fn issue(node: &str, args: IssueArgs) -> Outcome {
             json!({"hash": signed.hash().to_hex(), "file": out.display().to_string(), "signatures": 0}),
         );
     }
-    let officers = keys(&args.keys)?;
-    context.send(tx, &officers, &args.wait).await
+    let keys = keys(&officers.keys)?;
+    context.send(tx, &keys, &officers.wait).await
 }
 
 /// A bank redeems `text` tenge from its own balance.

@@ -1,0 +1,183 @@
+//! Issue 13: an observer admitted on chain connects without any validator restart, and a
+//! removed one is disconnected. Real `tenged` processes and the real `tenge` CLI.
+//!
+//! Observer 2 of the devnet is left out of every validator's configuration, so only the chain
+//! can let it in. Observer 1 stays configured: the control that the chain is moving.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tenge_api::Client;
+use tenge_tests::byzantine::{node_key, use_free_ports};
+use tenge_tests::cluster::{Cluster, assert_same_chain, binary, height, wait_height};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Runs `tenge --output json --node NODE ARGS...`: its exit code and its JSON output.
+fn tenge(node: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = Command::new(binary("tenge"))
+        .args(["--output", "json", "--node", node])
+        .args(args)
+        .output()
+        .expect("run tenge");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (output.status.code().unwrap_or(-1), json, stderr)
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// A node's connected peers and height, or None if its API does not answer.
+async fn peers_and_height(client: &Client) -> Option<(usize, u64)> {
+    client.status().await.ok().map(|s| (s.peers, s.height))
+}
+
+/// Waits for `condition` on a node's (peers, height), up to `timeout`. A validator's peer
+/// count is exact (it refuses an unlisted key before the connection is established); a refused
+/// dialler's may blink up while the refusal travels back, so only validators' counts are used.
+async fn wait_status(
+    cluster: &Cluster,
+    client: &Client,
+    what: &str,
+    timeout: Duration,
+    condition: impl Fn(usize, u64) -> bool,
+) -> (usize, u64) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some((peers, h)) = peers_and_height(client).await
+            && condition(peers, h)
+        {
+            return (peers, h);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: {what} not seen within {timeout:?} (now {:?}){}",
+            client.base(),
+            peers_and_height(client).await,
+            cluster.logs_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_admitted_on_chain_connects_and_a_removed_one_is_dropped() {
+    let mut cluster = Cluster::init(4, 2, 20_000);
+    use_free_ports(&mut cluster);
+    let newcomer = node_key(&cluster.observers[1]);
+    let configured_line = format!("key = \"{}\"", newcomer.to_hex());
+    for validator in &cluster.validators {
+        let config = std::fs::read_to_string(&validator.config).unwrap();
+        assert!(config.contains(&configured_line), "devnet lists observers");
+        let without = config.replace(
+            &format!("\n[[peers]]\n# an observer of this devnet\n{configured_line}\n"),
+            "\n",
+        );
+        assert!(!without.contains(&configured_line));
+        std::fs::write(&validator.config, without).unwrap();
+    }
+    for i in 0..4 {
+        cluster.start_validator(i);
+    }
+    cluster.start_observer(0);
+    cluster.start_observer(1);
+    let validator = cluster.client(0);
+    let node = cluster.validators[0].api.clone();
+    let observer = cluster.observer_client(1);
+    let officers = [cluster.key("officer-1"), cluster.key("officer-2")];
+
+    // Not admitted: the configured observer follows, the other gets no connection. Validator
+    // 0 sees the three other validators and the configured observer.
+    wait_height(&cluster, &cluster.observer_client(0), 3, MINUTE).await;
+    wait_status(&cluster, &validator, "4 peers", MINUTE, |p, _| p == 4).await;
+    let (_, h) = wait_status(&cluster, &observer, "its API", MINUTE, |_, _| true).await;
+    assert_eq!(h, 0, "an observer no validator lists followed the chain");
+
+    // One officer is not enough, and nothing changes.
+    let (code, json, stderr) = tenge(
+        &node,
+        &[
+            "observers",
+            "add",
+            "--observer-key",
+            &newcomer.to_hex(),
+            "--name",
+            "bank-2",
+            "--key",
+            path(&officers[0]),
+        ],
+    );
+    assert_ne!(code, 0, "one officer admitted an observer: {json}");
+    assert!(stderr.contains("NotEnoughSignatures"), "{stderr}");
+    let (_, listed, _) = tenge(&node, &["observers", "list"]);
+    assert_eq!(listed, serde_json::json!([]));
+
+    // Two of three officers admit it: it connects and catches up, no validator restarted.
+    let (code, json, stderr) = tenge(
+        &node,
+        &[
+            "observers",
+            "add",
+            "--observer-key",
+            &newcomer.to_hex(),
+            "--name",
+            "bank-2",
+            "--key",
+            path(&officers[0]),
+            "--key",
+            path(&officers[1]),
+        ],
+    );
+    assert_eq!(code, 0, "{json} {stderr}");
+    assert_eq!(json["status"], "committed", "{json}");
+    let admitted_at = json["height"].as_u64().expect("committed height");
+    let (_, listed, _) = tenge(&node, &["observers", "list"]);
+    assert_eq!(
+        listed,
+        serde_json::json!([{"name": "bank-2", "key": newcomer.to_hex()}])
+    );
+    let (_, caught_up) = wait_status(&cluster, &observer, "catching up", MINUTE, |_, h| {
+        h >= admitted_at
+    })
+    .await;
+    wait_status(&cluster, &validator, "5 peers", MINUTE, |p, _| p == 5).await;
+    assert_same_chain(&[validator.clone(), observer.clone()], caught_up).await;
+
+    // Removed: every validator closes its connections and it falls behind for good.
+    let (code, json, stderr) = tenge(
+        &node,
+        &[
+            "observers",
+            "remove",
+            "--observer-key",
+            &newcomer.to_hex(),
+            "--key",
+            path(&officers[0]),
+            "--key",
+            path(&officers[1]),
+        ],
+    );
+    assert_eq!(code, 0, "{json} {stderr}");
+    assert_eq!(json["status"], "committed", "{json}");
+    let removed_at = json["height"].as_u64().expect("committed height");
+    wait_status(&cluster, &validator, "4 peers", MINUTE, |p, _| p == 4).await;
+    wait_height(&cluster, &validator, removed_at + 10, MINUTE).await;
+    let (peers, _) = peers_and_height(&validator)
+        .await
+        .expect("validator answers");
+    assert_eq!(peers, 4, "a removed observer reconnected");
+    let stuck = height(&observer).await.expect("observer answers");
+    assert!(
+        stuck < removed_at + 5,
+        "a removed observer kept following: at {stuck}, removed at {removed_at}"
+    );
+    // The configured observer was never affected.
+    let control = height(&cluster.observer_client(0)).await.unwrap();
+    assert!(control >= removed_at, "the configured observer stopped");
+    let (_, listed, _) = tenge(&node, &["observers", "list"]);
+    assert_eq!(listed, serde_json::json!([]));
+}
