@@ -335,7 +335,18 @@ async fn every_endpoint_answers_and_bad_requests_get_exact_errors() {
     assert_eq!(body["history"].as_array().unwrap().len(), 1);
     let (status, body) = node.get("/v1/validators").await;
     assert_eq!(status, 200);
-    assert_eq!(body.as_array().unwrap().len(), 1);
+    assert_eq!(body["validators"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (body["epoch"].as_u64(), body["quorum"].as_u64()),
+        (Some(0), Some(1))
+    );
+    // The only validator signs every certificate: its last is at or above a committed height.
+    assert!(
+        body["validators"][0]["last_signed_height"]
+            .as_u64()
+            .unwrap()
+            >= height
+    );
     let (status, body) = node.get("/v1/status").await;
     assert_eq!(status, 200);
     assert_eq!(body["mode"], "validator");

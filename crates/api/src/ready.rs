@@ -191,6 +191,7 @@ mod tests {
             mempool_transactions: 0,
             halted: halted.map(str::to_string),
             known_height: Height(known_height),
+            last_signed: Vec::new(),
         }
     }
 

@@ -130,6 +130,8 @@ pub enum Command {
     /// Monetary policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The validator set: epoch, quorum, and each validator with the last height it signed.
+    Validators,
     /// Observer nodes admitted on chain: validators let their keys connect (issue 13).
     #[command(subcommand)]
     Observers(ObserversCommand),

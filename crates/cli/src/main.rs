@@ -94,6 +94,7 @@ async fn run(cli: Cli) -> Outcome {
         }) => policy::set(node, file, effective_height, keys, wait).await,
         Command::Account { id, key } => query::account(node, id, key).await,
         Command::Supply => query::supply(node).await,
+        Command::Validators => query::validators(node).await,
         Command::Observers(ObserversCommand::List) => observers::list(node).await,
         Command::Observers(ObserversCommand::Add {
             observer_key,

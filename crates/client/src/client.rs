@@ -196,7 +196,7 @@ impl Client {
         self.get("/v1/policy").await
     }
 
-    pub async fn validators(&self) -> Result<Vec<ValidatorView>, ClientError> {
+    pub async fn validators(&self) -> Result<ValidatorSetView, ClientError> {
         self.get("/v1/validators").await
     }
 

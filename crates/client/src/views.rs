@@ -399,6 +399,23 @@ pub struct ValidatorView {
     pub name: String,
     pub consensus_key: String,
     pub address: String,
+    /// The highest height of a certificate this node committed with the validator's signature
+    /// in it, since the node started; null if none yet. Far below the others: the validator
+    /// is not signing.
+    pub last_signed_height: Option<u64>,
+}
+
+/// The validator set in force: its epoch, the signatures a certificate needs, and each
+/// validator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ValidatorSetView {
+    /// The validator set's epoch: 0 until the set changes on chain (issue 13).
+    pub epoch: u64,
+    /// Signatures a certificate needs: n - f.
+    pub quorum: usize,
+    /// Faulty validators the set tolerates: the largest f with 3f + 1 <= n.
+    pub max_faulty: usize,
+    pub validators: Vec<ValidatorView>,
 }
 
 /// An observer admitted on chain (issue 13): validators let its key connect.

@@ -83,6 +83,8 @@ pub(crate) struct Engine {
     /// passes theirs (a validator may have dropped one: it never commits) or the mempool's TTL.
     /// Never reported as pending: the observer cannot know that a validator holds one.
     pub(crate) forwarded: HashMap<HashValue, (AccountId, u64, Instant)>,
+    /// `Status::last_signed`, by validator index.
+    pub(crate) last_signed: Vec<Option<tenge_types::Height>>,
 }
 
 impl Engine {

@@ -83,7 +83,19 @@ impl Engine {
                 warn!(block = %block_id.short(), %reason, "block refused");
                 self.metrics.block_failed_execution();
             }
-            Output::Committed { executed, .. } => self.committed(executed),
+            Output::Committed {
+                executed,
+                blocks,
+                certificate,
+            } => {
+                self.record_signers(
+                    blocks
+                        .iter()
+                        .map(|block| &block.parent_qc)
+                        .chain([&certificate]),
+                );
+                self.committed(executed);
+            }
             Output::Evidence(evidence) => {
                 warn!(author = evidence.author, round = %evidence.round, kind = evidence.kind, "equivocation evidence");
             }

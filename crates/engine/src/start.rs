@@ -110,6 +110,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
 
     let (events, inbox) = sync_channel(config.limits.engine_queue_events);
     let ledger = Arc::new(RwLock::new(ledger));
+    let validator_count = validators.len();
     let initial_status = Status {
         mode: config.mode,
         chain_id: config.genesis.chain_id.to_string(),
@@ -123,6 +124,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         mempool_transactions: 0,
         halted: None,
         known_height: head.block.header.height,
+        last_signed: vec![None; validator_count],
     };
     let (status_sender, status) = watch::channel(initial_status);
     let (commits, _) = broadcast::channel(COMMIT_CHANNEL_EVENTS);
@@ -196,6 +198,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         payload_checked: 0,
         admission: crate::admission::AdmissionMark::default(),
         forwarded: std::collections::HashMap::new(),
+        last_signed: vec![None; validator_count],
     };
     std::thread::Builder::new()
         .name("tenge-engine".into())

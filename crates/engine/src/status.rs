@@ -33,6 +33,11 @@ pub struct Status {
     /// raise it); an observer from the head the peer it last synced from reported (unsigned, but
     /// replaced at every poll). For `GET /ready?max_blocks_behind=N`.
     pub known_height: Height,
+    /// For each validator (in index order), the highest height of a quorum certificate this
+    /// node committed with that validator's signature in it: a validator far below the others
+    /// is not signing (down, cut off, or refusing). `None` until this node has committed a
+    /// certificate it signed since the node started.
+    pub last_signed: Vec<Option<Height>>,
 }
 
 /// A committed block, announced to API subscribers.
@@ -77,6 +82,20 @@ impl Counters {
 }
 
 impl Engine {
+    /// Notes who signed certificates of committed blocks (`Status::last_signed`).
+    pub(crate) fn record_signers<'a>(
+        &mut self,
+        certificates: impl IntoIterator<Item = &'a tenge_types::consensus::QuorumCertificate>,
+    ) {
+        for certificate in certificates {
+            for (index, _) in &certificate.signatures {
+                if let Some(last) = self.last_signed.get_mut(usize::from(*index)) {
+                    *last = (*last).max(Some(certificate.data.height));
+                }
+            }
+        }
+    }
+
     /// Logs the consensus state when nothing has committed for a while: the first thing an
     /// operator looks at when a node falls behind.
     pub(crate) fn report_stall(&mut self) {
@@ -130,6 +149,7 @@ impl Engine {
             mempool_transactions: self.replica.mempool().len(),
             halted: self.halted.clone(),
             known_height: self.known_height(header.height),
+            last_signed: self.last_signed.clone(),
         };
         drop(ledger);
         self.status.send_replace(status);

@@ -175,6 +175,7 @@ impl Engine {
                 certificate,
             } => (executed, parent_qcs, certificate),
         };
+        self.record_signers(parent_qcs.iter().chain([&certificate]));
         let count = executed.len();
         let last = executed
             .last()

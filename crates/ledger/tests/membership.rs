@@ -162,3 +162,62 @@ fn an_observer_name_is_checked_before_execution() {
     let tx = h.officers(add(test_key("observer-a").public_key(), &long));
     assert!(tx.check_structure().is_err());
 }
+
+/// Validators execute proposals on top of uncommitted ancestors: membership read through them
+/// (the layered view) sees the ancestors' changes, and committing the chain gives the state
+/// that executing it block by block gives.
+#[test]
+fn membership_changes_in_uncommitted_ancestors_are_seen() {
+    let h = Harness::new();
+    let key = test_key("observer-a").public_key();
+    let central_bank = h.net.central_bank();
+    let valid = |txs: &[tenge_types::SignedTransaction]| tenge_ledger::verify_signatures(txs, 1);
+    let time = |n: u64| tenge_types::TimestampMs(h.time.0 + n * 1_000);
+
+    let admit = vec![h.net.officers_sign(0, add(key, "bank-1"))];
+    let parent = h.ledger.build_block(
+        &[],
+        tenge_types::Round(1),
+        time(1),
+        admit.clone(),
+        &valid(&admit),
+    );
+    assert!(parent.execution.receipts[0].is_applied());
+    assert!(
+        h.ledger.state().membership().observers.is_empty(),
+        "not committed yet"
+    );
+
+    // Above the uncommitted admission: admitting again is refused, removing is allowed.
+    let again = vec![h.net.officers_sign(1, add(key, "again"))];
+    let child = h.ledger.build_block(
+        &[&parent],
+        tenge_types::Round(2),
+        time(2),
+        again.clone(),
+        &valid(&again),
+    );
+    let refused = child.execution.receipts[0].outcome.as_ref().unwrap_err();
+    assert_eq!(refused.code, RejectionCode::MemberKeyInUse);
+
+    let remove = vec![
+        h.net
+            .officers_sign(1, Payload::RemoveObserver(RemoveObserver { key })),
+    ];
+    let child = h.ledger.build_block(
+        &[&parent],
+        tenge_types::Round(2),
+        time(2),
+        remove.clone(),
+        &valid(&remove),
+    );
+    assert!(child.execution.receipts[0].is_applied());
+
+    let mut ledger = h.ledger.clone();
+    ledger.commit(&parent);
+    assert!(ledger.state().membership().observer(&key).is_some());
+    ledger.commit(&child);
+    assert!(ledger.state().membership().observers.is_empty());
+    assert_eq!(ledger.state().account(&central_bank).unwrap().sequence, 2);
+    ledger.audit().unwrap();
+}

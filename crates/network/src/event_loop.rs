@@ -666,8 +666,12 @@ impl EventLoop {
             return;
         };
         // Closes its connections; their close events find it unlisted, so the node hears of the
-        // disconnection here.
-        self.swarm.behaviour_mut().allowed.disallow_peer(id);
+        // disconnection here. A ban goes with the listing (the allow list keeps the peer out
+        // now): bans are lifted by walking the listed peers, so a ban left behind would outlive
+        // a later listing for ever.
+        let behaviour = self.swarm.behaviour_mut();
+        behaviour.allowed.disallow_peer(id);
+        behaviour.banned.unblock_peer(id);
         if self.connected.remove(&id) {
             self.deliver(NetworkEvent::PeerDisconnected(key));
         }

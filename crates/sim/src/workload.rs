@@ -8,8 +8,8 @@ use tenge_ledger::testkit::{TestNetwork, test_key};
 use tenge_types::policy::PolicyParams;
 use tenge_types::state::EarmarkTerms;
 use tenge_types::transaction::{
-    Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, SetPolicy, Transfer, TransferEarmarked,
-    Unfreeze,
+    AddObserver, Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RemoveObserver, SetPolicy,
+    Transfer, TransferEarmarked, Unfreeze,
 };
 use tenge_types::{Amount, Payload, SignedTransaction};
 
@@ -88,8 +88,8 @@ fn tenge(amount: u64) -> Amount {
 
 /// The `sequence`-th transaction of a sender: 0 is the central bank (signed by k of m officers),
 /// 1 and 2 are the banks. Every kind of transaction comes round: issuance (plain and earmarked),
-/// freezes and their lifting, policy changes, transfers (plain and earmarked), wallets and
-/// payments to them, redemption. Many are refused by the rules (a frozen bank, a spent quota,
+/// freezes and their lifting, policy changes, observers admitted and removed, transfers (plain
+/// and earmarked), wallets and payments to them, redemption. Many are refused by the rules (a frozen bank, a spent quota,
 /// an earmark a bank does not hold): a refusal is a receipt with a code, and the rule is checked.
 fn workload(net: &TestNetwork, sender: usize, sequence: u64, head: tenge_types::Height) -> Payload {
     let bank = |index: u64| net.bank(index as usize % 2);
@@ -99,7 +99,7 @@ fn workload(net: &TestNetwork, sender: usize, sequence: u64, head: tenge_types::
             payees.sort();
             payees
         };
-        return match sequence % 8 {
+        return match sequence % 9 {
             1 => Payload::IssueEarmarked(IssueEarmarked {
                 to: bank(sequence),
                 amount: tenge(700),
@@ -126,6 +126,18 @@ fn workload(net: &TestNetwork, sender: usize, sequence: u64, head: tenge_types::
                     effective_height: tenge_types::Height(head.0 + 40),
                     params,
                 })
+            }
+            // Membership (D75): an observer admitted, then removed nine transactions later.
+            8 => {
+                let key = test_key(&format!("sim-observer-{}", sequence / 18 % 3)).public_key();
+                if (sequence / 9).is_multiple_of(2) {
+                    Payload::AddObserver(AddObserver {
+                        key,
+                        name: "sim-observer".into(),
+                    })
+                } else {
+                    Payload::RemoveObserver(RemoveObserver { key })
+                }
             }
             // 0, 4, 6, 7: 1,000 to 2,500 tenge, enough to reach the cap and the quotas.
             n => Payload::Issue(Issue {

@@ -223,7 +223,9 @@ pub fn block_outcome(
 /// commit to the account index (decision D37), so every stored header and certificate of version
 /// 2 carries roots this code cannot reproduce. There is no deployed chain yet, so an older data
 /// directory is refused with `StoreError::Schema`, not migrated.
-pub const SCHEMA_VERSION: u32 = 3;
+/// Version 4 (D75): state has a membership entry (the validators and the observers admitted on
+/// chain), so the genesis state root, and every root and block id after it, differ from 3's.
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,8 @@ use tenge_engine::{EngineHandle, Mode};
 
 use crate::error::{ApiError, ApiResult};
 use crate::views::{
-    ErrorBody, NodeMode, ObserverView, PolicyView, StatusView, SupplyView, ValidatorView,
+    ErrorBody, NodeMode, ObserverView, PolicyView, StatusView, SupplyView, ValidatorSetView,
+    ValidatorView,
 };
 
 /// Issued, redeemed and outstanding supply, the ceiling and the epoch's issuance.
@@ -63,32 +64,43 @@ pub(crate) async fn policy(State(engine): State<EngineHandle>) -> ApiResult<Poli
     }))
 }
 
-/// The validator set.
+/// The validator set in force, with the last height each validator signed.
 #[utoipa::path(
     get,
     path = "/v1/validators",
     tag = "state",
     responses(
-        (status = 200, description = "The genesis validators, in index order", body = Vec<ValidatorView>),
+        (status = 200, description = "The validator set, validators in index order", body = ValidatorSetView),
+        (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
-pub(crate) async fn validators(
-    State(engine): State<EngineHandle>,
-) -> ApiResult<Vec<ValidatorView>> {
-    Ok(axum::Json(
-        engine
-            .genesis
-            .validators
-            .iter()
-            .enumerate()
-            .map(|(index, v)| ValidatorView {
-                index: index as u16,
-                name: v.name.clone(),
-                consensus_key: v.consensus_key.to_hex(),
-                address: v.address.clone(),
-            })
-            .collect(),
-    ))
+pub(crate) async fn validators(State(engine): State<EngineHandle>) -> ApiResult<ValidatorSetView> {
+    let last_signed = engine.status.borrow().last_signed.clone();
+    let ledger = engine
+        .ledger
+        .read()
+        .map_err(|_| ApiError::internal("ledger lock poisoned"))?;
+    let validators: Vec<ValidatorView> = ledger
+        .state()
+        .membership()
+        .validators
+        .iter()
+        .enumerate()
+        .map(|(index, v)| ValidatorView {
+            index: index as u16,
+            name: v.name.clone(),
+            consensus_key: v.consensus_key.to_hex(),
+            address: v.address.clone(),
+            last_signed_height: last_signed.get(index).copied().flatten().map(|h| h.0),
+        })
+        .collect();
+    let max_faulty = validators.len().saturating_sub(1) / 3;
+    Ok(axum::Json(ValidatorSetView {
+        epoch: 0,
+        quorum: validators.len() - max_faulty,
+        max_faulty,
+        validators,
+    }))
 }
 
 /// The observers admitted on chain, in key order (issue 13). Observers a validator's own

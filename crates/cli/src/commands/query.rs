@@ -24,6 +24,10 @@ pub async fn supply(node: &str) -> Outcome {
     Ok(serde_json::to_value(client(node).supply().await?).expect("JSON"))
 }
 
+pub async fn validators(node: &str) -> Outcome {
+    Ok(serde_json::to_value(client(node).validators().await?).expect("JSON"))
+}
+
 pub async fn transaction(node: &str, hash: String) -> Outcome {
     let hash: HashValue = hash
         .parse()
