@@ -86,11 +86,18 @@ fn tenge(amount: u64) -> Amount {
     Amount::from_tenge(amount).expect("fits")
 }
 
+/// The observer key the central bank's `sequence`-th transaction admits (one of three).
+fn sim_observer(sequence: u64) -> tenge_types::PublicKey {
+    test_key(&format!("sim-observer-{}", sequence / 9 % 3)).public_key()
+}
+
 /// The `sequence`-th transaction of a sender: 0 is the central bank (signed by k of m officers),
 /// 1 and 2 are the banks. Every kind of transaction comes round: issuance (plain and earmarked),
 /// freezes and their lifting, policy changes, observers admitted and removed, transfers (plain
-/// and earmarked), wallets and payments to them, redemption. Many are refused by the rules (a frozen bank, a spent quota,
-/// an earmark a bank does not hold): a refusal is a receipt with a code, and the rule is checked.
+/// and earmarked), wallets and payments to them, redemption. Many are refused by the rules (a
+/// frozen bank, a spent quota, an earmark a bank does not hold): a refusal is a receipt with a
+/// code, and the rule is checked.
+
 fn workload(net: &TestNetwork, sender: usize, sequence: u64, head: tenge_types::Height) -> Payload {
     let bank = |index: u64| net.bank(index as usize % 2);
     if sender == 0 {
@@ -127,19 +134,15 @@ fn workload(net: &TestNetwork, sender: usize, sequence: u64, head: tenge_types::
                     params,
                 })
             }
-            // Membership (D75): an observer admitted, then removed nine transactions later.
-            8 => {
-                let key = test_key(&format!("sim-observer-{}", sequence / 18 % 3)).public_key();
-                if (sequence / 9).is_multiple_of(2) {
-                    Payload::AddObserver(AddObserver {
-                        key,
-                        name: "sim-observer".into(),
-                    })
-                } else {
-                    Payload::RemoveObserver(RemoveObserver { key })
-                }
-            }
-            // 0, 4, 6, 7: 1,000 to 2,500 tenge, enough to reach the cap and the quotas.
+            // Membership (D75): an observer admitted, and removed by the next transaction.
+            8 => Payload::AddObserver(AddObserver {
+                key: sim_observer(sequence),
+                name: "sim-observer".into(),
+            }),
+            0 if sequence > 0 => Payload::RemoveObserver(RemoveObserver {
+                key: sim_observer(sequence - 1),
+            }),
+            // 0 (the first), 4, 6, 7: 1,000 to 2,500 tenge, enough to reach the cap and quotas.
             n => Payload::Issue(Issue {
                 to: bank(sequence),
                 amount: tenge(1_000 + 500 * (n % 4)),
