@@ -97,7 +97,6 @@ fn sim_observer(sequence: u64) -> tenge_types::PublicKey {
 /// and earmarked), wallets and payments to them, redemption. Many are refused by the rules (a
 /// frozen bank, a spent quota, an earmark a bank does not hold): a refusal is a receipt with a
 /// code, and the rule is checked.
-
 fn workload(net: &TestNetwork, sender: usize, sequence: u64, head: tenge_types::Height) -> Payload {
     let bank = |index: u64| net.bank(index as usize % 2);
     if sender == 0 {
