@@ -147,6 +147,18 @@ async fn an_observer_admitted_on_chain_connects_and_a_removed_one_is_dropped() {
     wait_status(&cluster, &validator, "5 peers", MINUTE, |p, _| p == 5).await;
     assert_same_chain(&[validator.clone(), observer.clone()], caught_up).await;
 
+    // A validator restarted after the admission lists the observer from its stored state.
+    cluster.stop_validator(0);
+    cluster.start_validator(0);
+    wait_status(
+        &cluster,
+        &validator,
+        "5 peers after a restart",
+        MINUTE,
+        |p, _| p == 5,
+    )
+    .await;
+
     // Removed: every validator closes its connections and it falls behind for good.
     let (code, json, stderr) = tenge(
         &node,

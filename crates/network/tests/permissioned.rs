@@ -285,6 +285,58 @@ async fn peers_listed_and_unlisted_while_running() {
     assert_unheard(&client_n, &mut events_a, &a, "after a refused list").await;
 }
 
+/// A peer in the node's own configuration stays listed whatever the chain's lists say: an
+/// operator's `[[peers]]` is not the chain's to override.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_peers_are_never_unlisted() {
+    let (a, b) = (key(9), key(10));
+    let (client_a, mut events_a, address_a) = node(
+        &a,
+        vec![PeerConfig {
+            key: b.public_key(),
+            address: None,
+        }],
+        NetworkLimits::default(),
+    )
+    .await;
+    let (client_b, _events_b, _) = node(
+        &b,
+        vec![PeerConfig {
+            key: a.public_key(),
+            address: Some(address_a),
+        }],
+        NetworkLimits::default(),
+    )
+    .await;
+    assert!(wait_until(Duration::from_secs(20), || connected(&client_a, &b)).await);
+    // Admitted on chain as well, then removed there.
+    let listed = vec![PeerConfig {
+        key: b.public_key(),
+        address: None,
+    }];
+    client_a.admit(1, listed).await.unwrap();
+    client_a.admit(2, vec![]).await.unwrap();
+    let mut delivered = false;
+    for _ in 0..50 {
+        client_b
+            .send(a.public_key(), Channel::Consensus, b"still here".to_vec())
+            .await
+            .unwrap();
+        if let Some(NetworkEvent::Message { from, .. }) =
+            next_message(&mut events_a, Duration::from_millis(200)).await
+        {
+            assert_eq!(from, b.public_key());
+            delivered = true;
+            break;
+        }
+    }
+    assert!(
+        delivered,
+        "a configured peer was unlisted by an admitted list"
+    );
+    assert!(connected(&client_b, &a).await);
+}
+
 /// `sender` sends to `to` for a second; nothing reaches `to`'s events.
 async fn assert_unheard(
     sender: &tenge_network::NetworkClient,
