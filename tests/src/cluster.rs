@@ -217,21 +217,40 @@ pub async fn wait_height(
     target: u64,
     timeout: Duration,
 ) -> u64 {
+    let what = format!("height {target}");
+    wait_status(cluster, client, &what, timeout, |_, h| h >= target)
+        .await
+        .1
+}
+
+/// A node's connected peers and height, or None if it does not answer.
+pub async fn peers_and_height(client: &Client) -> Option<(usize, u64)> {
+    client.status().await.ok().map(|s| (s.peers, s.height))
+}
+
+/// Polls `client`'s status until `condition(peers, height)` holds and returns them; panics with
+/// the logs after `timeout`.
+pub async fn wait_status(
+    cluster: &Cluster,
+    client: &Client,
+    what: &str,
+    timeout: Duration,
+    condition: impl Fn(usize, u64) -> bool,
+) -> (usize, u64) {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(h) = height(client).await
-            && h >= target
+        let status = peers_and_height(client).await;
+        if let Some((peers, h)) = status
+            && condition(peers, h)
         {
-            return h;
+            return (peers, h);
         }
-        if Instant::now() > deadline {
-            panic!(
-                "{} did not reach height {target} within {timeout:?} (at {:?}){}",
-                client.base(),
-                height(client).await,
-                cluster.logs_tail()
-            );
-        }
+        assert!(
+            Instant::now() <= deadline,
+            "{}: {what} not reached within {timeout:?} (peers and height {status:?}){}",
+            client.base(),
+            cluster.logs_tail()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -6,16 +6,19 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tenge_api::Client;
 use tenge_tests::byzantine::{node_key, use_free_ports};
-use tenge_tests::cluster::{Cluster, assert_same_chain, binary, height, wait_height};
+use tenge_tests::cluster::{
+    Cluster, assert_same_chain, binary, height, peers_and_height, wait_height, wait_status,
+};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// Runs `tenge --output json --node NODE ARGS...`: its exit code and its JSON output.
-fn tenge(node: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
+type Tenge = (i32, serde_json::Value, String);
+
+fn tenge(node: &str, args: &[&str]) -> Tenge {
     let output = Command::new(binary("tenge"))
         .args(["--output", "json", "--node", node])
         .args(args)
@@ -31,37 +34,14 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
-/// A node's connected peers and height, or None if its API does not answer.
-async fn peers_and_height(client: &Client) -> Option<(usize, u64)> {
-    client.status().await.ok().map(|s| (s.peers, s.height))
-}
-
-/// Waits for `condition` on a node's (peers, height), up to `timeout`. A validator's peer
-/// count is exact (it refuses an unlisted key before the connection is established); a refused
-/// dialler's may blink up while the refusal travels back, so only validators' counts are used.
-async fn wait_status(
-    cluster: &Cluster,
-    client: &Client,
-    what: &str,
-    timeout: Duration,
-    condition: impl Fn(usize, u64) -> bool,
-) -> (usize, u64) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some((peers, h)) = peers_and_height(client).await
-            && condition(peers, h)
-        {
-            return (peers, h);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{}: {what} not seen within {timeout:?} (now {:?}){}",
-            client.base(),
-            peers_and_height(client).await,
-            cluster.logs_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// `tenge observers VERB --observer-key KEY EXTRA...`, signed by `officers`.
+fn observers(node: &str, verb: &str, key: &str, extra: &[&str], officers: &[&Path]) -> Tenge {
+    let mut args = vec!["observers", verb, "--observer-key", key];
+    args.extend_from_slice(extra);
+    for officer in officers {
+        args.extend(["--key", path(officer)]);
     }
+    tenge(node, &args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,40 +78,17 @@ async fn an_observer_admitted_on_chain_connects_and_a_removed_one_is_dropped() {
     assert_eq!(h, 0, "an observer no validator lists followed the chain");
 
     // One officer is not enough, and nothing changes.
-    let (code, json, stderr) = tenge(
-        &node,
-        &[
-            "observers",
-            "add",
-            "--observer-key",
-            &newcomer.to_hex(),
-            "--name",
-            "bank-2",
-            "--key",
-            path(&officers[0]),
-        ],
-    );
+    let key = newcomer.to_hex();
+    let name: &[&str] = &["--name", "bank-2"];
+    let (code, json, stderr) = observers(&node, "add", &key, name, &[&officers[0]]);
     assert_ne!(code, 0, "one officer admitted an observer: {json}");
     assert!(stderr.contains("NotEnoughSignatures"), "{stderr}");
     let (_, listed, _) = tenge(&node, &["observers", "list"]);
     assert_eq!(listed, serde_json::json!([]));
 
     // Two of three officers admit it: it connects and catches up, no validator restarted.
-    let (code, json, stderr) = tenge(
-        &node,
-        &[
-            "observers",
-            "add",
-            "--observer-key",
-            &newcomer.to_hex(),
-            "--name",
-            "bank-2",
-            "--key",
-            path(&officers[0]),
-            "--key",
-            path(&officers[1]),
-        ],
-    );
+    let two = [officers[0].as_path(), officers[1].as_path()];
+    let (code, json, stderr) = observers(&node, "add", &key, name, &two);
     assert_eq!(code, 0, "{json} {stderr}");
     assert_eq!(json["status"], "committed", "{json}");
     let admitted_at = json["height"].as_u64().expect("committed height");
@@ -160,19 +117,7 @@ async fn an_observer_admitted_on_chain_connects_and_a_removed_one_is_dropped() {
     .await;
 
     // Removed: every validator closes its connections and it falls behind for good.
-    let (code, json, stderr) = tenge(
-        &node,
-        &[
-            "observers",
-            "remove",
-            "--observer-key",
-            &newcomer.to_hex(),
-            "--key",
-            path(&officers[0]),
-            "--key",
-            path(&officers[1]),
-        ],
-    );
+    let (code, json, stderr) = observers(&node, "remove", &key, &[], &two);
     assert_eq!(code, 0, "{json} {stderr}");
     assert_eq!(json["status"], "committed", "{json}");
     let removed_at = json["height"].as_u64().expect("committed height");

@@ -272,16 +272,8 @@ pub struct IssueArgs {
     pub to: String,
     #[arg(long)]
     pub amount: String,
-    /// An officer's key file (repeat: k officers sign).
-    #[arg(long = "key")]
-    pub keys: Vec<PathBuf>,
-    /// Write the transaction to --out unsigned, for officers to sign one by one.
-    #[arg(long)]
-    pub unsigned: bool,
-    #[arg(long)]
-    pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub wait: WaitArgs,
+    pub officers: OfficerArgs,
 }
 
 /// Who signs a central-bank transaction: k officers at once (`--key`, repeated), or nobody yet

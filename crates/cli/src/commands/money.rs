@@ -20,13 +20,7 @@ pub async fn issue(node: &str, args: IssueArgs) -> Outcome {
     let tx = context
         .transaction(context.central_bank().await?, payload)
         .await?;
-    let officers = OfficerArgs {
-        keys: args.keys,
-        unsigned: args.unsigned,
-        out: args.out,
-        wait: args.wait,
-    };
-    send_as_officers(&context, tx, officers).await
+    send_as_officers(&context, tx, args.officers).await
 }
 
 /// A central-bank transaction: signed by the officers given and sent, or written unsigned to a
