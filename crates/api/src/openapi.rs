@@ -39,6 +39,7 @@ use crate::routes::ROUTES;
         crate::handlers::blocks::latest_block,
         crate::handlers::blocks::block,
         crate::handlers::blocks::block_hashes,
+        crate::handlers::blocks::headers,
         crate::handlers::chain::supply,
         crate::handlers::proofs::account_proof,
         crate::handlers::proofs::supply_proof,

@@ -15,6 +15,8 @@ use tenge_storage::Store;
 use tenge_types::consensus::StoredCertificates;
 use tenge_types::{AccountId, EarmarkId, Height};
 
+use crate::views::HeaderChainView;
+
 /// What to prove.
 #[derive(Clone, Copy, Debug)]
 pub enum ProofRequest {
@@ -116,6 +118,102 @@ fn commit_proof(
         };
         headers.push(block.header);
     }
+}
+
+/// Most headers a header chain holds once it reaches a commit certificate (a client may ask for
+/// fewer).
+pub const HEADERS_PER_CHAIN: usize = 256;
+/// A header chain stops growing past this many transactions read with its blocks (the store
+/// keeps whole blocks), once it reaches a commit certificate.
+const TRANSACTIONS_PER_CHAIN: usize = 16_384;
+
+/// The certified headers from height `from` (`GET /v1/headers/{from}`, `tenge follow`): up to
+/// the last stored block with a commit certificate within `limit` headers (at most
+/// [`HEADERS_PER_CHAIN`]; further if none is that close, up to `MAX_HEADER_CHAIN`). Above the
+/// head: no chain. Blocking (store reads, and it may wait for the commit in flight): run it on
+/// a blocking thread.
+pub fn header_chain(
+    engine: &EngineHandle,
+    from: Height,
+    limit: usize,
+) -> Result<HeaderChainView, ProofError> {
+    for _ in 0..ATTEMPTS {
+        let head = engine
+            .ledger
+            .read()
+            .map_err(|_| ProofError::Internal("ledger lock poisoned".into()))?
+            .head()
+            .height;
+        if from > head {
+            return Ok(HeaderChainView {
+                from: from.0,
+                head: head.0,
+                headers: 0,
+                chain_hex: None,
+            });
+        }
+        if head == Height::GENESIS {
+            return Err(ProofError::Unavailable(
+                "no block has committed yet; a header chain needs a commit certificate".into(),
+            ));
+        }
+        if let Some(chain) = chain_from(engine, from, limit.min(HEADERS_PER_CHAIN))? {
+            return Ok(HeaderChainView {
+                from: from.0,
+                head: head.0,
+                headers: chain.headers.len(),
+                chain_hex: Some(hex_string(&chain.to_bytes())),
+            });
+        }
+        std::thread::sleep(RETRY_INTERVAL);
+    }
+    Err(ProofError::Unavailable(
+        "no commit certificate is stored yet above this height; retry".into(),
+    ))
+}
+
+/// Stored headers from `from` to the last block with a commit certificate within the limits, or
+/// `None` if none is stored yet.
+fn chain_from(
+    engine: &EngineHandle,
+    from: Height,
+    limit: usize,
+) -> Result<Option<CommitProof>, ProofError> {
+    let internal = |e: String| ProofError::Internal(e);
+    let mut headers = Vec::new();
+    let mut committed = None;
+    let mut transactions = 0;
+    let mut height = from;
+    while headers.len() < MAX_HEADER_CHAIN {
+        let Some(block) = engine
+            .store
+            .block(height)
+            .map_err(|e| internal(e.to_string()))?
+        else {
+            break;
+        };
+        transactions += block.transactions.len();
+        headers.push(block.header);
+        let certificates = engine
+            .store
+            .certificate(height)
+            .map_err(|e| internal(e.to_string()))?
+            .filter(|bytes| !bytes.is_empty())
+            .map(|bytes| StoredCertificates::from_bytes(&bytes))
+            .transpose()
+            .map_err(|e| internal(format!("certificates of block {height}: {e}")))?;
+        if let Some(commit_qc) = certificates.and_then(|c| c.commit_qc) {
+            committed = Some((headers.len(), commit_qc));
+            if headers.len() >= limit || transactions >= TRANSACTIONS_PER_CHAIN {
+                break;
+            }
+        }
+        height = height.next();
+    }
+    Ok(committed.map(|(len, commit_qc)| {
+        headers.truncate(len);
+        CommitProof { headers, commit_qc }
+    }))
 }
 
 /// The bundle with what it proves, checked by the same verifier `tenge verify` runs.

@@ -7,7 +7,7 @@ use tenge_engine::EngineHandle;
 use crate::error::{ApiError, json_errors};
 use crate::events::events;
 use crate::handlers::accounts::account;
-use crate::handlers::blocks::{block, block_hashes, latest_block};
+use crate::handlers::blocks::{block, block_hashes, headers, latest_block};
 use crate::handlers::chain::{observers, policy, status, supply, validators};
 use crate::handlers::operations::{health, metrics, openapi};
 use crate::handlers::proofs::{account_proof, earmark_proof, supply_proof};
@@ -36,6 +36,7 @@ served_routes! {
     get "/v1/blocks/latest" => latest_block;
     get "/v1/blocks/{height}" => block;
     get "/v1/blocks/{height}/hashes" => block_hashes;
+    get "/v1/headers/{from}" => headers;
     get "/v1/supply" => supply;
     get "/v1/proofs/accounts/{id}" => account_proof;
     get "/v1/proofs/supply" => supply_proof;

@@ -53,6 +53,20 @@ fn parse_duration_ms(text: &str) -> Result<u64, String> {
     }
 }
 
+/// `HEIGHT:BLOCK_ID`: a height and a block id of 64 hex digits.
+fn parse_checkpoint(text: &str) -> Result<(u64, String), String> {
+    let (height, id) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not HEIGHT:BLOCK_ID"))?;
+    let height: u64 = height
+        .parse()
+        .map_err(|_| format!("{height:?} is not a block height"))?;
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{id:?} is not a block id of 64 hex digits"));
+    }
+    Ok((height, id.to_ascii_lowercase()))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Text,
@@ -152,6 +166,26 @@ pub enum Command {
         genesis: Option<PathBuf>,
         #[command(subcommand)]
         what: ProofCommand,
+    },
+    /// Follow the chain as a light client: fetch headers and commit certificates from the node
+    /// (which is not trusted), verify each against the genesis file, and print the certified
+    /// head, its epoch and validator set. Exit 1 if the node serves anything that does not
+    /// verify, naming the failed check.
+    Follow {
+        /// The network's genesis file, obtained out of band.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// Start from a block this operator trusts instead of the genesis block, as
+        /// HEIGHT:BLOCK_ID (the id in 64 hex digits, e.g. from `tenge follow` on another node).
+        #[arg(long, value_name = "HEIGHT:BLOCK_ID", value_parser = parse_checkpoint)]
+        checkpoint: Option<(u64, String)>,
+        /// Stop once caught up with the node's head and print it; without, keep following and
+        /// print each new certified head.
+        #[arg(long)]
+        once: bool,
+        /// How long to wait between questions once caught up: `1s`, `30s`, `5m`.
+        #[arg(long, default_value = "1s", value_parser = parse_duration_ms)]
+        interval: u64,
     },
     /// Check a proof bundle offline against a genesis file (no network): prints what it proves.
     /// Exit 0 valid, 1 invalid (naming the failed check), 2 unreadable or non-canonical file.

@@ -19,7 +19,8 @@ use args::{
     BankCommand, Cli, Command, DevnetCommand, ObserversCommand, PolicyCommand, WalletCommand,
 };
 use commands::{
-    accounts, bench, devnet, earmark, genesis, keys, money, observers, policy, proofs, query,
+    accounts, bench, devnet, earmark, follow, genesis, keys, money, observers, policy, proofs,
+    query,
 };
 use context::{EXPIRES_IN_MS, TLS};
 use exit::{Failure, Outcome};
@@ -51,6 +52,7 @@ async fn run(cli: Cli) -> Outcome {
         let _ = TLS.set(tls);
     }
     let node = cli.node.as_str();
+    let output = cli.output;
     match cli.command {
         Command::Keygen { out } => keys::keygen(out),
         Command::Genesis(args) => genesis::genesis(args),
@@ -107,6 +109,22 @@ async fn run(cli: Cli) -> Outcome {
         }) => observers::remove(node, observer_key, officers).await,
         Command::Proof { genesis, what } => {
             proofs::fetch_proof(node, what, genesis.as_deref()).await
+        }
+        Command::Follow {
+            genesis,
+            checkpoint,
+            once,
+            interval,
+        } => {
+            follow::follow(
+                node,
+                &genesis,
+                checkpoint,
+                once,
+                std::time::Duration::from_millis(interval),
+                output,
+            )
+            .await
         }
         Command::Verify {
             file,

@@ -192,6 +192,19 @@ impl Client {
         self.get(&format!("/v1/proofs/earmarks/{id}")).await
     }
 
+    /// Certified headers from height `from` (see [`HeaderChainView`]), past `limit` headers only
+    /// as far as the first commit certificate.
+    pub async fn headers(
+        &self,
+        from: u64,
+        limit: Option<usize>,
+    ) -> Result<HeaderChainView, ClientError> {
+        match limit {
+            Some(limit) => self.get(&format!("/v1/headers/{from}?limit={limit}")).await,
+            None => self.get(&format!("/v1/headers/{from}")).await,
+        }
+    }
+
     pub async fn policy(&self) -> Result<PolicyView, ClientError> {
         self.get("/v1/policy").await
     }

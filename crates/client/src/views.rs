@@ -307,6 +307,22 @@ pub struct ProofView {
     pub verified: tenge_proof::Verified,
 }
 
+/// Certified headers for a light client (`GET /v1/headers/{from}`, `tenge follow`): the headers
+/// from height `from` up to a committed block and the QC that commits it, as the canonical bytes
+/// of a `tenge_proof::CommitProof` in hex. The node is not trusted: the client checks every
+/// header and signature against its genesis file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HeaderChainView {
+    /// The first height asked for.
+    pub from: u64,
+    /// This node's committed height when it answered.
+    pub head: u64,
+    /// How many headers `chain_hex` holds (none: nothing committed at or above `from` yet).
+    pub headers: usize,
+    /// The chain's canonical bytes in hex; `null` when `headers` is 0.
+    pub chain_hex: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PolicyView {
     /// The version in force at the current height.

@@ -17,8 +17,11 @@
 //! Byzantine, so a certificate with 2f + 1 signatures holds f + 1 honest voters, each of which
 //! executed the block and voted only for the state root it computed.
 
+mod follow;
+
 use std::collections::BTreeSet;
 
+pub use follow::{FollowError, LightClient};
 use serde::{Deserialize, Serialize};
 use tenge_crypto::verify_strict;
 use tenge_types::commitment::{
@@ -36,6 +39,9 @@ use tenge_types::{
 pub const FORMAT_VERSION: u16 = 1;
 /// Largest bundle accepted: a policy history at its cap (1,000 changes) fits with room to spare.
 pub const MAX_BUNDLE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest header chain accepted from a node: [`MAX_HEADER_CHAIN`] headers of a few hundred
+/// bytes each and a certificate, with room to spare.
+pub const MAX_HEADER_CHAIN_BYTES: usize = 1024 * 1024;
 /// Most headers between the proven one and the committed one. A node commits in chains of a few
 /// blocks; range sync stores a commit certificate at least every 256 + 256 blocks.
 pub const MAX_HEADER_CHAIN: usize = 1_024;
@@ -170,6 +176,18 @@ impl ChainIdentity {
                 derivation: ValidatorSetDerivation::Genesis,
             },
         }
+    }
+}
+
+impl CommitProof {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes a header chain as a node serves it (`GET /v1/headers`): size-limited, canonical
+    /// BCS, no trailing bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<CommitProof, DecodeError> {
+        decode("header chain", bytes, MAX_HEADER_CHAIN_BYTES)
     }
 }
 
@@ -370,13 +388,7 @@ pub fn verify(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified, Verif
         });
     }
     let genesis_header = &chain.genesis_header;
-    if genesis_header.parent_id != genesis_hash
-        || genesis_header.height != Height::GENESIS
-        || genesis_header.round.0 != 0
-        || genesis_header.chain_id != genesis.chain_id
-    {
-        return Err(VerifyError::WrongGenesisHeader);
-    }
+    check_genesis_header(genesis_header, genesis)?;
     let validators = genesis_validator_set(genesis)?;
     let set = &chain.validator_set;
     let ValidatorSetDerivation::Genesis = set.derivation;
@@ -407,6 +419,19 @@ pub fn verify(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified, Verif
         validator_set_epoch: set.epoch,
         facts,
     })
+}
+
+/// A height-0 header of this genesis: its parent id is the genesis hash. (Its id is bound into
+/// every signature, so a header with any other field changed makes every certificate fail.)
+fn check_genesis_header(header: &BlockHeader, genesis: &Genesis) -> Result<(), VerifyError> {
+    if header.parent_id != genesis.hash()
+        || header.height != Height::GENESIS
+        || header.round.0 != 0
+        || header.chain_id != genesis.chain_id
+    {
+        return Err(VerifyError::WrongGenesisHeader);
+    }
+    Ok(())
 }
 
 fn genesis_validator_set(genesis: &Genesis) -> Result<ValidatorSet, VerifyError> {

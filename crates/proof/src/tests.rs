@@ -296,3 +296,209 @@ proptest! {
         }
     }
 }
+
+/// A chain of `n` headers after a genesis block of `genesis` (rounds = heights), each block's
+/// QC from the signers given: `chain(from, to)` serves headers `from..=to` with the QC on the
+/// block after `to`, which commits `to`.
+struct TestChain {
+    headers: Vec<BlockHeader>,
+    genesis_id: HashValue,
+}
+
+impl TestChain {
+    fn new(genesis: &Genesis, n: u64) -> TestChain {
+        let chain = &genesis.chain_id;
+        let mut headers = vec![header(chain, 0, 0, genesis.hash(), HashValue([5; 32]))];
+        for height in 1..=n + 1 {
+            let parent = headers.last().unwrap().id();
+            headers.push(header(
+                chain,
+                height,
+                height,
+                parent,
+                HashValue([height as u8; 32]),
+            ));
+        }
+        TestChain {
+            genesis_id: headers[0].id(),
+            headers,
+        }
+    }
+
+    fn serve(&self, from: u64, to: u64, signers: &[(u16, &Keypair)]) -> CommitProof {
+        let child = &self.headers[to as usize + 1];
+        let last = &self.headers[to as usize];
+        CommitProof {
+            headers: self.headers[from as usize..=to as usize].to_vec(),
+            commit_qc: sign(
+                VoteData {
+                    block_id: child.id(),
+                    round: child.round,
+                    height: child.height,
+                    state_root: child.state_root,
+                    parent_id: last.id(),
+                    parent_round: last.round,
+                },
+                signers,
+                &self.genesis_id,
+            ),
+        }
+    }
+}
+
+fn quorum(keys: &[Keypair]) -> Vec<(u16, &Keypair)> {
+    vec![(0, &keys[0]), (2, &keys[2]), (3, &keys[3])]
+}
+
+#[test]
+fn a_light_client_follows_certified_headers_from_genesis_and_a_checkpoint() {
+    let validators = keys(1);
+    let genesis = make_genesis("tenge-follow-test", &validators);
+    let chain = TestChain::new(&genesis, 20);
+    let mut client =
+        LightClient::start(&genesis, &chain.serve(0, 3, &quorum(&validators))).unwrap();
+    assert_eq!(client.head(), &chain.headers[3]);
+    client
+        .extend(&chain.serve(4, 4, &quorum(&validators)))
+        .unwrap();
+    client
+        .extend(&chain.serve(5, 12, &quorum(&validators)))
+        .unwrap();
+    assert_eq!(client.head(), &chain.headers[12]);
+    assert_eq!(client.verified(), (4 + 1 + 8, 3));
+    assert_eq!(
+        (client.epoch(), client.genesis_id()),
+        (0, &chain.genesis_id)
+    );
+
+    // From a checkpoint: what lies between is never asked for.
+    let mut client =
+        LightClient::start(&genesis, &chain.serve(0, 1, &quorum(&validators))).unwrap();
+    let checkpoint = chain.headers[15].id();
+    client
+        .jump(
+            Height(15),
+            &checkpoint,
+            &chain.serve(15, 17, &quorum(&validators)),
+        )
+        .unwrap();
+    assert_eq!(client.head(), &chain.headers[17]);
+    let wrong = chain.headers[14].id();
+    let error = client
+        .jump(
+            Height(15),
+            &wrong,
+            &chain.serve(15, 18, &quorum(&validators)),
+        )
+        .unwrap_err();
+    assert_eq!(error.check(), "checkpoint_mismatch");
+    assert_eq!(client.head(), &chain.headers[17]);
+}
+
+#[test]
+fn a_light_client_refuses_what_a_lying_node_serves_and_keeps_its_head() {
+    let validators = keys(1);
+    let genesis = make_genesis("tenge-follow-test", &validators);
+    let chain = TestChain::new(&genesis, 20);
+    let good = quorum(&validators);
+    let start = chain.serve(0, 2, &good);
+
+    // Another chain's genesis, or a genesis header with a changed field.
+    let other = make_genesis("tenge-other-chain", &validators);
+    let refused = LightClient::start(&other, &start).unwrap_err();
+    assert_eq!(refused.check(), "wrong_genesis_header");
+    let mut forged = start.clone();
+    forged.headers[0].state_root = HashValue([77; 32]);
+    forged.headers[1].parent_id = forged.headers[0].id();
+    assert_eq!(
+        LightClient::start(&genesis, &forged).unwrap_err().check(),
+        "bad_signature"
+    );
+
+    let mut client = LightClient::start(&genesis, &start).unwrap();
+    let head = client.head().clone();
+    let outsider = Keypair::from_secret([200; 32]);
+    let cases: Vec<(&str, CommitProof)> = vec![
+        // A gap: the chain does not start at the head's child.
+        ("does_not_extend_head", chain.serve(4, 6, &good)),
+        // Too few signers, a signature by a key outside the set, a duplicate signer.
+        ("quorum_short", chain.serve(3, 5, &good[..2])),
+        (
+            "bad_signature",
+            chain.serve(
+                3,
+                5,
+                &[(0, &validators[0]), (1, &outsider), (3, &validators[3])],
+            ),
+        ),
+        (
+            "duplicate_signer",
+            chain.serve(
+                3,
+                5,
+                &[
+                    (0, &validators[0]),
+                    (0, &validators[0]),
+                    (3, &validators[3]),
+                ],
+            ),
+        ),
+        (
+            "unknown_signer",
+            chain.serve(
+                3,
+                5,
+                &[(0, &validators[0]), (2, &validators[2]), (9, &outsider)],
+            ),
+        ),
+        ("header_chain_broken", {
+            let mut chain = chain.serve(3, 5, &good);
+            chain.headers.remove(1);
+            chain
+        }),
+        ("header_not_committed", {
+            // A certificate that commits block 6, served with headers up to 5.
+            let mut served = chain.serve(3, 5, &good);
+            served.commit_qc = chain.serve(6, 6, &good).commit_qc;
+            served
+        }),
+        ("header_chain_broken", {
+            let mut chain = chain.serve(3, 5, &good);
+            chain.headers[2].chain_id = ChainId::new("tenge-other-chain").unwrap();
+            chain
+        }),
+        (
+            "header_chain_broken",
+            CommitProof {
+                headers: vec![],
+                commit_qc: chain.serve(3, 3, &good).commit_qc,
+            },
+        ),
+    ];
+    for (check, served) in cases {
+        let error = client.extend(&served).unwrap_err();
+        assert_eq!(error.check(), check, "{error}");
+        assert_eq!(
+            client.head(),
+            &head,
+            "a refused chain moved the head ({check})"
+        );
+    }
+    assert_eq!(client.verified().1, 1);
+    client.extend(&chain.serve(3, 5, &good)).unwrap();
+    assert_eq!(client.head(), &chain.headers[5]);
+}
+
+#[test]
+fn header_chains_round_trip_and_oversized_ones_do_not_decode() {
+    let validators = keys(1);
+    let genesis = make_genesis("tenge-follow-test", &validators);
+    let chain = TestChain::new(&genesis, 3);
+    let served = chain.serve(0, 3, &quorum(&validators));
+    let bytes = served.to_bytes();
+    assert_eq!(CommitProof::from_bytes(&bytes).unwrap(), served);
+    let mut padded = bytes.clone();
+    padded.push(0);
+    assert!(CommitProof::from_bytes(&padded).is_err());
+    assert!(CommitProof::from_bytes(&vec![0u8; MAX_HEADER_CHAIN_BYTES + 1]).is_err());
+}

@@ -1,13 +1,16 @@
 //! Committed blocks: whole, with outcomes and certificates, or as hashes only.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use tenge_engine::EngineHandle;
 use tenge_storage::Store;
 use tenge_types::Height;
 use tenge_types::consensus::StoredCertificates;
 
 use crate::error::{ApiError, ApiResult};
-use crate::views::{BlockHashesView, BlockView, ErrorBody};
+use crate::proofs::HEADERS_PER_CHAIN;
+use crate::server::{Gates, MAX_CONCURRENT_PROOFS};
+use crate::views::{BlockHashesView, BlockView, ErrorBody, ErrorKind, HeaderChainView};
 
 /// The committed block at `height` and each transaction's outcome in it (`None`: applied).
 fn stored_block(
@@ -119,4 +122,63 @@ pub(crate) async fn latest_block(State(engine): State<EngineHandle>) -> ApiResul
         .head()
         .height;
     Ok(axum::Json(block_view(&engine, height)?))
+}
+
+/// Certified headers for a light client: the headers from `from` up to a committed block, and
+/// the certificate that commits it (`tenge follow` checks them against the genesis file).
+#[utoipa::path(
+    get,
+    path = "/v1/headers/{from}",
+    tag = "blocks",
+    params(
+        ("from" = u64, Path, description = "First height of the chain (0: from the genesis block)", minimum = 0),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 256,
+            description = "Stop at the first commit certificate at or past this many headers (default and most: 256)"),
+    ),
+    responses(
+        (status = 200, description = "The chain in hex (`chain_hex`), or none when `from` is above the committed head", body = HeaderChainView),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 503, description = "Nothing committed yet, the commit certificate is being written, or 8 proofs or chains are being built; retry", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn headers(
+    State(engine): State<EngineHandle>,
+    axum::Extension(gates): axum::Extension<std::sync::Arc<Gates>>,
+    Path(from): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<HeaderChainView> {
+    let from: u64 = from
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("`{from}` is not a block height")))?;
+    let limit = match query.as_deref() {
+        None | Some("") => HEADERS_PER_CHAIN,
+        Some(query) => query
+            .strip_prefix("limit=")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=HEADERS_PER_CHAIN).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`{query}`: the only parameter is limit=N, with N from 1 to {HEADERS_PER_CHAIN}"
+                ))
+            })?,
+    };
+    // Header chains read blocks from the store: they share the proofs' gate.
+    let Ok(permit) = gates.proofs.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable,
+            format!(
+                "{MAX_CONCURRENT_PROOFS} proofs or header chains are being built; retry in a moment"
+            ),
+        ));
+    };
+    let view = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        crate::proofs::header_chain(&engine, Height(from), limit)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("reading the header chain failed: {e}")))?
+    .map_err(ApiError::from)?;
+    Ok(axum::Json(view))
 }

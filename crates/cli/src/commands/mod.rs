@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod bench;
 pub mod devnet;
 pub mod earmark;
+pub mod follow;
 pub mod genesis;
 pub mod keys;
 pub mod money;

@@ -70,7 +70,7 @@ pub struct Expectations {
     pub min_height: Option<u64>,
 }
 
-fn read_genesis(path: &Path) -> Result<tenge_types::Genesis, Failure> {
+pub(crate) fn read_genesis(path: &Path) -> Result<tenge_types::Genesis, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::input(format!("cannot read genesis {}: {e}", path.display())))?;
     serde_json::from_str(&text)
