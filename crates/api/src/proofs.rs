@@ -123,9 +123,9 @@ fn commit_proof(
 /// Most headers a header chain holds once it reaches a commit certificate (a client may ask for
 /// fewer).
 pub const HEADERS_PER_CHAIN: usize = 256;
-/// A header chain stops growing past this many transactions read with its blocks (the store
-/// keeps whole blocks), once it reaches a commit certificate.
-const TRANSACTIONS_PER_CHAIN: usize = 16_384;
+/// A header chain stops growing past this many bytes of transactions read with its blocks (the
+/// store keeps whole blocks), once it reaches a commit certificate.
+const BLOCK_BYTES_PER_CHAIN: usize = 8 * 1024 * 1024;
 
 /// The certified headers from height `from` (`GET /v1/headers/{from}`, `tenge follow`): up to
 /// the last stored block with a commit certificate within `limit` headers (at most
@@ -157,42 +157,61 @@ pub fn header_chain(
                 "no block has committed yet; a header chain needs a commit certificate".into(),
             ));
         }
-        if let Some(chain) = chain_from(engine, from, limit.min(HEADERS_PER_CHAIN))? {
-            return Ok(HeaderChainView {
-                from: from.0,
-                head: head.0,
-                headers: chain.headers.len(),
-                chain_hex: Some(hex_string(&chain.to_bytes())),
-            });
+        match chain_from(engine, from, limit.min(HEADERS_PER_CHAIN))? {
+            Scan::Chain(chain) => {
+                return Ok(HeaderChainView {
+                    from: from.0,
+                    head: head.0,
+                    headers: chain.headers.len(),
+                    chain_hex: Some(hex_string(&chain.to_bytes())),
+                });
+            }
+            // The commit in flight is being written: its certificate comes with it.
+            Scan::EndOfStore => std::thread::sleep(RETRY_INTERVAL),
+            Scan::NoCertificate => {
+                return Err(ProofError::Unavailable(format!(
+                    "no commit certificate is stored within {MAX_HEADER_CHAIN} blocks of height {from}"
+                )));
+            }
         }
-        std::thread::sleep(RETRY_INTERVAL);
     }
     Err(ProofError::Unavailable(
         "no commit certificate is stored yet above this height; retry".into(),
     ))
 }
 
-/// Stored headers from `from` to the last block with a commit certificate within the limits, or
-/// `None` if none is stored yet.
-fn chain_from(
-    engine: &EngineHandle,
-    from: Height,
-    limit: usize,
-) -> Result<Option<CommitProof>, ProofError> {
+/// What a scan of the store from a height found.
+enum Scan {
+    /// Headers up to the last block with a commit certificate within the limits.
+    Chain(CommitProof),
+    /// No certificate before the end of the store (the commit in flight brings one).
+    EndOfStore,
+    /// No certificate within `MAX_HEADER_CHAIN` blocks.
+    NoCertificate,
+}
+
+/// Stored headers from `from` to the last block with a commit certificate within the limits.
+fn chain_from(engine: &EngineHandle, from: Height, limit: usize) -> Result<Scan, ProofError> {
     let internal = |e: String| ProofError::Internal(e);
     let mut headers = Vec::new();
     let mut committed = None;
-    let mut transactions = 0;
+    let mut bytes = 0;
     let mut height = from;
+    let mut end_of_store = false;
     while headers.len() < MAX_HEADER_CHAIN {
         let Some(block) = engine
             .store
             .block(height)
             .map_err(|e| internal(e.to_string()))?
         else {
+            end_of_store = true;
             break;
         };
-        transactions += block.transactions.len();
+        bytes += block
+            .transactions
+            .iter()
+            .map(|tx| tx.encoded_len())
+            .sum::<usize>();
         headers.push(block.header);
         let certificates = engine
             .store
@@ -204,16 +223,20 @@ fn chain_from(
             .map_err(|e| internal(format!("certificates of block {height}: {e}")))?;
         if let Some(commit_qc) = certificates.and_then(|c| c.commit_qc) {
             committed = Some((headers.len(), commit_qc));
-            if headers.len() >= limit || transactions >= TRANSACTIONS_PER_CHAIN {
+            if headers.len() >= limit || bytes >= BLOCK_BYTES_PER_CHAIN {
                 break;
             }
         }
         height = height.next();
     }
-    Ok(committed.map(|(len, commit_qc)| {
-        headers.truncate(len);
-        CommitProof { headers, commit_qc }
-    }))
+    Ok(match committed {
+        Some((len, commit_qc)) => {
+            headers.truncate(len);
+            Scan::Chain(CommitProof { headers, commit_qc })
+        }
+        None if end_of_store => Scan::EndOfStore,
+        None => Scan::NoCertificate,
+    })
 }
 
 /// The bundle with what it proves, checked by the same verifier `tenge verify` runs.

@@ -16,12 +16,17 @@ pub const MAX_EVENT_SUBSCRIBERS: usize = 256;
 /// Proofs being built at once; more are answered 503 at once. Each one hashes paths and verifies
 /// a quorum of signatures on a blocking thread, so this bounds the CPU a client can take.
 pub const MAX_CONCURRENT_PROOFS: usize = 8;
+/// Header chains being read at once (`GET /v1/headers`); more are answered 503 at once. Each
+/// reads whole blocks from the store on a blocking thread; its own gate, so that light clients
+/// cannot keep proofs waiting, nor proofs light clients.
+pub const MAX_CONCURRENT_HEADER_CHAINS: usize = 2;
 
 /// Admission gates shared by the handlers of one router.
 pub(crate) struct Gates {
     pub(crate) batches: std::sync::Arc<tokio::sync::Semaphore>,
     pub(crate) subscribers: std::sync::Arc<tokio::sync::Semaphore>,
     pub(crate) proofs: std::sync::Arc<tokio::sync::Semaphore>,
+    pub(crate) header_chains: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Gates {
@@ -30,6 +35,9 @@ impl Gates {
             batches: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_BATCHES)),
             subscribers: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_SUBSCRIBERS)),
             proofs: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_PROOFS)),
+            header_chains: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                MAX_CONCURRENT_HEADER_CHAINS,
+            )),
         }
     }
 }

@@ -6,6 +6,10 @@ use tenge_types::{AccountId, HashValue, SignedTransaction};
 
 use crate::views::*;
 
+/// Largest answer read from a node: a block view of the largest block (16 MiB, in hex and JSON)
+/// fits; a node that sends more is cut off rather than read into memory.
+pub const MAX_RESPONSE_BYTES: usize = 128 * 1024 * 1024;
+
 /// Why a call to a node failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -74,6 +78,7 @@ impl Client {
         &self.base
     }
 
+    /// Reads a node's answer (at most [`MAX_RESPONSE_BYTES`]) as `T`, or its error body.
     async fn answer<T: serde::de::DeserializeOwned>(
         &self,
         response: Result<reqwest::Response, reqwest::Error>,
@@ -83,13 +88,32 @@ impl Client {
             reason: with_causes(&e),
         })?;
         let status = response.status();
-        let bytes = response
-            .bytes()
+        let too_large = || ClientError::Protocol {
+            url: self.base.clone(),
+            reason: format!("the answer is over {MAX_RESPONSE_BYTES} bytes"),
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        // Read in chunks, so that a node that sends without end is cut off at the limit.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
             .map_err(|e| ClientError::Unreachable {
                 url: self.base.clone(),
                 reason: with_causes(&e),
-            })?;
+            })?
+        {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if status.is_success() {
             serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
                 url: self.base.clone(),

@@ -37,6 +37,10 @@ pub enum FollowError {
         found_parent: BlockId,
         found_height: Height,
     },
+    #[error(
+        "the checkpoint at height {height} is not above the certified head at height {head_height}"
+    )]
+    CheckpointNotAbove { height: Height, head_height: Height },
     #[error("the header at height {height} is block {found}; the trusted checkpoint is {expected}")]
     CheckpointMismatch {
         height: Height,
@@ -51,6 +55,7 @@ impl FollowError {
         match self {
             FollowError::Verify(error) => error.check(),
             FollowError::DoesNotExtend { .. } => "does_not_extend_head",
+            FollowError::CheckpointNotAbove { .. } => "checkpoint_not_above_head",
             FollowError::CheckpointMismatch { .. } => "checkpoint_mismatch",
         }
     }
@@ -94,13 +99,21 @@ impl LightClient {
 
     /// Moves to a checkpoint the operator trusts, given the chain a node serves from its height:
     /// the first header must be the checkpoint block, and the chain must be certified like any
-    /// other. Headers between the current head and the checkpoint are never fetched.
+    /// other. Headers between the current head and the checkpoint are never fetched. A checkpoint
+    /// at or below the head is refused: the head is already certified past it, and its id could
+    /// not be checked against the headers skipped.
     pub fn jump(
         &mut self,
         height: Height,
         block: &BlockId,
         chain: &CommitProof,
     ) -> Result<(), FollowError> {
+        if height <= self.head.height {
+            return Err(FollowError::CheckpointNotAbove {
+                height,
+                head_height: self.head.height,
+            });
+        }
         let first = chain
             .headers
             .first()
@@ -140,9 +153,9 @@ impl LightClient {
             .headers
             .last()
             .expect("verify_commit refuses no header");
-        if last.height > self.head.height {
-            self.head = last.clone();
-        }
+        // The head only rises: `extend` and `jump` take chains that start above it, and `start`'s
+        // chain starts at it.
+        self.head = last.clone();
         self.headers_verified += chain.headers.len() as u64;
         self.certificates_verified += 1;
         Ok(())

@@ -383,16 +383,45 @@ fn a_light_client_follows_certified_headers_from_genesis_and_a_checkpoint() {
         )
         .unwrap();
     assert_eq!(client.head(), &chain.headers[17]);
-    let wrong = chain.headers[14].id();
-    let error = client
-        .jump(
-            Height(15),
-            &wrong,
-            &chain.serve(15, 18, &quorum(&validators)),
-        )
-        .unwrap_err();
-    assert_eq!(error.check(), "checkpoint_mismatch");
-    assert_eq!(client.head(), &chain.headers[17]);
+    let mut client =
+        LightClient::start(&genesis, &chain.serve(0, 1, &quorum(&validators))).unwrap();
+    let outsider = Keypair::from_secret([200; 32]);
+    let refusals = [
+        // Another block named at the height.
+        (
+            15,
+            chain.headers[14].id(),
+            chain.serve(15, 18, &quorum(&validators)),
+            "checkpoint_mismatch",
+        ),
+        // The right block, with a forged certificate.
+        (
+            15,
+            checkpoint,
+            chain.serve(
+                15,
+                18,
+                &[(0, &validators[0]), (1, &outsider), (3, &validators[3])],
+            ),
+            "bad_signature",
+        ),
+        // At or below the head: what lies below it is certified already.
+        (
+            1,
+            chain.headers[1].id(),
+            chain.serve(1, 3, &quorum(&validators)),
+            "checkpoint_not_above_head",
+        ),
+    ];
+    for (height, block, served, check) in refusals {
+        let error = client.jump(Height(height), &block, &served).unwrap_err();
+        assert_eq!(error.check(), check, "{error}");
+        assert_eq!(
+            client.head(),
+            &chain.headers[1],
+            "a refused jump moved the head"
+        );
+    }
 }
 
 #[test]
@@ -438,6 +467,18 @@ fn a_light_client_refuses_what_a_lying_node_serves_and_keeps_its_head() {
                 5,
                 &[
                     (0, &validators[0]),
+                    (0, &validators[0]),
+                    (3, &validators[3]),
+                ],
+            ),
+        ),
+        (
+            "unsorted_signers",
+            chain.serve(
+                3,
+                5,
+                &[
+                    (2, &validators[2]),
                     (0, &validators[0]),
                     (3, &validators[3]),
                 ],
@@ -500,5 +541,12 @@ fn header_chains_round_trip_and_oversized_ones_do_not_decode() {
     let mut padded = bytes.clone();
     padded.push(0);
     assert!(CommitProof::from_bytes(&padded).is_err());
-    assert!(CommitProof::from_bytes(&vec![0u8; MAX_HEADER_CHAIN_BYTES + 1]).is_err());
+    // A well-formed chain over the size limit is refused for its size, before decoding.
+    let mut long = served.clone();
+    while long.to_bytes().len() <= MAX_HEADER_CHAIN_BYTES {
+        long.headers
+            .extend(served.headers.iter().cycle().take(1_000).cloned());
+    }
+    let error = CommitProof::from_bytes(&long.to_bytes()).unwrap_err();
+    assert!(matches!(error, DecodeError::TooLarge { .. }), "{error}");
 }

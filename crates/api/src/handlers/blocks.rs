@@ -9,7 +9,7 @@ use tenge_types::consensus::StoredCertificates;
 
 use crate::error::{ApiError, ApiResult};
 use crate::proofs::HEADERS_PER_CHAIN;
-use crate::server::{Gates, MAX_CONCURRENT_PROOFS};
+use crate::server::{Gates, MAX_CONCURRENT_HEADER_CHAINS};
 use crate::views::{BlockHashesView, BlockView, ErrorBody, ErrorKind, HeaderChainView};
 
 /// The committed block at `height` and each transaction's outcome in it (`None`: applied).
@@ -138,7 +138,7 @@ pub(crate) async fn latest_block(State(engine): State<EngineHandle>) -> ApiResul
     responses(
         (status = 200, description = "The chain in hex (`chain_hex`), or none when `from` is above the committed head", body = HeaderChainView),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 503, description = "Nothing committed yet, the commit certificate is being written, or 8 proofs or chains are being built; retry", body = ErrorBody),
+        (status = 503, description = "Nothing committed yet, the commit certificate is being written, or 2 header chains are being read; retry", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
@@ -163,13 +163,12 @@ pub(crate) async fn headers(
                 ))
             })?,
     };
-    // Header chains read blocks from the store: they share the proofs' gate.
-    let Ok(permit) = gates.proofs.clone().try_acquire_owned() else {
+    let Ok(permit) = gates.header_chains.clone().try_acquire_owned() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Unavailable,
             format!(
-                "{MAX_CONCURRENT_PROOFS} proofs or header chains are being built; retry in a moment"
+                "{MAX_CONCURRENT_HEADER_CHAINS} header chains are being read; retry in a moment"
             ),
         ));
     };

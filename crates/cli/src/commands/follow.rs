@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use tenge_client::views::HeaderChainView;
 use tenge_client::{Client, ClientError};
-use tenge_proof::{CommitProof, FollowError, LightClient};
+use tenge_proof::{CommitProof, FollowError, LightClient, MAX_HEADER_CHAIN_BYTES};
 use tenge_types::{BlockId, Genesis, Height};
 
 use crate::args::Output;
@@ -148,12 +148,22 @@ async fn fetch(
     let Some(chain_hex) = view.chain_hex else {
         return Ok((None, view.head));
     };
+    // Bytes that are not a chain verify no more than a forged chain does.
     let wrong = |reason: String| {
-        Step::Stop(Failure::with_exit(
-            Exit::Unreachable,
-            format!("the node sent a header chain that {reason}"),
-        ))
+        let message = format!("the node sent a header chain that {reason}");
+        Step::Stop(Failure {
+            exit: Exit::Rejected,
+            json: Some(json!({"valid": false, "check": "undecodable", "error": message})),
+            message,
+        })
     };
+    if chain_hex.len() > 2 * MAX_HEADER_CHAIN_BYTES {
+        return Err(wrong(format!(
+            "is {} hex digits, over the limit of {}",
+            chain_hex.len(),
+            2 * MAX_HEADER_CHAIN_BYTES
+        )));
+    }
     let bytes = hex::decode(&chain_hex).map_err(|e| wrong(format!("is not hex: {e}")))?;
     let chain =
         CommitProof::from_bytes(&bytes).map_err(|e| wrong(format!("does not decode: {e}")))?;
@@ -201,6 +211,8 @@ fn head_view(light: &LightClient, genesis: &Genesis, node_head: u64) -> serde_js
             .collect::<Vec<_>>(),
         "headers_verified": headers,
         "certificates_verified": certificates,
-        "node_head": node_head,
+        // What the node says of itself: not verified, and only a hint of how far behind it keeps
+        // this client.
+        "node_reported_head": node_head,
     })
 }
