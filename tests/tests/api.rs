@@ -312,6 +312,30 @@ async fn every_endpoint_answers_and_bad_requests_get_exact_errors() {
     let (status, body) = node.get("/v1/blocks/tall").await;
     assert_error(status, &body, 400, "bad_request", None);
 
+    // Header chains (tenge follow): one from the genesis block, none above the head, and each
+    // malformed height or parameter a 400.
+    let (status, body) = node.get("/v1/headers/0?limit=1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["from"], 0);
+    assert!(body["headers"].as_u64().unwrap() >= 2, "{body}");
+    assert!(body["chain_hex"].is_string(), "{body}");
+    let (status, body) = node.get("/v1/headers/99999999").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["headers"].as_u64(), body["chain_hex"].is_null()),
+        (Some(0), true)
+    );
+    for bad in [
+        "/v1/headers/tall",
+        "/v1/headers/0?limit=0",
+        "/v1/headers/0?limit=257",
+        "/v1/headers/0?limit=x",
+        "/v1/headers/0?count=3",
+    ] {
+        let (status, body) = node.get(bad).await;
+        assert_error(status, &body, 400, "bad_request", None);
+    }
+
     // Supply, policy, validators, status.
     let (status, body) = node.get("/v1/supply").await;
     assert_eq!(status, 200);

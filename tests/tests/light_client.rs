@@ -37,15 +37,9 @@ fn json(output: &Output) -> serde_json::Value {
 
 /// The id of the block `client`'s node holds at `height`, once it holds one (a node may be a
 /// block behind the one the follower asked).
-async fn block_id(client: &Client, height: u64) -> String {
-    let deadline = Instant::now() + MINUTE;
-    loop {
-        match client.block(height).await {
-            Ok(block) => return block.id,
-            Err(error) if Instant::now() > deadline => panic!("no block {height}: {error}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
+async fn block_id(cluster: &Cluster, client: &Client, height: u64) -> String {
+    wait_height(cluster, client, height, MINUTE).await;
+    client.block(height).await.expect("block").id
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -75,7 +69,11 @@ async fn follow_reaches_the_certified_head_and_refuses_forgeries() {
         let head = json(&output);
         let height = head["height"].as_u64().expect("height");
         assert!(height >= reached, "{head}");
-        assert_eq!(head["block_id"], block_id(&other, height).await, "{head}");
+        assert_eq!(
+            head["block_id"],
+            block_id(&cluster, &other, height).await,
+            "{head}"
+        );
         assert_eq!(head["epoch"], 0);
         assert_eq!(head["quorum"], 3);
         assert_eq!(head["validators"].as_array().unwrap().len(), 4);
@@ -88,7 +86,7 @@ async fn follow_reaches_the_certified_head_and_refuses_forgeries() {
     }
 
     // From a trusted checkpoint: the headers below it are never fetched.
-    let checkpoint = format!("{reached}:{}", block_id(&other, reached).await);
+    let checkpoint = format!("{reached}:{}", block_id(&cluster, &other, reached).await);
     let output = follow(
         &cluster.validators[2].api,
         &genesis,
@@ -101,7 +99,10 @@ async fn follow_reaches_the_certified_head_and_refuses_forgeries() {
     assert!(from_genesis < head["height"].as_u64().unwrap(), "{head}");
 
     // A checkpoint naming another block at that height is refused.
-    let wrong = format!("{reached}:{}", block_id(&other, reached - 1).await);
+    let wrong = format!(
+        "{reached}:{}",
+        block_id(&cluster, &other, reached - 1).await
+    );
     let output = follow(
         &cluster.validators[0].api,
         &genesis,
@@ -109,6 +110,16 @@ async fn follow_reaches_the_certified_head_and_refuses_forgeries() {
     );
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert_eq!(json(&output)["check"], "checkpoint_mismatch");
+
+    // A checkpoint that is not HEIGHT:BLOCK_ID is bad input, refused before any question.
+    for malformed in ["12", "twelve:00", "12:abc"] {
+        let output = follow(
+            &cluster.validators[0].api,
+            &genesis,
+            &["--checkpoint", malformed],
+        );
+        assert_eq!(output.status.code(), Some(2), "{malformed}: {output:?}");
+    }
 
     // Another chain's genesis file: the node's genesis block is not its genesis block.
     let mut other_chain: serde_json::Value =
@@ -150,7 +161,7 @@ async fn follow_reaches_the_certified_head_and_refuses_forgeries() {
         };
         let head: serde_json::Value = serde_json::from_str(&line.expect("line")).expect("JSON");
         let height = head["height"].as_u64().unwrap();
-        assert_eq!(head["block_id"], block_id(&other, height).await);
+        assert_eq!(head["block_id"], block_id(&cluster, &other, height).await);
         heights.push(height);
     }
     child.kill().ok();

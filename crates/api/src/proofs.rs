@@ -12,7 +12,7 @@ use std::time::Duration;
 use tenge_engine::EngineHandle;
 use tenge_proof::{ChainIdentity, CommitProof, MAX_HEADER_CHAIN, ProofBundle};
 use tenge_storage::Store;
-use tenge_types::consensus::StoredCertificates;
+use tenge_types::consensus::{QuorumCertificate, StoredCertificates};
 use tenge_types::{AccountId, EarmarkId, Height};
 
 use crate::views::HeaderChainView;
@@ -94,15 +94,7 @@ fn commit_proof(
     let mut headers = vec![head.clone()];
     let mut height = head.height;
     loop {
-        let certificates = engine
-            .store
-            .certificate(height)
-            .map_err(|e| internal(e.to_string()))?
-            .filter(|bytes| !bytes.is_empty())
-            .map(|bytes| StoredCertificates::from_bytes(&bytes))
-            .transpose()
-            .map_err(|e| internal(format!("certificates of block {height}: {e}")))?;
-        if let Some(commit_qc) = certificates.and_then(|c| c.commit_qc) {
+        if let Some(commit_qc) = stored_commit_qc(engine, height)? {
             return Ok(Some(CommitProof { headers, commit_qc }));
         }
         if headers.len() >= MAX_HEADER_CHAIN {
@@ -180,6 +172,22 @@ pub fn header_chain(
     ))
 }
 
+/// The commit certificate stored with the block at `height`, if it is the last of its commit.
+fn stored_commit_qc(
+    engine: &EngineHandle,
+    height: Height,
+) -> Result<Option<QuorumCertificate>, ProofError> {
+    let certificates = engine
+        .store
+        .certificate(height)
+        .map_err(|e| ProofError::Internal(e.to_string()))?
+        .filter(|bytes| !bytes.is_empty())
+        .map(|bytes| StoredCertificates::from_bytes(&bytes))
+        .transpose()
+        .map_err(|e| ProofError::Internal(format!("certificates of block {height}: {e}")))?;
+    Ok(certificates.and_then(|c| c.commit_qc))
+}
+
 /// What a scan of the store from a height found.
 enum Scan {
     /// Headers up to the last block with a commit certificate within the limits.
@@ -213,15 +221,7 @@ fn chain_from(engine: &EngineHandle, from: Height, limit: usize) -> Result<Scan,
             .map(|tx| tx.encoded_len())
             .sum::<usize>();
         headers.push(block.header);
-        let certificates = engine
-            .store
-            .certificate(height)
-            .map_err(|e| internal(e.to_string()))?
-            .filter(|bytes| !bytes.is_empty())
-            .map(|bytes| StoredCertificates::from_bytes(&bytes))
-            .transpose()
-            .map_err(|e| internal(format!("certificates of block {height}: {e}")))?;
-        if let Some(commit_qc) = certificates.and_then(|c| c.commit_qc) {
+        if let Some(commit_qc) = stored_commit_qc(engine, height)? {
             committed = Some((headers.len(), commit_qc));
             if headers.len() >= limit || bytes >= BLOCK_BYTES_PER_CHAIN {
                 break;

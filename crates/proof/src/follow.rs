@@ -61,6 +61,14 @@ impl FollowError {
     }
 }
 
+/// The header a chain starts with; a chain without one is broken.
+fn first_header(chain: &CommitProof) -> Result<&BlockHeader, FollowError> {
+    Ok(chain
+        .headers
+        .first()
+        .ok_or_else(|| VerifyError::HeaderChainBroken("no header".into()))?)
+}
+
 /// The certified head of one chain, as far as this client has verified it.
 #[derive(Clone, Debug)]
 pub struct LightClient {
@@ -79,10 +87,7 @@ impl LightClient {
     /// its first header must be a height-0 header of this genesis, and the rest must extend it
     /// up to a committed block. Returns the client at that block.
     pub fn start(genesis: &Genesis, chain: &CommitProof) -> Result<LightClient, FollowError> {
-        let first = chain
-            .headers
-            .first()
-            .ok_or_else(|| VerifyError::HeaderChainBroken("no header".into()))?;
+        let first = first_header(chain)?;
         check_genesis_header(first, genesis)?;
         let mut client = LightClient {
             chain_id: genesis.chain_id.clone(),
@@ -114,10 +119,7 @@ impl LightClient {
                 head_height: self.head.height,
             });
         }
-        let first = chain
-            .headers
-            .first()
-            .ok_or_else(|| VerifyError::HeaderChainBroken("no header".into()))?;
+        let first = first_header(chain)?;
         if first.height != height || first.id() != *block {
             return Err(FollowError::CheckpointMismatch {
                 height,
@@ -130,10 +132,7 @@ impl LightClient {
 
     /// Extends the certified head by `chain`, whose first header must be the head's child.
     pub fn extend(&mut self, chain: &CommitProof) -> Result<(), FollowError> {
-        let first = chain
-            .headers
-            .first()
-            .ok_or_else(|| VerifyError::HeaderChainBroken("no header".into()))?;
+        let first = first_header(chain)?;
         if first.parent_id != self.head.id() || !first.height.follows(self.head.height) {
             return Err(FollowError::DoesNotExtend {
                 head: self.head.id(),

@@ -1,16 +1,23 @@
 //! Committed blocks: whole, with outcomes and certificates, or as hashes only.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use tenge_engine::EngineHandle;
 use tenge_storage::Store;
 use tenge_types::Height;
 use tenge_types::consensus::StoredCertificates;
 
 use crate::error::{ApiError, ApiResult};
+use crate::handlers::proofs::gated_blocking;
 use crate::proofs::HEADERS_PER_CHAIN;
 use crate::server::{Gates, MAX_CONCURRENT_HEADER_CHAINS};
-use crate::views::{BlockHashesView, BlockView, ErrorBody, ErrorKind, HeaderChainView};
+use crate::views::{BlockHashesView, BlockView, ErrorBody, HeaderChainView};
+
+/// A height in a path.
+fn parse_height(text: &str) -> Result<Height, ApiError> {
+    text.parse()
+        .map(Height)
+        .map_err(|_| ApiError::bad_request(format!("`{text}` is not a block height")))
+}
 
 /// The committed block at `height` and each transaction's outcome in it (`None`: applied).
 fn stored_block(
@@ -60,10 +67,8 @@ pub(crate) async fn block(
     State(engine): State<EngineHandle>,
     Path(height): Path<String>,
 ) -> ApiResult<BlockView> {
-    let height: u64 = height
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("`{height}` is not a block height")))?;
-    Ok(axum::Json(block_view(&engine, Height(height))?))
+    let height = parse_height(&height)?;
+    Ok(axum::Json(block_view(&engine, height)?))
 }
 
 /// A compact view of a block for load generators and indexers: the hashes of its applied and
@@ -84,12 +89,10 @@ pub(crate) async fn block_hashes(
     State(engine): State<EngineHandle>,
     Path(height): Path<String>,
 ) -> ApiResult<BlockHashesView> {
-    let height: u64 = height
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("`{height}` is not a block height")))?;
-    let (block, outcomes) = stored_block(&engine, Height(height))?;
+    let height = parse_height(&height)?;
+    let (block, outcomes) = stored_block(&engine, height)?;
     let mut view = BlockHashesView {
-        height,
+        height: height.0,
         timestamp_ms: block.header.timestamp.0,
         applied: Vec::new(),
         rejected: Vec::new(),
@@ -148,9 +151,7 @@ pub(crate) async fn headers(
     Path(from): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<HeaderChainView> {
-    let from: u64 = from
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("`{from}` is not a block height")))?;
+    let from = parse_height(&from)?;
     let limit = match query.as_deref() {
         None | Some("") => HEADERS_PER_CHAIN,
         Some(query) => query
@@ -163,21 +164,11 @@ pub(crate) async fn headers(
                 ))
             })?,
     };
-    let Ok(permit) = gates.header_chains.clone().try_acquire_owned() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Unavailable,
-            format!(
-                "{MAX_CONCURRENT_HEADER_CHAINS} header chains are being read; retry in a moment"
-            ),
-        ));
-    };
-    let view = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        crate::proofs::header_chain(&engine, Height(from), limit)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("reading the header chain failed: {e}")))?
-    .map_err(ApiError::from)?;
+    let view = gated_blocking(
+        &gates.header_chains,
+        format!("{MAX_CONCURRENT_HEADER_CHAINS} header chains are being read; retry in a moment"),
+        move || crate::proofs::header_chain(&engine, from, limit),
+    )
+    .await?;
     Ok(axum::Json(view))
 }

@@ -9,29 +9,45 @@ use crate::error::{ApiError, ApiResult};
 use crate::server::{Gates, MAX_CONCURRENT_PROOFS};
 use crate::views::{ErrorBody, ErrorKind, ProofView};
 
+/// Runs blocking `work` on a blocking thread with a permit of `gate`, or answers 503 (`busy`) at
+/// once when every permit is taken. The permit is held by the work itself: a client that goes
+/// away does not free its slot before the work ends.
+pub(crate) async fn gated_blocking<T: Send + 'static>(
+    gate: &std::sync::Arc<tokio::sync::Semaphore>,
+    busy: String,
+    work: impl FnOnce() -> Result<T, crate::proofs::ProofError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let Ok(permit) = gate.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unavailable,
+            busy,
+        ));
+    };
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the blocking work failed: {e}")))?
+    .map_err(ApiError::from)
+}
+
 async fn proof(
     engine: &EngineHandle,
     gates: &Gates,
     request: crate::proofs::ProofRequest,
 ) -> ApiResult<ProofView> {
-    let Ok(permit) = gates.proofs.clone().try_acquire_owned() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Unavailable,
-            format!("{MAX_CONCURRENT_PROOFS} proofs are being built; retry in a moment"),
-        ));
-    };
     let engine = engine.clone();
-    // The permit is held by the blocking work itself: a client that goes away does not free
-    // its slot before the work ends.
-    let view = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let bundle = crate::proofs::build(&engine, request)?;
-        crate::proofs::view(&engine, &bundle)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("building the proof failed: {e}")))?
-    .map_err(ApiError::from)?;
+    let view = gated_blocking(
+        &gates.proofs,
+        format!("{MAX_CONCURRENT_PROOFS} proofs are being built; retry in a moment"),
+        move || {
+            let bundle = crate::proofs::build(&engine, request)?;
+            crate::proofs::view(&engine, &bundle)
+        },
+    )
+    .await?;
     Ok(axum::Json(view))
 }
 
