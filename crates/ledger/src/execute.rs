@@ -7,8 +7,9 @@ use tenge_policy::{BlockContext, StateView, day_of, epoch_of};
 use tenge_types::receipt::receipts_root;
 use tenge_types::state::PeriodUsage;
 use tenge_types::transaction::{
-    AddObserver, Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank, RemoveObserver,
-    SetPolicy, SpendEarmarked, Transfer, TransferEarmarked, Unfreeze,
+    AddObserver, AddValidator, Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank,
+    RemoveObserver, RemoveValidator, RotateValidatorKey, SetPolicy, SpendEarmarked, Transfer,
+    TransferEarmarked, Unfreeze, proof_of_possession_message,
 };
 use tenge_types::{
     Account, AccountId, Amount, Authentication, ChainId, Earmark, EarmarkHolding, EarmarkId,
@@ -364,6 +365,19 @@ impl Working<'_, '_> {
             | Payload::OpenWallet(OpenWallet { key, .. })
             | Payload::AddObserver(AddObserver { key, .. }) => check_public_key(key)
                 .map_err(|error| Rejection::new(RejectionCode::WeakPublicKey, error.to_string())),
+            Payload::AddValidator(AddValidator {
+                validator,
+                proof_of_possession,
+            }) => check_new_validator_key(
+                chain_id,
+                &validator.consensus_key,
+                proof_of_possession,
+            ),
+            Payload::RotateValidatorKey(RotateValidatorKey {
+                new_key,
+                proof_of_possession,
+                ..
+            }) => check_new_validator_key(chain_id, new_key, proof_of_possession),
             _ => Ok(()),
         }
         .and_then(|()| tenge_policy::check(self, context, &sender, tx));
@@ -501,8 +515,44 @@ impl Working<'_, '_> {
                 assert!(removed, "policy checked the observer exists");
                 self.put(StateValue::Membership(membership));
             }
+            Payload::AddValidator(AddValidator { validator, .. }) => {
+                self.reconfigure(context, |validators| validators.push(validator.clone()));
+            }
+            Payload::RemoveValidator(RemoveValidator { name }) => {
+                self.reconfigure(context, |validators| {
+                    validators.retain(|validator| validator.name != *name)
+                });
+            }
+            Payload::RotateValidatorKey(RotateValidatorKey { name, new_key, .. }) => {
+                self.reconfigure(context, |validators| {
+                    let validator = validators
+                        .iter_mut()
+                        .find(|validator| validator.name == *name)
+                        .expect("policy checked the validator exists");
+                    validator.consensus_key = *new_key;
+                });
+            }
         }
         self.put(StateValue::Account(sender));
+    }
+
+    /// Changes the validator set: the block ends its epoch, and the set is the next epoch's (D77).
+    fn reconfigure(
+        &mut self,
+        context: &BlockContext,
+        change: impl FnOnce(&mut Vec<tenge_types::GenesisValidator>),
+    ) {
+        let mut membership = self.membership().clone();
+        debug_assert_ne!(membership.changed_at, context.height, "policy: one per block");
+        change(&mut membership.validators);
+        assert!(
+            membership.validators.len() >= Membership::MIN_VALIDATORS,
+            "policy keeps at least {} validators",
+            Membership::MIN_VALIDATORS
+        );
+        membership.epoch += 1;
+        membership.changed_at = context.height;
+        self.put(StateValue::Membership(membership));
     }
 
     /// Books new money: global totals and epoch usage, and the receiving bank's epoch quota (a
@@ -692,4 +742,26 @@ mod tests {
             assert_eq!(c.digest, tx.digest());
         }
     }
+}
+
+/// A key that joins the validator set: a canonical, torsion-free point (not weak), whose holder
+/// signed the proof of possession for this chain.
+fn check_new_validator_key(
+    chain_id: &ChainId,
+    key: &tenge_types::PublicKey,
+    proof_of_possession: &tenge_types::Signature,
+) -> Result<(), Rejection> {
+    check_public_key(key)
+        .map_err(|error| Rejection::new(RejectionCode::WeakPublicKey, error.to_string()))?;
+    if !tenge_crypto::verify_strict(
+        &proof_of_possession_message(chain_id, key),
+        key,
+        proof_of_possession,
+    ) {
+        return Err(Rejection::new(
+            RejectionCode::InvalidProofOfPossession,
+            format!("the proof of possession is not key {key}'s signature for chain {chain_id}"),
+        ));
+    }
+    Ok(())
 }

@@ -6,8 +6,9 @@ use common::{Harness, tenge};
 use tenge_crypto::{Keypair, sign_transaction};
 use tenge_ledger::testkit::test_key;
 use tenge_types::transaction::{
-    AddObserver, Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank, RemoveObserver,
-    SetPolicy, SpendEarmarked, Transfer, TransferEarmarked, Unfreeze,
+    AddObserver, AddValidator, Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank,
+    RemoveObserver, RemoveValidator, RotateValidatorKey, SetPolicy, SpendEarmarked, Transfer,
+    TransferEarmarked, Unfreeze, proof_of_possession_message,
 };
 use tenge_types::{
     AccountId, Amount, ChainId, EarmarkId, EarmarkTerms, Height, Membership, Payload, PolicyParams,
@@ -15,6 +16,22 @@ use tenge_types::{
 };
 
 type Setup = fn(&mut Harness) -> SignedTransaction;
+
+/// Adding the validator `name` (its key from the name), with a valid proof of possession.
+fn add_validator(h: &Harness, name: &str) -> Payload {
+    let key = test_key(name);
+    Payload::AddValidator(AddValidator {
+        validator: tenge_types::GenesisValidator {
+            name: name.into(),
+            consensus_key: key.public_key(),
+            address: "/ip4/10.0.0.9/tcp/7100".into(),
+        },
+        proof_of_possession: key.sign(&proof_of_possession_message(
+            &h.net.genesis.chain_id,
+            &key.public_key(),
+        )),
+    })
+}
 
 fn transfer(to: AccountId, amount: Amount) -> Payload {
     Payload::Transfer(Transfer { to, amount })
@@ -470,6 +487,43 @@ fn cases() -> Vec<(RejectionCode, Setup)> {
                 key: test_key("never-admitted").public_key(),
             }))
         }),
+        (UnknownValidator, |h| {
+            h.officers(Payload::RemoveValidator(RemoveValidator {
+                name: "validator-9".into(),
+            }))
+        }),
+        (TooFewValidators, |h| {
+            // The test network has 4 validators, the fewest a set may have.
+            h.officers(Payload::RemoveValidator(RemoveValidator {
+                name: "validator-1".into(),
+            }))
+        }),
+        (TooManyValidators, |h| {
+            // One change per block: 124 blocks to grow the set from 4 to 128.
+            for i in 0..tenge_types::Genesis::MAX_VALIDATORS - 4 {
+                let add = add_validator(h, &format!("spare-{i}"));
+                h.one(h.officers(add)).unwrap();
+            }
+            let add = add_validator(h, "one-too-many");
+            h.officers(add)
+        }),
+        (InvalidProofOfPossession, |h| {
+            // Signed by another key than the one added: nobody is shown to hold the new key.
+            let Payload::AddValidator(mut add) = add_validator(h, "validator-5") else {
+                unreachable!()
+            };
+            add.proof_of_possession = test_key("someone-else").sign(
+                &proof_of_possession_message(&h.net.genesis.chain_id, &add.validator.consensus_key),
+            );
+            h.officers(Payload::AddValidator(add))
+        }),
+        (ValidatorNameInUse, |h| {
+            let Payload::AddValidator(mut add) = add_validator(h, "validator-5") else {
+                unreachable!()
+            };
+            add.validator.name = "validator-2".into();
+            h.officers(Payload::AddValidator(add))
+        }),
         (TooManyObservers, |h| {
             let mut admitted = 0;
             while admitted < Membership::MAX_OBSERVERS {
@@ -528,6 +582,38 @@ fn every_rejection_code_has_a_triggering_input_that_changes_nothing() {
         assert_eq!(h.ledger.head().height, height.next());
         covered.insert(expected);
     }
+    // One change of the validator set per block: the second of a block is refused, and the
+    // block leaves the state as the first alone (and the second's used sequence) would.
+    let mut h = Harness::new();
+    let mut alone = Harness::new();
+    let sequence = h.sequence(&h.net.central_bank());
+    let first = h.net.officers_sign(sequence, add_validator(&h, "validator-5"));
+    let second = h.net.officers_sign(
+        sequence + 1,
+        Payload::RotateValidatorKey(RotateValidatorKey {
+            name: "validator-1".into(),
+            new_key: test_key("validator-1-new").public_key(),
+            proof_of_possession: test_key("validator-1-new").sign(&proof_of_possession_message(
+                &h.net.genesis.chain_id,
+                &test_key("validator-1-new").public_key(),
+            )),
+        }),
+    );
+    let receipts = h.block(vec![first.clone(), second]);
+    assert!(receipts[0].is_applied(), "{receipts:?}");
+    let rejection = receipts[1].outcome.clone().unwrap_err();
+    assert_eq!(rejection.code, RejectionCode::ReconfigurationPending, "{rejection}");
+    assert!(alone.block(vec![first])[0].is_applied());
+    let mut expected = alone.ledger.state().entries();
+    for entry in &mut expected {
+        if let StateValue::Account(account) = &mut entry.value
+            && account.id == h.net.central_bank()
+        {
+            account.sequence += 1;
+        }
+    }
+    assert_eq!(h.ledger.state().entries(), expected);
+    covered.insert(RejectionCode::ReconfigurationPending);
     let all: std::collections::BTreeSet<_> = RejectionCode::ALL.iter().copied().collect();
     let missing: Vec<_> = all.difference(&covered).collect();
     assert!(missing.is_empty(), "codes without a test case: {missing:?}");

@@ -9,8 +9,9 @@
 
 use tenge_types::policy::DAY_MS;
 use tenge_types::transaction::{
-    AddObserver, Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank, RemoveObserver,
-    SetPolicy, SpendEarmarked, Transfer, TransferEarmarked, Unfreeze,
+    AddObserver, AddValidator, Freeze, Issue, IssueEarmarked, OpenWallet, Redeem, RegisterBank,
+    RemoveObserver, RemoveValidator, RotateValidatorKey, SetPolicy, SpendEarmarked, Transfer,
+    TransferEarmarked, Unfreeze,
 };
 use tenge_types::{
     Account, AccountId, Amount, Earmark, EarmarkId, EarmarkTerms, FreezeAuthority, GlobalState,
@@ -83,6 +84,9 @@ pub fn check(
         Payload::SetPolicy(set) => rules.set_policy(set),
         Payload::AddObserver(add) => rules.add_observer(add),
         Payload::RemoveObserver(remove) => rules.remove_observer(remove),
+        Payload::AddValidator(add) => rules.add_validator(add),
+        Payload::RemoveValidator(remove) => rules.remove_validator(remove),
+        Payload::RotateValidatorKey(rotate) => rules.rotate_validator_key(rotate),
     }
 }
 
@@ -548,6 +552,92 @@ impl<V: StateView> Rules<'_, V> {
             ));
         }
         Ok(())
+    }
+
+    /// D70: one change of the validator set per epoch. The block that changes it ends its epoch,
+    /// and the blocks above it until it commits carry no transactions (D77), so "not already in
+    /// this block" is the whole rule. One validator per change keeps every change within f.
+    fn require_reconfiguration_allowed(&self) -> Result<&Membership, Rejection> {
+        self.require_central_bank()?;
+        let membership = self.view.membership();
+        if membership.changed_at == self.context.height {
+            return Err(Rejection::new(
+                RejectionCode::ReconfigurationPending,
+                format!(
+                    "the validator set already changed in this block (epoch {}); one change per epoch",
+                    membership.epoch
+                ),
+            ));
+        }
+        Ok(membership)
+    }
+
+    fn require_validator(&self, membership: &Membership, name: &str) -> Result<(), Rejection> {
+        match membership.validator(name) {
+            Some(_) => Ok(()),
+            None => Err(Rejection::new(
+                RejectionCode::UnknownValidator,
+                format!("no validator is named `{name}`"),
+            )),
+        }
+    }
+
+    fn require_unused_key(
+        &self,
+        membership: &Membership,
+        key: &tenge_types::PublicKey,
+    ) -> Result<(), Rejection> {
+        if membership.uses_key(key) {
+            return Err(Rejection::new(
+                RejectionCode::MemberKeyInUse,
+                format!("key {key} is already a validator's or an observer's"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn add_validator(&self, add: &AddValidator) -> Result<(), Rejection> {
+        let membership = self.require_reconfiguration_allowed()?;
+        let validator = &add.validator;
+        self.require_unused_key(membership, &validator.consensus_key)?;
+        if membership.validator(&validator.name).is_some() {
+            return Err(Rejection::new(
+                RejectionCode::ValidatorNameInUse,
+                format!("a validator is already named `{}`", validator.name),
+            ));
+        }
+        if membership.validators.len() >= tenge_types::Genesis::MAX_VALIDATORS {
+            return Err(Rejection::new(
+                RejectionCode::TooManyValidators,
+                format!(
+                    "the set already has {} validators, the most it may",
+                    membership.validators.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn remove_validator(&self, remove: &RemoveValidator) -> Result<(), Rejection> {
+        let membership = self.require_reconfiguration_allowed()?;
+        self.require_validator(membership, &remove.name)?;
+        if membership.validators.len() <= Membership::MIN_VALIDATORS {
+            return Err(Rejection::new(
+                RejectionCode::TooFewValidators,
+                format!(
+                    "the set has {} validators; it may not shrink below {}",
+                    membership.validators.len(),
+                    Membership::MIN_VALIDATORS
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn rotate_validator_key(&self, rotate: &RotateValidatorKey) -> Result<(), Rejection> {
+        let membership = self.require_reconfiguration_allowed()?;
+        self.require_validator(membership, &rotate.name)?;
+        self.require_unused_key(membership, &rotate.new_key)
     }
 
     fn set_policy(&self, set: &SetPolicy) -> Result<(), Rejection> {

@@ -225,7 +225,7 @@ pub fn block_outcome(
 /// directory is refused with `StoreError::Schema`, not migrated.
 /// Version 4 (D75): state has a membership entry (the validators and the observers admitted on
 /// chain), so the genesis state root, and every root and block id after it, differ from 3's.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 #[cfg(test)]
 mod tests;

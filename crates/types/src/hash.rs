@@ -120,10 +120,11 @@ pub enum Domain {
     AccountIndexLeaf,
     AccountIndexNode,
     ValidatorSet,
+    ProofOfPossession,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 18] = [
+    pub const ALL: [Domain; 19] = [
         Domain::Transaction,
         Domain::SignedTransaction,
         Domain::Block,
@@ -142,6 +143,7 @@ impl Domain {
         Domain::AccountIndexLeaf,
         Domain::AccountIndexNode,
         Domain::ValidatorSet,
+        Domain::ProofOfPossession,
     ];
 
     pub const fn name(self) -> &'static str {

@@ -165,6 +165,18 @@ rejection_codes! {
     UnknownObserver = 802,
     /// The chain already admits the most observers it may.
     TooManyObservers = 803,
+    /// No validator in the set has this name.
+    UnknownValidator = 804,
+    /// Removing a validator would leave fewer than 4.
+    TooFewValidators = 805,
+    /// The validator set is at its largest.
+    TooManyValidators = 806,
+    /// A reconfiguration already changed the validator set in this block: one change per epoch.
+    ReconfigurationPending = 807,
+    /// The new key's proof of possession does not verify.
+    InvalidProofOfPossession = 808,
+    /// Another validator already has this name.
+    ValidatorNameInUse = 809,
 }
 
 impl fmt::Display for RejectionCode {

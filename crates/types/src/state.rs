@@ -327,18 +327,28 @@ pub struct ObserverEntry {
     pub name: String,
 }
 
-/// Who takes part in the network: the validator set (as the genesis gives it) and the observers
-/// admitted on chain, sorted by key. Validators let an admitted observer's key connect from the
-/// block that commits its admission, and drop it when its removal commits (D75).
+/// Who takes part in the network: the validator set and the observers admitted on chain, sorted
+/// by key. Validators let an admitted observer's key connect from the block that commits its
+/// admission, and drop it when its removal commits (D75).
+///
+/// `validators` is the set of epoch `epoch`: the genesis set at epoch 0, then the set after each
+/// reconfiguration. A block whose execution changes it ends its epoch; the next epoch, with this
+/// set, starts when that block commits (D77). `changed_at` is the height of that block, so that a
+/// second reconfiguration in the same block is refused (one change per epoch, D70).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     pub validators: Vec<GenesisValidator>,
     pub observers: Vec<ObserverEntry>,
+    pub epoch: u64,
+    pub changed_at: crate::Height,
 }
 
 impl Membership {
     /// The most observers the chain admits: the entry is read and written whole.
     pub const MAX_OBSERVERS: usize = 512;
+    /// The fewest validators a reconfiguration may leave: 3f + 1 with f = 1, the smallest set
+    /// that tolerates one fault.
+    pub const MIN_VALIDATORS: usize = 4;
 
     pub fn observer(&self, key: &PublicKey) -> Option<&ObserverEntry> {
         self.observers
@@ -368,6 +378,14 @@ impl Membership {
                 true
             }
         }
+    }
+
+    /// The validator named `name`, with its index in the set.
+    pub fn validator(&self, name: &str) -> Option<(usize, &GenesisValidator)> {
+        self.validators
+            .iter()
+            .enumerate()
+            .find(|(_, validator)| validator.name == name)
     }
 
     /// Removes an observer. `false` if no observer has the key.

@@ -111,6 +111,37 @@ pub struct RemoveObserver {
     pub key: PublicKey,
 }
 
+/// Add a validator to the set. The block that commits it ends its epoch; the next epoch runs with
+/// the new set (D77). Central bank only, k-of-m officers (issue 13).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddValidator {
+    pub validator: crate::GenesisValidator,
+    /// The new key's signature over [`proof_of_possession_message`]: its holder can sign with it.
+    pub proof_of_possession: Signature,
+}
+
+/// Remove a validator from the set, from the next epoch. Central bank only, k-of-m officers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveValidator {
+    pub name: String,
+}
+
+/// Replace a validator's consensus key (and so its network identity), from the next epoch.
+/// Central bank only, k-of-m officers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotateValidatorKey {
+    pub name: String,
+    pub new_key: PublicKey,
+    /// The new key's signature over [`proof_of_possession_message`].
+    pub proof_of_possession: Signature,
+}
+
+/// What a validator key's holder signs to show that it holds it, for a reconfiguration on
+/// `chain_id`: bound to the chain and the key, so that it proves nothing elsewhere.
+pub fn proof_of_possession_message(chain_id: &ChainId, key: &PublicKey) -> HashValue {
+    Domain::ProofOfPossession.hash(&crate::codec::encode(&(chain_id, key)))
+}
+
 /// What a transaction does. The variant order is part of the wire format: append only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payload {
@@ -127,6 +158,9 @@ pub enum Payload {
     SpendEarmarked(SpendEarmarked),
     AddObserver(AddObserver),
     RemoveObserver(RemoveObserver),
+    AddValidator(AddValidator),
+    RemoveValidator(RemoveValidator),
+    RotateValidatorKey(RotateValidatorKey),
 }
 
 impl Payload {
@@ -146,6 +180,9 @@ impl Payload {
             Payload::SpendEarmarked(_) => "spend_earmarked",
             Payload::AddObserver(_) => "add_observer",
             Payload::RemoveObserver(_) => "remove_observer",
+            Payload::AddValidator(_) => "add_validator",
+            Payload::RemoveValidator(_) => "remove_validator",
+            Payload::RotateValidatorKey(_) => "rotate_validator_key",
         }
     }
 }
@@ -296,6 +333,28 @@ impl SignedTransaction {
             Payload::AddObserver(add) if add.name.is_empty() || !text_ok(&add.name) => {
                 Err(format!(
                     "observer name must be 1 to {MAX_TEXT_BYTES} bytes without control characters"
+                ))
+            }
+            Payload::AddValidator(AddValidator { validator, .. })
+                if validator.name.is_empty() || !text_ok(&validator.name) =>
+            {
+                Err(format!(
+                    "validator name must be 1 to {MAX_TEXT_BYTES} bytes without control characters"
+                ))
+            }
+            Payload::AddValidator(AddValidator { validator, .. })
+                if !validator.address.starts_with('/') || !text_ok(&validator.address) =>
+            {
+                Err(format!(
+                    "validator address must be a multiaddr (`/ip4/10.0.0.5/tcp/7100`) of at most {MAX_TEXT_BYTES} bytes"
+                ))
+            }
+            Payload::RemoveValidator(RemoveValidator { name })
+            | Payload::RotateValidatorKey(RotateValidatorKey { name, .. })
+                if name.is_empty() || !text_ok(name) =>
+            {
+                Err(format!(
+                    "validator name must be 1 to {MAX_TEXT_BYTES} bytes without control characters"
                 ))
             }
             Payload::Freeze(Freeze { reason, .. }) | Payload::Unfreeze(Unfreeze { reason, .. })
