@@ -368,11 +368,7 @@ impl Working<'_, '_> {
             Payload::AddValidator(AddValidator {
                 validator,
                 proof_of_possession,
-            }) => check_new_validator_key(
-                chain_id,
-                &validator.consensus_key,
-                proof_of_possession,
-            ),
+            }) => check_new_validator_key(chain_id, &validator.consensus_key, proof_of_possession),
             Payload::RotateValidatorKey(RotateValidatorKey {
                 new_key,
                 proof_of_possession,
@@ -543,7 +539,10 @@ impl Working<'_, '_> {
         change: impl FnOnce(&mut Vec<tenge_types::GenesisValidator>),
     ) {
         let mut membership = self.membership().clone();
-        debug_assert_ne!(membership.changed_at, context.height, "policy: one per block");
+        debug_assert_ne!(
+            membership.changed_at, context.height,
+            "policy: one per block"
+        );
         change(&mut membership.validators);
         assert!(
             membership.validators.len() >= Membership::MIN_VALIDATORS,
@@ -702,6 +701,28 @@ fn record_outflow(context: &BlockContext, sender: &mut Account, amount: Amount) 
     }
 }
 
+/// A key that joins the validator set: a canonical, torsion-free point (not weak), whose holder
+/// signed the proof of possession for this chain.
+fn check_new_validator_key(
+    chain_id: &ChainId,
+    key: &tenge_types::PublicKey,
+    proof_of_possession: &tenge_types::Signature,
+) -> Result<(), Rejection> {
+    check_public_key(key)
+        .map_err(|error| Rejection::new(RejectionCode::WeakPublicKey, error.to_string()))?;
+    if !tenge_crypto::verify_strict(
+        &proof_of_possession_message(chain_id, key),
+        key,
+        proof_of_possession,
+    ) {
+        return Err(Rejection::new(
+            RejectionCode::InvalidProofOfPossession,
+            format!("the proof of possession is not key {key}'s signature for chain {chain_id}"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -742,26 +763,4 @@ mod tests {
             assert_eq!(c.digest, tx.digest());
         }
     }
-}
-
-/// A key that joins the validator set: a canonical, torsion-free point (not weak), whose holder
-/// signed the proof of possession for this chain.
-fn check_new_validator_key(
-    chain_id: &ChainId,
-    key: &tenge_types::PublicKey,
-    proof_of_possession: &tenge_types::Signature,
-) -> Result<(), Rejection> {
-    check_public_key(key)
-        .map_err(|error| Rejection::new(RejectionCode::WeakPublicKey, error.to_string()))?;
-    if !tenge_crypto::verify_strict(
-        &proof_of_possession_message(chain_id, key),
-        key,
-        proof_of_possession,
-    ) {
-        return Err(Rejection::new(
-            RejectionCode::InvalidProofOfPossession,
-            format!("the proof of possession is not key {key}'s signature for chain {chain_id}"),
-        ));
-    }
-    Ok(())
 }

@@ -85,7 +85,11 @@ fn officers_add_rotate_and_remove_validators_one_epoch_each() {
     let after_rotate = membership(&h);
     assert_eq!(after_rotate.epoch, 2);
     assert_eq!(
-        after_rotate.validator("validator-2").unwrap().1.consensus_key,
+        after_rotate
+            .validator("validator-2")
+            .unwrap()
+            .1
+            .consensus_key,
         new_key.public_key()
     );
     assert_eq!(after_rotate.validators.len(), 5);
@@ -95,7 +99,7 @@ fn officers_add_rotate_and_remove_validators_one_epoch_each() {
     assert_eq!(names(&h).len(), 4);
     assert!(membership(&h).validator("validator-5").is_none());
     // A rotated-out key is free again: it may come back (with its proof of possession).
-    h.one(h.officers(rotate(&h, "validator-2", &h.net.validators[1].clone())))
+    h.one(h.officers(rotate(&h, "validator-2", &h.net.validators[1])))
         .unwrap();
     assert_eq!(membership(&h).epoch, 4);
 }

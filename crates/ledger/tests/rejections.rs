@@ -512,9 +512,10 @@ fn cases() -> Vec<(RejectionCode, Setup)> {
             let Payload::AddValidator(mut add) = add_validator(h, "validator-5") else {
                 unreachable!()
             };
-            add.proof_of_possession = test_key("someone-else").sign(
-                &proof_of_possession_message(&h.net.genesis.chain_id, &add.validator.consensus_key),
-            );
+            add.proof_of_possession = test_key("someone-else").sign(&proof_of_possession_message(
+                &h.net.genesis.chain_id,
+                &add.validator.consensus_key,
+            ));
             h.officers(Payload::AddValidator(add))
         }),
         (ValidatorNameInUse, |h| {
@@ -587,7 +588,9 @@ fn every_rejection_code_has_a_triggering_input_that_changes_nothing() {
     let mut h = Harness::new();
     let mut alone = Harness::new();
     let sequence = h.sequence(&h.net.central_bank());
-    let first = h.net.officers_sign(sequence, add_validator(&h, "validator-5"));
+    let first = h
+        .net
+        .officers_sign(sequence, add_validator(&h, "validator-5"));
     let second = h.net.officers_sign(
         sequence + 1,
         Payload::RotateValidatorKey(RotateValidatorKey {
@@ -602,7 +605,11 @@ fn every_rejection_code_has_a_triggering_input_that_changes_nothing() {
     let receipts = h.block(vec![first.clone(), second]);
     assert!(receipts[0].is_applied(), "{receipts:?}");
     let rejection = receipts[1].outcome.clone().unwrap_err();
-    assert_eq!(rejection.code, RejectionCode::ReconfigurationPending, "{rejection}");
+    assert_eq!(
+        rejection.code,
+        RejectionCode::ReconfigurationPending,
+        "{rejection}"
+    );
     assert!(alone.block(vec![first])[0].is_applied());
     let mut expected = alone.ledger.state().entries();
     for entry in &mut expected {

@@ -166,6 +166,7 @@ impl Domain {
             Domain::AccountIndexLeaf => "TENGE::AccountIndexLeaf",
             Domain::AccountIndexNode => "TENGE::AccountIndexNode",
             Domain::ValidatorSet => "TENGE::ValidatorSet",
+            Domain::ProofOfPossession => "TENGE::ProofOfPossession",
         }
     }
 
