@@ -103,6 +103,8 @@ fn main() {
         transactions_root: Domain::TransactionsRoot.hash(b"none"),
         receipts_root: Domain::ReceiptsRoot.hash(b"none"),
         state_root: state.root(),
+        epoch: 0,
+        next_validators: None,
     };
     let data = VoteData {
         block_id: Domain::Block.hash(b"child"),

@@ -16,8 +16,15 @@ impl Consensus {
             return;
         }
         let high_qc_round = self.high_qc.round();
+        // The epoch's start block is round 0 of this instance, whatever its header's round in
+        // the epoch before (D80).
+        let head_round = if self.committed.block.id() == self.verifier.genesis_id() {
+            Round(0)
+        } else {
+            self.committed.block.header.round
+        };
         assert_eq!(
-            self.committed_round, self.committed.block.header.round,
+            self.committed_round, head_round,
             "the committed round is the committed head's"
         );
         assert!(

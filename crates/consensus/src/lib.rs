@@ -56,6 +56,8 @@ pub use verify::{InvalidMessage, Verifier};
 /// The consensus state machine of one validator.
 pub struct Consensus {
     config: Config,
+    /// The epoch this instance runs: its validator set certifies blocks of this epoch only.
+    epoch: u64,
     me: ValidatorIndex,
     signer: Keypair,
     verifier: Verifier,
@@ -93,6 +95,9 @@ pub struct Consensus {
 const FUTURE_ROUNDS: u64 = 3;
 
 impl Consensus {
+    /// The consensus instance of the epoch `genesis_block` starts: the genesis block for epoch
+    /// 0, the block that ended the epoch before for any later one (D80). Its rounds start at 1,
+    /// above that block, which it trusts as the genesis QC certifies it.
     pub fn new(
         config: Config,
         me: ValidatorIndex,
@@ -107,7 +112,19 @@ impl Consensus {
             "signing key is not validator {me}'s"
         );
         let genesis_qc = QuorumCertificate::genesis(genesis_block);
+        let epoch = genesis_block.header.next_epoch();
         let mut safety = recovery.safety;
+        // Nothing was signed in this epoch unless safety data of it was written first: data of
+        // an earlier epoch speaks of other rounds, and is replaced.
+        if safety.epoch < epoch {
+            safety = SafetyData {
+                epoch,
+                ..SafetyData::default()
+            };
+        }
+        // The head's certificates are of the epoch before when the head starts this one.
+        let at_epoch_start = recovery.committed.block.id() == genesis_block.id();
+        let commit_certificate = recovery.commit_certificate.filter(|_| !at_epoch_start);
         // Rounds at or below the operator's floor may have been signed by this validator before
         // its safety data was lost or restored (M11): never sign in them again.
         let floor = config.voting_floor_round;
@@ -115,13 +132,17 @@ impl Consensus {
         safety.highest_timeout_round = safety.highest_timeout_round.max(floor);
         safety.last_proposed_round = safety.last_proposed_round.max(floor);
         // The highest QC known before the restart, or the one that committed the head.
-        let high_qc = [safety.high_qc.clone(), recovery.commit_certificate.clone()]
+        let high_qc = [safety.high_qc.clone(), commit_certificate]
             .into_iter()
             .flatten()
             .max_by_key(|qc| qc.round())
             .unwrap_or_else(|| genesis_qc.clone());
         let last_tc = safety.last_tc.clone();
-        let committed_round = recovery.committed.block.header.round;
+        let committed_round = if at_epoch_start {
+            Round(0)
+        } else {
+            recovery.committed.block.header.round
+        };
         observe_qc(&mut safety, &high_qc);
         // Resume in the round the persisted certificates justify: the node can time out of it
         // (its safety data allows that), so a cluster restarted all at once makes progress.
@@ -134,7 +155,10 @@ impl Consensus {
         let blocks = recovery
             .pending
             .into_iter()
-            .filter(|pending| pending.block.header.height > committed_height)
+            .filter(|pending| {
+                pending.block.header.height > committed_height
+                    && pending.block.header.epoch == epoch
+            })
             .map(|pending| {
                 let entry = Entry {
                     block: pending.block,
@@ -151,6 +175,7 @@ impl Consensus {
         let staged_rounds = SafetyRounds::of(&safety);
         Consensus {
             config,
+            epoch,
             me,
             signer,
             verifier,
@@ -179,6 +204,11 @@ impl Consensus {
 
     pub fn round(&self) -> Round {
         self.round
+    }
+
+    /// The epoch this instance runs.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn high_qc(&self) -> &QuorumCertificate {
@@ -299,6 +329,15 @@ impl Consensus {
                 Ok(())
             }
             ConsensusMessage::FetchResponse { blocks } => self.on_fetched(from, blocks, effects),
+            ConsensusMessage::EpochEnd { certificate } => {
+                // Sent by a validator that moved on, to those still in its epoch: here it is
+                // this epoch's (commit it) or another's (the sender is ahead or behind; not a
+                // fault, nothing to do).
+                if self.verifier.verify_qc(&certificate).is_ok() {
+                    self.process_qc(&certificate, from, effects);
+                }
+                Ok(())
+            }
         };
         if let Err(reason) = result {
             effects.push(Effect::Invalid { from, reason });

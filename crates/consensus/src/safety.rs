@@ -9,6 +9,8 @@ use tenge_types::{Round, encode};
 /// What a validator must remember across restarts to never contradict itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SafetyData {
+    /// The epoch these rounds are of: rounds start again in every epoch (D80).
+    pub epoch: u64,
     /// Highest round voted in or timed out of; no vote at or below it.
     pub last_voted_round: Round,
     /// Highest parent round of any QC seen (the 2-chain round): no vote for a block whose QC is

@@ -40,6 +40,8 @@ fn genesis_block(tag: u8) -> Block {
             transactions_root: transactions_root(&[]),
             receipts_root: HashValue::ZERO,
             state_root: HashValue::ZERO,
+            epoch: 0,
+            next_validators: None,
         },
         transactions: vec![],
     }
@@ -104,6 +106,8 @@ fn block_on(parent_qc: &QuorumCertificate, round: u64, salt: u64) -> Block {
             transactions_root: transactions_root(&[]),
             receipts_root: HashValue::ZERO,
             state_root: HashValue([salt as u8; 32]),
+            epoch: 0,
+            next_validators: None,
         },
         transactions: vec![],
     }

@@ -34,6 +34,14 @@ impl Consensus {
             });
         }
         self.verifier.verify_proposal(&proposal)?;
+        // Signed in this epoch's domain, so by one of its validators, who must label the block
+        // with it: a block of another epoch here would be committed under the wrong set's name.
+        if proposal.block.header.epoch != self.epoch {
+            return Err(InvalidMessage::Inconsistent(format!(
+                "block of epoch {} proposed in epoch {}",
+                proposal.block.header.epoch, self.epoch
+            )));
+        }
         let height = proposal.block.header.height;
         // Certificates first: they may move this node to the proposal's round.
         self.process_qc(&proposal.parent_qc, from, effects);

@@ -18,12 +18,14 @@
 //!   effects carried out on the pieces above, the store [`open`]ed and its head proven at start.
 
 pub mod admission;
+pub mod epoch;
 pub mod mempool;
 pub mod pipeline;
 pub mod replica;
 pub mod sync;
 pub mod verified;
 
+pub use epoch::Epoch;
 pub use mempool::{BlockBudget, Mempool, MempoolError};
 pub use pipeline::{CommitError, Pipeline, write_blocks};
 pub use replica::{DriverError, Followed, Host, Opened, Output, Position, Replica, open};
@@ -161,6 +163,7 @@ mod tests {
         let certificates = StoredCertificates {
             parent_qc: QuorumCertificate::genesis(genesis),
             commit_qc: None,
+            commit_suffix: Vec::new(),
         };
         StoredHead {
             block,

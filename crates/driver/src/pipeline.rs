@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use tenge_ledger::{CommittedState, ExecutedBlock, Ledger};
 use tenge_storage::{BlockCommit, Store, StoreError};
 use tenge_types::consensus::{BlockWithParentQc, QuorumCertificate, StoredCertificates};
-use tenge_types::{Block, BlockId, HashValue, Round, SignedTransaction, TimestampMs};
+use tenge_types::{Block, BlockHeader, BlockId, HashValue, Round, SignedTransaction, TimestampMs};
 
 /// Why committed blocks could not be taken out of the pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +58,14 @@ impl Pipeline {
     /// transactions (with their signature verdicts) given those already in the uncommitted
     /// ancestors, which must not be proposed again, and the committed state. `None` if the
     /// parent is not executed here.
+    ///
+    /// The block is of `epoch`, the proposing consensus instance's. Above a block that ended
+    /// that epoch it is empty, whatever the mempool holds (D80).
+    #[allow(clippy::too_many_arguments)]
     pub fn build(
         &mut self,
         ledger: &Ledger,
+        epoch: u64,
         round: Round,
         parent_id: BlockId,
         timestamp: TimestampMs,
@@ -71,8 +76,13 @@ impl Pipeline {
             .iter()
             .flat_map(|a| a.execution.receipts.iter().map(|r| r.transaction))
             .collect();
-        let (transactions, valid) = choose(&in_ancestors, ledger.state());
-        let executed = ledger.build_block(&ancestors, round, timestamp, transactions, &valid);
+        let (transactions, valid) = if epoch < ledger.state_epoch(&ancestors) {
+            (Vec::new(), Vec::new())
+        } else {
+            choose(&in_ancestors, ledger.state())
+        };
+        let executed =
+            ledger.build_block_in_epoch(&ancestors, epoch, round, timestamp, transactions, &valid);
         let block = executed.block.clone();
         self.executed.insert(block.id(), executed);
         Some(block)
@@ -99,10 +109,14 @@ impl Pipeline {
     /// certificates to store with it (its parent's QC, and `certificate` on the last). The
     /// caller writes them to the store together ([`write_blocks`]) before its in-memory ledger
     /// takes them, then [`prune`](Self::prune)s at the new head.
+    ///
+    /// `suffix` holds the headers of the empty blocks above the last one through which
+    /// `certificate` commits it, when it ended its epoch (D80); empty otherwise.
     pub fn take_committed(
         &mut self,
         blocks: &[BlockWithParentQc],
         certificate: &QuorumCertificate,
+        suffix: &[BlockHeader],
     ) -> Result<Vec<(ExecutedBlock, StoredCertificates)>, CommitError> {
         let count = blocks.len();
         blocks
@@ -114,13 +128,21 @@ impl Pipeline {
                     .executed
                     .remove(&id)
                     .ok_or(CommitError::NotExecuted(id))?;
+                let last = index + 1 == count;
                 let certificates = StoredCertificates {
                     parent_qc: item.parent_qc.clone(),
-                    commit_qc: (index + 1 == count).then(|| certificate.clone()),
+                    commit_qc: last.then(|| certificate.clone()),
+                    commit_suffix: if last { suffix.to_vec() } else { Vec::new() },
                 };
                 Ok((executed, certificates))
             })
             .collect()
+    }
+
+    /// Drops every executed block: at an epoch's start, those above its start block are of the
+    /// epoch before and never commit (D80).
+    pub fn clear(&mut self) {
+        self.executed.clear();
     }
 
     /// Drops the executed blocks at or below `height`, the committed head's: committed ones, and
@@ -224,6 +246,7 @@ mod tests {
         pipeline
             .build(
                 &chain.ledger,
+                0,
                 Round(round),
                 parent,
                 chain.time(round * 1_000),
@@ -253,6 +276,7 @@ mod tests {
         let second = pipeline
             .build(
                 &chain.ledger,
+                0,
                 Round(2),
                 first.id(),
                 chain.time(2_000),
@@ -274,6 +298,7 @@ mod tests {
             pipeline
                 .build(
                     &chain.ledger,
+                    0,
                     Round(3),
                     BlockId::default(),
                     chain.time(3_000),
@@ -364,12 +389,12 @@ mod tests {
             parent_qc: genesis_qc.clone(),
         };
         assert!(matches!(
-            pipeline.take_committed(std::slice::from_ref(&unknown), &second_qc),
+            pipeline.take_committed(std::slice::from_ref(&unknown), &second_qc, &[]),
             Err(CommitError::NotExecuted(id)) if id == unknown.block.id()
         ));
 
         let committed = pipeline
-            .take_committed(&blocks, &second_qc)
+            .take_committed(&blocks, &second_qc, &[])
             .expect("both executed");
         let ids: Vec<BlockId> = committed.iter().map(|(e, _)| e.block.id()).collect();
         assert_eq!(ids, vec![first.id(), second.id()]);
@@ -440,6 +465,7 @@ mod tests {
                     parent_qc: genesis_qc.clone(),
                 }],
                 &genesis_qc,
+                &[],
             )
             .expect("executed");
         committed[0].1.commit_qc = None;

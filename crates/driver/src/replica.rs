@@ -15,18 +15,22 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use tenge_consensus::{Consensus, Effect, Evidence, Input, InvalidMessage, Outgoing, Verifier};
+use tenge_consensus::{
+    Config, Consensus, Effect, Evidence, Input, InvalidMessage, Outgoing, Recovery, SafetyData,
+    SafetyStorage, Verifier,
+};
+use tenge_crypto::Keypair;
 use tenge_ledger::{ExecutedBlock, GenesisError, Ledger, SignatureCheck, StateLoadError};
 use tenge_storage::{Store, StoreError, StoredHead};
 use tenge_types::consensus::{
     BlockWithParentQc, ConsensusMessage, QuorumCertificate, StoredCertificates, ValidatorIndex,
-    ValidatorSet,
 };
 use tenge_types::sync::CommittedBlock;
 use tenge_types::{
-    Block, BlockId, Genesis, HashValue, Height, Round, SignedTransaction, TimestampMs,
+    Block, BlockHeader, BlockId, Genesis, HashValue, Height, Round, SignedTransaction, TimestampMs,
 };
 
+use crate::epoch::{Epoch, EpochError};
 use crate::mempool::{BlockBudget, Mempool};
 use crate::pipeline::{CommitError, Pipeline, write_blocks};
 use crate::sync::{RangeBuffer, Received};
@@ -35,11 +39,13 @@ use crate::sync::{RangeBuffer, Received};
 /// consensus message's limit.
 pub const FETCH_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
-/// A store opened at start: the genesis block, the stored head and the ledger rebuilt from it.
+/// A store opened at start: the genesis block, the stored head, the ledger rebuilt from it and
+/// the epoch consensus runs on top of it.
 pub struct Opened {
     pub genesis_block: Block,
     pub head: StoredHead,
     pub ledger: Ledger,
+    pub epoch: Epoch,
 }
 
 /// Why a node's store cannot be opened.
@@ -53,6 +59,8 @@ pub enum OpenError {
     State(#[from] StateLoadError),
     #[error("the initialised store has no head")]
     NoHead,
+    #[error("epochs: {0}")]
+    Epoch(#[from] EpochError),
     /// Every write ends on a block stored with the certificate that commits it (D61): a head
     /// without one is a damaged store, never a state to vote or serve from (L6).
     #[error("head block {block} at height {height} is not proven committed: {reason}")]
@@ -64,13 +72,9 @@ pub enum OpenError {
 }
 
 /// Opens a node's store at start: initialised with the genesis (or checked against it), the
-/// ledger rebuilt from the stored state, and the stored head proven committed by the genesis
-/// validators' certificates, as a synced range is (L6).
-pub fn open<S: Store + ?Sized>(
-    store: &S,
-    genesis: &Genesis,
-    validators: &ValidatorSet,
-) -> Result<Opened, OpenError> {
+/// ledger rebuilt from the stored state, and the stored head proven committed by the
+/// certificates of its epoch's validators, as a synced range is (L6).
+pub fn open<S: Store + ?Sized>(store: &S, genesis: &Genesis) -> Result<Opened, OpenError> {
     let genesis_ledger = Ledger::from_genesis(genesis)?;
     let genesis_block = Block {
         header: genesis_ledger.head().clone(),
@@ -87,17 +91,18 @@ pub fn open<S: Store + ?Sized>(
         head.block.header.clone(),
         store.state_entries()?,
     )?;
-    crate::sync::prove_head(validators, &genesis_block, &head).map_err(|reason| {
-        OpenError::Unproven {
-            block: head.block.id().short(),
-            height: head.block.header.height,
-            reason,
-        }
+    let certified_by = crate::epoch::of_head(store, genesis, &genesis_block, &ledger)?;
+    crate::sync::prove_head(&certified_by, &head).map_err(|reason| OpenError::Unproven {
+        block: head.block.id().short(),
+        height: head.block.header.height,
+        reason,
     })?;
+    let epoch = crate::epoch::current(store, genesis, &genesis_block, &ledger)?;
     Ok(Opened {
         genesis_block,
         head,
         ledger,
+        epoch,
     })
 }
 
@@ -160,6 +165,16 @@ pub enum Output {
         executed: Vec<ExecutedBlock>,
         blocks: Vec<BlockWithParentQc>,
         certificate: QuorumCertificate,
+        /// When the last block ended its epoch and `certificate` commits it through empty
+        /// blocks above it: their headers (D80).
+        suffix: Vec<BlockHeader>,
+    },
+    /// The last block committed ended its epoch: the next one started, with this node as
+    /// validator `me` of it (`None`: it follows the chain without voting). Messages of the epoch
+    /// before are not accepted any more; the shell updates its peers and verifiers.
+    EpochStarted {
+        epoch: Epoch,
+        me: Option<ValidatorIndex>,
     },
     /// A validator signed two conflicting messages.
     Evidence(Evidence),
@@ -213,11 +228,23 @@ pub enum DriverError {
     NotExecuted(#[from] CommitError),
 }
 
+/// What a validator needs to run the consensus instance of each new epoch: its keys (the one in
+/// the set signs; a rotated key's successor may wait here for its epoch) and its settings.
+pub struct Identity {
+    pub keys: Vec<Keypair>,
+    pub config: Config,
+}
+
 /// One node's synchronous core: the consensus core (none for an observer), the committed
 /// ledger, the executed blocks above it, the mempool, and the store they are persisted in.
 pub struct Replica<S: Store + ?Sized> {
     consensus: Option<Consensus>,
     me: Option<ValidatorIndex>,
+    /// A validator's keys and settings, for the next epoch's instance; none for an observer.
+    identity: Option<Identity>,
+    /// Set when an epoch started during the input being handled: the old instance's remaining
+    /// effects are dropped.
+    epoch_started: bool,
     ledger: Arc<RwLock<Ledger>>,
     store: Arc<S>,
     pipeline: Pipeline,
@@ -246,7 +273,20 @@ impl<S: Store + ?Sized> Replica<S> {
             mempool,
             local: VecDeque::new(),
             halted: None,
+            identity: None,
+            epoch_started: false,
         }
+    }
+
+    /// Gives a validator its keys and settings, to run each later epoch it is a member of.
+    pub fn with_identity(mut self, identity: Identity) -> Replica<S> {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The validator index of this node in the current epoch, if it is a member.
+    pub fn me(&self) -> Option<ValidatorIndex> {
+        self.me
     }
 
     pub fn consensus(&self) -> Option<&Consensus> {
@@ -330,8 +370,9 @@ impl<S: Store + ?Sized> Replica<S> {
             for effect in effects {
                 self.effect(kind, effect, host, out)?;
                 // Not signing, not committing, not sending is always safe; a halted node must
-                // not go on following a chain it found broken.
-                if self.halted.is_some() {
+                // not go on following a chain it found broken, and the instance of an epoch
+                // that ended has nothing more to say.
+                if self.halted.is_some() || std::mem::take(&mut self.epoch_started) {
                     break;
                 }
             }
@@ -387,16 +428,37 @@ impl<S: Store + ?Sized> Replica<S> {
                     .push_back(Input::BlockExecuted { block_id, result });
             }
             Effect::Commit {
-                blocks,
+                mut blocks,
                 certificate,
             } => {
-                let run = self.pipeline.take_committed(&blocks, &certificate)?;
+                // An epoch ends at the block that changed the validator set: blocks above it
+                // are empty and of the ending epoch, so they only carry its commit (D80).
+                let end = blocks
+                    .iter()
+                    .position(|item| item.block.header.ends_epoch());
+                let suffix: Vec<BlockHeader> = match end {
+                    Some(end) => blocks
+                        .split_off(end + 1)
+                        .into_iter()
+                        .map(|item| item.block.header)
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let run = self
+                    .pipeline
+                    .take_committed(&blocks, &certificate, &suffix)?;
                 let executed = self.commit_run(run, host)?;
+                let started = end.map(|_| blocks.last().expect("the epoch's end").clone());
+                let certificate_for_peers = certificate.clone();
                 out.push(Output::Committed {
                     executed,
                     blocks,
                     certificate,
+                    suffix,
                 });
+                if let Some(start) = started {
+                    self.start_epoch(start, certificate_for_peers, out)?;
+                }
             }
             Effect::Fetch {
                 from,
@@ -424,6 +486,75 @@ impl<S: Store + ?Sized> Replica<S> {
                 out.push(Output::Halted(reason));
             }
         }
+        Ok(())
+    }
+
+    /// Starts the epoch that the committed block `start` begins (D80): the instance of the epoch
+    /// that ended is dropped with what it held (executed blocks above `start`, inputs it made
+    /// for itself), and, if one of this node's keys is in the new set, a new instance starts
+    /// from `start` with fresh safety data, written first. Otherwise the node follows without
+    /// voting.
+    ///
+    /// The ending epoch's other validators are sent `certificate`, which committed `start`: one
+    /// that missed it would otherwise wait for a quorum that has moved on.
+    fn start_epoch(
+        &mut self,
+        start: BlockWithParentQc,
+        certificate: QuorumCertificate,
+        out: &mut Vec<Output>,
+    ) -> Result<(), DriverError> {
+        let epoch = Epoch::started_by(&start.block).expect("the block ends its epoch");
+        if let Some(ending) = &self.consensus {
+            for to in 0..ending.validators().len() as ValidatorIndex {
+                if Some(to) != self.me {
+                    out.push(Output::Send {
+                        to,
+                        message: ConsensusMessage::EpochEnd {
+                            certificate: certificate.clone(),
+                        },
+                    });
+                }
+            }
+        }
+        self.pipeline.clear();
+        self.local.clear();
+        self.epoch_started = true;
+        self.consensus = None;
+        self.me = None;
+        let set = epoch.set();
+        let member = self.identity.as_ref().and_then(|identity| {
+            identity.keys.iter().find_map(|key| {
+                let index = set.keys.iter().position(|k| *k == key.public_key())?;
+                Some((index as ValidatorIndex, key, identity.config.clone()))
+            })
+        });
+        if let Some((me, key, config)) = member {
+            let safety = SafetyData {
+                epoch: epoch.number,
+                ..SafetyData::default()
+            };
+            crate::SafetyWriter(self.store.as_ref())
+                .persist_safety_data(&safety, None)
+                .map_err(DriverError::SafetyData)?;
+            let recovery = Recovery {
+                committed: start.clone(),
+                commit_certificate: None,
+                safety,
+                pending: Vec::new(),
+            };
+            let signer = Keypair::from_secret(key.secret_bytes());
+            self.consensus = Some(Consensus::new(
+                config,
+                me,
+                signer,
+                set,
+                &start.block,
+                recovery,
+            ));
+            self.me = Some(me);
+            self.local.push_back(Input::Start);
+        }
+        out.push(Output::EpochStarted { epoch, me: self.me });
         Ok(())
     }
 
@@ -469,12 +600,17 @@ impl<S: Store + ?Sized> Replica<S> {
             &tenge_ledger::CommittedState,
         ) -> (Vec<SignedTransaction>, Vec<bool>),
     ) -> Option<Block> {
+        let epoch = self.consensus.as_ref()?.epoch();
         let ledger = self.ledger.read().expect("ledger lock");
         let mempool = &self.mempool;
-        self.pipeline
-            .build(&ledger, round, parent_id, now, |in_ancestors, state| {
-                choose(mempool, in_ancestors, state)
-            })
+        self.pipeline.build(
+            &ledger,
+            epoch,
+            round,
+            parent_id,
+            now,
+            |in_ancestors, state| choose(mempool, in_ancestors, state),
+        )
     }
 
     /// Executes a proposed block on its parent (once: an executed block is kept until commit).
@@ -599,6 +735,7 @@ mod tests {
     use tenge_crypto::Keypair;
     use tenge_ledger::testkit::TestNetwork;
     use tenge_storage::MemoryStore;
+    use tenge_types::consensus::ValidatorSet;
     use tenge_types::transaction::Issue;
     use tenge_types::{Amount, Payload};
 
@@ -630,7 +767,8 @@ mod tests {
             genesis_block,
             head,
             ledger,
-        } = open(store.as_ref(), &net.genesis, &validators).expect("opens");
+            ..
+        } = open(store.as_ref(), &net.genesis).expect("opens");
         let recovery =
             crate::recover(store.as_ref(), &genesis_block, &head, Round(0)).expect("recovers");
         let consensus = Consensus::new(
@@ -762,8 +900,7 @@ mod tests {
         );
         assert!(replica.mempool().is_empty());
         // Reopened, the store gives back the same head, proven.
-        let validators = ValidatorSet::new(vec![net.validators[0].public_key()]);
-        let reopened = open(store.as_ref(), &net.genesis, &validators).expect("reopens");
+        let reopened = open(store.as_ref(), &net.genesis).expect("reopens");
         assert_eq!(reopened.ledger.head().id(), head.id());
         assert_eq!(
             reopened.ledger.state().root(),
@@ -800,7 +937,7 @@ mod tests {
         assert!(served.len() >= 3);
         let validators = ValidatorSet::new(vec![net.validators[0].public_key()]);
         let observer_store = Arc::new(MemoryStore::new());
-        let opened = open(observer_store.as_ref(), &net.genesis, &validators).unwrap();
+        let opened = open(observer_store.as_ref(), &net.genesis).unwrap();
         let mut observer = Replica::new(
             None,
             Arc::new(RwLock::new(opened.ledger)),
@@ -837,12 +974,7 @@ mod tests {
 
         // The same range, to an observer that did not halt, is followed to the head.
         let observer_store = Arc::new(MemoryStore::new());
-        let opened = open(
-            observer_store.as_ref(),
-            &net.genesis,
-            &ValidatorSet::new(vec![net.validators[0].public_key()]),
-        )
-        .unwrap();
+        let opened = open(observer_store.as_ref(), &net.genesis).unwrap();
         let mut observer = Replica::new(
             None,
             Arc::new(RwLock::new(opened.ledger)),
@@ -877,14 +1009,11 @@ mod tests {
     #[test]
     fn a_store_of_another_network_does_not_open() {
         let net = TestNetwork::new(1, 4);
-        let validators = ValidatorSet::new(net.validators.iter().map(|k| k.public_key()).collect());
         let store = MemoryStore::new();
-        open(&store, &net.genesis, &validators).expect("a fresh store opens");
+        open(&store, &net.genesis).expect("a fresh store opens");
         // Another network's genesis on the same store: refused, naming the store.
         let other = TestNetwork::new(2, 4);
-        let error = open(&store, &other.genesis, &validators)
-            .err()
-            .expect("refused");
+        let error = open(&store, &other.genesis).err().expect("refused");
         assert!(
             matches!(error, OpenError::Store(StoreError::WrongNetwork { .. })),
             "{error}"

@@ -8,9 +8,9 @@
 use tenge_consensus::Verifier;
 use tenge_ledger::{ExecutedBlock, Ledger, SignatureCheck};
 use tenge_storage::{Store, StoreError, StoredHead};
-use tenge_types::consensus::{QuorumCertificate, StoredCertificates, ValidatorSet};
+use tenge_types::consensus::{QuorumCertificate, StoredCertificates, commits_through};
 use tenge_types::sync::{CommittedBlock, MAX_SYNC_RESPONSE_BYTES, SYNC_RESPONSE_SOFT_LIMIT_BYTES};
-use tenge_types::{Block, BlockId, Height, encode};
+use tenge_types::{BlockId, Height, encode};
 
 /// Extra blocks a server adds past the requested count to reach one with a commit certificate.
 const EXTEND_TO_CERTIFICATE: u64 = 256;
@@ -262,7 +262,11 @@ pub fn check(
     verifier
         .verify_qc(&certificate)
         .map_err(|e| format!("commit certificate: {e}"))?;
-    if certificate.data.commits() != Some((last.block.id(), last.block.header.round)) {
+    if !commits_through(
+        &certificate,
+        &last.block.header,
+        &last.certificates.commit_suffix,
+    ) {
         return Err("the commit certificate does not commit the last block".into());
     }
     Ok(certificate)
@@ -306,25 +310,18 @@ pub fn check_chain(
     Ok(())
 }
 
-/// Checks that the stored head is proven committed by `validators` with the certificates stored
-/// beside it, as a synced range is: a data dir edited, or mixed up with another chain's, is
+/// Checks that the stored head is proven committed by the validators of `epoch` (the epoch that
+/// certified it) with the certificates stored beside it, as a synced range is: a data dir edited, or mixed up with another chain's, is
 /// refused before it is served (review L6). Since D61 every write ends on a block with its
 /// commit certificate, so an honest node's head always passes. Genesis needs no proof.
-pub fn prove_head(
-    validators: &ValidatorSet,
-    genesis_block: &Block,
-    head: &StoredHead,
-) -> Result<(), String> {
+pub fn prove_head(epoch: &crate::Epoch, head: &StoredHead) -> Result<(), String> {
     let header = &head.block.header;
     if header.height.0 == 0 {
         return Ok(());
     }
     let certificates = StoredCertificates::from_bytes(&head.certificate)
         .map_err(|e| format!("head certificates: {e}"))?;
-    let mut verifier = Verifier::new(
-        validators.clone(),
-        QuorumCertificate::genesis(genesis_block),
-    );
+    let mut verifier = epoch.verifier();
     let proven = [CommittedBlock {
         block: head.block.clone(),
         certificates,
@@ -343,10 +340,10 @@ mod tests {
     use super::*;
     use tenge_ledger::testkit::TestNetwork;
     use tenge_storage::{BlockCommit, MemoryStore};
-    use tenge_types::consensus::VoteData;
+    use tenge_types::consensus::{ValidatorSet, VoteData};
     use tenge_types::transaction::{TransactionSignature, Transfer};
     use tenge_types::{
-        Amount, BlockHeader, HashValue, Payload, PublicKey, Receipt, Round, Signature,
+        Amount, Block, BlockHeader, HashValue, Payload, PublicKey, Receipt, Round, Signature,
         SignedTransaction,
     };
 
@@ -432,6 +429,7 @@ mod tests {
             let certificates = StoredCertificates {
                 parent_qc: parent_qc.clone(),
                 commit_qc,
+                commit_suffix: Vec::new(),
             };
             store
                 .commit_block(&BlockCommit {
@@ -495,14 +493,16 @@ mod tests {
 
         // The stored head is proven by the certificate stored beside it (L6), and not without.
         let head = store.head().unwrap().unwrap();
-        prove_head(&validators, &genesis, &head).expect("an honest head proves itself");
+        let epoch = crate::Epoch::genesis(&net.genesis, &genesis);
+        assert_eq!(epoch.set(), validators);
+        prove_head(&epoch, &head).expect("an honest head proves itself");
         let mut stripped = StoredCertificates::from_bytes(&head.certificate).unwrap();
         stripped.commit_qc = None;
         let unproven = StoredHead {
             block: head.block.clone(),
             certificate: stripped.to_bytes(),
         };
-        let error = prove_head(&validators, &genesis, &unproven).unwrap_err();
+        let error = prove_head(&epoch, &unproven).unwrap_err();
         assert!(error.contains("no commit certificate"), "{error}");
         let mut forged = StoredCertificates::from_bytes(&head.certificate).unwrap();
         forged.commit_qc.as_mut().unwrap().signatures[0].1 =
@@ -511,12 +511,12 @@ mod tests {
             block: head.block.clone(),
             certificate: forged.to_bytes(),
         };
-        assert!(prove_head(&validators, &genesis, &forged).is_err());
+        assert!(prove_head(&epoch, &forged).is_err());
         let genesis_head = StoredHead {
             block: genesis.clone(),
             certificate: Vec::new(),
         };
-        prove_head(&validators, &genesis, &genesis_head).expect("genesis needs no proof");
+        prove_head(&epoch, &genesis_head).expect("genesis needs no proof");
     }
 
     /// A range that a lying peer altered after the certificates were made is refused, and the
@@ -549,6 +549,7 @@ mod tests {
             certificates: StoredCertificates {
                 parent_qc,
                 commit_qc: None,
+                commit_suffix: Vec::new(),
             },
         };
         match buffer.receive(&mut verifier, genesis.id(), Height(0), vec![item]) {

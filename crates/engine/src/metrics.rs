@@ -103,6 +103,7 @@ pub(crate) fn message_kind(message: &ConsensusMessage) -> &'static str {
         ConsensusMessage::Timeout(_) => "timeout",
         ConsensusMessage::FetchRequest { .. } => "fetch_request",
         ConsensusMessage::FetchResponse { .. } => "fetch_response",
+        ConsensusMessage::EpochEnd { .. } => "epoch_end",
     }
 }
 

@@ -87,6 +87,7 @@ impl Engine {
                 executed,
                 blocks,
                 certificate,
+                ..
             } => {
                 self.record_signers(
                     blocks
@@ -106,6 +107,14 @@ impl Engine {
                 }
             }
             Output::Halted(reason) => self.halt(reason),
+            Output::EpochStarted { epoch, me } => {
+                // Messages and certificates of the new epoch are checked against its set from
+                // here on. The network's validator peers are still the genesis list (D80).
+                info!(epoch = epoch.number, validators = epoch.validators.len(), member = ?me, "epoch started");
+                self.validators = epoch.set();
+                self.verifier = epoch.verifier();
+                self.last_signed = vec![None; self.validators.len()];
+            }
         }
     }
 

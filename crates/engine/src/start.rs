@@ -7,13 +7,13 @@ use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use tenge_consensus::{Consensus, Verifier};
+use tenge_consensus::Consensus;
 use tenge_driver::Replica;
 use tenge_driver::sync::RangeBuffer;
 use tenge_network::{NetworkConfig, PeerConfig};
 use tenge_storage::RocksStore;
 use tenge_types::Round;
-use tenge_types::consensus::{QuorumCertificate, ValidatorIndex, ValidatorSet};
+use tenge_types::consensus::ValidatorIndex;
 use tokio::sync::{broadcast, watch};
 use tracing::info;
 
@@ -31,33 +31,26 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| EngineError::Corrupt(format!("data dir: {e}")))?;
     let store = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
-    let validators = ValidatorSet::new(
-        config
-            .genesis
-            .validators
-            .iter()
-            .map(|v| v.consensus_key)
-            .collect(),
-    );
+    // The store initialised or checked against the genesis, the ledger rebuilt, and the head
+    // proven committed by its epoch's validators, as a synced range is (L6).
+    let tenge_driver::Opened {
+        genesis_block,
+        head,
+        ledger,
+        epoch,
+    } = tenge_driver::open(store.as_ref(), &config.genesis).map_err(|error| match error {
+        tenge_driver::replica::OpenError::Store(error) => EngineError::Storage(error),
+        tenge_driver::replica::OpenError::Genesis(error) => EngineError::Genesis(error),
+        tenge_driver::replica::OpenError::State(error) => EngineError::State(error),
+        other => EngineError::Corrupt(other.to_string()),
+    })?;
+    // The validators of the epoch the committed state is in (D80).
+    let validators = epoch.set();
     let me = validators
         .keys
         .iter()
         .position(|k| *k == config.key.public_key())
         .map(|i| i as ValidatorIndex);
-    // The store initialised or checked against the genesis, the ledger rebuilt, and the head
-    // proven committed by the genesis validators, as a synced range is (L6).
-    let tenge_driver::Opened {
-        genesis_block,
-        head,
-        ledger,
-    } = tenge_driver::open(store.as_ref(), &config.genesis, &validators).map_err(|error| {
-        match error {
-            tenge_driver::replica::OpenError::Store(error) => EngineError::Storage(error),
-            tenge_driver::replica::OpenError::Genesis(error) => EngineError::Genesis(error),
-            tenge_driver::replica::OpenError::State(error) => EngineError::State(error),
-            other => EngineError::Corrupt(other.to_string()),
-        }
-    })?;
     info!(height = %ledger.head().height, root = %ledger.state().root().short(), "state loaded and audited");
     let consensus = match config.mode {
         Mode::Validator => {
@@ -77,7 +70,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
                     me,
                     signer,
                     validators.clone(),
-                    &genesis_block,
+                    &epoch.start,
                     recovery,
                 ),
             ))
@@ -159,16 +152,21 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         counters.clone(),
     ));
 
-    let verifier = Verifier::new(
-        validators.clone(),
-        QuorumCertificate::genesis(&genesis_block),
-    );
-    let replica = Replica::new(
+    let verifier = epoch.verifier();
+    let mut replica = Replica::new(
         consensus,
         ledger.clone(),
         store.clone(),
         Mempool::new(config.limits.mempool_max_txs),
     );
+    if config.mode == Mode::Validator {
+        replica = replica.with_identity(tenge_driver::replica::Identity {
+            keys: vec![tenge_crypto::Keypair::from_secret(
+                config.key.secret_bytes(),
+            )],
+            config: config.consensus.clone(),
+        });
+    }
     let engine = Engine {
         config,
         replica,

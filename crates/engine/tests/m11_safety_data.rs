@@ -81,6 +81,7 @@ fn store_without_safety_data(net: &TestNetwork, dir: &std::path::Path, tamper: b
             data: child,
             signatures: vec![(0, signature)],
         }),
+        commit_suffix: Vec::new(),
     };
     store
         .commit_block(&BlockCommit {
@@ -178,6 +179,7 @@ async fn l6_a_commit_that_fails_half_way_leaves_a_node_that_starts() {
             StoredCertificates {
                 parent_qc: genesis_qc.clone(),
                 commit_qc: None,
+                commit_suffix: Vec::new(),
             },
         ),
         (
@@ -185,6 +187,7 @@ async fn l6_a_commit_that_fails_half_way_leaves_a_node_that_starts() {
             StoredCertificates {
                 parent_qc: genesis_qc.clone(),
                 commit_qc: Some(genesis_qc),
+                commit_suffix: Vec::new(),
             },
         ),
     ];

@@ -77,6 +77,7 @@ pub fn genesis_state(genesis: &Genesis) -> Result<(CommittedState, BlockHeader),
     values.push(StateValue::Membership(Membership {
         epoch: 0,
         changed_at: Height::GENESIS,
+        previous_changed_at: Height::GENESIS,
         validators: genesis.validators.clone(),
         observers: Vec::new(),
     }));
@@ -100,6 +101,8 @@ pub fn genesis_state(genesis: &Genesis) -> Result<(CommittedState, BlockHeader),
         transactions_root: transactions_root(&[]),
         receipts_root: receipts_root(&[]),
         state_root: state.root(),
+        epoch: 0,
+        next_validators: None,
     };
     Ok((state, header))
 }

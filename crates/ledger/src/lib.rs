@@ -23,10 +23,11 @@ pub use state::{CommittedState, LayeredView, StateDelta, StateLoadError, leaf_ha
 pub use tenge_policy::BlockContext;
 pub use tenge_types::Slotted;
 
+use tenge_policy::StateView;
 use tenge_types::block::transactions_root;
 use tenge_types::{
-    Block, BlockHeader, ChainId, Genesis, HashValue, Height, Round, SignedTransaction, StateValue,
-    TimestampMs,
+    Block, BlockHeader, ChainId, Genesis, GenesisValidator, HashValue, Height, Round,
+    SignedTransaction, StateValue, TimestampMs,
 };
 
 /// How a node that follows certified blocks (range sync: observers, validators catching up)
@@ -89,6 +90,26 @@ pub enum BlockError {
     ReceiptsRootMismatch {
         claimed: HashValue,
         computed: HashValue,
+    },
+    /// A block's epoch is the epoch of the state it executes on, or, above a block that ended
+    /// its epoch and is not committed yet, still that block's epoch (D80).
+    #[error(
+        "block of epoch {found} on a parent of epoch {parent} and a state of epoch {state}: \
+         neither the state's epoch nor its predecessor's suffix"
+    )]
+    WrongEpoch { parent: u64, state: u64, found: u64 },
+    /// Blocks of an epoch above the block that ended it only carry that block's commit (D80).
+    #[error(
+        "block of epoch {epoch} follows the block that ended it, and carries {transactions} \
+         transactions; it must be empty"
+    )]
+    EpochSuffixNotEmpty { epoch: u64, transactions: usize },
+    #[error(
+        "block's next validator set does not match its execution ({claimed} claimed, {computed} computed)"
+    )]
+    NextValidatorsMismatch {
+        claimed: &'static str,
+        computed: &'static str,
     },
 }
 
@@ -200,6 +221,21 @@ impl Ledger {
             });
         }
         block.check_structure().map_err(BlockError::Malformed)?;
+        let state_epoch = self.state_epoch(ancestors);
+        let in_suffix = header.epoch + 1 == state_epoch && parent.epoch == header.epoch;
+        if header.epoch != state_epoch && !in_suffix {
+            return Err(BlockError::WrongEpoch {
+                parent: parent.epoch,
+                state: state_epoch,
+                found: header.epoch,
+            });
+        }
+        if in_suffix && !block.transactions.is_empty() {
+            return Err(BlockError::EpochSuffixNotEmpty {
+                epoch: header.epoch,
+                transactions: block.transactions.len(),
+            });
+        }
         let execution = self.run(
             ancestors,
             header.height,
@@ -217,6 +253,16 @@ impl Ledger {
             return Err(BlockError::ReceiptsRootMismatch {
                 claimed: header.receipts_root,
                 computed: execution.receipts_root,
+            });
+        }
+        let next_validators = self.next_validators(ancestors, &execution, state_epoch);
+        if next_validators != header.next_validators {
+            let describe = |set: &Option<Vec<GenesisValidator>>| {
+                if set.is_some() { "a set" } else { "none" }
+            };
+            return Err(BlockError::NextValidatorsMismatch {
+                claimed: describe(&header.next_validators),
+                computed: describe(&next_validators),
             });
         }
         Ok(execution)
@@ -257,8 +303,34 @@ impl Ledger {
         self.execute_block(ancestors, block, &valid)
     }
 
-    /// Builds a block from transactions on top of the ancestors: executes them and fills in the
-    /// header. A proposer's timestamp below the parent's is raised to it.
+    /// The epoch of the state a block on `ancestors` executes on: the epoch a block there
+    /// belongs to, unless it is in the suffix of the epoch before (D80).
+    pub fn state_epoch(&self, ancestors: &[&ExecutedBlock]) -> u64 {
+        let deltas: Vec<&StateDelta> = ancestors.iter().map(|a| &a.execution.delta).collect();
+        LayeredView::new(&self.state, &deltas).membership().epoch
+    }
+
+    /// The validator set a block's execution starts, if it changed the set: the header's
+    /// `next_validators`.
+    fn next_validators(
+        &self,
+        ancestors: &[&ExecutedBlock],
+        execution: &BlockExecution,
+        state_epoch: u64,
+    ) -> Option<Vec<GenesisValidator>> {
+        let deltas: Vec<&StateDelta> = ancestors
+            .iter()
+            .map(|a| &a.execution.delta)
+            .chain([&execution.delta])
+            .collect();
+        let view = LayeredView::new(&self.state, &deltas);
+        let after = view.membership();
+        (after.epoch != state_epoch).then(|| after.validators.clone())
+    }
+
+    /// Builds a block from transactions on top of the ancestors, in the epoch of the state it
+    /// executes on: executes them and fills in the header. A proposer's timestamp below the
+    /// parent's is raised to it.
     pub fn build_block(
         &self,
         ancestors: &[&ExecutedBlock],
@@ -267,7 +339,35 @@ impl Ledger {
         transactions: Vec<SignedTransaction>,
         signatures_valid: &[bool],
     ) -> ExecutedBlock {
+        let epoch = self.state_epoch(ancestors);
+        self.build_block_in_epoch(
+            ancestors,
+            epoch,
+            round,
+            timestamp,
+            transactions,
+            signatures_valid,
+        )
+    }
+
+    /// [`build_block`](Self::build_block) for the consensus instance of `epoch`: a block of
+    /// the epoch before the state's is an empty suffix block (D80), whatever it is given.
+    pub fn build_block_in_epoch(
+        &self,
+        ancestors: &[&ExecutedBlock],
+        epoch: u64,
+        round: Round,
+        timestamp: TimestampMs,
+        transactions: Vec<SignedTransaction>,
+        signatures_valid: &[bool],
+    ) -> ExecutedBlock {
         self.check_ancestors(ancestors);
+        let state_epoch = self.state_epoch(ancestors);
+        let (transactions, signatures_valid) = if epoch < state_epoch {
+            (Vec::new(), &[][..])
+        } else {
+            (transactions, signatures_valid)
+        };
         let parent = self.parent_header(ancestors);
         let height = parent.height.next();
         let timestamp = timestamp.max(parent.timestamp);
@@ -289,6 +389,8 @@ impl Ledger {
             transactions_root: transactions_root(&digests),
             receipts_root: execution.receipts_root,
             state_root: execution.state_root(),
+            epoch,
+            next_validators: self.next_validators(ancestors, &execution, state_epoch),
         };
         ExecutedBlock {
             block: Block {

@@ -54,6 +54,8 @@ fn header(
         transactions_root: HashValue::ZERO,
         receipts_root: HashValue::ZERO,
         state_root: root,
+        epoch: 0,
+        next_validators: None,
     }
 }
 

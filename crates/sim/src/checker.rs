@@ -139,6 +139,7 @@ impl Checker {
         previous_head: BlockId,
         blocks: &[BlockWithParentQc],
         certificate: &QuorumCertificate,
+        suffix: &[tenge_types::BlockHeader],
         verifier: &mut Verifier,
     ) {
         let mut parent = previous_head;
@@ -172,7 +173,7 @@ impl Checker {
             ));
         }
         let last = blocks.last().expect("commits are not empty");
-        if certificate.data.commits() != Some((last.block.id(), last.block.header.round)) {
+        if !tenge_types::consensus::commits_through(certificate, &last.block.header, suffix) {
             self.violation(format!(
                 "validity: node {node}'s commit certificate does not commit its last block"
             ));

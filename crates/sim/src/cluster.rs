@@ -339,9 +339,7 @@ impl Cluster {
             .chain(&self.observer_keys)
             .copied()
             .collect();
-        if let Err(violation) =
-            self.nodes[node].start(&genesis, &validators, &consensus, &requesters)
-        {
+        if let Err(violation) = self.nodes[node].start(&genesis, &consensus, &requesters) {
             if self.honest(node) {
                 self.checker.violation(format!("node {node}: {violation}"));
             }
@@ -351,8 +349,8 @@ impl Cluster {
     }
 
     fn start_observer(&mut self, observer: usize) {
-        let (genesis, validators) = (self.genesis.clone(), self.validators.clone());
-        if let Err(violation) = self.observers[observer].start(&genesis, &validators) {
+        let genesis = self.genesis.clone();
+        if let Err(violation) = self.observers[observer].start(&genesis) {
             self.checker
                 .violation(format!("observer {observer}: {violation}"));
         }
@@ -427,6 +425,7 @@ impl Cluster {
                 previous_head,
                 &blocks,
                 &certificate,
+                &[],
                 &mut self.verifier,
             ),
             ObserverAction::Halted(reason) => self.checker.violation(format!(
@@ -497,6 +496,7 @@ impl Cluster {
                 previous_head,
                 blocks,
                 certificate,
+                suffix,
             } => {
                 if self.honest(node) {
                     for item in &blocks {
@@ -510,6 +510,7 @@ impl Cluster {
                         previous_head,
                         &blocks,
                         &certificate,
+                        &suffix,
                         &mut self.verifier,
                     );
                 }

@@ -10,7 +10,7 @@ use tenge_crypto::Keypair;
 use tenge_driver::{BlockBudget, Host, Mempool, Output, Replica, VerifiedSet};
 use tenge_ledger::verify_signatures;
 use tenge_storage::{MemoryStore, Store};
-use tenge_types::consensus::{ConsensusMessage, QuorumCertificate, ValidatorIndex, ValidatorSet};
+use tenge_types::consensus::{ConsensusMessage, QuorumCertificate, ValidatorIndex};
 use tenge_types::sync::{SyncRequest, SyncResponse};
 use tenge_types::{Block, BlockId, Genesis, Round, SignedTransaction, TimestampMs};
 
@@ -61,6 +61,7 @@ pub enum Action {
         previous_head: BlockId,
         blocks: Vec<tenge_types::consensus::BlockWithParentQc>,
         certificate: QuorumCertificate,
+        suffix: Vec<tenge_types::BlockHeader>,
     },
     /// A message this node signed (after persisting), for the double-signing check.
     Signed(ConsensusMessage),
@@ -144,10 +145,9 @@ pub use tenge_driver::Opened;
 pub fn open(
     store: &MemoryStore,
     genesis: &Genesis,
-    validators: &ValidatorSet,
     committed: &mut Vec<BlockId>,
 ) -> Result<Opened, String> {
-    let opened = tenge_driver::open(store, genesis, validators)
+    let opened = tenge_driver::open(store, genesis)
         .map_err(|e| format!("durability: the store does not open: {e}"))?;
     let height = opened.head.block.header.height.0 as usize;
     // Durability: everything committed before the crash is still there, unchanged.
@@ -217,7 +217,6 @@ impl Node {
     pub fn start(
         &mut self,
         genesis: &Genesis,
-        validators: &ValidatorSet,
         config: &Config,
         requesters: &[PublicKey],
     ) -> Result<(), String> {
@@ -225,7 +224,9 @@ impl Node {
             genesis_block,
             head,
             ledger,
-        } = open(&self.store, genesis, validators, &mut self.committed)?;
+            epoch,
+        } = open(&self.store, genesis, &mut self.committed)?;
+        let validators = epoch.set();
         // The node's own recovery (tenge_driver), M11's rule included.
         let recovery = tenge_driver::recover(
             self.store.as_ref(),
@@ -239,8 +240,8 @@ impl Node {
             config.clone(),
             self.validator,
             signer,
-            validators.clone(),
-            &genesis_block,
+            validators,
+            &epoch.start,
             recovery,
         );
         self.incarnation += 1;
@@ -425,6 +426,7 @@ impl Node {
                 executed,
                 blocks,
                 certificate,
+                suffix,
             } => {
                 let previous_head = *self.committed.last().expect("genesis is committed");
                 self.committed
@@ -436,11 +438,15 @@ impl Node {
                     previous_head,
                     blocks,
                     certificate,
+                    suffix,
                 });
             }
             Output::Evidence(_) => actions.push(Action::Evidence),
             Output::Invalid { .. } => actions.push(Action::Invalid),
             Output::Halted(reason) => actions.push(Action::Halted(reason)),
+            // The simulated network is addressed by genesis index: scenarios that change the
+            // validator set are not simulated yet (D80).
+            Output::EpochStarted { .. } => {}
         }
     }
 

@@ -10,7 +10,7 @@ use tenge_driver::sync::RangeBuffer;
 use tenge_driver::{Followed, Mempool, Replica, VerifiedSet};
 use tenge_ledger::SignatureCheck;
 use tenge_storage::MemoryStore;
-use tenge_types::consensus::{BlockWithParentQc, QuorumCertificate, ValidatorSet};
+use tenge_types::consensus::{BlockWithParentQc, QuorumCertificate};
 use tenge_types::sync::{SyncRequest, SyncResponse};
 use tenge_types::{BlockId, Genesis};
 
@@ -76,12 +76,8 @@ impl Observer {
     }
 
     /// Starts (or restarts) from the store; a durability violation if it lost committed blocks.
-    pub fn start(&mut self, genesis: &Genesis, validators: &ValidatorSet) -> Result<(), String> {
-        let Opened {
-            genesis_block,
-            ledger,
-            ..
-        } = open(&self.store, genesis, validators, &mut self.committed)?;
+    pub fn start(&mut self, genesis: &Genesis) -> Result<(), String> {
+        let Opened { ledger, epoch, .. } = open(&self.store, genesis, &mut self.committed)?;
         self.incarnation += 1;
         self.in_flight_since = None;
         self.following = Some(Following {
@@ -91,10 +87,7 @@ impl Observer {
                 self.store.clone(),
                 Mempool::new(0),
             ),
-            verifier: Verifier::new(
-                validators.clone(),
-                QuorumCertificate::genesis(&genesis_block),
-            ),
+            verifier: epoch.verifier(),
             buffer: RangeBuffer::new(KEPT_MAX_BYTES),
         });
         Ok(())

@@ -20,6 +20,8 @@ fn block(height: u64, parent: HashValue) -> Block {
             transactions_root: transactions_root(&[]),
             receipts_root: HashValue::ZERO,
             state_root: Domain::StateRoot.hash(&height.to_le_bytes()),
+            epoch: 0,
+            next_validators: None,
         },
         transactions: vec![],
     }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{DecodeError, decode, encode};
+use crate::genesis::GenesisValidator;
 use crate::hash::{Domain, HashValue, merkle_root};
 use crate::ids::{ChainId, Height, Round, TimestampMs};
 use crate::transaction::{MAX_TRANSACTION_BYTES, SignedTransaction};
@@ -34,11 +35,27 @@ pub struct BlockHeader {
     pub receipts_root: HashValue,
     /// Root of the ledger state after executing this block.
     pub state_root: HashValue,
+    /// The epoch whose validators certify this block (0 from genesis; D80).
+    pub epoch: u64,
+    /// Set on the block that ends its epoch: the validator set of the next epoch, in index
+    /// order, as the block's execution left it. Any node (a light client too) learns the next
+    /// set from the header, certified by the current one.
+    pub next_validators: Option<Vec<GenesisValidator>>,
 }
 
 impl BlockHeader {
     pub fn id(&self) -> BlockId {
         Domain::Block.hash(&encode(self))
+    }
+
+    /// Whether this block ends its epoch.
+    pub fn ends_epoch(&self) -> bool {
+        self.next_validators.is_some()
+    }
+
+    /// The epoch of the blocks that follow this one in the committed chain.
+    pub fn next_epoch(&self) -> u64 {
+        self.epoch + u64::from(self.ends_epoch())
     }
 }
 
@@ -136,6 +153,8 @@ mod tests {
             transactions_root: HashValue::ZERO,
             receipts_root: HashValue::ZERO,
             state_root: HashValue::ZERO,
+            epoch: 0,
+            next_validators: None,
         };
         header.transactions_root = transactions_root(&[]);
         Block {

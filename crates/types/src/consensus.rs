@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::block::{Block, BlockId};
+use crate::block::{Block, BlockHeader, BlockId};
 use crate::codec::{DecodeError, decode, encode};
 use crate::hash::{Domain, HashValue};
 use crate::ids::{Height, PublicKey, Round, Signature};
@@ -251,6 +251,39 @@ pub struct BlockWithParentQc {
 pub struct StoredCertificates {
     pub parent_qc: QuorumCertificate,
     pub commit_qc: Option<QuorumCertificate>,
+    /// For a block that ended its epoch and was committed through blocks above it (D80): their
+    /// headers, from its child up to the block `commit_qc` commits. Empty otherwise.
+    pub commit_suffix: Vec<BlockHeader>,
+}
+
+/// The most suffix headers a commit proof carries: an epoch's end is committed within a few
+/// rounds, unless the validators fail that many in a row.
+pub const MAX_COMMIT_SUFFIX: usize = 64;
+
+/// Whether `certificate` commits `block`: directly under the 2-chain rule, or, for a block that
+/// ends its epoch, through `suffix`, the headers of the empty blocks of the same epoch from its
+/// child up to the block the certificate commits (D80). Signatures are not checked here.
+pub fn commits_through(
+    certificate: &QuorumCertificate,
+    block: &BlockHeader,
+    suffix: &[BlockHeader],
+) -> bool {
+    if !suffix.is_empty() && (!block.ends_epoch() || suffix.len() > MAX_COMMIT_SUFFIX) {
+        return false;
+    }
+    let mut top = block;
+    for header in suffix {
+        let extends = header.parent_id == top.id()
+            && header.height == top.height.next()
+            && header.epoch == block.epoch
+            && header.transaction_count == 0
+            && !header.ends_epoch();
+        if !extends {
+            return false;
+        }
+        top = header;
+    }
+    certificate.data.commits() == Some((top.id(), top.round))
 }
 
 impl StoredCertificates {
@@ -278,6 +311,13 @@ pub enum ConsensusMessage {
     /// The blocks asked for, newest first; may be fewer than asked.
     FetchResponse {
         blocks: Vec<BlockWithParentQc>,
+    },
+    /// The certificate that committed the end of the sender's epoch, sent to the epoch's other
+    /// validators as the sender starts the next: one that has not seen it yet commits the
+    /// end and follows (D80). It proves itself; one that does not verify here is of another
+    /// epoch and is ignored.
+    EpochEnd {
+        certificate: QuorumCertificate,
     },
 }
 
@@ -313,6 +353,7 @@ impl ConsensusMessage {
             ConsensusMessage::Timeout(_) => "timeout",
             ConsensusMessage::FetchRequest { .. } => "fetch_request",
             ConsensusMessage::FetchResponse { .. } => "fetch_response",
+            ConsensusMessage::EpochEnd { .. } => "epoch_end",
         }
     }
 }

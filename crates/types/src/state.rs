@@ -334,13 +334,16 @@ pub struct ObserverEntry {
 /// `validators` is the set of epoch `epoch`: the genesis set at epoch 0, then the set after each
 /// reconfiguration. A block whose execution changes it ends its epoch; the next epoch, with this
 /// set, starts when that block commits (D77). `changed_at` is the height of that block, so that a
-/// second reconfiguration in the same block is refused (one change per epoch, D70).
+/// second reconfiguration in the same block is refused (one change per epoch, D70), and so that
+/// a node finds the block its epoch starts from; `previous_changed_at` is the same for the
+/// epoch before, whose validators certified that block (D80).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     pub validators: Vec<GenesisValidator>,
     pub observers: Vec<ObserverEntry>,
     pub epoch: u64,
     pub changed_at: crate::Height,
+    pub previous_changed_at: crate::Height,
 }
 
 impl Membership {

@@ -498,6 +498,7 @@ impl Harness {
         let valid = self.verdicts(&transactions);
         let block = self.pipeline.build(
             &self.ledger,
+            0,
             round,
             parent_id,
             TimestampMs::now(),
@@ -600,7 +601,7 @@ impl Harness {
     fn commit(&mut self, blocks: Vec<BlockWithParentQc>, certificate: QuorumCertificate) {
         let committed = self
             .pipeline
-            .take_committed(&blocks, &certificate)
+            .take_committed(&blocks, &certificate, &[])
             .unwrap_or_else(|error| panic!("consensus committed a block never executed: {error}"));
         self.commit_run(committed);
         self.pipeline.prune(self.ledger.head().height);
@@ -848,6 +849,7 @@ impl Harness {
                             certificates: StoredCertificates {
                                 parent_qc: first.certificates.parent_qc,
                                 commit_qc: Some(commit_qc),
+                                commit_suffix: Vec::new(),
                             },
                         }],
                         head,
@@ -927,6 +929,7 @@ impl Harness {
             certificates: StoredCertificates {
                 parent_qc,
                 commit_qc: Some(commit_qc),
+                commit_suffix: Vec::new(),
             },
         })
     }
@@ -1144,11 +1147,11 @@ impl Harness {
         let mut variants = vec![proposal.clone()];
         for offset in 1..count {
             let time = TimestampMs(proposal.block.header.timestamp.0 + offset);
-            let Some(block) = self
-                .pipeline
-                .build(&self.ledger, round, parent_id, time, |_, _| {
-                    (Vec::new(), Vec::new())
-                })
+            let Some(block) =
+                self.pipeline
+                    .build(&self.ledger, 0, round, parent_id, time, |_, _| {
+                        (Vec::new(), Vec::new())
+                    })
             else {
                 break;
             };

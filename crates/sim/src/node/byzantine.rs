@@ -46,6 +46,10 @@ fn extreme(message: &ConsensusMessage) -> ConsensusMessage {
             block_id,
             count: u16::MAX,
         },
+        ConsensusMessage::EpochEnd { mut certificate } => {
+            certificate.data.height = max;
+            ConsensusMessage::EpochEnd { certificate }
+        }
     }
 }
 
