@@ -217,3 +217,121 @@ fn new_validator_keys_are_strong_unique_and_held() {
     }
     assert_eq!(membership(&h).epoch, 0);
 }
+
+/// D80: the block whose execution changes the set names the next set in its header; above it,
+/// blocks of its epoch are empty; any other epoch label is refused, and so is a header that
+/// hides or invents a change. Each refusal changes nothing.
+#[test]
+fn blocks_name_their_epoch_and_an_epochs_end_is_followed_by_an_empty_suffix() {
+    use tenge_ledger::BlockError;
+    use tenge_types::{Round, TimestampMs};
+
+    let mut h = Harness::new();
+    h.issue(0, tenge(10));
+    let new_key = test_key("validator-3-rotated");
+    let rotation = h.officers(rotate(&h, "validator-3", &new_key));
+    let transfer = h.from(
+        h.bank_key(0),
+        Payload::Transfer(tenge_types::transaction::Transfer {
+            to: h.net.bank(1),
+            amount: tenge(1),
+        }),
+    );
+    let time = |s: u64| TimestampMs(h.time.0 + s * 1_000);
+    let end = h
+        .ledger
+        .build_block(&[], Round(10), time(1), vec![rotation], &[true]);
+    assert_eq!(end.block.header.epoch, 0);
+    let next = end
+        .block
+        .header
+        .next_validators
+        .clone()
+        .expect("ends epoch 0");
+    assert_eq!(next[2].consensus_key, new_key.public_key());
+    h.ledger
+        .execute_block(&[], &end.block, &[true])
+        .expect("the proposer's block executes");
+    let entries = h.ledger.state().entries();
+
+    // A header that hides the change is refused.
+    let mut hidden = end.block.clone();
+    hidden.header.next_validators = None;
+    assert!(matches!(
+        h.ledger.execute_block(&[], &hidden, &[true]),
+        Err(BlockError::NextValidatorsMismatch {
+            claimed: "none",
+            computed: "a set"
+        })
+    ));
+    // So is one that invents a change where there is none.
+    let plain = h.ledger.build_block(&[], Round(10), time(1), vec![], &[]);
+    let mut invented = plain.block.clone();
+    invented.header.next_validators = Some(next.clone());
+    assert!(matches!(
+        h.ledger.execute_block(&[], &invented, &[]),
+        Err(BlockError::NextValidatorsMismatch {
+            claimed: "a set",
+            computed: "none"
+        })
+    ));
+    // A block of an epoch the state is not in.
+    let mut ahead = plain.block.clone();
+    ahead.header.epoch = 1;
+    assert!(matches!(
+        h.ledger.execute_block(&[], &ahead, &[]),
+        Err(BlockError::WrongEpoch {
+            parent: 0,
+            state: 0,
+            found: 1
+        })
+    ));
+
+    // Above the end, epoch 0's blocks are built empty whatever they are given, and execute.
+    let suffix = h.ledger.build_block_in_epoch(
+        &[&end],
+        0,
+        Round(11),
+        time(2),
+        vec![transfer.clone()],
+        &[true],
+    );
+    assert!(suffix.block.transactions.is_empty());
+    assert_eq!(suffix.block.header.epoch, 0);
+    assert_eq!(suffix.block.header.next_validators, None);
+    h.ledger
+        .execute_block(&[&end], &suffix.block, &[])
+        .expect("an empty suffix block executes");
+    // One that carries a transaction is refused before it runs.
+    let mut loaded = suffix.block.clone();
+    loaded.transactions = vec![transfer.clone()];
+    loaded.header.transaction_count = 1;
+    loaded.header.transactions_root = loaded.transactions_root();
+    assert!(matches!(
+        h.ledger.execute_block(&[&end], &loaded, &[true]),
+        Err(BlockError::EpochSuffixNotEmpty {
+            epoch: 0,
+            transactions: 1
+        })
+    ));
+    // Epoch 1 starts on the end block with transactions again; epoch 2 is refused there.
+    let first = h
+        .ledger
+        .build_block(&[&end], Round(1), time(2), vec![transfer], &[true]);
+    assert_eq!(first.block.header.epoch, 1);
+    assert_eq!(first.block.transactions.len(), 1);
+    h.ledger
+        .execute_block(&[&end], &first.block, &[true])
+        .expect("epoch 1's first block executes");
+    let mut skipped = first.block.clone();
+    skipped.header.epoch = 2;
+    assert!(matches!(
+        h.ledger.execute_block(&[&end], &skipped, &[true]),
+        Err(BlockError::WrongEpoch {
+            parent: 0,
+            state: 1,
+            found: 2
+        })
+    ));
+    assert_eq!(h.ledger.state().entries(), entries, "nothing committed");
+}
