@@ -202,11 +202,13 @@ pub enum Followed {
     /// part of it.
     Refused { reason: String, blame_peer: bool },
     /// Proven, re-executed and committed: the blocks in order, each block's parent QC, and the
-    /// certificate that commits the last.
+    /// certificate that commits the last. `started` is [`Output::EpochStarted`] when the last
+    /// block ended its epoch: the verifier was switched to the next one's.
     Committed {
         executed: Vec<ExecutedBlock>,
         parent_qcs: Vec<QuorumCertificate>,
         certificate: QuorumCertificate,
+        started: Option<Output>,
     },
     /// Certified blocks did not re-execute here: this node halted. `executed` holds the runs
     /// committed before the one that failed.
@@ -457,7 +459,7 @@ impl<S: Store + ?Sized> Replica<S> {
                     suffix,
                 });
                 if let Some(start) = started {
-                    self.start_epoch(start, certificate_for_peers, out)?;
+                    self.start_epoch(start, Some(certificate_for_peers), out)?;
                 }
             }
             Effect::Fetch {
@@ -500,11 +502,11 @@ impl<S: Store + ?Sized> Replica<S> {
     fn start_epoch(
         &mut self,
         start: BlockWithParentQc,
-        certificate: QuorumCertificate,
+        certificate: Option<QuorumCertificate>,
         out: &mut Vec<Output>,
     ) -> Result<(), DriverError> {
         let epoch = Epoch::started_by(&start.block).expect("the block ends its epoch");
-        if let Some(ending) = &self.consensus {
+        if let (Some(ending), Some(certificate)) = (&self.consensus, certificate) {
             for to in 0..ending.validators().len() as ValidatorIndex {
                 if Some(to) != self.me {
                     out.push(Output::Send {
@@ -709,10 +711,29 @@ impl<S: Store + ?Sized> Replica<S> {
                 }
             }
         }
+        // A range ends at an epoch's end (`RangeBuffer::receive`): the next epoch starts here,
+        // and its blocks are checked against its set.
+        let mut started = None;
+        if let (Some(last), Some(parent_qc)) = (executed.last(), parent_qcs.last())
+            && last.block.header.ends_epoch()
+        {
+            let start = BlockWithParentQc {
+                block: last.block.clone(),
+                parent_qc: parent_qc.clone(),
+            };
+            let mut out = Vec::new();
+            self.start_epoch(start, None, &mut out)?;
+            self.epoch_started = false;
+            if let Some(Output::EpochStarted { epoch, .. }) = out.first() {
+                *verifier = epoch.verifier();
+            }
+            started = out.pop();
+        }
         Ok(Followed::Committed {
             executed,
             parent_qcs,
             certificate,
+            started,
         })
     }
 

@@ -161,6 +161,21 @@ impl RangeBuffer {
         }
         let blame_peer = kept.is_empty();
         blocks.splice(0..0, kept);
+        // The blocks after an epoch's end are certified by the next epoch's set: the range
+        // stops at the end, and what follows is asked for once the epoch has started here
+        // (D80). The end is always stored with the certificate that commits it.
+        if let Some(end) = blocks.iter().position(|b| b.block.header.ends_epoch()) {
+            if blocks[end].certificates.commit_qc.is_none() {
+                return Received::Refused {
+                    reason: format!(
+                        "the block ending epoch {} at height {} comes without its commit certificate",
+                        blocks[end].block.header.epoch, blocks[end].block.header.height
+                    ),
+                    blame_peer,
+                };
+            }
+            blocks.truncate(end + 1);
+        }
         if blocks
             .last()
             .is_some_and(|last| last.certificates.commit_qc.is_none())

@@ -398,6 +398,105 @@ fn a_rotated_key_signs_the_next_epoch_and_the_old_key_is_refused() {
     let height = cluster.nodes[0].replica.ledger().head().height.0;
     cluster.run_to(height + 3);
     check_rotation(&mut cluster, &new_key, Some(3));
+
+    follow_by_range_sync(&cluster);
+}
+
+/// An observer with an empty store follows the cluster by range sync across the epoch's end:
+/// each answer stops at the end, the verifier switches to epoch 1's set there, and the observer
+/// ends with every block the validators hold. An end served without its commit certificate is
+/// refused.
+fn follow_by_range_sync(cluster: &Cluster) {
+    use tenge_driver::Followed;
+    use tenge_driver::sync::{RangeBuffer, serve};
+    use tenge_ledger::SignatureCheck;
+
+    let source = &cluster.nodes[0].store;
+    let target = cluster.block_ids(0);
+    let end_height = epoch_end(source).0.header.height;
+
+    // A lying server strips the end's commit certificate.
+    let store = Arc::new(MemoryStore::new());
+    let opened = open(store.as_ref(), &cluster.net.genesis).unwrap();
+    let mut observer = Replica::new(
+        None,
+        Arc::new(RwLock::new(opened.ledger)),
+        store.clone(),
+        Mempool::new(0),
+    );
+    let mut verifier = opened.epoch.verifier();
+    let mut stripped = serve(source.as_ref(), Height(0), 64).unwrap();
+    for item in &mut stripped {
+        if item.block.header.ends_epoch() {
+            item.certificates.commit_qc = None;
+        }
+    }
+    let refused = observer
+        .follow(
+            &mut verifier,
+            &mut RangeBuffer::new(1 << 20),
+            stripped,
+            SignatureCheck::All,
+            1,
+            &mut Clock(TimestampMs(0)),
+        )
+        .unwrap();
+    assert!(
+        matches!(&refused, Followed::Refused { reason, blame_peer: true } if reason.contains("without its commit certificate")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.head().unwrap().unwrap().block.header.height,
+        Height(0)
+    );
+
+    let mut buffer = RangeBuffer::new(1 << 20);
+    let mut epochs = Vec::new();
+    for _ in 0..100 {
+        let head = observer.ledger().head().height;
+        if head.0 + 1 >= target.len() as u64 {
+            break;
+        }
+        let answer = serve(source.as_ref(), buffer.after(head), 64).unwrap();
+        match observer
+            .follow(
+                &mut verifier,
+                &mut buffer,
+                answer,
+                SignatureCheck::All,
+                1,
+                &mut Clock(TimestampMs(0)),
+            )
+            .unwrap()
+        {
+            Followed::Committed {
+                executed, started, ..
+            } => {
+                if let Some(Output::EpochStarted { epoch, me }) = started {
+                    assert_eq!(executed.last().unwrap().block.header.height, end_height);
+                    epochs.push((epoch.number, me));
+                }
+            }
+            other => panic!("an honest range is followed: {other:?}"),
+        }
+    }
+    assert_eq!(
+        epochs,
+        vec![(1, None)],
+        "epoch 1 started once, as an observer"
+    );
+    let ids: Vec<BlockId> = (0..target.len() as u64)
+        .map(|h| store.block(Height(h)).unwrap().unwrap().id())
+        .collect();
+    assert_eq!(ids, target, "the observer holds the validators' chain");
+    // Reopened, it is in epoch 1.
+    assert_eq!(
+        open(store.as_ref(), &cluster.net.genesis)
+            .unwrap()
+            .epoch
+            .number,
+        1
+    );
 }
 
 #[test]

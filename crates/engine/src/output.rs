@@ -34,7 +34,7 @@ impl Engine {
         }
     }
 
-    fn output(&mut self, output: Output) {
+    pub(crate) fn output(&mut self, output: Output) {
         match output {
             Output::Send { to, message } => self.send(to, message),
             // Handed back to this node's core by the driver already.

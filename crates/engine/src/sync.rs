@@ -142,7 +142,7 @@ impl Engine {
                 &mut host,
             )
             .unwrap_or_else(|error| fatal("committing synced blocks", error));
-        let (executed, parent_qcs, certificate) = match followed {
+        let (executed, parent_qcs, certificate, started) = match followed {
             Followed::Nothing => {
                 self.metrics.sync_answered("empty", 0);
                 return;
@@ -173,7 +173,8 @@ impl Engine {
                 executed,
                 parent_qcs,
                 certificate,
-            } => (executed, parent_qcs, certificate),
+                started,
+            } => (executed, parent_qcs, certificate, started),
         };
         self.record_signers(parent_qcs.iter().chain([&certificate]));
         let count = executed.len();
@@ -185,6 +186,10 @@ impl Engine {
                 parent_qc: parent_qc.clone(),
             });
         self.committed(executed);
+        if let Some(started) = started {
+            // The last block ended its epoch: peers, verifier and signers follow (D80).
+            self.output(started);
+        }
         info!(blocks = count, peer = %from.short(), peer_head = %head, "synced");
         self.metrics.sync_answered("applied", count);
         if let Some(head_block) = last {

@@ -151,10 +151,12 @@ impl Observer {
             )
             .expect("memory store commits in order");
         let (executed, parent_qcs, certificate) = match followed {
+            // An epoch started by the last block: `follow` switched the verifier already.
             Followed::Committed {
                 executed,
                 parent_qcs,
                 certificate,
+                ..
             } => (executed, parent_qcs, certificate),
             Followed::Refused { .. } | Followed::TooLarge { .. } => {
                 return vec![ObserverAction::Refused];
