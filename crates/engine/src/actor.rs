@@ -38,6 +38,9 @@ pub(crate) struct Engine {
     /// and the store's writes.
     pub(crate) replica: Replica<RocksStore>,
     pub(crate) validators: ValidatorSet,
+    /// The keys whose consensus messages the network task passes on: this epoch's validators
+    /// and the last epoch's, whose `EpochEnd` may still be on its way (D80).
+    pub(crate) consensus_keys: Arc<RwLock<HashSet<PublicKey>>>,
     /// The ledger the replica writes, for reading here (the API reads it too).
     pub(crate) ledger: Arc<RwLock<Ledger>>,
     /// The replica's store, for serving range sync.

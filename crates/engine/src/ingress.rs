@@ -57,7 +57,7 @@ pub(crate) async fn forward_network(
     engine: SyncSender<EngineEvent>,
     network: NetworkClient,
     ledger: Arc<RwLock<Ledger>>,
-    validator_keys: HashSet<PublicKey>,
+    validator_keys: Arc<RwLock<HashSet<PublicKey>>>,
     threads: usize,
     counters: Arc<Counters>,
 ) {
@@ -76,7 +76,11 @@ pub(crate) async fn forward_network(
                 from,
                 channel: Channel::Consensus,
                 bytes,
-            } if !validator_keys.contains(&from) => {
+            } if !validator_keys
+                .read()
+                .expect("validator keys lock")
+                .contains(&from) =>
+            {
                 // Only validators take part in consensus; an observer that sends consensus
                 // messages is misbehaving, and decoding them would cost this node for nothing
                 // (security review H6).
@@ -276,7 +280,7 @@ mod tests {
             engine,
             network,
             ledger.clone(),
-            [peer].into_iter().collect(),
+            Arc::new(RwLock::new([peer].into_iter().collect())),
             1,
             counters.clone(),
         ));

@@ -11,11 +11,11 @@ use tenge_types::consensus::{ConsensusMessage, ValidatorIndex};
 use tenge_types::{BlockId, Round, StateValue, TimestampMs};
 use tracing::{debug, error, info, warn};
 
+use crate::CommitEvent;
 use crate::actor::Engine;
 use crate::error::{best_effort, fatal};
-use crate::start::admitted_observers;
+use crate::start::admitted_peers;
 use crate::verify::EngineHost;
-use crate::{CommitEvent, Mode};
 
 impl Engine {
     /// Hands an input to the driver and does what it asks.
@@ -109,9 +109,16 @@ impl Engine {
             Output::Halted(reason) => self.halt(reason),
             Output::EpochStarted { epoch, me } => {
                 // Messages and certificates of the new epoch are checked against its set from
-                // here on. The network's validator peers are still the genesis list (D80).
+                // here on; its validators were listed as peers when the block committed (D80).
                 info!(epoch = epoch.number, validators = epoch.validators.len(), member = ?me, "epoch started");
-                self.validators = epoch.set();
+                let set = epoch.set();
+                *self.consensus_keys.write().expect("validator keys lock") = set
+                    .keys
+                    .iter()
+                    .chain(&self.validators.keys)
+                    .copied()
+                    .collect();
+                self.validators = set;
                 self.verifier = epoch.verifier();
                 self.last_signed = vec![None; self.validators.len()];
             }
@@ -189,18 +196,23 @@ impl Engine {
         });
     }
 
-    /// A validator lets the observers admitted in its committed state connect, and drops those
-    /// removed (D75). Versioned by the committed height, so that lists handed to the network
-    /// from separate tasks cannot undo a newer one. Observers list only the validators.
-    pub(crate) fn admit_observers(&self) {
-        if self.config.mode != Mode::Validator {
-            return;
-        }
+    /// Lists the peers the committed state admits (D75, D80): a validator lets the admitted
+    /// observers connect and drops those removed; every node dials the current validators.
+    /// Versioned by the committed height, so that lists handed to the network from separate
+    /// tasks cannot undo a newer one.
+    pub(crate) fn admit_peers(&self) {
         let (height, peers) = {
             let ledger = self.replica.ledger();
-            (ledger.head().height, admitted_observers(ledger.state()))
+            (
+                ledger.head().height,
+                admitted_peers(
+                    ledger.state(),
+                    self.config.mode,
+                    &self.config.key.public_key(),
+                ),
+            )
         };
-        info!(%height, observers = peers.len(), "observers admitted on chain");
+        info!(%height, peers = peers.len(), "peers admitted on chain");
         let network = self.network.clone();
         self.runtime.spawn(async move {
             best_effort(network.admit(height.0, peers).await);
@@ -250,7 +262,7 @@ impl Engine {
             debug!(height = %header.height, transactions = header.transaction_count, "committed");
         }
         if membership_changed {
-            self.admit_observers();
+            self.admit_peers();
         }
         // Once per committed run: what this observer passed on and the chain has since settled.
         if !self.forwarded.is_empty() {

@@ -92,14 +92,12 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
     )
     .await?;
 
-    if config.mode == Mode::Validator {
-        network
-            .admit(
-                head.block.header.height.0,
-                admitted_observers(ledger.state()),
-            )
-            .await?;
-    }
+    network
+        .admit(
+            head.block.header.height.0,
+            admitted_peers(ledger.state(), config.mode, &config.key.public_key()),
+        )
+        .await?;
 
     let (events, inbox) = sync_channel(config.limits.engine_queue_events);
     let ledger = Arc::new(RwLock::new(ledger));
@@ -142,12 +140,13 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         verification: Arc::new(tokio::sync::Semaphore::new(1)),
     };
     let runtime = tokio::runtime::Handle::current();
+    let consensus_keys = Arc::new(RwLock::new(validators.keys.iter().copied().collect()));
     runtime.spawn(forward_network(
         network_events,
         events.clone(),
         network.clone(),
         ledger.clone(),
-        validators.keys.iter().copied().collect(),
+        consensus_keys.clone(),
         config.limits.verify_threads,
         counters.clone(),
     ));
@@ -171,6 +170,7 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         config,
         replica,
         validators,
+        consensus_keys,
         ledger,
         store,
         network,
@@ -211,15 +211,29 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
     Ok(handle)
 }
 
-/// The observers a committed state admits, as peers that dial in (D75).
-pub(crate) fn admitted_observers(state: &tenge_ledger::CommittedState) -> Vec<PeerConfig> {
-    state
-        .membership()
+/// The peers a committed state lists besides the genesis validators: the current epoch's
+/// validators, dialled at their addresses (D80), and, on a validator, the observers admitted on
+/// chain, which dial in (D75). Never this node itself.
+pub(crate) fn admitted_peers(
+    state: &tenge_ledger::CommittedState,
+    mode: Mode,
+    me: &tenge_types::PublicKey,
+) -> Vec<PeerConfig> {
+    let membership = state.membership();
+    let validators = membership.validators.iter().map(|v| PeerConfig {
+        key: v.consensus_key,
+        address: Some(v.address.clone()),
+    });
+    let observers = membership
         .observers
         .iter()
+        .filter(|_| mode == Mode::Validator)
         .map(|observer| PeerConfig {
             key: observer.key,
             address: None,
-        })
+        });
+    validators
+        .chain(observers)
+        .filter(|peer| peer.key != *me)
         .collect()
 }

@@ -335,3 +335,28 @@ fn blocks_name_their_epoch_and_an_epochs_end_is_followed_by_an_empty_suffix() {
     ));
     assert_eq!(h.ledger.state().entries(), entries, "nothing committed");
 }
+
+/// Every node dials a validator of its epoch at its address (D80): one no node could dial is
+/// malformed, and changes nothing.
+#[test]
+fn a_new_validator_needs_an_address_peers_can_dial() {
+    let mut h = Harness::new();
+    for address in [
+        "/ip4/10.0.0.5/udp/7100",
+        "/ip4/10.0.0.5",
+        "/unix/tmp/socket",
+        "validator-5.example:7100",
+    ] {
+        let Payload::AddValidator(mut add) = add(&h, "validator-5") else {
+            unreachable!()
+        };
+        add.validator.address = address.into();
+        let rejection = h.one(h.officers(Payload::AddValidator(add))).unwrap_err();
+        assert_eq!(rejection.code, RejectionCode::MalformedTransaction, "{address}");
+        assert!(rejection.message.contains("peer multiaddr"), "{rejection}");
+        assert_eq!(membership(&h).validators.len(), 4);
+        assert_eq!(membership(&h).epoch, 0);
+    }
+    h.one(h.officers(add(&h, "validator-5"))).unwrap();
+    assert_eq!(membership(&h).validators.len(), 5);
+}

@@ -342,11 +342,13 @@ impl SignedTransaction {
                     "validator name must be 1 to {MAX_TEXT_BYTES} bytes without control characters"
                 ))
             }
+            // Every node dials the validators of its epoch at these addresses (D80).
             Payload::AddValidator(AddValidator { validator, .. })
-                if !validator.address.starts_with('/') || !text_ok(&validator.address) =>
+                if !text_ok(&validator.address)
+                    || crate::PeerAddress::parse(&validator.address).is_err() =>
             {
                 Err(format!(
-                    "validator address must be a multiaddr (`/ip4/10.0.0.5/tcp/7100`) of at most {MAX_TEXT_BYTES} bytes"
+                    "validator address must be a peer multiaddr (`/ip4/10.0.0.5/tcp/7100`) of at most {MAX_TEXT_BYTES} bytes"
                 ))
             }
             Payload::RemoveValidator(RemoveValidator { name })
