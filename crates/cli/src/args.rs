@@ -144,8 +144,12 @@ pub enum Command {
     /// Monetary policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// The validator set: epoch, quorum, and each validator with the last height it signed.
-    Validators,
+    /// The validator set: epoch, quorum, and each validator with the last height it signed;
+    /// with a subcommand, a change of the set (officers sign).
+    Validators {
+        #[command(subcommand)]
+        change: Option<ValidatorsCommand>,
+    },
     /// Observer nodes admitted on chain: validators let their keys connect (issue 13).
     #[command(subcommand)]
     Observers(ObserversCommand),
@@ -324,6 +328,61 @@ pub struct OfficerArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub wait: WaitArgs,
+}
+
+#[derive(Subcommand)]
+pub enum ValidatorsCommand {
+    /// Add a validator (officers sign). It joins the set of the epoch after the block that
+    /// carries this; its node, started beforehand with its key, follows until then.
+    Add {
+        /// A name for people, unique in the set.
+        #[arg(long)]
+        name: String,
+        /// The new validator's consensus key: its secret key file (the proof of possession is
+        /// signed with it), or its public key (hex or public-key file) with
+        /// --proof-of-possession.
+        #[arg(long, value_name = "KEY")]
+        validator_key: String,
+        /// Where its node listens for peers, as a multiaddr (`/ip4/10.0.0.5/tcp/7100`).
+        #[arg(long)]
+        address: String,
+        /// From `tenge validators prove-key`, when --validator-key is a public key.
+        #[arg(long, value_name = "HEX")]
+        proof_of_possession: Option<String>,
+        #[command(flatten)]
+        officers: OfficerArgs,
+    },
+    /// Remove a validator (officers sign): the next epoch's set does not have it.
+    Remove {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        officers: OfficerArgs,
+    },
+    /// Rotate a validator's consensus key (officers sign): from the next epoch it signs with
+    /// the new key; restart its node with the new key file.
+    RotateKey {
+        #[arg(long)]
+        name: String,
+        /// The new key: its secret key file, or its public key with --proof-of-possession.
+        #[arg(long, value_name = "KEY")]
+        new_validator_key: String,
+        /// From `tenge validators prove-key`, when --new-validator-key is a public key.
+        #[arg(long, value_name = "HEX")]
+        proof_of_possession: Option<String>,
+        #[command(flatten)]
+        officers: OfficerArgs,
+    },
+    /// Offline: sign the proof that you hold a validator key, for the officers who add or
+    /// rotate it.
+    ProveKey {
+        /// The secret key file.
+        #[arg(long, value_name = "FILE")]
+        validator_key: PathBuf,
+        /// The chain the proof is for.
+        #[arg(long)]
+        chain_id: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -16,11 +16,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use args::{
-    BankCommand, Cli, Command, DevnetCommand, ObserversCommand, PolicyCommand, WalletCommand,
+    BankCommand, Cli, Command, DevnetCommand, ObserversCommand, PolicyCommand, ValidatorsCommand,
+    WalletCommand,
 };
 use commands::{
     accounts, bench, devnet, earmark, follow, genesis, keys, money, observers, policy, proofs,
-    query,
+    query, validators,
 };
 use context::{EXPIRES_IN_MS, TLS};
 use exit::{Failure, Outcome};
@@ -96,7 +97,49 @@ async fn run(cli: Cli) -> Outcome {
         }) => policy::set(node, file, effective_height, keys, wait).await,
         Command::Account { id, key } => query::account(node, id, key).await,
         Command::Supply => query::supply(node).await,
-        Command::Validators => query::validators(node).await,
+        Command::Validators { change: None } => query::validators(node).await,
+        Command::Validators {
+            change:
+                Some(ValidatorsCommand::Add {
+                    name,
+                    validator_key,
+                    address,
+                    proof_of_possession,
+                    officers,
+                }),
+        } => {
+            validators::add(
+                node,
+                name,
+                validator_key,
+                address,
+                proof_of_possession,
+                officers,
+            )
+            .await
+        }
+        Command::Validators {
+            change: Some(ValidatorsCommand::Remove { name, officers }),
+        } => validators::remove(node, name, officers).await,
+        Command::Validators {
+            change:
+                Some(ValidatorsCommand::RotateKey {
+                    name,
+                    new_validator_key,
+                    proof_of_possession,
+                    officers,
+                }),
+        } => {
+            validators::rotate_key(node, name, new_validator_key, proof_of_possession, officers)
+                .await
+        }
+        Command::Validators {
+            change:
+                Some(ValidatorsCommand::ProveKey {
+                    validator_key,
+                    chain_id,
+                }),
+        } => validators::prove_key(&validator_key, &chain_id),
         Command::Observers(ObserversCommand::List) => observers::list(node).await,
         Command::Observers(ObserversCommand::Add {
             observer_key,

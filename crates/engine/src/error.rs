@@ -17,8 +17,6 @@ pub enum EngineError {
     State(#[from] tenge_ledger::StateLoadError),
     #[error("network: {0}")]
     Network(#[from] tenge_network::NetworkError),
-    #[error("this node's key {0} is not a validator in the genesis")]
-    NotAValidator(tenge_types::PublicKey),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error(

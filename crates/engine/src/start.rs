@@ -15,7 +15,7 @@ use tenge_storage::RocksStore;
 use tenge_types::Round;
 use tenge_types::consensus::ValidatorIndex;
 use tokio::sync::{broadcast, watch};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::actor::Engine;
 use crate::config::{COMMIT_CHANNEL_EVENTS, SYNC_BUFFER_MAX_BYTES};
@@ -53,8 +53,14 @@ pub async fn start(config: EngineConfig) -> Result<EngineHandle, EngineError> {
         .map(|i| i as ValidatorIndex);
     info!(height = %ledger.head().height, root = %ledger.state().root().short(), "state loaded and audited");
     let consensus = match config.mode {
+        // A validator key outside the current set follows without voting until an epoch names
+        // it (a spare about to be added, or a key rotated out; D80).
+        Mode::Validator if me.is_none() => {
+            warn!(key = %config.key.public_key().short(), epoch = epoch.number, "this key is not a validator of the current epoch: following the chain without voting until an epoch names it");
+            None
+        }
         Mode::Validator => {
-            let me = me.ok_or(EngineError::NotAValidator(config.key.public_key()))?;
+            let me = me.expect("a member");
             let recovery = tenge_driver::recover(
                 store.as_ref(),
                 &genesis_block,

@@ -352,7 +352,11 @@ fn a_new_validator_needs_an_address_peers_can_dial() {
         };
         add.validator.address = address.into();
         let rejection = h.one(h.officers(Payload::AddValidator(add))).unwrap_err();
-        assert_eq!(rejection.code, RejectionCode::MalformedTransaction, "{address}");
+        assert_eq!(
+            rejection.code,
+            RejectionCode::MalformedTransaction,
+            "{address}"
+        );
         assert!(rejection.message.contains("peer multiaddr"), "{rejection}");
         assert_eq!(membership(&h).validators.len(), 4);
         assert_eq!(membership(&h).epoch, 0);

@@ -13,3 +13,4 @@ pub mod observers;
 pub mod policy;
 pub mod proofs;
 pub mod query;
+pub mod validators;
