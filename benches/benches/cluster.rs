@@ -42,6 +42,7 @@ fn run_rate(rate: u64, seconds: u64, accounts: usize, base_port: u16) -> BenchRe
         observers: 1,
         base_port,
         round_timeout_base_ms: 1_000,
+        spares: 0,
     };
     let file = init(dir.path(), &options).expect("devnet");
     let mut children: Vec<Child> = file

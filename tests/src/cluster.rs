@@ -58,6 +58,7 @@ impl Cluster {
             observers,
             base_port,
             round_timeout_base_ms: 1_000,
+            spares: 0,
         };
         let file: DevnetFile = tenge_cli::devnet::init(dir.path(), &options).expect("devnet init");
         let node = |n: &tenge_cli::devnet::DevnetNode| Node {

@@ -191,6 +191,7 @@ async fn proofs_from_the_observer_verify_offline_after_every_node_stopped() {
             observers: 0,
             base_port: 1,
             round_timeout_base_ms: 1_000,
+            spares: 0,
         },
     )
     .unwrap();

@@ -296,6 +296,11 @@ pub struct DevnetArgs {
     pub validators: usize,
     #[arg(long, default_value_t = 1)]
     pub observers: usize,
+    /// Also write keys and configs for N validators not in the genesis, listed under `spares`
+    /// in devnet.json: `up` starts them, and they follow without voting until officers add
+    /// them with `tenge validators add`.
+    #[arg(long = "spare-validators", default_value_t = 0, value_name = "N")]
+    pub spares: usize,
     /// Validator i uses peer port BASE+i and API port BASE+1000+i.
     #[arg(long, default_value_t = 7100)]
     pub base_port: u16,

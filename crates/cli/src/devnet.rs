@@ -4,8 +4,11 @@
 //! - `keys/officer-1.key` .. `officer-3.key` (central bank officers, threshold 2),
 //!   `keys/bank-1.key`, `keys/bank-2.key`
 //! - `genesis.json`
-//! - `validator-N/` and `observer-N/`, each with `config.toml` and `node.key`
-//! - `devnet.json`: `{"validators":[{"api":URL,"config":PATH}],"observers":[...]}`
+//! - `validator-N/`, `spare-N/` and `observer-N/`, each with `config.toml` and `node.key`
+//! - `devnet.json`: `{"validators":[{"api":URL,"config":PATH}],"observers":[...],"spares":[...]}`
+//!
+//! Spares are validators that are not in the genesis: their nodes follow without voting until
+//! officers add them (`tenge validators add`, issue 13).
 
 use std::path::{Path, PathBuf};
 
@@ -21,17 +24,33 @@ pub struct DevnetNode {
     pub config: PathBuf,
 }
 
+/// A spare validator: what `tenge validators add` needs to add it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DevnetSpare {
+    pub name: String,
+    pub api: String,
+    pub config: PathBuf,
+    /// Its consensus key file (the proof of possession is signed with it).
+    pub key: PathBuf,
+    /// Where it listens for peers.
+    pub address: String,
+}
+
 /// `devnet.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DevnetFile {
     pub validators: Vec<DevnetNode>,
     pub observers: Vec<DevnetNode>,
+    #[serde(default)]
+    pub spares: Vec<DevnetSpare>,
 }
 
 #[derive(Clone, Debug)]
 pub struct DevnetOptions {
     pub validators: usize,
     pub observers: usize,
+    /// Validators with keys and configs but not in the genesis.
+    pub spares: usize,
     /// Validator i listens for peers on `base_port + i` and serves its API on
     /// `base_port + 1000 + i`; observers follow the validators.
     pub base_port: u16,
@@ -43,6 +62,7 @@ impl Default for DevnetOptions {
         DevnetOptions {
             validators: 4,
             observers: 1,
+            spares: 0,
             base_port: 7100,
             round_timeout_base_ms: 1_000,
         }
@@ -73,6 +93,9 @@ pub fn init(dir: &Path, options: &DevnetOptions) -> Result<DevnetFile, String> {
     if options.validators == 0 || options.validators > 64 {
         return Err("--validators must be between 1 and 64".into());
     }
+    if options.spares > 64 {
+        return Err("--spare-validators must be at most 64".into());
+    }
     let keys_dir = dir.join("keys");
     std::fs::create_dir_all(&keys_dir).map_err(|e| io("cannot create", &keys_dir, e))?;
     let officers: Vec<Keypair> = (1..=OFFICERS)
@@ -86,11 +109,14 @@ pub fn init(dir: &Path, options: &DevnetOptions) -> Result<DevnetFile, String> {
             .map_err(|_| "--base-port too high for this many nodes".to_string())
     };
     let mut nodes = Vec::new();
-    for i in 0..options.validators + options.observers {
+    let voting = options.validators + options.spares;
+    for i in 0..voting + options.observers {
         let (kind, number) = if i < options.validators {
             ("validator", i + 1)
+        } else if i < voting {
+            ("spare", i + 1 - options.validators)
         } else {
-            ("observer", i + 1 - options.validators)
+            ("observer", i + 1 - voting)
         };
         let node_dir = dir.join(format!("{kind}-{number}"));
         std::fs::create_dir_all(&node_dir).map_err(|e| io("cannot create", &node_dir, e))?;
@@ -137,11 +163,18 @@ pub fn init(dir: &Path, options: &DevnetOptions) -> Result<DevnetFile, String> {
     let mut file = DevnetFile {
         validators: Vec::new(),
         observers: Vec::new(),
+        spares: Vec::new(),
     };
-    for (kind, _, node_dir, _, p2p, api) in &nodes {
+    for (kind, number, node_dir, _, p2p, api) in &nodes {
+        // A spare runs as a validator whose key is in no epoch yet: it follows until added.
+        let mode = if *kind == "observer" {
+            "observer"
+        } else {
+            "validator"
+        };
         let mut config = format!(
             "# tenge devnet node. See docs/operations.md for every field.\n\
-             mode = \"{kind}\"\n\
+             mode = \"{mode}\"\n\
              data_dir = \"data\"\n\
              key_file = \"node.key\"\n\
              genesis_file = \"../genesis.json\"\n\
@@ -153,7 +186,7 @@ pub fn init(dir: &Path, options: &DevnetOptions) -> Result<DevnetFile, String> {
              round_timeout_base_ms = {}\n",
             options.round_timeout_base_ms
         );
-        if *kind == "validator" {
+        if *kind != "observer" {
             for key in &observer_keys {
                 config += &format!("\n[[peers]]\n# an observer of this devnet\nkey = \"{key}\"\n");
             }
@@ -164,10 +197,16 @@ pub fn init(dir: &Path, options: &DevnetOptions) -> Result<DevnetFile, String> {
             api: format!("http://127.0.0.1:{api}"),
             config: config_path,
         };
-        if *kind == "validator" {
-            file.validators.push(entry);
-        } else {
-            file.observers.push(entry);
+        match *kind {
+            "validator" => file.validators.push(entry),
+            "spare" => file.spares.push(DevnetSpare {
+                name: format!("spare-{number}"),
+                api: entry.api,
+                config: entry.config,
+                key: node_dir.join("node.key"),
+                address: format!("/ip4/127.0.0.1/tcp/{p2p}"),
+            }),
+            _ => file.observers.push(entry),
         }
     }
     let devnet_path = dir.join("devnet.json");

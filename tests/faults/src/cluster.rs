@@ -80,6 +80,7 @@ impl FaultCluster {
             observers,
             base_port: P2P_BASE_PORT,
             round_timeout_base_ms: 1_000,
+            spares: 0,
         };
         let file = tenge_cli::devnet::init(dir.path(), &options).expect("devnet init");
         // Validators find each other through the genesis: point it at the lab's addresses.

@@ -24,6 +24,7 @@ fn devnet_options(args: &DevnetArgs) -> DevnetOptions {
     DevnetOptions {
         validators: args.validators,
         observers: args.observers,
+        spares: args.spares,
         base_port: args.base_port,
         ..DevnetOptions::default()
     }
@@ -50,13 +51,19 @@ pub async fn up(args: DevnetArgs) -> Outcome {
     };
     let tenged = tenged_binary(args.tenged.clone())?;
     let mut children = Vec::new();
-    for node in file.validators.iter().chain(&file.observers) {
-        let log_path = node.config.with_file_name("node.log");
+    let configs = file
+        .validators
+        .iter()
+        .chain(&file.observers)
+        .map(|node| &node.config)
+        .chain(file.spares.iter().map(|spare| &spare.config));
+    for config in configs {
+        let log_path = config.with_file_name("node.log");
         let log = std::fs::File::create(&log_path)
             .map_err(|e| Failure::input(format!("cannot create {}: {e}", log_path.display())))?;
         let child = std::process::Command::new(&tenged)
             .arg("--config")
-            .arg(&node.config)
+            .arg(config)
             .stdout(log.try_clone().map_err(|e| Failure::input(e.to_string()))?)
             .stderr(log)
             .spawn()
