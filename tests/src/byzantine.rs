@@ -85,7 +85,7 @@ pub fn free_ports(count: usize) -> Vec<u16> {
 /// peer and API address, and the validators' addresses in the genesis. Call before starting any
 /// node (they all read the one genesis file).
 pub fn use_free_ports(cluster: &mut Cluster) {
-    let nodes = cluster.validators.len() + cluster.observers.len();
+    let nodes = cluster.validators.len() + cluster.observers.len() + cluster.spares.len();
     let ports = free_ports(2 * nodes);
     let genesis_path = cluster.dir.path().join("genesis.json");
     let mut genesis: tenge_types::Genesis =
@@ -94,7 +94,8 @@ pub fn use_free_ports(cluster: &mut Cluster) {
     let all = cluster
         .validators
         .iter_mut()
-        .chain(cluster.observers.iter_mut());
+        .chain(cluster.observers.iter_mut())
+        .chain(cluster.spares.iter_mut());
     for (i, node) in all.enumerate() {
         let (p2p, api) = (ports[2 * i], ports[2 * i + 1]);
         let config = std::fs::read_to_string(&node.config).expect("read node config");

@@ -47,18 +47,30 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub validators: Vec<Node>,
     pub observers: Vec<Node>,
+    /// Validators outside the genesis (`--spare-validators`): they follow until added.
+    pub spares: Vec<Node>,
 }
 
 impl Cluster {
     /// Writes a devnet (keys, genesis, configs); starts nothing.
     pub fn init(validators: usize, observers: usize, base_port: u16) -> Cluster {
+        Cluster::init_with_spares(validators, observers, 0, base_port)
+    }
+
+    /// [`init`](Self::init) with `spares` validators outside the genesis.
+    pub fn init_with_spares(
+        validators: usize,
+        observers: usize,
+        spares: usize,
+        base_port: u16,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("temporary directory");
         let options = DevnetOptions {
             validators,
             observers,
             base_port,
             round_timeout_base_ms: 1_000,
-            spares: 0,
+            spares,
         };
         let file: DevnetFile = tenge_cli::devnet::init(dir.path(), &options).expect("devnet init");
         let node = |n: &tenge_cli::devnet::DevnetNode| Node {
@@ -70,6 +82,16 @@ impl Cluster {
         Cluster {
             validators: file.validators.iter().map(node).collect(),
             observers: file.observers.iter().map(node).collect(),
+            spares: file
+                .spares
+                .iter()
+                .map(|spare| Node {
+                    api: spare.api.clone(),
+                    config: spare.config.clone(),
+                    env: Vec::new(),
+                    child: None,
+                })
+                .collect(),
             dir,
         }
     }
@@ -110,6 +132,14 @@ impl Cluster {
 
     pub fn start_observer(&mut self, i: usize) {
         Self::spawn(&mut self.observers[i]);
+    }
+
+    pub fn start_spare(&mut self, i: usize) {
+        Self::spawn(&mut self.spares[i]);
+    }
+
+    pub fn spare_client(&self, i: usize) -> Client {
+        Client::new(&self.spares[i].api)
     }
 
     fn signal(node: &mut Node, signal: i32) {
@@ -165,6 +195,7 @@ impl Cluster {
         self.validators
             .iter()
             .chain(&self.observers)
+            .chain(&self.spares)
             .filter(|n| n.child.is_some())
             .map(|n| Client::new(&n.api))
             .collect()
@@ -173,7 +204,12 @@ impl Cluster {
     /// The logs of every node, for failure messages.
     pub fn logs_tail(&self) -> String {
         let mut text = String::new();
-        for node in self.validators.iter().chain(&self.observers) {
+        for node in self
+            .validators
+            .iter()
+            .chain(&self.observers)
+            .chain(&self.spares)
+        {
             let log = node.log();
             let tail: Vec<&str> = log.lines().rev().take(15).collect();
             text += &format!(
@@ -197,7 +233,12 @@ impl Drop for Cluster {
             let _ = std::fs::rename(self.dir.path(), &kept);
             eprintln!("cluster kept in {}", kept.display());
         }
-        for node in self.validators.iter_mut().chain(self.observers.iter_mut()) {
+        let nodes = self
+            .validators
+            .iter_mut()
+            .chain(self.observers.iter_mut())
+            .chain(self.spares.iter_mut());
+        for node in nodes {
             if let Some(mut child) = node.child.take() {
                 let _ = child.kill();
                 let _ = child.wait();

@@ -80,9 +80,8 @@ pub(crate) async fn validators(State(engine): State<EngineHandle>) -> ApiResult<
         .ledger
         .read()
         .map_err(|_| ApiError::internal("ledger lock poisoned"))?;
-    let validators: Vec<ValidatorView> = ledger
-        .state()
-        .membership()
+    let membership = ledger.state().membership();
+    let validators: Vec<ValidatorView> = membership
         .validators
         .iter()
         .enumerate()
@@ -96,7 +95,7 @@ pub(crate) async fn validators(State(engine): State<EngineHandle>) -> ApiResult<
         .collect();
     let max_faulty = validators.len().saturating_sub(1) / 3;
     Ok(axum::Json(ValidatorSetView {
-        epoch: 0,
+        epoch: membership.epoch,
         quorum: validators.len() - max_faulty,
         max_faulty,
         validators,
