@@ -425,7 +425,7 @@ pub struct ValidatorView {
 /// validator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ValidatorSetView {
-    /// The validator set's epoch: 0 until the set changes on chain (issue 13).
+    /// The validator set's epoch: 0 at genesis, one more for each change committed on chain.
     pub epoch: u64,
     /// Signatures a certificate needs: n - f.
     pub quorum: usize,

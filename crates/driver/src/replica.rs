@@ -208,7 +208,7 @@ pub enum Followed {
         executed: Vec<ExecutedBlock>,
         parent_qcs: Vec<QuorumCertificate>,
         certificate: QuorumCertificate,
-        started: Option<Output>,
+        started: Option<Box<Output>>,
     },
     /// Certified blocks did not re-execute here: this node halted. `executed` holds the runs
     /// committed before the one that failed.
@@ -727,7 +727,7 @@ impl<S: Store + ?Sized> Replica<S> {
             if let Some(Output::EpochStarted { epoch, .. }) = out.first() {
                 *verifier = epoch.verifier();
             }
-            started = out.pop();
+            started = out.pop().map(Box::new);
         }
         Ok(Followed::Committed {
             executed,

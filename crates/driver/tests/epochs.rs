@@ -472,7 +472,7 @@ fn follow_by_range_sync(cluster: &Cluster) {
             Followed::Committed {
                 executed, started, ..
             } => {
-                if let Some(Output::EpochStarted { epoch, me }) = started {
+                if let Some(Output::EpochStarted { epoch, me }) = started.map(|s| *s) {
                     assert_eq!(executed.last().unwrap().block.header.height, end_height);
                     epochs.push((epoch.number, me));
                 }

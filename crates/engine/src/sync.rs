@@ -188,7 +188,7 @@ impl Engine {
         self.committed(executed);
         if let Some(started) = started {
             // The last block ended its epoch: peers, verifier and signers follow (D80).
-            self.output(started);
+            self.output(*started);
         }
         info!(blocks = count, peer = %from.short(), peer_head = %head, "synced");
         self.metrics.sync_answered("applied", count);
