@@ -223,11 +223,7 @@ async fn validators_are_added_rotated_and_removed_on_chain() {
     ];
     // The CLI refuses a weak key before anything is signed (the ledger's WeakPublicKey, for a
     // transaction made elsewhere: crates/ledger/tests/reconfiguration.rs).
-    refused(
-        &node,
-        change(&node, "add", &weak_key, &officers),
-        "is weak",
-    );
+    refused(&node, change(&node, "add", &weak_key, &officers), "is weak");
     refused(
         &node,
         change(&node, "remove", &["--name", "validator-9"], &officers),
