@@ -3,7 +3,8 @@
 //! five-validator set survives one stopped validator and stops at two, a key is rotated and its
 //! validator restarted with the new key, another validator is removed, every bad change is
 //! refused with its code, and an observer started last with an empty data dir follows all
-//! three epoch changes to the same chain.
+//! three epoch changes to the same chain; so does `tenge follow`, from the genesis file alone, and
+//! a proof made after the changes verifies offline, but not with a change cut out.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -304,4 +305,68 @@ async fn validators_are_added_rotated_and_removed_on_chain() {
     let fresh = cluster.observer_client(1);
     wait_height(&cluster, &fresh, target, MINUTE).await;
     assert_same_chain(&cluster.running_clients(), target).await;
+
+    // A light client from the genesis file alone reaches a head of epoch 3, and holds the block
+    // the nodes hold at that height.
+    let genesis = cluster.dir.path().join("genesis.json");
+    let (code, followed, stderr) = tenge(&node, &["follow", "--once", "--genesis", path(&genesis)]);
+    assert_eq!(code, 0, "{followed} {stderr}");
+    assert_eq!(followed["epoch"], 3, "{followed}");
+    let names: Vec<&str> = followed["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["validator-1", "validator-2", "validator-3", "spare-1"]
+    );
+    let head = followed["height"].as_u64().unwrap();
+    assert!(head >= target, "{followed}");
+    let block = fresh
+        .block(head)
+        .await
+        .expect("the observer holds the head");
+    assert_eq!(followed["block_id"], block.id, "{followed}");
+
+    // A proof made now verifies offline from the genesis alone, through the three changes; with
+    // one change cut out, it does not.
+    let bank = tenge_crypto::read_key_file(&cluster.key("bank-1")).unwrap();
+    let file = cluster.dir.path().join("bank-1.proof");
+    let (code, _, stderr) = tenge(
+        &node,
+        &[
+            "proof",
+            "account",
+            &bank.account_id().to_hex(),
+            "--out",
+            path(&file),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let offline = "http://127.0.0.1:9";
+    let (code, verified, stderr) = tenge(
+        offline,
+        &["verify", path(&file), "--genesis", path(&genesis)],
+    );
+    assert_eq!(code, 0, "{verified} {stderr}");
+    assert_eq!(verified["valid"], true);
+    assert_eq!(verified["validator_set_epoch"], 3, "{verified}");
+    let mut bundle = tenge_proof::ProofBundle::from_bytes(&std::fs::read(&file).unwrap()).unwrap();
+    let tenge_proof::ValidatorSetDerivation::EpochChanges(ends) =
+        &mut bundle.chain.validator_set.derivation
+    else {
+        panic!("a proof of epoch 3 carries its epoch changes")
+    };
+    assert_eq!(ends.len(), 3);
+    ends.remove(1);
+    let cut = cluster.dir.path().join("cut.proof");
+    std::fs::write(&cut, bundle.to_bytes()).unwrap();
+    let (code, refused, _) = tenge(
+        offline,
+        &["verify", path(&cut), "--genesis", path(&genesis)],
+    );
+    assert_eq!(code, 1, "{refused}");
+    assert_eq!(refused["valid"], false, "{refused}");
 }

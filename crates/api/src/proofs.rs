@@ -13,7 +13,7 @@ use tenge_engine::EngineHandle;
 use tenge_proof::{ChainIdentity, CommitProof, MAX_HEADER_CHAIN, ProofBundle};
 use tenge_storage::Store;
 use tenge_types::consensus::{QuorumCertificate, StoredCertificates};
-use tenge_types::{AccountId, EarmarkId, Height};
+use tenge_types::{AccountId, BlockHeader, EarmarkId, Height};
 
 use crate::views::HeaderChainView;
 
@@ -51,14 +51,14 @@ pub fn build(engine: &EngineHandle, request: ProofRequest) -> Result<ProofBundle
         .map_err(internal)?
         .ok_or_else(|| ProofError::Internal("the genesis block is not stored".into()))?
         .header;
-    let chain = ChainIdentity::new(&engine.genesis, genesis_header);
     for _ in 0..ATTEMPTS {
-        let (head, claim) = {
+        let (head, claim, epoch_ends) = {
             let ledger = engine
                 .ledger
                 .read()
                 .map_err(|_| ProofError::Internal("ledger lock poisoned".into()))?;
             let state = ledger.state();
+            let epoch_ends = state.membership().epoch_ends.clone();
             let claim = match request {
                 ProofRequest::Account(id) => state.account_claim(&id),
                 ProofRequest::Supply => state.supply_claim(),
@@ -66,7 +66,7 @@ pub fn build(engine: &EngineHandle, request: ProofRequest) -> Result<ProofBundle
                     .earmark_claim(&id)
                     .ok_or_else(|| ProofError::NotFound(format!("earmark {id} does not exist")))?,
             };
-            (ledger.head().clone(), claim)
+            (ledger.head().clone(), claim, epoch_ends)
         };
         if head.height == Height::GENESIS {
             return Err(ProofError::Unavailable(
@@ -74,6 +74,14 @@ pub fn build(engine: &EngineHandle, request: ProofRequest) -> Result<ProofBundle
             ));
         }
         if let Some(commit) = commit_proof(engine, &head)? {
+            // The set that certified the head follows from the genesis set through the epoch
+            // ends before it (D80).
+            let ends = epoch_ends
+                .iter()
+                .take(usize::try_from(head.epoch).unwrap_or(usize::MAX))
+                .map(|height| epoch_end(engine, *height))
+                .collect::<Result<Vec<_>, _>>()?;
+            let chain = ChainIdentity::in_epoch(&engine.genesis, genesis_header.clone(), ends);
             return Ok(ProofBundle::new(chain, commit, claim));
         }
         std::thread::sleep(RETRY_INTERVAL);
@@ -94,7 +102,8 @@ fn commit_proof(
     let mut headers = vec![head.clone()];
     let mut height = head.height;
     loop {
-        if let Some(commit_qc) = stored_commit_qc(engine, height)? {
+        if let Some((commit_qc, suffix)) = stored_commit(engine, height)? {
+            headers.extend(suffix);
             return Ok(Some(CommitProof { headers, commit_qc }));
         }
         if headers.len() >= MAX_HEADER_CHAIN {
@@ -172,11 +181,28 @@ pub fn header_chain(
     ))
 }
 
-/// The commit certificate stored with the block at `height`, if it is the last of its commit.
-fn stored_commit_qc(
+/// The commit proof of the block that ended an epoch, at `height`: its header, the empty headers
+/// its certificate commits it through, and that certificate.
+fn epoch_end(engine: &EngineHandle, height: Height) -> Result<CommitProof, ProofError> {
+    let missing =
+        || ProofError::Internal(format!("the epoch end at height {height} is not stored"));
+    let block = engine
+        .store
+        .block(height)
+        .map_err(|e| ProofError::Internal(e.to_string()))?
+        .ok_or_else(missing)?;
+    let (commit_qc, suffix) = stored_commit(engine, height)?.ok_or_else(missing)?;
+    let mut headers = vec![block.header];
+    headers.extend(suffix);
+    Ok(CommitProof { headers, commit_qc })
+}
+
+/// The commit certificate stored with the block at `height`, if it is the last of its commit,
+/// with the headers it commits that block through (an epoch's end, D80; usually none).
+fn stored_commit(
     engine: &EngineHandle,
     height: Height,
-) -> Result<Option<QuorumCertificate>, ProofError> {
+) -> Result<Option<(QuorumCertificate, Vec<BlockHeader>)>, ProofError> {
     let certificates = engine
         .store
         .certificate(height)
@@ -185,7 +211,7 @@ fn stored_commit_qc(
         .map(|bytes| StoredCertificates::from_bytes(&bytes))
         .transpose()
         .map_err(|e| ProofError::Internal(format!("certificates of block {height}: {e}")))?;
-    Ok(certificates.and_then(|c| c.commit_qc))
+    Ok(certificates.and_then(|c| c.commit_qc.map(|qc| (qc, c.commit_suffix))))
 }
 
 /// What a scan of the store from a height found.
@@ -220,18 +246,22 @@ fn chain_from(engine: &EngineHandle, from: Height, limit: usize) -> Result<Scan,
             .iter()
             .map(|tx| tx.encoded_len())
             .sum::<usize>();
+        let ends_epoch = block.header.ends_epoch();
         headers.push(block.header);
-        if let Some(commit_qc) = stored_commit_qc(engine, height)? {
-            committed = Some((headers.len(), commit_qc));
-            if headers.len() >= limit || bytes >= BLOCK_BYTES_PER_CHAIN {
+        if let Some((commit_qc, suffix)) = stored_commit(engine, height)? {
+            committed = Some((headers.len(), commit_qc, suffix));
+            // A chain never crosses an epoch's end: what follows is certified by the next set,
+            // which the client learns from this header (D80).
+            if ends_epoch || headers.len() >= limit || bytes >= BLOCK_BYTES_PER_CHAIN {
                 break;
             }
         }
         height = height.next();
     }
     Ok(match committed {
-        Some((len, commit_qc)) => {
+        Some((len, commit_qc, suffix)) => {
             headers.truncate(len);
+            headers.extend(suffix);
             Scan::Chain(CommitProof { headers, commit_qc })
         }
         None if end_of_store => Scan::EndOfStore,

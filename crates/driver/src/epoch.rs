@@ -120,11 +120,17 @@ pub fn of_head<S: Store + ?Sized>(
         return current(store, genesis, genesis_block, ledger);
     }
     let membership = ledger.state().membership();
-    starting_at(
-        store,
-        genesis,
-        genesis_block,
-        membership.epoch - 1,
-        membership.previous_changed_at,
-    )
+    let epoch = membership.epoch - 1;
+    let start = match epoch {
+        0 => Height::GENESIS,
+        _ => *membership
+            .epoch_ends
+            .get(membership.epoch_ends.len().wrapping_sub(2))
+            .ok_or(EpochError::Missing {
+                epoch,
+                height: Height::GENESIS,
+                problem: "but the state lists fewer epoch ends",
+            })?,
+    };
+    starting_at(store, genesis, genesis_block, epoch, start)
 }

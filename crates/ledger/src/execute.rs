@@ -550,8 +550,8 @@ impl Working<'_, '_> {
             Membership::MIN_VALIDATORS
         );
         membership.epoch += 1;
-        membership.previous_changed_at = membership.changed_at;
         membership.changed_at = context.height;
+        membership.epoch_ends.push(context.height);
         self.put(StateValue::Membership(membership));
     }
 

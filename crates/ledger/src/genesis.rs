@@ -77,7 +77,7 @@ pub fn genesis_state(genesis: &Genesis) -> Result<(CommittedState, BlockHeader),
     values.push(StateValue::Membership(Membership {
         epoch: 0,
         changed_at: Height::GENESIS,
-        previous_changed_at: Height::GENESIS,
+        epoch_ends: Vec::new(),
         validators: genesis.validators.clone(),
         observers: Vec::new(),
     }));

@@ -9,17 +9,16 @@
 //! the validator set, bound to this chain's genesis block. The node is not trusted: a chain
 //! that fails any check is refused and the head does not move.
 //!
-//! The validator set is the genesis set, the only one while validator sets do not change
-//! (issue 13). When they do, an epoch-ending header with its commit certificate and the proof
-//! of the membership entry in its state root moves the client to the next set (D77); `epoch`
-//! is already reported.
+//! A chain is certified by the set of the client's epoch: the genesis set, until a committed
+//! header ends the epoch. That header names the next set, and the client's head stops there; the
+//! next chain is checked against the next set, bound to that header's id (D80). A chain that
+//! reaches past an epoch end carries only the empty blocks that commit it.
 
 use tenge_types::consensus::ValidatorSet;
-use tenge_types::{BlockHeader, BlockId, ChainId, Genesis, HashValue, Height};
+use tenge_types::{BlockHeader, BlockId, ChainId, Genesis, GenesisValidator, HashValue, Height};
 
 use crate::{
-    CommitProof, VerifyError, check_genesis_header, genesis_validator_set, verify_certificate,
-    verify_commit,
+    CommitProof, EpochSet, VerifyError, check_genesis_header, verify_certificate, verify_commit,
 };
 
 /// Why a header chain was refused. `check()` names the failed check for scripts.
@@ -73,10 +72,11 @@ fn first_header(chain: &CommitProof) -> Result<&BlockHeader, FollowError> {
 #[derive(Clone, Debug)]
 pub struct LightClient {
     chain_id: ChainId,
-    /// The genesis block's id: every signature of the chain is bound to it.
+    /// The genesis block's id.
     genesis_id: HashValue,
-    epoch: u64,
-    validators: ValidatorSet,
+    /// The set that certifies the blocks after the head, and the block its signatures are
+    /// bound to.
+    set: EpochSet,
     head: BlockHeader,
     headers_verified: u64,
     certificates_verified: u64,
@@ -92,8 +92,7 @@ impl LightClient {
         let mut client = LightClient {
             chain_id: genesis.chain_id.clone(),
             genesis_id: first.id(),
-            epoch: 0,
-            validators: genesis_validator_set(genesis)?,
+            set: EpochSet::genesis(genesis, first)?,
             head: first.clone(),
             headers_verified: 0,
             certificates_verified: 0,
@@ -146,15 +145,19 @@ impl LightClient {
 
     /// The checks every chain passes, then the move: nothing changes unless all pass.
     fn accept(&mut self, chain: &CommitProof) -> Result<(), FollowError> {
-        verify_certificate(&chain.commit_qc, &self.validators, &self.genesis_id)?;
-        verify_commit(chain, &self.chain_id)?;
-        let last = chain
-            .headers
-            .last()
-            .expect("verify_commit refuses no header");
+        verify_certificate(&chain.commit_qc, &self.set.validators, &self.set.start)?;
+        let (_, top) = verify_commit(chain, &self.chain_id)?;
+        self.set.check_labels(chain)?;
+        // A committed epoch end moves the client to the set it names; the empty headers after
+        // it only carried its commit.
+        let mut set = self.set.clone();
+        if top.ends_epoch() {
+            set.enter(top)?;
+        }
         // The head only rises: `extend` and `jump` take chains that start above it, and `start`'s
         // chain starts at it.
-        self.head = last.clone();
+        self.head = top.clone();
+        self.set = set;
         self.headers_verified += chain.headers.len() as u64;
         self.certificates_verified += 1;
         Ok(())
@@ -173,13 +176,19 @@ impl LightClient {
         &self.genesis_id
     }
 
-    /// The epoch of the validator set the head was certified by (0: the genesis set).
+    /// The epoch whose validator set certifies the blocks after the head (0: the genesis set).
     pub fn epoch(&self) -> u64 {
-        self.epoch
+        self.set.number
     }
 
+    /// That epoch's validator set.
     pub fn validators(&self) -> &ValidatorSet {
-        &self.validators
+        &self.set.validators
+    }
+
+    /// Its validators with their names and addresses, in index order.
+    pub fn members(&self) -> &[GenesisValidator] {
+        &self.set.members
     }
 
     /// Headers checked so far, and certificates whose signatures were verified.

@@ -4,7 +4,8 @@
 //! A bundle holds
 //! - the chain's identity: chain id, genesis hash, the genesis block's header (every consensus
 //!   signature is bound to its id, decision D27) and the identity of the validator set that
-//!   signed (epoch and set hash; today always the genesis set, epoch 0);
+//!   signed (epoch and set hash), with the chain of epoch ends that leads to it from the genesis
+//!   set (D80);
 //! - a commit proof: the header whose state root the fact is proven against, the headers after it
 //!   up to a block B, and a quorum certificate whose vote data commits B under the 2-chain rule
 //!   (the certified block's parent is B and its round is B's round + 1, `VoteData::commits`);
@@ -28,15 +29,16 @@ use tenge_types::commitment::{
     AccountIndexPath, IndexLookup, account_index_root_from_path, slot_tree_root_from_path,
     state_leaf_hash, state_root,
 };
-use tenge_types::consensus::{QuorumCertificate, ValidatorSet};
+use tenge_types::consensus::{QuorumCertificate, ValidatorSet, commits_through};
 use tenge_types::{
     Account, AccountId, Amount, BlockHeader, ChainId, DecodeError, Earmark, EarmarkId, Genesis,
-    GlobalState, HashValue, Height, PolicyState, Role, StateValue, decode, encode,
+    GenesisValidator, GlobalState, HashValue, Height, PolicyState, Role, StateValue, decode,
+    encode,
 };
 
-/// The bundle format this code writes and reads. A later version (an epoch chain for changed
-/// validator sets, say) gets a new number; this code refuses numbers it does not know.
-pub const FORMAT_VERSION: u16 = 1;
+/// The bundle format this code writes and reads; it refuses numbers it does not know. Version 2
+/// has headers with epochs and the chain of epoch ends (D80).
+pub const FORMAT_VERSION: u16 = 2;
 /// Largest bundle accepted: a policy history at its cap (1,000 changes) fits with room to spare.
 pub const MAX_BUNDLE_BYTES: usize = 4 * 1024 * 1024;
 /// Largest header chain accepted from a node: [`MAX_HEADER_CHAIN`] headers of a few hundred
@@ -81,10 +83,17 @@ pub struct ValidatorSetIdentity {
 /// How a verifier gets from the genesis validator set to the set that signed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ValidatorSetDerivation {
-    /// The set is the genesis set (the only kind while there are no validator-set changes). A
-    /// later format adds a variant carrying the chain of epoch-change certificates.
+    /// The set is the genesis set (epoch 0).
     Genesis,
+    /// The set of epoch `k` follows from the genesis set through `k` epoch ends (D80): the i-th
+    /// is the block that ended epoch i, committed by a certificate of epoch i's set (its commit
+    /// proof starts with that block's header, which names the next set). Cut one out, and the
+    /// next is signed by a set the verifier does not have.
+    EpochChanges(Vec<CommitProof>),
 }
+
+/// The most epoch changes a bundle carries (each a few kilobytes; the bundle limit holds them).
+pub const MAX_EPOCH_CHANGES: usize = 512;
 
 /// A header, its descendants up to a committed block, and the certificate that commits it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,18 +171,48 @@ impl Claim {
 }
 
 impl ChainIdentity {
-    /// The identity of the chain `genesis` starts, whose genesis block has `genesis_header`.
+    /// The identity of the chain `genesis` starts, whose genesis block has `genesis_header`,
+    /// with the genesis validator set (epoch 0).
     pub fn new(genesis: &Genesis, genesis_header: BlockHeader) -> ChainIdentity {
-        let validators =
-            ValidatorSet::new(genesis.validators.iter().map(|v| v.consensus_key).collect());
+        ChainIdentity::in_epoch(genesis, genesis_header, Vec::new())
+    }
+
+    /// The same, with the set of the epoch that `epoch_ends` (the commit proofs of the blocks
+    /// that ended epochs 0, 1, ..., in order) lead to.
+    pub fn in_epoch(
+        genesis: &Genesis,
+        genesis_header: BlockHeader,
+        epoch_ends: Vec<CommitProof>,
+    ) -> ChainIdentity {
+        let (epoch, validators) = match epoch_ends.last().and_then(|end| end.headers.first()) {
+            Some(end) => (
+                end.next_epoch(),
+                ValidatorSet::new(
+                    end.next_validators
+                        .iter()
+                        .flatten()
+                        .map(|v| v.consensus_key)
+                        .collect(),
+                ),
+            ),
+            None => (
+                0,
+                ValidatorSet::new(genesis.validators.iter().map(|v| v.consensus_key).collect()),
+            ),
+        };
+        let derivation = if epoch_ends.is_empty() {
+            ValidatorSetDerivation::Genesis
+        } else {
+            ValidatorSetDerivation::EpochChanges(epoch_ends)
+        };
         ChainIdentity {
             chain_id: genesis.chain_id.clone(),
             genesis_hash: genesis.hash(),
             genesis_header,
             validator_set: ValidatorSetIdentity {
-                epoch: 0,
+                epoch,
                 validators_hash: validators.hash(),
-                derivation: ValidatorSetDerivation::Genesis,
+                derivation,
             },
         }
     }
@@ -253,6 +292,10 @@ pub enum VerifyError {
     BadSignature(u16),
     #[error("the headers do not form a chain: {0}")]
     HeaderChainBroken(String),
+    /// An epoch change that does not move to the next set: its first header does not end the
+    /// epoch it is certified in, or a header claims an epoch its certificate's set is not of.
+    #[error("epoch change: {0}")]
+    EpochChange(String),
     #[error(
         "the certificate does not commit the last header (2-chain rule: its block must be the header's child, one round later)"
     )]
@@ -282,6 +325,7 @@ impl VerifyError {
             VerifyError::QuorumShort { .. } => "quorum_short",
             VerifyError::BadSignature(_) => "bad_signature",
             VerifyError::HeaderChainBroken(_) => "header_chain_broken",
+            VerifyError::EpochChange(_) => "epoch_change",
             VerifyError::HeaderNotCommitted => "header_not_committed",
             VerifyError::RootMismatch { .. } => "root_mismatch",
             VerifyError::MalformedPath(_) => "malformed_path",
@@ -389,18 +433,29 @@ pub fn verify(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified, Verif
     }
     let genesis_header = &chain.genesis_header;
     check_genesis_header(genesis_header, genesis)?;
-    let validators = genesis_validator_set(genesis)?;
+    let mut epoch = EpochSet::genesis(genesis, genesis_header)?;
     let set = &chain.validator_set;
-    let ValidatorSetDerivation::Genesis = set.derivation;
-    if set.epoch != 0 || set.validators_hash != validators.hash() {
+    if let ValidatorSetDerivation::EpochChanges(ends) = &set.derivation {
+        if ends.is_empty() || ends.len() > MAX_EPOCH_CHANGES {
+            return Err(VerifyError::EpochChange(format!(
+                "{} epoch changes; 1 to {MAX_EPOCH_CHANGES} are allowed",
+                ends.len()
+            )));
+        }
+        for end in ends {
+            epoch.change(end, &genesis.chain_id)?;
+        }
+    }
+    if set.epoch != epoch.number || set.validators_hash != epoch.validators.hash() {
         return Err(VerifyError::ValidatorSetMismatch {
             epoch: set.epoch,
-            expected: validators.hash(),
+            expected: epoch.validators.hash(),
             found: set.validators_hash,
         });
     }
-    let signers = verify_certificate(&bundle.commit.commit_qc, &validators, &genesis_header.id())?;
-    let header = verify_commit(&bundle.commit, &genesis.chain_id)?;
+    let signers = verify_certificate(&bundle.commit.commit_qc, &epoch.validators, &epoch.start)?;
+    let (header, _) = verify_commit(&bundle.commit, &genesis.chain_id)?;
+    epoch.check_labels(&bundle.commit)?;
     let facts = verify_claim(&bundle.claim, header)?;
     let committed = bundle
         .commit
@@ -478,12 +533,14 @@ fn verify_certificate(
     Ok(qc.signatures.len())
 }
 
-/// The headers chain by parent id and height, and the certificate commits the last one.
-/// Returns the proven (first) header.
+/// The headers chain by parent id and height, and the certificate commits the last one, or,
+/// when a header ends its epoch, commits it through the empty headers of that epoch after it
+/// (D80). Returns the proven (first) header and the highest committed one (that epoch end, or
+/// the last).
 fn verify_commit<'a>(
     commit: &'a CommitProof,
     chain_id: &ChainId,
-) -> Result<&'a BlockHeader, VerifyError> {
+) -> Result<(&'a BlockHeader, &'a BlockHeader), VerifyError> {
     let (Some(first), Some(last)) = (commit.headers.first(), commit.headers.last()) else {
         return Err(VerifyError::HeaderChainBroken("no header".into()));
     };
@@ -509,11 +566,92 @@ fn verify_commit<'a>(
             )));
         }
     }
+    let end = commit.headers.iter().position(BlockHeader::ends_epoch);
+    let (committed, suffix) = match end {
+        Some(end) => commit.headers.split_at(end + 1),
+        None => (&commit.headers[..], &[][..]),
+    };
+    let top = committed.last().expect("at least the first header");
     let data = &commit.commit_qc.data;
-    if data.commits() != Some((last.id(), last.round)) || !data.height.follows(last.height) {
+    if !commits_through(&commit.commit_qc, top, suffix) || !data.height.follows(last.height) {
         return Err(VerifyError::HeaderNotCommitted);
     }
-    Ok(first)
+    Ok((first, top))
+}
+
+/// A validator set as a verifier walks from the genesis through epoch changes: its epoch, its
+/// keys, and the id of the block its signatures are bound to (the genesis block, then each
+/// epoch's start).
+#[derive(Clone, Debug)]
+pub(crate) struct EpochSet {
+    pub(crate) number: u64,
+    pub(crate) validators: ValidatorSet,
+    /// The validators with their names and addresses, in index order.
+    pub(crate) members: Vec<GenesisValidator>,
+    pub(crate) start: HashValue,
+}
+
+impl EpochSet {
+    pub(crate) fn genesis(
+        genesis: &Genesis,
+        genesis_header: &BlockHeader,
+    ) -> Result<EpochSet, VerifyError> {
+        Ok(EpochSet {
+            number: 0,
+            validators: genesis_validator_set(genesis)?,
+            members: genesis.validators.clone(),
+            start: genesis_header.id(),
+        })
+    }
+
+    /// Moves to the next epoch through `end`: a commit proof, certified by this set, whose first
+    /// header ends this epoch and names the next set.
+    pub(crate) fn change(
+        &mut self,
+        end: &CommitProof,
+        chain_id: &ChainId,
+    ) -> Result<(), VerifyError> {
+        verify_certificate(&end.commit_qc, &self.validators, &self.start)?;
+        let (first, top) = verify_commit(end, chain_id)?;
+        self.check_labels(end)?;
+        if first != top {
+            return Err(VerifyError::EpochChange(format!(
+                "the change's first header, at height {}, does not end epoch {}",
+                first.height, self.number
+            )));
+        }
+        self.enter(first)
+    }
+
+    /// Enters the epoch a verified, committed header of this epoch starts.
+    pub(crate) fn enter(&mut self, end: &BlockHeader) -> Result<(), VerifyError> {
+        let next = end.next_validators.as_ref().ok_or_else(|| {
+            VerifyError::EpochChange(format!("the header at height {} ends no epoch", end.height))
+        })?;
+        if next.is_empty() || next.len() > Genesis::MAX_VALIDATORS {
+            return Err(VerifyError::EpochChange(format!(
+                "the next set has {} validators",
+                next.len()
+            )));
+        }
+        self.number += 1;
+        self.validators = ValidatorSet::new(next.iter().map(|v| v.consensus_key).collect());
+        self.members = next.clone();
+        self.start = end.id();
+        Ok(())
+    }
+
+    /// Every header a certificate of this set commits is of this epoch (the suffix after an
+    /// epoch end too): a header labelled with another epoch is refused.
+    pub(crate) fn check_labels(&self, commit: &CommitProof) -> Result<(), VerifyError> {
+        match commit.headers.iter().find(|h| h.epoch != self.number) {
+            Some(header) => Err(VerifyError::EpochChange(format!(
+                "the header at height {} is of epoch {}; its certificate's set is of epoch {}",
+                header.height, header.epoch, self.number
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Checks that an entry's path leads to the claimed slot-tree root. The claimed parts already

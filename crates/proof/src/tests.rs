@@ -245,7 +245,7 @@ fn each_tampering_names_its_check() {
     assert_eq!(failed_check(&t, &genesis), "validator_set_mismatch");
 
     let mut t = bundle.clone();
-    t.version = 2;
+    t.version = FORMAT_VERSION + 1;
     assert_eq!(failed_check(&t, &genesis), "unsupported_version");
 
     // The same keys under another genesis (a re-genesis) give signatures that do not verify.
@@ -551,4 +551,207 @@ fn header_chains_round_trip_and_oversized_ones_do_not_decode() {
     }
     let error = CommitProof::from_bytes(&long.to_bytes()).unwrap_err();
     assert!(matches!(error, DecodeError::TooLarge { .. }), "{error}");
+}
+
+/// A certificate on `child` whose vote data commits `parent` when their rounds follow.
+fn commit_qc(
+    parent: &BlockHeader,
+    child: &BlockHeader,
+    signers: &[(u16, &Keypair)],
+    start: &HashValue,
+) -> QuorumCertificate {
+    sign(
+        VoteData {
+            block_id: child.id(),
+            round: child.round,
+            height: child.height,
+            state_root: child.state_root,
+            parent_id: parent.id(),
+            parent_round: parent.round,
+        },
+        signers,
+        start,
+    )
+}
+
+/// Epoch 0 of `genesis` ends at height 2 (block `end`, naming the set of `next`), committed
+/// through one empty block of epoch 0 after it (the round after the end failed); epoch 1 goes
+/// on from `end`.
+struct EpochChain {
+    genesis_header: BlockHeader,
+    /// Heights 1, 2 (the end) and 3 (the suffix block), and the certificate of epoch 0's set.
+    epoch0: CommitProof,
+    end: BlockHeader,
+    /// Heights 3 and 4 of epoch 1, certified by the next set.
+    epoch1: CommitProof,
+}
+
+fn epoch_chain(genesis: &Genesis, next: &[Keypair]) -> EpochChain {
+    let old = keys(1);
+    let chain = &genesis.chain_id;
+    let genesis_header = header(chain, 0, 0, genesis.hash(), HashValue([5; 32]));
+    let first = header(chain, 1, 1, genesis_header.id(), HashValue([1; 32]));
+    let mut end = header(chain, 2, 2, first.id(), HashValue([2; 32]));
+    end.next_validators = Some(
+        next.iter()
+            .enumerate()
+            .map(|(i, k)| GenesisValidator {
+                name: format!("w{i}"),
+                consensus_key: k.public_key(),
+                address: "/ip4/127.0.0.1/tcp/2".into(),
+            })
+            .collect(),
+    );
+    // Round 3 failed: the suffix block is of round 4, and the block after it of round 5.
+    let suffix = header(chain, 3, 4, end.id(), HashValue([2; 32]));
+    let above_suffix = header(chain, 4, 5, suffix.id(), HashValue([2; 32]));
+    let epoch0 = CommitProof {
+        headers: vec![first, end.clone(), suffix.clone()],
+        commit_qc: commit_qc(&suffix, &above_suffix, &quorum(&old), &genesis_header.id()),
+    };
+    let mut e1 = header(chain, 3, 1, end.id(), HashValue([3; 32]));
+    e1.epoch = 1;
+    let mut e2 = header(chain, 4, 2, e1.id(), HashValue([4; 32]));
+    e2.epoch = 1;
+    let mut e3 = header(chain, 5, 3, e2.id(), HashValue([4; 32]));
+    e3.epoch = 1;
+    let epoch1 = CommitProof {
+        headers: vec![e1, e2.clone()],
+        commit_qc: commit_qc(&e2, &e3, &quorum(next), &end.id()),
+    };
+    EpochChain {
+        genesis_header,
+        epoch0,
+        end,
+        epoch1,
+    }
+}
+
+#[test]
+fn a_light_client_moves_to_the_next_set_at_an_epoch_end_and_refuses_the_old_one_after_it() {
+    let genesis = make_genesis("tenge-epoch-test", &keys(1));
+    let next = keys(50);
+    let chain = epoch_chain(&genesis, &next);
+    let mut start = chain.epoch0.clone();
+    start.headers.insert(0, chain.genesis_header.clone());
+
+    let mut client = LightClient::start(&genesis, &start).unwrap();
+    assert_eq!(client.head(), &chain.end, "the head stops at the epoch end");
+    assert_eq!(client.epoch(), 1);
+    assert_eq!(
+        client.validators(),
+        &ValidatorSet::new(next.iter().map(Keypair::public_key).collect())
+    );
+    assert_eq!(client.members()[0].name, "w0");
+    let after_end = client.clone();
+    client.extend(&chain.epoch1).unwrap();
+    assert_eq!(client.head(), chain.epoch1.headers.last().unwrap());
+
+    // Epoch 1's chain signed by the old set (bound to either start) is refused.
+    for start_id in [chain.genesis_header.id(), chain.end.id()] {
+        let mut forged = chain.epoch1.clone();
+        let e2 = forged.headers[1].clone();
+        let mut e3 = header(&genesis.chain_id, 5, 3, e2.id(), HashValue([4; 32]));
+        e3.epoch = 1;
+        forged.commit_qc = commit_qc(&e2, &e3, &quorum(&keys(1)), &start_id);
+        let mut refused = after_end.clone();
+        let error = refused.extend(&forged).unwrap_err();
+        assert_eq!(error.check(), "bad_signature", "{error}");
+        assert_eq!(refused.head(), &chain.end);
+    }
+
+    // The old set cannot certify past its end: a block after the end that is not an empty
+    // block of the ending epoch is not a suffix, so the certificate commits nothing.
+    let mut past = start.clone();
+    let loaded = past.headers.last_mut().unwrap();
+    loaded.transaction_count = 1;
+    let loaded = loaded.clone();
+    let above = header(&genesis.chain_id, 4, 5, loaded.id(), HashValue([2; 32]));
+    past.commit_qc = commit_qc(
+        &loaded,
+        &above,
+        &quorum(&keys(1)),
+        &chain.genesis_header.id(),
+    );
+    assert_eq!(
+        LightClient::start(&genesis, &past).unwrap_err().check(),
+        "header_not_committed"
+    );
+    // A header labelled with another epoch than its certificate's set is refused.
+    let mut mislabelled = start.clone();
+    mislabelled.headers[1].epoch = 1;
+    for i in 2..mislabelled.headers.len() {
+        mislabelled.headers[i].parent_id = mislabelled.headers[i - 1].id();
+    }
+    let last = mislabelled.headers.last().unwrap().clone();
+    let above = header(&genesis.chain_id, 4, 5, last.id(), HashValue([2; 32]));
+    mislabelled.commit_qc = commit_qc(&last, &above, &quorum(&keys(1)), &chain.genesis_header.id());
+    assert_eq!(
+        LightClient::start(&genesis, &mislabelled)
+            .unwrap_err()
+            .check(),
+        "epoch_change"
+    );
+}
+
+#[test]
+fn a_bundle_after_an_epoch_change_verifies_from_the_genesis_and_not_with_the_change_cut_out() {
+    let (template, _, _) = account_bundle();
+    let genesis = make_genesis("tenge-proof-test", &keys(1));
+    let next = keys(50);
+    let chain = epoch_chain(&genesis, &next);
+    // The account claim, proven against a block of epoch 1.
+    let mut proven = header(
+        &genesis.chain_id,
+        3,
+        1,
+        chain.end.id(),
+        template.commit.headers[0].state_root,
+    );
+    proven.epoch = 1;
+    let mut child = header(&genesis.chain_id, 4, 2, proven.id(), HashValue([9; 32]));
+    child.epoch = 1;
+    let commit = CommitProof {
+        headers: vec![proven.clone()],
+        commit_qc: commit_qc(&proven, &child, &quorum(&next), &chain.end.id()),
+    };
+    let end = CommitProof {
+        headers: chain.epoch0.headers[1..].to_vec(),
+        commit_qc: chain.epoch0.commit_qc.clone(),
+    };
+    let bundle = ProofBundle::new(
+        ChainIdentity::in_epoch(&genesis, chain.genesis_header.clone(), vec![end.clone()]),
+        commit.clone(),
+        template.claim.clone(),
+    );
+    let verified = verify(&bundle, &genesis).expect("verifies through the epoch change");
+    assert_eq!(verified.validator_set_epoch, 1);
+    assert_eq!(verified.height, 3);
+
+    // With the change cut out, the certificate is the next set's: the genesis set refuses it.
+    let cut = ProofBundle::new(
+        ChainIdentity::new(&genesis, chain.genesis_header.clone()),
+        commit.clone(),
+        template.claim.clone(),
+    );
+    assert!(verify(&cut, &genesis).is_err());
+    // Claiming the next set without the change that names it: a set mismatch.
+    let mut claimed = cut.clone();
+    claimed.chain.validator_set = bundle.chain.validator_set.clone();
+    claimed.chain.validator_set.derivation = ValidatorSetDerivation::Genesis;
+    assert_eq!(
+        verify(&claimed, &genesis).unwrap_err().check(),
+        "validator_set_mismatch"
+    );
+    // A "change" whose first header ends no epoch.
+    let mut not_an_end = bundle.clone();
+    not_an_end.chain.validator_set.derivation =
+        ValidatorSetDerivation::EpochChanges(vec![CommitProof {
+            headers: chain.epoch0.headers.clone(),
+            commit_qc: chain.epoch0.commit_qc.clone(),
+        }]);
+    assert_eq!(
+        verify(&not_an_end, &genesis).unwrap_err().check(),
+        "epoch_change"
+    );
 }

@@ -334,16 +334,17 @@ pub struct ObserverEntry {
 /// `validators` is the set of epoch `epoch`: the genesis set at epoch 0, then the set after each
 /// reconfiguration. A block whose execution changes it ends its epoch; the next epoch, with this
 /// set, starts when that block commits (D77). `changed_at` is the height of that block, so that a
-/// second reconfiguration in the same block is refused (one change per epoch, D70), and so that
-/// a node finds the block its epoch starts from; `previous_changed_at` is the same for the
-/// epoch before, whose validators certified that block (D80).
+/// second reconfiguration in the same block is refused (one change per epoch, D70).
+/// `epoch_ends` holds the heights of every block that ended an epoch, oldest first (the last is
+/// `changed_at`): a node finds where its epoch and the one before started, and a proof bundle
+/// carries the chain of epoch ends from the genesis set (D80).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     pub validators: Vec<GenesisValidator>,
     pub observers: Vec<ObserverEntry>,
     pub epoch: u64,
     pub changed_at: crate::Height,
-    pub previous_changed_at: crate::Height,
+    pub epoch_ends: Vec<crate::Height>,
 }
 
 impl Membership {

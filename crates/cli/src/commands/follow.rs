@@ -57,7 +57,7 @@ pub async fn follow(
             }
         };
         // Caught up with what the node serves.
-        let view = head_view(&light, &genesis, node_head);
+        let view = head_view(&light, node_head);
         if once {
             return Ok(view);
         }
@@ -186,8 +186,8 @@ fn refused(error: FollowError) -> Step {
     })
 }
 
-/// The certified head, its epoch and the validator set that certified it.
-fn head_view(light: &LightClient, genesis: &Genesis, node_head: u64) -> serde_json::Value {
+/// The certified head, and the epoch and validator set that certify the blocks after it.
+fn head_view(light: &LightClient, node_head: u64) -> serde_json::Value {
     let head = light.head();
     let validators = light.validators();
     let (headers, certificates) = light.verified();
@@ -199,8 +199,8 @@ fn head_view(light: &LightClient, genesis: &Genesis, node_head: u64) -> serde_js
         "block_time_ms": head.timestamp.0,
         "epoch": light.epoch(),
         "quorum": validators.quorum(),
-        "validators": genesis
-            .validators
+        "validators": light
+            .members()
             .iter()
             .enumerate()
             .map(|(index, v)| json!({
