@@ -24,6 +24,25 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Runs the real CLI, `tenge --output json --node NODE ARGS...`: its exit code, its JSON output
+/// (null if it printed none) and its stderr.
+pub fn tenge(node: &str, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let output = Command::new(binary("tenge"))
+        .args(["--output", "json", "--node", node])
+        .args(args)
+        .output()
+        .expect("run tenge");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
+    (output.status.code().unwrap_or(-1), json, stderr)
+}
+
+/// A path as a command-line argument.
+pub fn path_arg(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
 pub struct Node {
     pub api: String,
     pub config: PathBuf,

@@ -5,41 +5,24 @@
 //! can let it in. Observer 1 stays configured: the control that the chain is moving.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use tenge_tests::byzantine::{node_key, use_free_ports};
 use tenge_tests::cluster::{
-    Cluster, assert_same_chain, binary, height, peers_and_height, wait_height, wait_status,
+    Cluster, assert_same_chain, height, path_arg, peers_and_height, tenge, wait_height, wait_status,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// Runs `tenge --output json --node NODE ARGS...`: its exit code and its JSON output.
+/// The CLI's answer: exit code, JSON output, stderr.
 type Tenge = (i32, serde_json::Value, String);
-
-fn tenge(node: &str, args: &[&str]) -> Tenge {
-    let output = Command::new(binary("tenge"))
-        .args(["--output", "json", "--node", node])
-        .args(args)
-        .output()
-        .expect("run tenge");
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    let json = serde_json::from_str(&stdout).unwrap_or(serde_json::Value::Null);
-    (output.status.code().unwrap_or(-1), json, stderr)
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
 
 /// `tenge observers VERB --observer-key KEY EXTRA...`, signed by `officers`.
 fn observers(node: &str, verb: &str, key: &str, extra: &[&str], officers: &[&Path]) -> Tenge {
     let mut args = vec!["observers", verb, "--observer-key", key];
     args.extend_from_slice(extra);
     for officer in officers {
-        args.extend(["--key", path(officer)]);
+        args.extend(["--key", path_arg(officer)]);
     }
     tenge(node, &args)
 }

@@ -103,8 +103,8 @@ pub fn current<S: Store + ?Sized>(
         store,
         genesis,
         genesis_block,
-        membership.epoch,
-        membership.changed_at,
+        membership.epoch(),
+        membership.changed_at(),
     )
 }
 
@@ -120,7 +120,7 @@ pub fn of_head<S: Store + ?Sized>(
         return current(store, genesis, genesis_block, ledger);
     }
     let membership = ledger.state().membership();
-    let epoch = membership.epoch - 1;
+    let epoch = membership.epoch() - 1;
     let start = match epoch {
         0 => Height::GENESIS,
         _ => *membership

@@ -431,16 +431,28 @@ fn follow_by_range_sync(cluster: &Cluster) {
             item.certificates.commit_qc = None;
         }
     }
-    let refused = observer
-        .follow(
-            &mut verifier,
-            &mut RangeBuffer::new(1 << 20),
-            stripped,
-            SignatureCheck::All,
-            1,
-            &mut Clock(TimestampMs(0)),
-        )
-        .unwrap();
+    // Signatures all verified, one thread; following reads no clock.
+    let follow = |observer: &mut Replica<MemoryStore>,
+                  verifier: &mut tenge_consensus::Verifier,
+                  buffer: &mut RangeBuffer,
+                  answer| {
+        observer
+            .follow(
+                verifier,
+                buffer,
+                answer,
+                SignatureCheck::All,
+                1,
+                &mut Clock(TimestampMs(0)),
+            )
+            .unwrap()
+    };
+    let refused = follow(
+        &mut observer,
+        &mut verifier,
+        &mut RangeBuffer::new(1 << 20),
+        stripped,
+    );
     assert!(
         matches!(&refused, Followed::Refused { reason, blame_peer: true } if reason.contains("without its commit certificate")),
         "{refused:?}"
@@ -458,17 +470,7 @@ fn follow_by_range_sync(cluster: &Cluster) {
             break;
         }
         let answer = serve(source.as_ref(), buffer.after(head), 64).unwrap();
-        match observer
-            .follow(
-                &mut verifier,
-                &mut buffer,
-                answer,
-                SignatureCheck::All,
-                1,
-                &mut Clock(TimestampMs(0)),
-            )
-            .unwrap()
-        {
+        match follow(&mut observer, &mut verifier, &mut buffer, answer) {
             Followed::Committed {
                 executed, started, ..
             } => {

@@ -540,7 +540,8 @@ impl Working<'_, '_> {
     ) {
         let mut membership = self.membership().clone();
         debug_assert_ne!(
-            membership.changed_at, context.height,
+            membership.changed_at(),
+            context.height,
             "policy: one per block"
         );
         change(&mut membership.validators);
@@ -549,8 +550,6 @@ impl Working<'_, '_> {
             "policy keeps at least {} validators",
             Membership::MIN_VALIDATORS
         );
-        membership.epoch += 1;
-        membership.changed_at = context.height;
         membership.epoch_ends.push(context.height);
         self.put(StateValue::Membership(membership));
     }

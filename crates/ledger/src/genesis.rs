@@ -75,8 +75,6 @@ pub fn genesis_state(genesis: &Genesis) -> Result<(CommittedState, BlockHeader),
     }
     // Last, so that the slots of the entries above are those of chains before it existed.
     values.push(StateValue::Membership(Membership {
-        epoch: 0,
-        changed_at: Height::GENESIS,
         epoch_ends: Vec::new(),
         validators: genesis.validators.clone(),
         observers: Vec::new(),

@@ -307,7 +307,7 @@ impl Ledger {
     /// belongs to, unless it is in the suffix of the epoch before (D80).
     pub fn state_epoch(&self, ancestors: &[&ExecutedBlock]) -> u64 {
         let deltas: Vec<&StateDelta> = ancestors.iter().map(|a| &a.execution.delta).collect();
-        LayeredView::new(&self.state, &deltas).membership().epoch
+        LayeredView::new(&self.state, &deltas).membership().epoch()
     }
 
     /// The validator set a block's execution starts, if it changed the set: the header's
@@ -325,7 +325,7 @@ impl Ledger {
             .collect();
         let view = LayeredView::new(&self.state, &deltas);
         let after = view.membership();
-        (after.epoch != state_epoch).then(|| after.validators.clone())
+        (after.epoch() != state_epoch).then(|| after.validators.clone())
     }
 
     /// Builds a block from transactions on top of the ancestors, in the epoch of the state it

@@ -560,12 +560,12 @@ impl<V: StateView> Rules<'_, V> {
     fn require_reconfiguration_allowed(&self) -> Result<&Membership, Rejection> {
         self.require_central_bank()?;
         let membership = self.view.membership();
-        if membership.changed_at == self.context.height {
+        if membership.changed_at() == self.context.height {
             return Err(Rejection::new(
                 RejectionCode::ReconfigurationPending,
                 format!(
                     "the validator set already changed in this block (epoch {}); one change per epoch",
-                    membership.epoch
+                    membership.epoch()
                 ),
             ));
         }

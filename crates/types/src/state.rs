@@ -331,23 +331,33 @@ pub struct ObserverEntry {
 /// by key. Validators let an admitted observer's key connect from the block that commits its
 /// admission, and drop it when its removal commits (D75).
 ///
-/// `validators` is the set of epoch `epoch`: the genesis set at epoch 0, then the set after each
-/// reconfiguration. A block whose execution changes it ends its epoch; the next epoch, with this
-/// set, starts when that block commits (D77). `changed_at` is the height of that block, so that a
-/// second reconfiguration in the same block is refused (one change per epoch, D70).
-/// `epoch_ends` holds the heights of every block that ended an epoch, oldest first (the last is
-/// `changed_at`): a node finds where its epoch and the one before started, and a proof bundle
-/// carries the chain of epoch ends from the genesis set (D80).
+/// `validators` is the set of the current epoch: the genesis set at epoch 0, then the set after
+/// each reconfiguration. A block whose execution changes it ends its epoch; the next epoch, with
+/// this set, starts when that block commits (D80). `epoch_ends` holds the height of every block
+/// that ended an epoch, oldest first: the epoch is their count, a second reconfiguration in the
+/// block of the last one is refused (one change per epoch, D70), a node finds where its epoch
+/// and the one before started, and a proof bundle carries the chain of epoch ends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
     pub validators: Vec<GenesisValidator>,
     pub observers: Vec<ObserverEntry>,
-    pub epoch: u64,
-    pub changed_at: crate::Height,
     pub epoch_ends: Vec<crate::Height>,
 }
 
 impl Membership {
+    /// The current epoch: one more than at genesis for each change committed.
+    pub fn epoch(&self) -> u64 {
+        self.epoch_ends.len() as u64
+    }
+
+    /// The height of the block that made the last change (genesis if none).
+    pub fn changed_at(&self) -> crate::Height {
+        self.epoch_ends
+            .last()
+            .copied()
+            .unwrap_or(crate::Height::GENESIS)
+    }
+
     /// The most observers the chain admits: the entry is read and written whole.
     pub const MAX_OBSERVERS: usize = 512;
     /// The fewest validators a reconfiguration may leave: 3f + 1 with f = 1, the smallest set

@@ -95,7 +95,7 @@ pub(crate) async fn validators(State(engine): State<EngineHandle>) -> ApiResult<
         .collect();
     let max_faulty = validators.len().saturating_sub(1) / 3;
     Ok(axum::Json(ValidatorSetView {
-        epoch: membership.epoch,
+        epoch: membership.epoch(),
         quorum: validators.len() - max_faulty,
         max_faulty,
         validators,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use tenge_types::transaction::{Issue, Redeem, Transfer};
-use tenge_types::{Payload, SignedTransaction, Transaction};
+use tenge_types::{Payload, SignedTransaction};
 
 use crate::args::{IssueArgs, OfficerArgs, WaitArgs};
 use crate::context::Context;
@@ -17,19 +17,19 @@ pub async fn issue(node: &str, args: IssueArgs) -> Outcome {
         amount: amount(&args.amount)?,
     });
     let context = Context::new(node).await?;
+    send_as_officers(&context, payload, args.officers).await
+}
+
+/// A central-bank transaction of `payload` (the bank's next sequence): signed by the officers
+/// given and sent, or written unsigned to a file for officers to sign one by one.
+pub async fn send_as_officers(
+    context: &Context,
+    payload: Payload,
+    officers: OfficerArgs,
+) -> Outcome {
     let tx = context
         .transaction(context.central_bank().await?, payload)
         .await?;
-    send_as_officers(&context, tx, args.officers).await
-}
-
-/// A central-bank transaction: signed by the officers given and sent, or written unsigned to a
-/// file for officers to sign one by one.
-pub async fn send_as_officers(
-    context: &Context,
-    tx: Transaction,
-    officers: OfficerArgs,
-) -> Outcome {
     if officers.unsigned {
         let out = officers
             .out

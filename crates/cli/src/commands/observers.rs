@@ -24,24 +24,22 @@ pub async fn add(
     let key = public_key("--observer-key", &observer_key)?;
     let name = name.unwrap_or_else(|| format!("observer-{}", &key.to_hex()[..8]));
     let context = Context::new(node).await?;
-    let tx = context
-        .transaction(
-            context.central_bank().await?,
-            Payload::AddObserver(AddObserver { key, name }),
-        )
-        .await?;
-    send_as_officers(&context, tx, officers).await
+    send_as_officers(
+        &context,
+        Payload::AddObserver(AddObserver { key, name }),
+        officers,
+    )
+    .await
 }
 
 /// Officers remove the observer whose node key is `observer_key`.
 pub async fn remove(node: &str, observer_key: String, officers: OfficerArgs) -> Outcome {
     let key = public_key("--observer-key", &observer_key)?;
     let context = Context::new(node).await?;
-    let tx = context
-        .transaction(
-            context.central_bank().await?,
-            Payload::RemoveObserver(RemoveObserver { key }),
-        )
-        .await?;
-    send_as_officers(&context, tx, officers).await
+    send_as_officers(
+        &context,
+        Payload::RemoveObserver(RemoveObserver { key }),
+        officers,
+    )
+    .await
 }

@@ -72,32 +72,30 @@ pub async fn add(
         &validator_key,
         proof.as_deref(),
     )?;
-    let tx = context
-        .transaction(
-            context.central_bank().await?,
-            Payload::AddValidator(AddValidator {
-                validator: GenesisValidator {
-                    name,
-                    consensus_key,
-                    address,
-                },
-                proof_of_possession,
-            }),
-        )
-        .await?;
-    send_as_officers(&context, tx, officers).await
+    send_as_officers(
+        &context,
+        Payload::AddValidator(AddValidator {
+            validator: GenesisValidator {
+                name,
+                consensus_key,
+                address,
+            },
+            proof_of_possession,
+        }),
+        officers,
+    )
+    .await
 }
 
 /// Officers remove a validator: the next epoch's set does not have it.
 pub async fn remove(node: &str, name: String, officers: OfficerArgs) -> Outcome {
     let context = Context::new(node).await?;
-    let tx = context
-        .transaction(
-            context.central_bank().await?,
-            Payload::RemoveValidator(RemoveValidator { name }),
-        )
-        .await?;
-    send_as_officers(&context, tx, officers).await
+    send_as_officers(
+        &context,
+        Payload::RemoveValidator(RemoveValidator { name }),
+        officers,
+    )
+    .await
 }
 
 /// Officers rotate a validator's consensus key: from the next epoch it signs with the new one.
@@ -115,17 +113,16 @@ pub async fn rotate_key(
         &new_key,
         proof.as_deref(),
     )?;
-    let tx = context
-        .transaction(
-            context.central_bank().await?,
-            Payload::RotateValidatorKey(RotateValidatorKey {
-                name,
-                new_key,
-                proof_of_possession,
-            }),
-        )
-        .await?;
-    send_as_officers(&context, tx, officers).await
+    send_as_officers(
+        &context,
+        Payload::RotateValidatorKey(RotateValidatorKey {
+            name,
+            new_key,
+            proof_of_possession,
+        }),
+        officers,
+    )
+    .await
 }
 
 /// Offline: the proof that the holder of `key_file` possesses it, for chain `chain_id`, to hand
