@@ -43,6 +43,9 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// How long an idle connection is kept for the next request.
+const POOL_IDLE: Duration = Duration::from_secs(2);
+
 #[derive(Clone, Debug)]
 pub struct Client {
     base: String,
@@ -65,6 +68,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(16)
+            // Under the node's header read timeout (5 s by default), which closes idle
+            // connections: one is dropped here before the node closes it under a request.
+            .pool_idle_timeout(POOL_IDLE)
             .tls_backend_preconfigured(tls)
             .build()
             .expect("HTTP client builds");
@@ -137,8 +143,17 @@ impl Client {
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.answer(self.http.get(format!("{}{path}", self.base)).send().await)
-            .await
+        let url = format!("{}{path}", self.base);
+        // A node closes a kept-alive connection left idle for its header read timeout; a
+        // request sent on it as it closes is never read. A read is safe to send again, once,
+        // on a new connection (a timeout is not retried: the node did not answer in time).
+        let response = match self.http.get(&url).send().await {
+            Err(error) if error.is_request() && !error.is_timeout() => {
+                self.http.get(&url).send().await
+            }
+            response => response,
+        };
+        self.answer(response).await
     }
 
     pub async fn submit(&self, tx: &SignedTransaction) -> Result<HashValue, ClientError> {
