@@ -530,7 +530,11 @@ impl<S: Store + ?Sized> Replica<S> {
                 Some((index as ValidatorIndex, key, identity.config.clone()))
             })
         });
-        if let Some((me, key, config)) = member {
+        if let Some((me, key, mut config)) = member {
+            // The operator's voting floor speaks of the rounds of the epoch the node started
+            // in, after lost safety data (M11). Rounds start again here, and nothing was signed
+            // in this epoch: its safety data is written fresh just below.
+            config.voting_floor_round = Round(0);
             let safety = SafetyData {
                 epoch: epoch.number,
                 ..SafetyData::default()

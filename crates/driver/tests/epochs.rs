@@ -46,10 +46,22 @@ struct Node {
     keys: Vec<Keypair>,
     timer: Option<Round>,
     epochs: Vec<(u64, Option<ValidatorIndex>)>,
+    /// The epoch of every vote this node signed.
+    votes: Vec<u64>,
 }
 
 /// Opens (or reopens) a validator's replica on its store, in the epoch the store is in.
 fn start(net: &TestNetwork, store: Arc<MemoryStore>, keys: Vec<Keypair>) -> (Node, Epoch) {
+    start_with(net, store, keys, Config::default())
+}
+
+/// [`start`] with the operator's consensus configuration.
+fn start_with(
+    net: &TestNetwork,
+    store: Arc<MemoryStore>,
+    keys: Vec<Keypair>,
+    config: Config,
+) -> (Node, Epoch) {
     let Opened {
         genesis_block,
         head,
@@ -66,7 +78,7 @@ fn start(net: &TestNetwork, store: Arc<MemoryStore>, keys: Vec<Keypair>) -> (Nod
         })
         .expect("a member of the epoch");
     let consensus = Consensus::new(
-        Config::default(),
+        config.clone(),
         me,
         Keypair::from_secret(key.secret_bytes()),
         set,
@@ -84,7 +96,7 @@ fn start(net: &TestNetwork, store: Arc<MemoryStore>, keys: Vec<Keypair>) -> (Nod
             .iter()
             .map(|k| Keypair::from_secret(k.secret_bytes()))
             .collect(),
-        config: Config::default(),
+        config,
     });
     let node = Node {
         store,
@@ -92,6 +104,7 @@ fn start(net: &TestNetwork, store: Arc<MemoryStore>, keys: Vec<Keypair>) -> (Nod
         keys,
         timer: None,
         epochs: Vec::new(),
+        votes: Vec::new(),
     };
     (node, epoch)
 }
@@ -109,6 +122,11 @@ struct Cluster {
 
 impl Cluster {
     fn new(rotated: &Keypair) -> Cluster {
+        Cluster::with_configs(rotated, |_| Config::default())
+    }
+
+    /// Validator i started with `config(i)`.
+    fn with_configs(rotated: &Keypair, config: impl Fn(usize) -> Config) -> Cluster {
         let net = TestNetwork::new(1, 4);
         let nodes = (0..4)
             .map(|i| {
@@ -116,7 +134,7 @@ impl Cluster {
                 if i == 3 {
                     keys.push(Keypair::from_secret(rotated.secret_bytes()));
                 }
-                start(&net, Arc::new(MemoryStore::new()), keys).0
+                start_with(&net, Arc::new(MemoryStore::new()), keys, config(i)).0
             })
             .collect();
         Cluster {
@@ -143,6 +161,18 @@ impl Cluster {
 
     fn output(&mut self, node: usize, output: Output) {
         let me = self.nodes[node].replica.me();
+        if let Output::Signed {
+            outgoing:
+                Outgoing::Send {
+                    message: ConsensusMessage::Vote(_),
+                    ..
+                },
+            ..
+        } = &output
+        {
+            let epoch = self.nodes[node].replica.consensus().unwrap().epoch();
+            self.nodes[node].votes.push(epoch);
+        }
         match output {
             Output::Send { to, message } => {
                 self.queue
@@ -400,6 +430,31 @@ fn a_rotated_key_signs_the_next_epoch_and_the_old_key_is_refused() {
     check_rotation(&mut cluster, &new_key, Some(3));
 
     follow_by_range_sync(&cluster);
+}
+
+/// A voting floor set after lost safety data holds for the rounds of the epoch it was set in:
+/// rounds start again in every epoch, and the node signed nothing in the next one, whose safety
+/// data it wrote fresh (review of D80). Validator 0 starts with a floor no round of epoch 0
+/// reaches: the other three carry epoch 0 to its end, and validator 0 votes in epoch 1.
+#[test]
+fn a_voting_floor_holds_for_the_epoch_it_was_set_in_only() {
+    let new_key = test_key("validator-4-rotated");
+    let mut cluster = Cluster::with_configs(&new_key, |i| Config {
+        voting_floor_round: Round(if i == 0 { 1_000_000 } else { 0 }),
+        ..Config::default()
+    });
+    for node in 0..4 {
+        cluster.input(node, Input::Start);
+    }
+    cluster.offer(&rotation(&cluster.net, &new_key));
+    cluster.run_to(4);
+    let end_height = epoch_end(&cluster.nodes[0].store).0.header.height.0;
+    cluster.run_to(end_height + 5);
+    check_rotation(&mut cluster, &new_key, None);
+    let votes = &cluster.nodes[0].votes;
+    assert!(!votes.contains(&0), "voted under its floor in epoch 0");
+    assert!(votes.contains(&1), "no vote in epoch 1: {votes:?}");
+    assert!(cluster.nodes[1].votes.contains(&1));
 }
 
 /// An observer with an empty store follows the cluster by range sync across the epoch's end:
