@@ -278,6 +278,9 @@ async fn validators_are_added_rotated_and_removed_on_chain() {
     wait_signed(&cluster, &node, "validator-2", rotated_at + 5).await;
 
     // Removed: epoch 3 is the four others; validator-4's process follows without voting.
+    // validator-3 is down while epoch 2 ends: started again in epoch 3, with nothing of its end,
+    // it must catch up and sign.
+    cluster.kill_validator(2);
     let removed_at = committed(change(
         &node,
         "remove",
@@ -294,6 +297,9 @@ async fn validators_are_added_rotated_and_removed_on_chain() {
     let target = now.max(removed_at) + 5;
     wait_height(&cluster, &first, target, MINUTE).await;
     wait_height(&cluster, &cluster.client(3), target, MINUTE).await;
+    cluster.start_validator(2);
+    wait_height(&cluster, &cluster.client(2), target, MINUTE).await;
+    wait_signed(&cluster, &node, "validator-3", target).await;
 
     // A new observer with an empty data dir and only the genesis follows all three changes.
     cluster.start_observer(1);
@@ -369,4 +375,37 @@ async fn validators_are_added_rotated_and_removed_on_chain() {
     );
     assert_eq!(code, 1, "{refused}");
     assert_eq!(refused["valid"], false, "{refused}");
+
+    // Every node is honest: none was penalised for what it sent across the epoch boundaries,
+    // the lagging validator-3 included.
+    for node in cluster
+        .validators
+        .iter()
+        .chain(&cluster.observers)
+        .chain(&cluster.spares)
+    {
+        assert_eq!(
+            penalties(&node.api).await,
+            0,
+            "{} penalised a peer: {}",
+            node.config.display(),
+            node.log()
+        );
+    }
+}
+
+/// The penalties `api`'s node charged its peers (`tenge_network_penalties_total`).
+async fn penalties(api: &str) -> u64 {
+    let text = reqwest::get(format!("{api}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix("tenge_network_penalties_total "))
+        .expect("the penalties counter")
+        .trim()
+        .parse()
+        .expect("a count")
 }

@@ -38,6 +38,15 @@ pub(crate) struct Engine {
     /// and the store's writes.
     pub(crate) replica: Replica<RocksStore>,
     pub(crate) validators: ValidatorSet,
+    /// The epoch this node is in: the label of the consensus messages it sends, and the one it
+    /// takes messages under (D82).
+    pub(crate) epoch: u64,
+    /// A validator's consensus message of a later epoch arrived: this node is behind and asks a
+    /// peer for committed blocks (cleared when an epoch starts or a peer has nothing newer).
+    pub(crate) later_epoch_seen: bool,
+    /// The committed height, and when range sync last asked a peer while it stayed there: a
+    /// validator that commits nothing for `STALL_SYNC_SECS` asks, whatever its messages say.
+    pub(crate) stall_sync: (Height, Instant),
     /// The keys whose consensus messages the network task passes on: this epoch's validators
     /// and the last epoch's, whose `EpochEnd` may still be on its way (D80).
     pub(crate) consensus_keys: Arc<RwLock<HashSet<PublicKey>>>,
@@ -177,11 +186,26 @@ impl Engine {
 
     fn on_event(&mut self, event: EngineEvent) {
         match event {
-            EngineEvent::Consensus { from, message } => {
+            EngineEvent::Consensus {
+                from,
+                epoch,
+                message,
+            } => {
                 let Some(from) = self.validators.keys.iter().position(|k| *k == from) else {
                     return;
                 };
                 self.metrics.message_received(&message);
+                if epoch != self.epoch {
+                    // Signed for another epoch's start, so nothing here can check it; sent by
+                    // an honest peer as often as not (one behind or ahead at an epoch's end).
+                    // Set aside unblamed; a later epoch means this node is behind (D82).
+                    self.metrics.message_of_other_epoch(epoch > self.epoch);
+                    if epoch > self.epoch && !self.later_epoch_seen {
+                        self.later_epoch_seen = true;
+                        self.maybe_sync();
+                    }
+                    return;
+                }
                 if self.replica.consensus().is_some() {
                     self.input(Input::Message {
                         from: from as ValidatorIndex,

@@ -97,6 +97,9 @@ pub(crate) const LOOP_WAIT_PAYLOAD_DUE_MS: u64 = 2;
 pub(crate) const SYNC_REQUEST_TIMEOUT_SECS: u64 = 15;
 /// With no commit for this long, the engine logs its consensus state.
 pub(crate) const STALL_REPORT_SECS: u64 = 10;
+/// A validator that committed nothing for this long asks a peer for committed blocks, once per
+/// this long: it may have missed its epoch's end (D82). A stalled network answers "nothing".
+pub(crate) const STALL_SYNC_SECS: u64 = 3;
 /// Commit events buffered for each API subscriber; a slower subscriber misses the oldest.
 pub(crate) const COMMIT_CHANNEL_EVENTS: usize = 1_024;
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use tenge_driver::admission::GOSSIP_BATCH;
 use tenge_ledger::{CheckedTransaction, Ledger};
 use tenge_network::{Channel, NetworkClient, NetworkEvent, PublicKey};
-use tenge_types::consensus::ConsensusMessage;
+use tenge_types::consensus::{ConsensusMessage, EpochMessage};
 use tenge_types::sync::SyncResponse;
 use tenge_types::{HashValue, TimestampMs};
 use tokio::sync::oneshot;
@@ -22,8 +22,10 @@ use crate::{Counters, SubmitError};
 
 pub(crate) enum EngineEvent {
     Network(NetworkEvent),
+    /// A consensus message and the epoch its sender labelled it with (D82).
     Consensus {
         from: PublicKey,
+        epoch: u64,
         message: ConsensusMessage,
     },
     /// Transactions from peers whose signatures verified.
@@ -96,8 +98,12 @@ pub(crate) async fn forward_network(
                 from,
                 channel: Channel::Consensus,
                 bytes,
-            } => match ConsensusMessage::from_bytes(&bytes) {
-                Ok(message) => EngineEvent::Consensus { from, message },
+            } => match EpochMessage::from_bytes(&bytes) {
+                Ok(EpochMessage { epoch, message }) => EngineEvent::Consensus {
+                    from,
+                    epoch,
+                    message,
+                },
                 Err(error) => {
                     best_effort(
                         network
@@ -308,12 +314,21 @@ mod tests {
             .try_send(NetworkEvent::Message {
                 from: peer,
                 channel: Channel::Consensus,
-                bytes: fetch.to_bytes(),
+                bytes: EpochMessage {
+                    epoch: 0,
+                    message: fetch.clone(),
+                }
+                .to_bytes(),
             })
             .expect("forwarder running");
         match engine_events.recv_timeout(Duration::from_secs(20)) {
-            Ok(EngineEvent::Consensus { from, message }) => {
+            Ok(EngineEvent::Consensus {
+                from,
+                epoch,
+                message,
+            }) => {
                 assert_eq!(from, peer);
+                assert_eq!(epoch, 0);
                 assert_eq!(message, fetch);
             }
             Ok(_) => panic!("another event reached the engine before the consensus message"),

@@ -43,6 +43,11 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabels {
+    epoch: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InvalidLabels {
     kind: &'static str,
     reason: &'static str,
@@ -143,6 +148,7 @@ pub struct Metrics {
     tcs: Counter,
     round_timeouts: Counter,
     messages_received: Family<KindLabels, Counter>,
+    messages_other_epoch: Family<DirectionLabels, Counter>,
     messages_sent: Family<KindLabels, Counter>,
     invalid_messages: Family<InvalidLabels, Counter>,
     proposals_refused: Family<ReasonLabels, Counter>,
@@ -228,6 +234,13 @@ impl Metrics {
             "tenge_consensus_messages_received",
             "Consensus messages received from validators, by kind",
             messages_received.clone(),
+        );
+        let messages_other_epoch = Family::default();
+        r.register(
+            "tenge_consensus_messages_other_epoch",
+            "Consensus messages set aside unchecked because their sender labelled them with an \
+             earlier or later epoch than this node's (D82)",
+            messages_other_epoch.clone(),
         );
         let messages_sent = Family::default();
         r.register(
@@ -342,6 +355,7 @@ impl Metrics {
             tcs,
             round_timeouts,
             messages_received,
+            messages_other_epoch,
             messages_sent,
             invalid_messages,
             proposals_refused,
@@ -438,6 +452,14 @@ impl Metrics {
         self.messages_received
             .get_or_create(&KindLabels {
                 kind: message_kind(message),
+            })
+            .inc();
+    }
+
+    pub(crate) fn message_of_other_epoch(&self, later: bool) {
+        self.messages_other_epoch
+            .get_or_create(&DirectionLabels {
+                epoch: if later { "later" } else { "earlier" },
             })
             .inc();
     }

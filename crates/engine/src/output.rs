@@ -7,7 +7,7 @@ use tenge_consensus::{Input, Outgoing};
 use tenge_driver::Output;
 use tenge_ledger::ExecutedBlock;
 use tenge_network::{Channel, PublicKey};
-use tenge_types::consensus::{ConsensusMessage, ValidatorIndex};
+use tenge_types::consensus::{ConsensusMessage, EpochMessage, ValidatorIndex};
 use tenge_types::{BlockId, Round, StateValue, TimestampMs};
 use tracing::{debug, error, info, warn};
 
@@ -49,7 +49,7 @@ impl Engine {
             } => {
                 // Validators only: observers follow by range sync and drop consensus messages,
                 // so sending them is wasted bandwidth (L4).
-                let bytes = message.to_bytes();
+                let bytes = self.labelled(message.clone());
                 let network = self.network.clone();
                 let targets = self.other_validators();
                 self.metrics.messages_sent(&message, targets.len());
@@ -111,6 +111,8 @@ impl Engine {
                 // Messages and certificates of the new epoch are checked against its set from
                 // here on; its validators were listed as peers when the block committed (D80).
                 info!(epoch = epoch.number, validators = epoch.validators.len(), member = ?me, "epoch started");
+                self.epoch = epoch.number;
+                self.later_epoch_seen = false;
                 let set = epoch.set();
                 *self.consensus_keys.write().expect("validator keys lock") = set
                     .keys
@@ -174,13 +176,23 @@ impl Engine {
         }
     }
 
+    /// `message` as it goes out: labelled with the epoch this node is in (D82). An epoch's last
+    /// messages (its `EpochEnd`) leave before `Output::EpochStarted` moves the label on.
+    fn labelled(&self, message: ConsensusMessage) -> Vec<u8> {
+        EpochMessage {
+            epoch: self.epoch,
+            message,
+        }
+        .to_bytes()
+    }
+
     /// Sends a message to another validator (the driver keeps those to this node).
     fn send(&mut self, to: ValidatorIndex, message: ConsensusMessage) {
         let Some(key) = self.validators.key(to).copied() else {
             return;
         };
         self.metrics.messages_sent(&message, 1);
-        let bytes = message.to_bytes();
+        let bytes = self.labelled(message);
         let network = self.network.clone();
         self.runtime.spawn(async move {
             best_effort(network.send(key, Channel::Consensus, bytes).await);

@@ -12,7 +12,7 @@ use tenge_types::sync::{SyncRequest, SyncResponse};
 use tracing::{debug, info, warn};
 
 use crate::actor::Engine;
-use crate::config::SYNC_REQUEST_TIMEOUT_SECS;
+use crate::config::{STALL_SYNC_SECS, SYNC_REQUEST_TIMEOUT_SECS};
 use crate::error::fatal;
 use crate::ingress::EngineEvent;
 use crate::verify::EngineHost;
@@ -54,10 +54,20 @@ impl Engine {
             return;
         }
         let height = self.ledger.read().expect("ledger lock").head().height;
+        let now = Instant::now();
+        if self.stall_sync.0 != height {
+            self.stall_sync = (height, now);
+        }
+        // A validator is behind when its certificates say so, when a validator of a later
+        // epoch wrote to it, or when it committed nothing for a while: one that missed its
+        // epoch's end hears from no certificate it can check (D82).
+        let stalled = now.duration_since(self.stall_sync.1) >= Duration::from_secs(STALL_SYNC_SECS);
         let behind = match self.replica.consensus() {
             None => true,
             Some(consensus) => {
                 consensus.high_qc().data.height.0 > height.0 + self.config.limits.sync_gap_blocks
+                    || self.later_epoch_seen
+                    || stalled
             }
         };
         if !behind {
@@ -78,6 +88,10 @@ impl Engine {
         } else {
             &connected
         };
+        if stalled {
+            // At most one request per `STALL_SYNC_SECS` while the height stays.
+            self.stall_sync.1 = now;
+        }
         self.sync_cursor = self.sync_cursor.wrapping_add(1);
         let peer = pool[self.sync_cursor % pool.len()];
         // Continue after blocks kept from an earlier, unproven response.
@@ -144,6 +158,9 @@ impl Engine {
             .unwrap_or_else(|error| fatal("committing synced blocks", error));
         let (executed, parent_qcs, certificate, started) = match followed {
             Followed::Nothing => {
+                // Nothing newer there: a later epoch's message that said otherwise is
+                // forgotten until the next one.
+                self.later_epoch_seen = false;
                 self.metrics.sync_answered("empty", 0);
                 return;
             }

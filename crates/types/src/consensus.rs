@@ -321,6 +321,31 @@ pub enum ConsensusMessage {
     },
 }
 
+/// A consensus message as validators' processes send it: labelled with the epoch of the
+/// instance that sent it (D82). Its signatures are bound to that epoch's start block, so a node
+/// in another epoch can check none of them. It sets the message aside without blaming the
+/// sender, and one that sees a later epoch knows it is behind. The label is not trusted: a
+/// wrong one only makes the message set aside, or checked and refused like any bad message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochMessage {
+    pub epoch: u64,
+    pub message: ConsensusMessage,
+}
+
+impl EpochMessage {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes a message from a peer with [`ConsensusMessage::from_bytes`]'s checks.
+    pub fn from_bytes(bytes: &[u8]) -> Result<EpochMessage, DecodeError> {
+        let message: EpochMessage =
+            decode("consensus message", bytes, MAX_CONSENSUS_MESSAGE_BYTES)?;
+        message.message.check_blocks()?;
+        Ok(message)
+    }
+}
+
 impl ConsensusMessage {
     pub fn to_bytes(&self) -> Vec<u8> {
         encode(self)
@@ -330,7 +355,12 @@ impl ConsensusMessage {
     pub fn from_bytes(bytes: &[u8]) -> Result<ConsensusMessage, DecodeError> {
         let message: ConsensusMessage =
             decode("consensus message", bytes, MAX_CONSENSUS_MESSAGE_BYTES)?;
-        let blocks: Vec<&Block> = match &message {
+        message.check_blocks()?;
+        Ok(message)
+    }
+
+    fn check_blocks(&self) -> Result<(), DecodeError> {
+        let blocks: Vec<&Block> = match self {
             ConsensusMessage::Proposal(proposal) => vec![&proposal.block],
             ConsensusMessage::FetchResponse { blocks } => blocks.iter().map(|b| &b.block).collect(),
             _ => vec![],
@@ -343,7 +373,7 @@ impl ConsensusMessage {
                     reason,
                 })?;
         }
-        Ok(message)
+        Ok(())
     }
 
     pub fn kind(&self) -> &'static str {
@@ -402,6 +432,20 @@ mod tests {
         let mut trailing = request.to_bytes();
         trailing.push(0);
         assert!(ConsensusMessage::from_bytes(&trailing).is_err());
+
+        let labelled = EpochMessage {
+            epoch: 3,
+            message: request.clone(),
+        };
+        assert_eq!(
+            EpochMessage::from_bytes(&labelled.to_bytes()).unwrap(),
+            labelled
+        );
+        // The label is a prefix, not a message: an unlabelled message is refused.
+        assert!(EpochMessage::from_bytes(&request.to_bytes()).is_err());
+        let mut trailing = labelled.to_bytes();
+        trailing.push(0);
+        assert!(EpochMessage::from_bytes(&trailing).is_err());
     }
 
     #[test]

@@ -57,8 +57,9 @@ use tenge_policy::StateView;
 use tenge_storage::{MemoryStore, Store};
 use tenge_tests::byzantine::Behaviour;
 use tenge_types::consensus::{
-    BlockWithParentQc, ConsensusMessage, Proposal, QuorumCertificate, StoredCertificates,
-    TimeoutCertificate, ValidatorIndex, ValidatorSet, VoteData, proposal_signing_hash,
+    BlockWithParentQc, ConsensusMessage, EpochMessage, Proposal, QuorumCertificate,
+    StoredCertificates, TimeoutCertificate, ValidatorIndex, ValidatorSet, VoteData,
+    proposal_signing_hash,
 };
 use tenge_types::sync::{CommittedBlock, SyncRequest, SyncResponse};
 use tenge_types::transaction::{Issue, Transfer};
@@ -67,6 +68,15 @@ use tenge_types::{
     Signature, SignedTransaction, TimestampMs, Transaction, TransactionSignature, encode,
 };
 use tokio::sync::mpsc;
+
+/// `message` as validators send it: labelled with its epoch, 0 here (D82).
+fn labelled(message: &ConsensusMessage) -> Vec<u8> {
+    EpochMessage {
+        epoch: 0,
+        message: message.clone(),
+    }
+    .to_bytes()
+}
 
 /// A validator this many blocks behind the highest certificate it has seen range-syncs (as
 /// `tenged` does by default).
@@ -357,13 +367,13 @@ impl Harness {
             return;
         }
         if let Some(key) = self.validators.key(to).copied() {
-            self.send(key, Channel::Consensus, message.to_bytes());
+            self.send(key, Channel::Consensus, labelled(&message));
         }
     }
 
     fn broadcast_consensus(&self, message: &ConsensusMessage) {
         let network = self.network.clone();
-        let bytes = message.to_bytes();
+        let bytes = labelled(message);
         tokio::spawn(async move {
             let _ = network.broadcast(Channel::Consensus, bytes).await;
         });
@@ -1092,7 +1102,7 @@ impl Harness {
         }
         for target in &targets {
             for (_, message) in &forged {
-                self.send(*target, Channel::Consensus, message.to_bytes());
+                self.send(*target, Channel::Consensus, labelled(message));
                 self.stats.add("forged_messages_sent", 1);
             }
         }
@@ -1168,7 +1178,7 @@ impl Harness {
             let order = std::iter::once(first).chain((0..variants.len()).filter(|i| *i != first));
             for i in order {
                 let message = ConsensusMessage::Proposal(Box::new(variants[i].clone()));
-                self.send(*target, Channel::Consensus, message.to_bytes());
+                self.send(*target, Channel::Consensus, labelled(&message));
             }
         }
         if variants.len() > 1 {
@@ -1221,7 +1231,7 @@ impl Harness {
         for target in self.honest_validators() {
             for proposal in &spam {
                 let message = ConsensusMessage::Proposal(Box::new(proposal.clone()));
-                self.send(target, Channel::Consensus, message.to_bytes());
+                self.send(target, Channel::Consensus, labelled(&message));
                 self.stats.add("spam_proposals_sent", 1);
             }
         }
@@ -1239,7 +1249,7 @@ impl Harness {
                 let Some(index) = self.validator_index(&from) else {
                     return;
                 };
-                let Ok(message) = ConsensusMessage::from_bytes(&bytes) else {
+                let Ok(EpochMessage { message, .. }) = EpochMessage::from_bytes(&bytes) else {
                     self.stats.add("undecodable_received", 1);
                     return;
                 };
