@@ -105,6 +105,7 @@ fn main() {
         state_root: state.root(),
         epoch: 0,
         next_validators: None,
+        above_epoch_end: false,
     };
     let data = VoteData {
         block_id: Domain::Block.hash(b"child"),

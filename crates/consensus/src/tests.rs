@@ -42,6 +42,7 @@ fn genesis_block(tag: u8) -> Block {
             state_root: HashValue::ZERO,
             epoch: 0,
             next_validators: None,
+            above_epoch_end: false,
         },
         transactions: vec![],
     }
@@ -108,6 +109,7 @@ fn block_on(parent_qc: &QuorumCertificate, round: u64, salt: u64) -> Block {
             state_root: HashValue([salt as u8; 32]),
             epoch: 0,
             next_validators: None,
+            above_epoch_end: false,
         },
         transactions: vec![],
     }

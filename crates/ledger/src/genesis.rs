@@ -101,6 +101,7 @@ pub fn genesis_state(genesis: &Genesis) -> Result<(CommittedState, BlockHeader),
         state_root: state.root(),
         epoch: 0,
         next_validators: None,
+        above_epoch_end: false,
     };
     Ok((state, header))
 }

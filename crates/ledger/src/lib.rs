@@ -104,6 +104,9 @@ pub enum BlockError {
          transactions; it must be empty"
     )]
     EpochSuffixNotEmpty { epoch: u64, transactions: usize },
+    /// A block is marked as above its epoch's end exactly when it is (D83).
+    #[error("block's above-epoch-end mark is {found}; the chain says {expected}")]
+    EpochSuffixMark { expected: bool, found: bool },
     #[error(
         "block's next validator set does not match its execution ({claimed} claimed, {computed} computed)"
     )]
@@ -228,6 +231,12 @@ impl Ledger {
                 parent: parent.epoch,
                 state: state_epoch,
                 found: header.epoch,
+            });
+        }
+        if header.above_epoch_end != in_suffix {
+            return Err(BlockError::EpochSuffixMark {
+                expected: in_suffix,
+                found: header.above_epoch_end,
             });
         }
         if in_suffix && !block.transactions.is_empty() {
@@ -391,6 +400,7 @@ impl Ledger {
             state_root: execution.state_root(),
             epoch,
             next_validators: self.next_validators(ancestors, &execution, state_epoch),
+            above_epoch_end: epoch < state_epoch,
         };
         ExecutedBlock {
             block: Block {

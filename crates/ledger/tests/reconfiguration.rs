@@ -301,6 +301,17 @@ fn blocks_name_their_epoch_and_an_epochs_end_is_followed_by_an_empty_suffix() {
     h.ledger
         .execute_block(&[&end], &suffix.block, &[])
         .expect("an empty suffix block executes");
+    // It is marked as above the end, and must be: unmarked, it is refused (D83).
+    assert!(suffix.block.header.above_epoch_end);
+    let mut unmarked = suffix.block.clone();
+    unmarked.header.above_epoch_end = false;
+    assert!(matches!(
+        h.ledger.execute_block(&[&end], &unmarked, &[]),
+        Err(BlockError::EpochSuffixMark {
+            expected: true,
+            found: false
+        })
+    ));
     // One that carries a transaction is refused before it runs.
     let mut loaded = suffix.block.clone();
     loaded.transactions = vec![transfer.clone()];
@@ -318,7 +329,17 @@ fn blocks_name_their_epoch_and_an_epochs_end_is_followed_by_an_empty_suffix() {
         .ledger
         .build_block(&[&end], Round(1), time(2), vec![transfer], &[true]);
     assert_eq!(first.block.header.epoch, 1);
+    assert!(!first.block.header.above_epoch_end);
     assert_eq!(first.block.transactions.len(), 1);
+    let mut marked = first.block.clone();
+    marked.header.above_epoch_end = true;
+    assert!(matches!(
+        h.ledger.execute_block(&[&end], &marked, &[true]),
+        Err(BlockError::EpochSuffixMark {
+            expected: false,
+            found: true
+        })
+    ));
     h.ledger
         .execute_block(&[&end], &first.block, &[true])
         .expect("epoch 1's first block executes");

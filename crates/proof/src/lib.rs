@@ -37,8 +37,9 @@ use tenge_types::{
 };
 
 /// The bundle format this code writes and reads; it refuses numbers it does not know. Version 2
-/// has headers with epochs and the chain of epoch ends (D80).
-pub const FORMAT_VERSION: u16 = 2;
+/// has headers with epochs and the chain of epoch ends (D80); version 3 headers mark the blocks
+/// above an epoch's end (D83).
+pub const FORMAT_VERSION: u16 = 3;
 /// Largest bundle accepted: a policy history at its cap (1,000 changes) fits with room to spare.
 pub const MAX_BUNDLE_BYTES: usize = 4 * 1024 * 1024;
 /// Largest header chain accepted from a node: [`MAX_HEADER_CHAIN`] headers of a few hundred
@@ -454,14 +455,9 @@ pub fn verify(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified, Verif
         });
     }
     let signers = verify_certificate(&bundle.commit.commit_qc, &epoch.validators, &epoch.start)?;
-    let (header, _) = verify_commit(&bundle.commit, &genesis.chain_id)?;
+    let (header, committed) = verify_commit(&bundle.commit, &genesis.chain_id)?;
     epoch.check_labels(&bundle.commit)?;
     let facts = verify_claim(&bundle.claim, header)?;
-    let committed = bundle
-        .commit
-        .headers
-        .last()
-        .expect("verify_commit refuses an empty chain");
     Ok(Verified {
         valid: true,
         chain_id: genesis.chain_id.to_string(),
@@ -572,6 +568,11 @@ fn verify_commit<'a>(
         None => (&commit.headers[..], &[][..]),
     };
     let top = committed.last().expect("at least the first header");
+    // Blocks above an epoch's end are never committed (D83): none may be proven or passed as
+    // committed, whatever a certificate says of it.
+    if committed.iter().any(|header| header.above_epoch_end) {
+        return Err(VerifyError::HeaderNotCommitted);
+    }
     let data = &commit.commit_qc.data;
     if !commits_through(&commit.commit_qc, top, suffix) || !data.height.follows(last.height) {
         return Err(VerifyError::HeaderNotCommitted);

@@ -56,6 +56,7 @@ fn header(
         state_root: root,
         epoch: 0,
         next_validators: None,
+        above_epoch_end: false,
     }
 }
 
@@ -603,8 +604,8 @@ fn epoch_chain(genesis: &Genesis, next: &[Keypair]) -> EpochChain {
             .collect(),
     );
     // Round 3 failed: the suffix block is of round 4, and the block after it of round 5.
-    let suffix = header(chain, 3, 4, end.id(), HashValue([2; 32]));
-    let above_suffix = header(chain, 4, 5, suffix.id(), HashValue([2; 32]));
+    let suffix = suffix_header(chain, 3, 4, end.id(), HashValue([2; 32]));
+    let above_suffix = suffix_header(chain, 4, 5, suffix.id(), HashValue([2; 32]));
     let epoch0 = CommitProof {
         headers: vec![first, end.clone(), suffix.clone()],
         commit_qc: commit_qc(&suffix, &above_suffix, &quorum(&old), &genesis_header.id()),
@@ -754,4 +755,82 @@ fn a_bundle_after_an_epoch_change_verifies_from_the_genesis_and_not_with_the_cha
         verify(&not_an_end, &genesis).unwrap_err().check(),
         "epoch_change"
     );
+}
+
+/// A header of an empty block above an epoch's end, of the ending epoch (its suffix, D80).
+fn suffix_header(
+    chain: &ChainId,
+    height: u64,
+    round: u64,
+    parent: HashValue,
+    root: HashValue,
+) -> BlockHeader {
+    BlockHeader {
+        above_epoch_end: true,
+        ..header(chain, height, round, parent, root)
+    }
+}
+
+/// The blocks above an epoch's end are certified, and when two of them have consecutive rounds
+/// the 2-chain rule commits the lower one. Yet they are never committed: the next epoch goes on
+/// from the end (D80). A bundle that presents one as proven is refused; one that proves the end
+/// through them names the end's height as committed (review of D80, D83).
+#[test]
+fn a_block_above_an_epoch_end_is_never_proven_committed() {
+    let (template, _, _) = account_bundle();
+    let old = keys(1);
+    let genesis = make_genesis("tenge-proof-test", &old);
+    let chain = &genesis.chain_id;
+    let root = template.commit.headers[0].state_root;
+    let genesis_header = header(chain, 0, 0, genesis.hash(), HashValue([5; 32]));
+    let mut end = header(chain, 1, 1, genesis_header.id(), root);
+    end.next_validators = Some(genesis.validators.clone());
+    // Round 2 failed: the suffix blocks are of rounds 3 and 4, and the certificate of round 4
+    // commits the end through the first.
+    let s1 = suffix_header(chain, 2, 3, end.id(), root);
+    let s2 = suffix_header(chain, 3, 4, s1.id(), root);
+    let qc = commit_qc(&s1, &s2, &quorum(&old), &genesis_header.id());
+    let identity = ChainIdentity::new(&genesis, genesis_header.clone());
+    let honest = ProofBundle::new(
+        identity.clone(),
+        CommitProof {
+            headers: vec![end.clone(), s1.clone()],
+            commit_qc: qc.clone(),
+        },
+        template.claim.clone(),
+    );
+    let verified = verify(&honest, &genesis).expect("the end is proven through its suffix");
+    assert_eq!((verified.height, verified.committed_height), (1, 1));
+
+    let forged = ProofBundle::new(
+        identity,
+        CommitProof {
+            headers: vec![s1.clone()],
+            commit_qc: qc.clone(),
+        },
+        template.claim.clone(),
+    );
+    assert_eq!(
+        verify(&forged, &genesis).unwrap_err().check(),
+        "header_not_committed"
+    );
+    // Nor can a light client take one as a checkpoint.
+    let mut client = LightClient::start(
+        &genesis,
+        &CommitProof {
+            headers: vec![genesis_header.clone()],
+            commit_qc: commit_qc(&genesis_header, &end, &quorum(&old), &genesis_header.id()),
+        },
+    )
+    .unwrap();
+    let jumped = client.jump(
+        s1.height,
+        &s1.id(),
+        &CommitProof {
+            headers: vec![s1.clone()],
+            commit_qc: qc,
+        },
+    );
+    assert_eq!(jumped.unwrap_err().check(), "header_not_committed");
+    assert_eq!(client.head(), &genesis_header);
 }

@@ -22,6 +22,7 @@ fn block(height: u64, parent: HashValue) -> Block {
             state_root: Domain::StateRoot.hash(&height.to_le_bytes()),
             epoch: 0,
             next_validators: None,
+            above_epoch_end: false,
         },
         transactions: vec![],
     }

@@ -41,6 +41,11 @@ pub struct BlockHeader {
     /// order, as the block's execution left it. Any node (a light client too) learns the next
     /// set from the header, certified by the current one.
     pub next_validators: Option<Vec<GenesisValidator>>,
+    /// Set on the empty blocks of an epoch above the block that ended it (its suffix, D80).
+    /// They only carry that block's commit and are never committed themselves, though the
+    /// 2-chain rule may certify one as committed: marked, no proof can present one as a
+    /// committed block (D83).
+    pub above_epoch_end: bool,
 }
 
 impl BlockHeader {
@@ -155,6 +160,7 @@ mod tests {
             state_root: HashValue::ZERO,
             epoch: 0,
             next_validators: None,
+            above_epoch_end: false,
         };
         header.transactions_root = transactions_root(&[]);
         Block {

@@ -262,12 +262,16 @@ pub const MAX_COMMIT_SUFFIX: usize = 64;
 
 /// Whether `certificate` commits `block`: directly under the 2-chain rule, or, for a block that
 /// ends its epoch, through `suffix`, the headers of the empty blocks of the same epoch from its
-/// child up to the block the certificate commits (D80). Signatures are not checked here.
+/// child up to the block the certificate commits (D80). A block above an epoch's end is never
+/// committed (D83). Signatures are not checked here.
 pub fn commits_through(
     certificate: &QuorumCertificate,
     block: &BlockHeader,
     suffix: &[BlockHeader],
 ) -> bool {
+    if block.above_epoch_end {
+        return false;
+    }
     if !suffix.is_empty() && (!block.ends_epoch() || suffix.len() > MAX_COMMIT_SUFFIX) {
         return false;
     }
@@ -277,6 +281,7 @@ pub fn commits_through(
             && header.height == top.height.next()
             && header.epoch == block.epoch
             && header.transaction_count == 0
+            && header.above_epoch_end
             && !header.ends_epoch();
         if !extends {
             return false;
