@@ -49,7 +49,7 @@ impl Engine {
             } => {
                 // Validators only: observers follow by range sync and drop consensus messages,
                 // so sending them is wasted bandwidth (L4).
-                let bytes = self.labelled(message.clone());
+                let bytes = self.labelled(&message);
                 let network = self.network.clone();
                 let targets = self.other_validators();
                 self.metrics.messages_sent(&message, targets.len());
@@ -178,12 +178,8 @@ impl Engine {
 
     /// `message` as it goes out: labelled with the epoch this node is in (D82). An epoch's last
     /// messages (its `EpochEnd`) leave before `Output::EpochStarted` moves the label on.
-    fn labelled(&self, message: ConsensusMessage) -> Vec<u8> {
-        EpochMessage {
-            epoch: self.epoch,
-            message,
-        }
-        .to_bytes()
+    fn labelled(&self, message: &ConsensusMessage) -> Vec<u8> {
+        EpochMessage::encode(self.epoch, message)
     }
 
     /// Sends a message to another validator (the driver keeps those to this node).
@@ -192,7 +188,7 @@ impl Engine {
             return;
         };
         self.metrics.messages_sent(&message, 1);
-        let bytes = self.labelled(message);
+        let bytes = self.labelled(&message);
         let network = self.network.clone();
         self.runtime.spawn(async move {
             best_effort(network.send(key, Channel::Consensus, bytes).await);
