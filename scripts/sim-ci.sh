@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The simulator in CI: every regression seed, 8,000 seeds at n=4 and 2,000 at n=7 (10,000 in all)
 # with all faults, f Byzantine validators (each with one of all the behaviours) and one observer
-# following by range sync, and the negative control (twins beyond f must be caught forking).
+# following by range sync, 3,000 seeds that change the validator set, and the negative control
+# (twins beyond f must be caught forking).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sim=(cargo run --release --locked --quiet -p tenge-sim --)
@@ -22,6 +23,11 @@ run() {
 }
 run --seeds 1000..9000 --validators 4 --faults all --byzantine-behaviours all --observers 1
 run --seeds 1000..3000 --validators 7 --faults all --byzantine-behaviours all --observers 1
+# Reconfiguration (D84): validators added, removed and rotated across the faults, the
+# behaviours and a twin pair on the boundary, and a late observer joining after the changes.
+run --seeds 1000..3000 --validators 4 --faults all --observers 1 --reconfigure
+run --seeds 1000..1500 --validators 4 --faults all --twins 1 --reconfigure
+run --seeds 1000..1500 --validators 7 --faults all --observers 1 --reconfigure
 
 echo "negative control: --validators 4 --twins 2 must find a safety violation"
 if output=$("${sim[@]}" --seeds 0..200 --validators 4 --twins 2); then

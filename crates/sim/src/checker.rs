@@ -3,12 +3,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tenge_consensus::Verifier;
+use tenge_driver::Epoch;
 use tenge_ledger::{ExecutedBlock, Ledger, verify_signatures};
-use tenge_types::consensus::{
-    BlockWithParentQc, ConsensusMessage, QuorumCertificate, ValidatorIndex,
-};
+use tenge_types::consensus::{BlockWithParentQc, ConsensusMessage, QuorumCertificate};
 use tenge_types::state::Role;
-use tenge_types::{AccountId, Block, BlockId, Domain, HashValue, Height, Payload, encode};
+use tenge_types::{
+    AccountId, Block, BlockId, Domain, HashValue, Height, Payload, PublicKey, encode,
+};
 
 /// Collects violations; one run's verdict.
 pub struct Checker {
@@ -20,8 +21,11 @@ pub struct Checker {
     auditor: Ledger,
     /// The block committed at each height, and the node that first committed it.
     committed: BTreeMap<u64, (BlockId, usize)>,
-    /// What each honest validator signed, per (validator, kind, round).
-    signed: HashMap<(ValidatorIndex, &'static str, u64), HashValue>,
+    /// The verifier of each epoch's certificates, by epoch number: epoch 0's from the genesis,
+    /// each later one's from the block that ended the epoch before, as the auditor commits it.
+    verifiers: Vec<Verifier>,
+    /// What each honest validator signed, per (key, epoch, kind, round).
+    signed: HashMap<(PublicKey, u64, &'static str, u64), HashValue>,
     /// Issuance applied per policy epoch, and per (epoch, receiving bank), in tiyn, counted
     /// from committed receipts by the checker itself.
     issued: HashMap<u64, u128>,
@@ -32,9 +36,15 @@ pub struct Checker {
 
 impl Checker {
     pub fn new(genesis: &tenge_types::Genesis) -> Checker {
+        let auditor = Ledger::from_genesis(genesis).expect("the run's genesis is valid");
+        let genesis_block = Block {
+            header: auditor.head().clone(),
+            transactions: vec![],
+        };
         Checker {
             violations: Vec::new(),
-            auditor: Ledger::from_genesis(genesis).expect("the run's genesis is valid"),
+            verifiers: vec![Epoch::genesis(genesis, &genesis_block).verifier()],
+            auditor,
             committed: BTreeMap::new(),
             signed: HashMap::new(),
             issued: HashMap::new(),
@@ -62,6 +72,9 @@ impl Checker {
             }
         };
         self.check_policy(block, &execution.receipts);
+        if let Some(next) = Epoch::started_by(block) {
+            self.verifiers.push(next.verifier());
+        }
         self.auditor.commit(&ExecutedBlock {
             block: block.clone(),
             execution,
@@ -140,7 +153,6 @@ impl Checker {
         blocks: &[BlockWithParentQc],
         certificate: &QuorumCertificate,
         suffix: &[tenge_types::BlockHeader],
-        verifier: &mut Verifier,
     ) {
         let mut parent = previous_head;
         for item in blocks {
@@ -167,12 +179,21 @@ impl Checker {
             }
             parent = id;
         }
-        if let Err(error) = verifier.verify_qc(certificate) {
-            self.violation(format!(
-                "validity: node {node} committed with an invalid certificate: {error}"
-            ));
-        }
         let last = blocks.last().expect("commits are not empty");
+        // Certified by the validators of the epoch the last block belongs to.
+        let epoch = last.block.header.epoch;
+        match self.verifiers.get_mut(epoch as usize) {
+            Some(verifier) => {
+                if let Err(error) = verifier.verify_qc(certificate) {
+                    self.violation(format!(
+                        "validity: node {node} committed with an invalid certificate: {error}"
+                    ));
+                }
+            }
+            None => self.violation(format!(
+                "validity: node {node} committed a block of epoch {epoch}, which no committed block started"
+            )),
+        }
         if !tenge_types::consensus::commits_through(certificate, &last.block.header, suffix) {
             self.violation(format!(
                 "validity: node {node}'s commit certificate does not commit its last block"
@@ -182,30 +203,33 @@ impl Checker {
 
     /// An honest leader proposes only what its admission let into its mempool: every
     /// transaction well formed and every signature valid, whatever its peers gossiped (H2).
-    fn check_honest_block(&mut self, author: ValidatorIndex, block: &Block) {
+    fn check_honest_block(&mut self, author: &PublicKey, block: &Block) {
         let valid = verify_signatures(&block.transactions, 1);
         for (tx, valid) in block.transactions.iter().zip(valid) {
             if let Err(reason) = tx.check_structure() {
                 self.violation(format!(
-                    "admission: honest validator {author} proposed a malformed transaction in round {}: {reason}",
+                    "admission: honest validator {} proposed a malformed transaction in round {}: {reason}",
+                    author.short(),
                     block.header.round
                 ));
             } else if !valid {
                 self.violation(format!(
-                    "admission: honest validator {author} proposed a transaction whose signatures do not verify in round {}",
+                    "admission: honest validator {} proposed a transaction whose signatures do not verify in round {}",
+                    author.short(),
                     block.header.round
                 ));
             }
         }
     }
 
-    /// No honest validator signs two different proposals, votes or timeouts in one round.
-    pub fn on_signed(&mut self, author: ValidatorIndex, message: &ConsensusMessage) {
+    /// No honest validator signs two different proposals, votes or timeouts in one round of
+    /// an epoch, with `author`, the key it signs with in `epoch`.
+    pub fn on_signed(&mut self, author: &PublicKey, epoch: u64, message: &ConsensusMessage) {
         if let ConsensusMessage::Proposal(proposal) = message {
             self.check_honest_block(author, &proposal.block);
         }
-        // Any digest of the signed content will do: every node of a run shares one genesis, to
-        // which the signing hashes are bound.
+        // Any digest of the signed content will do: the signing hashes are bound to the epoch's
+        // start block, and one epoch number names one start block in an agreeing run.
         let (kind, round, digest) = match message {
             ConsensusMessage::Proposal(p) => ("proposal", p.round().0, p.block.id()),
             ConsensusMessage::Vote(v) => {
@@ -218,15 +242,21 @@ impl Checker {
             ),
             _ => return,
         };
-        match self.signed.get(&(author, kind, round)) {
+        match self.signed.get(&(*author, epoch, kind, round)) {
             Some(previous) if *previous != digest => self.violation(format!(
-                "double signing: honest validator {author} signed two different {kind}s in round {round}"
+                "double signing: honest validator {} signed two different {kind}s in round {round} of epoch {epoch}",
+                author.short()
             )),
             Some(_) => {}
             None => {
-                self.signed.insert((author, kind, round), digest);
+                self.signed.insert((*author, epoch, kind, round), digest);
             }
         }
+    }
+
+    /// The latest epoch a committed block started.
+    pub fn epoch(&self) -> u64 {
+        self.verifiers.len() as u64 - 1
     }
 
     pub fn highest_committed(&self) -> Height {

@@ -4,18 +4,19 @@
 use std::cmp::Reverse;
 use std::collections::HashMap;
 
-use tenge_consensus::{Input, Verifier};
+use tenge_consensus::Input;
 use tenge_ledger::testkit::{TestNetwork, test_key};
-use tenge_types::consensus::{ConsensusMessage, QuorumCertificate, ValidatorIndex, ValidatorSet};
+use tenge_types::consensus::{ConsensusMessage, ValidatorIndex, ValidatorSet};
 use tenge_types::sync::SyncRequest;
-use tenge_types::{Block, Domain, Height, SignedTransaction, encode};
+use tenge_types::{Domain, Height, PublicKey, SignedTransaction, encode};
 
 use crate::checker::Checker;
 use crate::config::{Behavior, SimConfig};
 use crate::faults::{self, NetworkFaults, Partition};
 use crate::liveness::Liveness;
-use crate::node::{Action, Node, Target};
+use crate::node::{Action, Node, Recipient};
 use crate::observer::{Observer, ObserverAction};
+use crate::reconfiguration::{self, Plan};
 use crate::report::SeedReport;
 use crate::rng::Rng;
 use crate::schedule::{Event, Queue, Wire};
@@ -23,6 +24,12 @@ use crate::workload::{CLIENT_TICK_MS, Client, sim_policy};
 
 /// How often an observer asks for new blocks (the engine's `observer_poll_ms`).
 const OBSERVER_POLL_MS: u64 = 200;
+/// How often a validator node sees whether it is behind (the engine's `VALIDATOR_PERIOD_MS`).
+const NODE_SYNC_TICK_MS: u64 = 250;
+/// The late observer starts once this many epochs have ended, or this long after the heal if
+/// the changes the rules let through end fewer.
+const LATE_OBSERVER_AFTER_EPOCHS: u64 = 3;
+const LATE_OBSERVER_LATEST_MS: u64 = 10_000;
 /// An unanswered sync request is given up after this.
 const SYNC_PATIENCE_MS: u64 = 2_000;
 /// A `sync-flood` validator sends a request to every other validator this often: 100 a second
@@ -36,9 +43,11 @@ struct Cluster {
     queue: Queue,
     nodes: Vec<Node>,
     observers: Vec<Observer>,
+    /// The late observer's index among `observers`, and the epoch and height the chain was at
+    /// when it started.
+    late_observer: Option<usize>,
+    late_observer_started: Option<(u64, u64)>,
     genesis: tenge_types::Genesis,
-    validators: ValidatorSet,
-    verifier: Verifier,
     checker: Checker,
     partitions: Vec<Partition>,
     faults: NetworkFaults,
@@ -52,8 +61,12 @@ struct Cluster {
     refused_messages: u64,
     /// Gossip batches for which a receiver would penalise the sender.
     gossip_penalties: u64,
-    /// Observers' keys (validators' are in the genesis): who may ask a validator for ranges.
-    observer_keys: Vec<tenge_types::PublicKey>,
+    /// Observers' keys: with every key of every validator identity, who may ask a node for
+    /// ranges.
+    observer_keys: Vec<PublicKey>,
+    requesters: Vec<PublicKey>,
+    /// The latest epoch any node started.
+    epochs: u64,
     /// `sync-flood` requests answered and refused by the receiving node's limits.
     flood_requests: (u64, u64),
     events: u64,
@@ -76,21 +89,15 @@ impl Cluster {
         let n = config.validators;
         let net = TestNetwork::with_policy(2, n, sim_policy());
         let genesis = net.genesis.clone();
-        let validators =
+        let identities = reconfiguration::identities(n, config.spares);
+        let genesis_set =
             ValidatorSet::new(genesis.validators.iter().map(|v| v.consensus_key).collect());
-        let genesis_ledger = tenge_ledger::Ledger::from_genesis(&genesis).expect("genesis");
-        let genesis_block = Block {
-            header: genesis_ledger.head().clone(),
-            transactions: vec![],
-        };
-        let verifier = Verifier::new(
-            validators.clone(),
-            QuorumCertificate::genesis(&genesis_block),
-        );
 
-        let behaviors = config.draw_behaviours(&mut rng);
+        let mut behaviors = config.draw_behaviours(&mut rng);
+        // Spares are honest: the Byzantine stay at most f of any set the changes make.
+        behaviors.extend(std::iter::repeat_n(Behavior::Honest, config.spares));
         let mut nodes = Vec::new();
-        for (v, behavior) in behaviors.iter().enumerate() {
+        for (identity, behavior) in behaviors.iter().enumerate() {
             let copies = if *behavior == Behavior::Twin { 2 } else { 1 };
             for _ in 0..copies {
                 let skew = if config.faults.skew {
@@ -98,11 +105,16 @@ impl Cluster {
                 } else {
                     0
                 };
-                let key = test_key(&format!("validator-{}", v + 1));
+                let keys = identities[identity]
+                    .keys
+                    .iter()
+                    .map(|key| tenge_crypto::Keypair::from_secret(key.secret_bytes()))
+                    .collect();
                 nodes.push(Node::new(
-                    v as ValidatorIndex,
+                    identity,
                     *behavior,
-                    key,
+                    keys,
+                    genesis_set.clone(),
                     skew,
                     rng.fork(),
                 ));
@@ -111,28 +123,43 @@ impl Cluster {
         let faults = NetworkFaults::draw(&mut rng, &config.faults);
         let heal_at = config.fault_phase_ms;
         let node_count = nodes.len();
+        let plan = if config.reconfigures() {
+            let byzantine = behaviors.iter().map(|b| b.is_byzantine()).collect();
+            Plan::draw(&mut rng, config.spares, config.changes, byzantine)
+        } else {
+            Plan::none()
+        };
+        let observer_count = config.observers + usize::from(config.late_observer);
+        let observer_keys: Vec<PublicKey> = (0..observer_count)
+            .map(|o| test_key(&format!("sim-observer-{}", o + 1)).public_key())
+            .collect();
+        let requesters = identities
+            .iter()
+            .flat_map(|identity| identity.keys.iter().map(|key| key.public_key()))
+            .chain(observer_keys.iter().copied())
+            .collect();
         let mut cluster = Cluster {
             rng,
             now: 0,
             queue: Queue::default(),
             nodes,
-            observers: (0..config.observers).map(|_| Observer::new()).collect(),
+            observers: (0..observer_count).map(|_| Observer::new()).collect(),
+            late_observer: config.late_observer.then_some(config.observers),
+            late_observer_started: None,
             checker: Checker::new(&genesis),
             genesis,
-            validators,
-            verifier,
             partitions: Vec::new(),
             faults,
             heal_at,
-            liveness: Liveness::new(&config, node_count),
-            client: Client::new(net),
+            liveness: Liveness::new(&config, node_count, observer_count),
+            client: Client::new(net, plan, identities),
             evidence: 0,
             sync_refusals: 0,
             refused_messages: 0,
             gossip_penalties: 0,
-            observer_keys: (0..config.observers)
-                .map(|o| test_key(&format!("sim-observer-{}", o + 1)).public_key())
-                .collect(),
+            observer_keys,
+            requesters,
+            epochs: 0,
             flood_requests: (0, 0),
             events: 0,
             proposed_at: HashMap::new(),
@@ -155,13 +182,18 @@ impl Cluster {
     /// Plans the fault phase's partitions and crashes ([`faults::plan`]) and queues the crashes
     /// and restarts: the observers' first, then the nodes'.
     fn plan_faults(&mut self) {
-        let node_validators: Vec<ValidatorIndex> =
-            self.nodes.iter().map(|node| node.validator).collect();
+        let node_validators: Vec<ValidatorIndex> = self
+            .nodes
+            .iter()
+            .map(|node| node.identity as ValidatorIndex)
+            .collect();
+        // The late observer has no outage and no partition group: it joins late, with faults of
+        // its own only on its links.
         let plan = faults::plan(
             &mut self.rng,
             &self.config,
             &node_validators,
-            self.observers.len(),
+            self.config.observers,
         );
         self.partitions = plan.partitions;
         for (observer, at, up) in plan.observer_outages {
@@ -179,8 +211,13 @@ impl Cluster {
             self.start_node(node);
         }
         for observer in 0..self.observers.len() {
-            self.start_observer(observer);
+            if Some(observer) != self.late_observer {
+                self.start_observer(observer);
+            }
             self.schedule(OBSERVER_POLL_MS, Event::ObserverTick { observer });
+        }
+        for node in 0..self.nodes.len() {
+            self.schedule(NODE_SYNC_TICK_MS, Event::NodeSyncTick { node });
         }
         self.schedule(CLIENT_TICK_MS, Event::Client);
         for node in 0..self.nodes.len() {
@@ -209,11 +246,11 @@ impl Cluster {
             match next.event {
                 Event::Deliver {
                     to,
-                    from,
+                    from_key,
                     wire: Wire::Consensus,
                     bytes,
                     ..
-                } => self.deliver(to, from, bytes),
+                } => self.deliver(to, &from_key, &bytes),
                 Event::Deliver {
                     to,
                     from_node,
@@ -238,6 +275,7 @@ impl Cluster {
                 }
                 Event::Client => {
                     self.client_tick();
+                    self.maybe_start_late_observer();
                     self.schedule(CLIENT_TICK_MS, Event::Client);
                 }
                 Event::ObserverTick { observer } => {
@@ -301,7 +339,7 @@ impl Cluster {
                     from_node,
                     bytes,
                 } => {
-                    let from = self.validators.keys[usize::from(self.nodes[from_node].validator)];
+                    let from = self.nodes[from_node].network_key();
                     // What it is answered is thrown away: the flood is the attack.
                     match self.nodes[to].serve_sync(self.now, &from, &bytes) {
                         Ok(_) => self.flood_requests.0 += 1,
@@ -311,6 +349,28 @@ impl Cluster {
                 Event::ObserverRestart { observer } => {
                     if !self.observers[observer].is_up() {
                         self.start_observer(observer);
+                    }
+                }
+                Event::NodeSyncTick { node } => {
+                    self.node_sync_tick(node);
+                    self.schedule(NODE_SYNC_TICK_MS, Event::NodeSyncTick { node });
+                }
+                Event::NodeSyncRequest {
+                    to,
+                    from_node,
+                    incarnation,
+                    bytes,
+                } => self.serve_node_sync(to, from_node, incarnation, &bytes),
+                Event::NodeSyncResponse {
+                    node,
+                    incarnation,
+                    bytes,
+                } => {
+                    if self.nodes[node].incarnation == incarnation {
+                        let actions = self.nodes[node].on_sync_response(self.now, &bytes);
+                        for action in actions {
+                            self.act(node, action);
+                        }
                     }
                 }
             }
@@ -328,18 +388,10 @@ impl Cluster {
     }
 
     fn start_node(&mut self, node: usize) {
-        let (genesis, validators, consensus) = (
-            self.genesis.clone(),
-            self.validators.clone(),
-            self.config.consensus.clone(),
-        );
-        let requesters: Vec<tenge_types::PublicKey> = validators
-            .keys
-            .iter()
-            .chain(&self.observer_keys)
-            .copied()
-            .collect();
-        if let Err(violation) = self.nodes[node].start(&genesis, &consensus, &requesters) {
+        let (genesis, consensus) = (self.genesis.clone(), self.config.consensus.clone());
+        let requesters = self.requesters.clone();
+        if let Err(violation) = self.nodes[node].start(self.now, &genesis, &consensus, &requesters)
+        {
             if self.honest(node) {
                 self.checker.violation(format!("node {node}: {violation}"));
             }
@@ -388,6 +440,106 @@ impl Cluster {
         }
     }
 
+    /// Starts the late observer, with an empty store and only the genesis, once
+    /// [`LATE_OBSERVER_AFTER_EPOCHS`] epochs have ended (at the latest [`LATE_OBSERVER_LATEST_MS`]
+    /// after the heal). From then it
+    /// must catch up with everything committed so far, across every epoch change, and commit
+    /// `liveness_blocks` more (D84).
+    fn maybe_start_late_observer(&mut self) {
+        let Some(observer) = self.late_observer else {
+            return;
+        };
+        if self.late_observer_started.is_some()
+            || (self.checker.epoch() < LATE_OBSERVER_AFTER_EPOCHS
+                && self.now < self.heal_at + LATE_OBSERVER_LATEST_MS)
+        {
+            return;
+        }
+        let height = self.checker.highest_committed().0;
+        self.late_observer_started = Some((self.checker.epoch(), height));
+        self.start_observer(observer);
+        self.liveness.observer_starts_at(observer, height);
+    }
+
+    /// A validator node's periodic check: if it is behind ([`Node::sync_request`]), it asks
+    /// another validator of its epoch for the blocks after its head.
+    fn node_sync_tick(&mut self, node: usize) {
+        let Some(request) = self.nodes[node].sync_request(self.now, SYNC_PATIENCE_MS) else {
+            return;
+        };
+        let me = self.nodes[node].identity;
+        let set = self.nodes[node].validators().clone();
+        let candidates: Vec<usize> = (0..self.nodes.len())
+            .filter(|other| {
+                let other_node = &self.nodes[*other];
+                other_node.identity != me && set.keys.iter().any(|key| other_node.holds(key))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let to = *self.rng.pick(&candidates);
+        let incarnation = self.nodes[node].incarnation;
+        // Partitions cut range sync as they cut consensus messages, except the isolated
+        // leader's, which is defined over consensus rounds.
+        if self.now < self.heal_at
+            && self
+                .partitions
+                .iter()
+                .any(|p| p.blocks(node, to, self.now, &|_| false))
+        {
+            return;
+        }
+        for delay in self.link_delays() {
+            self.schedule(
+                delay,
+                Event::NodeSyncRequest {
+                    to,
+                    from_node: node,
+                    incarnation,
+                    bytes: request.clone(),
+                },
+            );
+        }
+    }
+
+    /// Node `to` answers node `from_node`'s range request through its network limits, as it
+    /// answers an observer's.
+    fn serve_node_sync(&mut self, to: usize, from_node: usize, incarnation: u64, bytes: &[u8]) {
+        let from = self.nodes[from_node].network_key();
+        let answer = match self.nodes[to].serve_sync(self.now, &from, bytes) {
+            Ok(answer) => answer,
+            // A requester asks once per tick at most: an honest one must never be refused.
+            Err(_) => {
+                if self.honest(to) && self.honest(from_node) {
+                    self.checker.violation(format!(
+                        "sync: honest node {to} refused honest node {from_node}'s request"
+                    ));
+                }
+                None
+            }
+        };
+        let Some(response) = answer else { return };
+        if self.now < self.heal_at
+            && self
+                .partitions
+                .iter()
+                .any(|p| p.blocks(to, from_node, self.now, &|_| false))
+        {
+            return;
+        }
+        for delay in self.link_delays() {
+            self.schedule(
+                delay,
+                Event::NodeSyncResponse {
+                    node: from_node,
+                    incarnation,
+                    bytes: response.clone(),
+                },
+            );
+        }
+    }
+
     /// An observer asks a random validator for the blocks after its head.
     fn observer_tick(&mut self, observer: usize) {
         let Some(request) = self.observers[observer].request(self.now, SYNC_PATIENCE_MS) else {
@@ -420,14 +572,10 @@ impl Cluster {
                 previous_head,
                 blocks,
                 certificate,
-            } => self.checker.on_commit(
-                index,
-                previous_head,
-                &blocks,
-                &certificate,
-                &[],
-                &mut self.verifier,
-            ),
+                suffix,
+            } => self
+                .checker
+                .on_commit(index, previous_head, &blocks, &certificate, &suffix),
             ObserverAction::Halted(reason) => self.checker.violation(format!(
                 "halt: observer {observer} (node {index}) stopped: {reason}"
             )),
@@ -472,16 +620,20 @@ impl Cluster {
     fn act(&mut self, node: usize, action: Action) {
         let incarnation = self.nodes[node].incarnation;
         match action {
-            Action::Send { target, bytes } => {
-                let from = self.nodes[node].validator;
-                let recipients: Vec<usize> = match target {
-                    Target::Validator(v) => (0..self.nodes.len())
-                        .filter(|i| self.nodes[*i].validator == v)
+            Action::Send { .. } => unreachable!("a node puts its messages on the wire labelled"),
+            Action::Transmit {
+                to,
+                from_key,
+                bytes,
+            } => {
+                let recipients: Vec<usize> = match to {
+                    Recipient::Key(key) => (0..self.nodes.len())
+                        .filter(|i| *i != node && self.nodes[*i].holds(&key))
                         .collect(),
-                    Target::Others => (0..self.nodes.len()).filter(|i| *i != node).collect(),
+                    Recipient::Others => (0..self.nodes.len()).filter(|i| *i != node).collect(),
                 };
                 for to in recipients {
-                    self.transmit(node, to, from, Wire::Consensus, bytes.clone());
+                    self.transmit(node, to, from_key, Wire::Consensus, bytes.clone());
                 }
             }
             Action::Timer { round, after_ms } => self.schedule(
@@ -505,20 +657,17 @@ impl Cluster {
                             self.commit_latency.1 += 1;
                         }
                     }
-                    self.checker.on_commit(
-                        node,
-                        previous_head,
-                        &blocks,
-                        &certificate,
-                        &suffix,
-                        &mut self.verifier,
-                    );
+                    self.checker
+                        .on_commit(node, previous_head, &blocks, &certificate, &suffix);
                 }
             }
-            Action::Signed(message) => {
+            Action::Signed {
+                key,
+                epoch,
+                message,
+            } => {
                 if self.honest(node) {
-                    let author = self.nodes[node].validator;
-                    self.checker.on_signed(author, &message);
+                    self.checker.on_signed(&key, epoch, &message);
                     if let ConsensusMessage::Proposal(proposal) = &message {
                         self.proposed_at
                             .entry(proposal.block.id())
@@ -544,6 +693,12 @@ impl Cluster {
                         .violation(format!("ledger: node {node} audit failed: {error}"));
                 }
             }
+            Action::EpochStarted { epoch } => self.epochs = self.epochs.max(epoch),
+            Action::SyncRefused => {
+                if self.honest(node) {
+                    self.sync_refusals += 1;
+                }
+            }
         }
     }
 
@@ -552,7 +707,7 @@ impl Cluster {
         &mut self,
         from_node: usize,
         to: usize,
-        from: ValidatorIndex,
+        from_key: PublicKey,
         wire: Wire,
         bytes: Vec<u8>,
     ) {
@@ -562,7 +717,7 @@ impl Cluster {
                 Event::Deliver {
                     to,
                     from_node,
-                    from,
+                    from_key,
                     wire,
                     bytes,
                 },
@@ -570,17 +725,19 @@ impl Cluster {
             return;
         }
         if self.now < self.heal_at {
-            // The current round: the highest any running honest node is in.
-            let round = (0..self.nodes.len())
+            // The current round: the highest any running honest validator is in, in the latest
+            // epoch; its leader's key.
+            let leader_key = (0..self.nodes.len())
                 .filter(|n| self.honest(*n))
                 .filter_map(|n| {
-                    let running = self.nodes[n].running.as_ref()?;
-                    Some(running.replica.consensus()?.round())
+                    let consensus = self.nodes[n].running.as_ref()?.replica.consensus()?;
+                    let set = consensus.validators();
+                    let leader = set.key(set.leader(consensus.round())).copied();
+                    Some(((self.nodes[n].epoch, consensus.round()), leader))
                 })
-                .max()
-                .unwrap_or_default();
-            let leader_validator = self.validators.leader(round);
-            let leader = |node: usize| self.nodes[node].validator == leader_validator;
+                .max_by_key(|(position, _)| *position)
+                .and_then(|(_, leader)| leader);
+            let leader = |node: usize| leader_key.is_some_and(|key| self.nodes[node].holds(&key));
             if self
                 .partitions
                 .iter()
@@ -595,7 +752,7 @@ impl Cluster {
                 Event::Deliver {
                     to,
                     from_node,
-                    from,
+                    from_key,
                     wire,
                     bytes: bytes.clone(),
                 },
@@ -603,15 +760,11 @@ impl Cluster {
         }
     }
 
-    fn deliver(&mut self, to: usize, from: ValidatorIndex, bytes: Vec<u8>) {
-        if !self.nodes[to].is_up() {
-            return;
+    fn deliver(&mut self, to: usize, from_key: &PublicKey, bytes: &[u8]) {
+        let actions = self.nodes[to].receive(self.now, from_key, bytes);
+        for action in actions {
+            self.act(to, action);
         }
-        // The receiving side decodes untrusted bytes with limits, as the real network edge does.
-        let Ok(message) = ConsensusMessage::from_bytes(&bytes) else {
-            return;
-        };
-        self.input(to, Input::Message { from, message });
     }
 
     /// A gossip batch reaches a node. A real node penalises a sender of invalid gossip; an
@@ -665,9 +818,9 @@ impl Cluster {
             let Some(bytes) = self.nodes[node].gossip_bytes(&transactions) else {
                 continue;
             };
-            let from = self.nodes[node].validator;
+            let from_key = self.nodes[node].network_key();
             for to in (0..self.nodes.len()).filter(|to| *to != node) {
-                self.transmit(node, to, from, Wire::Gossip, bytes.clone());
+                self.transmit(node, to, from_key, Wire::Gossip, bytes.clone());
             }
         }
     }
@@ -695,6 +848,8 @@ impl Cluster {
             events: self.events,
             mean_commit_latency_ms: self.commit_latency.0 as f64
                 / self.commit_latency.1.max(1) as f64,
+            epochs: self.epochs.max(self.checker.epoch()),
+            late_observer_from: self.late_observer_started,
         }
     }
 }

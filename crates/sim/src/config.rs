@@ -168,6 +168,15 @@ pub struct SimConfig {
     pub liveness_blocks: u64,
     /// Stop every node at this time and start them all 500 ms later (besides `faults.crash`).
     pub restart_all_at_ms: Option<u64>,
+    /// Validator machines no genesis lists, running from the start and following the chain
+    /// until an epoch names them.
+    pub spares: usize,
+    /// Validator-set changes the central bank submits (a spare added first when there is one,
+    /// then rotations and removals drawn from the seed); see [`crate::reconfiguration`].
+    pub changes: usize,
+    /// An observer with an empty store that starts only at the heal, after the epoch changes of
+    /// the fault phase, and must catch up with the committed chain and then follow it.
+    pub late_observer: bool,
     pub consensus: Config,
 }
 
@@ -184,6 +193,9 @@ impl SimConfig {
             liveness_bound_ms: 120_000,
             liveness_blocks: 10,
             restart_all_at_ms: None,
+            spares: 0,
+            changes: 0,
+            late_observer: false,
             consensus: Config {
                 round_timeout_base_ms: 1_000,
                 round_timeout_max_ms: 8_000,
@@ -192,6 +204,20 @@ impl SimConfig {
                 ..Config::default()
             },
         }
+    }
+
+    /// Reconfiguration across the run (`--reconfigure`): one spare, added first, then four
+    /// rotations or removals, and a late observer.
+    pub fn with_reconfiguration(mut self) -> SimConfig {
+        self.spares = 1;
+        self.changes = 5;
+        self.late_observer = true;
+        self
+    }
+
+    /// Whether the run changes the validator set.
+    pub fn reconfigures(&self) -> bool {
+        self.changes > 0
     }
 
     /// What each validator does, by validator index. Byzantine validators: a random subset; the

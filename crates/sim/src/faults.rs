@@ -39,7 +39,9 @@ pub struct Partition {
 
 impl Partition {
     /// Whether a sync message between validator node `node` and `observer` is cut, in the
-    /// direction given (`to_observer`: the validator's answer).
+    /// direction given (`to_observer`: the validator's answer). An observer the plan has no
+    /// group for (the late observer, which starts after the faults it was planned with) is
+    /// never cut.
     pub fn blocks_observer(
         &self,
         node: usize,
@@ -50,7 +52,10 @@ impl Partition {
         if now < self.start || now >= self.end {
             return false;
         }
-        let (validator, observer) = (self.groups[node], self.observer_groups[observer]);
+        let Some(&observer) = self.observer_groups.get(observer) else {
+            return false;
+        };
+        let validator = self.groups[node];
         match self.kind {
             PartitionKind::Symmetric => validator != observer,
             PartitionKind::Asymmetric if to_observer => validator == 0 && observer == 1,

@@ -15,6 +15,7 @@ mod faults;
 mod liveness;
 mod node;
 mod observer;
+mod reconfiguration;
 mod report;
 pub mod rng;
 mod schedule;
@@ -22,4 +23,4 @@ mod workload;
 
 pub use cluster::run_seed;
 pub use config::{Behavior, FaultSet, SimConfig};
-pub use report::{SeedReport, outcomes_line};
+pub use report::{SeedReport, epochs_line, outcomes_line};

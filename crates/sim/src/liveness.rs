@@ -16,13 +16,19 @@ pub struct Liveness {
 }
 
 impl Liveness {
-    pub fn new(config: &SimConfig, nodes: usize) -> Liveness {
+    pub fn new(config: &SimConfig, nodes: usize, observers: usize) -> Liveness {
         Liveness {
             blocks: config.liveness_blocks,
             bound_ms: config.liveness_bound_ms,
             height_at_heal: vec![None; nodes],
-            observer_height_at_heal: vec![None; config.observers],
+            observer_height_at_heal: vec![None; observers],
         }
+    }
+
+    /// An observer that joins late, when the chain is at `height`: it must pass that height by
+    /// `liveness_blocks`, so catch up with everything committed before it started.
+    pub fn observer_starts_at(&mut self, observer: usize, height: u64) {
+        self.observer_height_at_heal[observer] = Some(height);
     }
 
     /// Notes the committed height of each honest node and observer that is up and has none

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
-use tenge_sim::{Behavior, FaultSet, SeedReport, SimConfig, outcomes_line, run_seed};
+use tenge_sim::{Behavior, FaultSet, SeedReport, SimConfig, epochs_line, outcomes_line, run_seed};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -42,6 +42,11 @@ struct Args {
     /// Observers (follow by range sync, never vote), checked like honest validators.
     #[arg(long, default_value_t = 0)]
     observers: usize,
+    /// Change the validator set during the run: a spare validator added, keys rotated and
+    /// validators removed by k-of-m transactions, across the faults and Byzantine behaviours;
+    /// and an observer with an empty store that joins after three epoch changes (or the heal).
+    #[arg(long)]
+    reconfigure: bool,
     /// Worker threads (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -107,6 +112,9 @@ fn main() -> ExitCode {
     if let Some(byzantine) = args.byzantine {
         config.byzantine = byzantine;
     }
+    if args.reconfigure {
+        config = config.with_reconfiguration();
+    }
     let replay = |seed: u64| {
         let mut command = format!(
             "cargo run --release -p tenge-sim -- --seeds {seed} --validators {} --faults {}",
@@ -123,6 +131,9 @@ fn main() -> ExitCode {
         }
         if args.observers > 0 {
             command += &format!(" --observers {}", args.observers);
+        }
+        if args.reconfigure {
+            command += " --reconfigure";
         }
         command
     };
@@ -166,6 +177,7 @@ fn main() -> ExitCode {
         }
     }
     println!("{}", outcomes_line(&reports));
+    println!("{}", epochs_line(&reports));
     println!(
         "seeds: {}, violations: {violations}, committed blocks: {committed}, elapsed: {:.1} s",
         reports.len(),

@@ -5,14 +5,21 @@ mod byzantine;
 
 use std::sync::{Arc, RwLock};
 
-use tenge_consensus::{Config, Consensus, Input, Outgoing};
+use tenge_consensus::{Config, Consensus, Input, Outgoing, Verifier};
 use tenge_crypto::Keypair;
-use tenge_driver::{BlockBudget, Host, Mempool, Output, Replica, VerifiedSet};
-use tenge_ledger::verify_signatures;
+use tenge_driver::replica::Identity;
+use tenge_driver::sync::RangeBuffer;
+use tenge_driver::{BlockBudget, Followed, Host, Mempool, Output, Replica, VerifiedSet};
+use tenge_ledger::{SignatureCheck, verify_signatures};
 use tenge_storage::{MemoryStore, Store};
-use tenge_types::consensus::{ConsensusMessage, QuorumCertificate, ValidatorIndex};
+use tenge_types::consensus::{
+    BlockWithParentQc, ConsensusMessage, EpochMessage, QuorumCertificate, StoredCertificates,
+    ValidatorIndex, ValidatorSet,
+};
 use tenge_types::sync::{SyncRequest, SyncResponse};
-use tenge_types::{Block, BlockId, Genesis, Round, SignedTransaction, TimestampMs};
+use tenge_types::{
+    Block, BlockHeader, BlockId, Genesis, Height, Round, SignedTransaction, TimestampMs,
+};
 
 use tenge_network::{NetworkLimits, PeerBook, SyncAdmission};
 use tenge_types::PublicKey;
@@ -37,19 +44,44 @@ fn trace_level() -> u8 {
 const MAX_BLOCK_TRANSACTIONS: usize = 16;
 /// Transactions a simulated mempool holds at most.
 const MEMPOOL_MAX_TRANSACTIONS: usize = 10_000;
+/// A validator asks a peer for committed blocks when its certificates show it this many blocks
+/// behind (the engine's default `sync_gap_blocks`).
+const SYNC_GAP_BLOCKS: u64 = 32;
+/// A validator that committed nothing for this long asks a peer, at most once per this long
+/// (the engine's `STALL_SYNC_SECS`, D82).
+const STALL_SYNC_MS: u64 = 3_000;
+/// Unproven blocks a syncing node keeps (L5).
+const KEPT_MAX_BYTES: usize = 64 << 20;
 
-/// Where a message goes. (A message to the node itself never leaves it: the driver hands it
-/// back to its core at once, as in `tenged`.)
+/// Where a message goes, in the numbering of the sender's epoch. (A message to the node itself
+/// never leaves it: the driver hands it back to its core at once, as in `tenged`.)
 pub enum Target {
     Validator(ValidatorIndex),
     /// Every node but the sender (its twin included).
     Others,
 }
 
+/// Whom a message on the wire is for.
+pub enum Recipient {
+    /// The nodes holding this key (two for a twin pair).
+    Key(PublicKey),
+    /// Every other node.
+    Others,
+}
+
 /// What the cluster must do for a node.
 pub enum Action {
+    /// A consensus message as the node's behaviour writes it (bytes of a [`ConsensusMessage`],
+    /// or whatever a Byzantine node sends instead), not yet on the wire: [`Node::seal`] labels it
+    /// with the epoch the node is in when it leaves, as `tenged` does (D82).
     Send {
         target: Target,
+        bytes: Vec<u8>,
+    },
+    /// A labelled message on the wire, from the node's key in its epoch.
+    Transmit {
+        to: Recipient,
+        from_key: PublicKey,
         bytes: Vec<u8>,
     },
     Timer {
@@ -63,13 +95,24 @@ pub enum Action {
         certificate: QuorumCertificate,
         suffix: Vec<tenge_types::BlockHeader>,
     },
-    /// A message this node signed (after persisting), for the double-signing check.
-    Signed(ConsensusMessage),
+    /// A message this node signed (after persisting) with `key` in `epoch`, for the
+    /// double-signing check.
+    Signed {
+        key: PublicKey,
+        epoch: u64,
+        message: ConsensusMessage,
+    },
     Halted(String),
     Evidence,
     /// The core refused a message as invalid (what a real node penalises its sender for).
     Invalid,
     AuditFailed(String),
+    /// An epoch started at this node.
+    EpochStarted {
+        epoch: u64,
+    },
+    /// A range-sync answer failed its checks (a lying or garbled peer): refused, nothing kept.
+    SyncRefused,
 }
 
 /// The parts of a node lost in a crash.
@@ -83,6 +126,14 @@ pub struct Running {
     /// applies them): a request rate and pending replies per requester. Process state: a restart
     /// starts it afresh.
     sync_peers: PeerBook,
+    /// Range sync as the engine runs it for a validator: the current epoch's verifier, blocks
+    /// kept until proven, when the outstanding request left, whether a validator of a later
+    /// epoch wrote, and since when the committed height stands still (D82).
+    verifier: Verifier,
+    buffer: RangeBuffer,
+    sync_sent: Option<u64>,
+    later_epoch_seen: bool,
+    stall: (Height, u64),
 }
 
 /// A sync request the node's network limits refused (over the requester's rate or size).
@@ -119,9 +170,13 @@ impl Host for Verdicts<'_> {
 }
 
 pub struct Node {
-    pub validator: ValidatorIndex,
+    /// The validator machine this node is ([`crate::reconfiguration::identities`]); a twin
+    /// pair is two nodes of one identity.
+    pub identity: usize,
     pub behavior: Behavior,
-    keypair: Keypair,
+    /// Every key the identity may sign with: its first, then its rotation keys. It signs with
+    /// the one the current epoch's set names, if any.
+    keys: Vec<Keypair>,
     /// What survives a crash.
     pub store: Arc<MemoryStore>,
     pub running: Option<Running>,
@@ -132,10 +187,29 @@ pub struct Node {
     /// Committed block ids by height, as this node committed them (durability check).
     pub committed: Vec<BlockId>,
     /// Simulated time 0 on the mempool's clock (only differences are ever read).
-    epoch: std::time::Instant,
+    clock_origin: std::time::Instant,
+    /// The epoch this node is in, its validators and its index among them: what its messages
+    /// are labelled with, whom a validator index names, and which key it signs with. From its
+    /// store at start, moved on when the driver's `EpochStarted` is handled, so that the effects
+    /// of the ending epoch that come before it still speak for that epoch.
+    pub epoch: u64,
+    set: ValidatorSet,
+    me: Option<ValidatorIndex>,
 }
 
 pub use tenge_driver::Opened;
+
+/// The headers a stored block's commit certificate commits it through, when it ended its epoch
+/// (D80): what the checker needs to see that the certificate commits it.
+pub fn stored_suffix(store: &MemoryStore, height: Height) -> Vec<BlockHeader> {
+    let bytes = store
+        .certificate(height)
+        .expect("store reads")
+        .expect("a committed block's certificates are stored");
+    StoredCertificates::from_bytes(&bytes)
+        .expect("certificates this node stored decode")
+        .commit_suffix
+}
 
 /// Opens a node's store at start, as `tenged` does (`tenge_driver::open`: initialised with the
 /// genesis or checked against it, the ledger rebuilt from the stored state, the stored head
@@ -182,24 +256,98 @@ pub fn open(
 
 impl Node {
     pub fn new(
-        validator: ValidatorIndex,
+        identity: usize,
         behavior: Behavior,
-        keypair: Keypair,
+        keys: Vec<Keypair>,
+        genesis_set: ValidatorSet,
         clock_skew_ms: i64,
         rng: Rng,
     ) -> Node {
         Node {
-            validator,
+            identity,
             behavior,
-            keypair,
+            keys,
             store: Arc::new(MemoryStore::new()),
             running: None,
             incarnation: 0,
             clock_skew_ms,
             rng,
             committed: Vec::new(),
-            epoch: std::time::Instant::now(),
+            clock_origin: std::time::Instant::now(),
+            epoch: 0,
+            set: genesis_set,
+            me: None,
         }
+    }
+
+    /// Whether `key` is one of this node's.
+    pub fn holds(&self, key: &PublicKey) -> bool {
+        self.keys.iter().any(|k| k.public_key() == *key)
+    }
+
+    /// This node's index in its current epoch, if it is a validator of it.
+    pub fn me(&self) -> Option<ValidatorIndex> {
+        self.me.filter(|_| self.is_up())
+    }
+
+    /// The key it signs with in its current epoch, if it is a validator of it.
+    fn signing_key(&self) -> Option<&Keypair> {
+        let key = self.set.key(self.me()?)?;
+        self.keys.iter().find(|k| k.public_key() == *key)
+    }
+
+    /// The key a Byzantine behaviour signs its own messages with: only ever called on a message
+    /// the node just signed as a validator of its epoch.
+    fn signer(&self) -> &Keypair {
+        self.signing_key()
+            .expect("a node that signed is a validator of its epoch")
+    }
+
+    /// The key it speaks with: its signing key, or its first key when it is no validator.
+    pub fn network_key(&self) -> PublicKey {
+        self.signing_key().unwrap_or(&self.keys[0]).public_key()
+    }
+
+    /// What the checker is told of a message this node signed.
+    fn signed(&self, message: ConsensusMessage) -> Action {
+        Action::Signed {
+            key: self.network_key(),
+            epoch: self.epoch,
+            message,
+        }
+    }
+
+    /// The validators of its current epoch.
+    pub fn validators(&self) -> &ValidatorSet {
+        &self.set
+    }
+
+    /// Puts the messages in `actions[from..]` on the wire: labelled with the epoch the node is
+    /// in now, addressed by key in that epoch's numbering (an index the epoch has not is dropped,
+    /// as the engine drops it). BCS encodes `(epoch, message)` as the two one after the other,
+    /// as [`EpochMessage::encode`] does, so a Byzantine node's garbage is labelled alike.
+    fn seal(&self, actions: &mut Vec<Action>, from: usize) {
+        let from_key = self.network_key();
+        let sealed: Vec<Action> = actions
+            .drain(from..)
+            .filter_map(|action| match action {
+                Action::Send { target, bytes } => {
+                    let to = match target {
+                        Target::Validator(v) => Recipient::Key(*self.set.key(v)?),
+                        Target::Others => Recipient::Others,
+                    };
+                    let mut labelled = tenge_types::encode(&self.epoch);
+                    labelled.extend_from_slice(&bytes);
+                    Some(Action::Transmit {
+                        to,
+                        from_key,
+                        bytes: labelled,
+                    })
+                }
+                other => Some(other),
+            })
+            .collect();
+        actions.extend(sealed);
     }
 
     pub fn is_up(&self) -> bool {
@@ -216,6 +364,7 @@ impl Node {
     /// committed blocks.
     pub fn start(
         &mut self,
+        now: u64,
         genesis: &Genesis,
         config: &Config,
         requesters: &[PublicKey],
@@ -227,33 +376,68 @@ impl Node {
             epoch,
         } = open(&self.store, genesis, &mut self.committed)?;
         let validators = epoch.set();
-        // The node's own recovery (tenge_driver), M11's rule included.
-        let recovery = tenge_driver::recover(
-            self.store.as_ref(),
-            &genesis_block,
-            &head,
-            config.voting_floor_round,
-        )
-        .map_err(|e| format!("durability: consensus state does not recover: {e}"))?;
-        let signer = Keypair::from_secret(self.keypair.secret_bytes());
-        let consensus = Consensus::new(
-            config.clone(),
-            self.validator,
-            signer,
-            validators,
-            &epoch.start,
-            recovery,
-        );
+        // A validator of the stored epoch runs its instance; any other key follows without
+        // voting until an epoch names it (a spare, a removed validator), as in `tenged`.
+        let member = self.keys.iter().find_map(|key| {
+            let index = validators
+                .keys
+                .iter()
+                .position(|k| *k == key.public_key())?;
+            Some((index as ValidatorIndex, key))
+        });
+        let consensus = match member {
+            Some((me, key)) => {
+                // The node's own recovery (tenge_driver), M11's rule included.
+                let recovery = tenge_driver::recover(
+                    self.store.as_ref(),
+                    &genesis_block,
+                    &head,
+                    config.voting_floor_round,
+                )
+                .map_err(|e| format!("durability: consensus state does not recover: {e}"))?;
+                let signer = Keypair::from_secret(key.secret_bytes());
+                Some((
+                    me,
+                    Consensus::new(
+                        config.clone(),
+                        me,
+                        signer,
+                        validators.clone(),
+                        &epoch.start,
+                        recovery,
+                    ),
+                ))
+            }
+            None => None,
+        };
+        let identity = Identity {
+            keys: self
+                .keys
+                .iter()
+                .map(|key| Keypair::from_secret(key.secret_bytes()))
+                .collect(),
+            config: config.clone(),
+        };
         self.incarnation += 1;
+        self.epoch = epoch.number;
+        self.set = validators;
+        self.me = member.map(|(me, _)| me);
+        let height = head.block.header.height;
         self.running = Some(Running {
             replica: Replica::new(
-                Some((self.validator, consensus)),
+                consensus,
                 Arc::new(RwLock::new(ledger)),
                 self.store.clone(),
                 Mempool::new(MEMPOOL_MAX_TRANSACTIONS),
-            ),
+            )
+            .with_identity(identity),
             verified: VerifiedSet::default(),
-            sync_peers: peer_book(requesters, self.epoch),
+            sync_peers: peer_book(requesters, self.clock_origin),
+            verifier: epoch.verifier(),
+            buffer: RangeBuffer::new(KEPT_MAX_BYTES),
+            sync_sent: None,
+            later_epoch_seen: false,
+            stall: (height, now),
         });
         Ok(())
     }
@@ -284,7 +468,7 @@ impl Node {
         }
         let valid = running.verified.verdicts(std::slice::from_ref(tx), 1)[0];
         if valid {
-            let arrived = self.epoch + std::time::Duration::from_millis(now);
+            let arrived = self.clock_origin + std::time::Duration::from_millis(now);
             // Refusals (a used or pending sequence, a full mempool) drop it, as for a client.
             return running
                 .replica
@@ -325,7 +509,7 @@ impl Node {
             1,
         );
         let penalise = verdict.penalty().is_some();
-        let arrived = self.epoch + std::time::Duration::from_millis(now);
+        let arrived = self.clock_origin + std::time::Duration::from_millis(now);
         for checked in verdict.admitted {
             running.verified.insert(checked.digest);
             // Gossip is best effort: a full mempool or a used sequence just drops it.
@@ -350,8 +534,184 @@ impl Node {
                 target: Target::Others,
                 bytes: forged.to_bytes(),
             });
+            self.seal(&mut actions, 0);
         }
         self.handle(now, local, input, &mut actions);
+        actions
+    }
+
+    /// A consensus message off the wire from the node holding `from_key`, as the engine takes
+    /// it (D82): from a validator of this node's epoch only, and labelled with that epoch. A
+    /// message of another epoch is set aside unchecked and unblamed; one of a later epoch tells
+    /// this node it is behind, and its next sync tick asks a peer.
+    pub fn receive(&mut self, now: u64, from_key: &PublicKey, bytes: &[u8]) -> Vec<Action> {
+        let Some(running) = self.running.as_mut() else {
+            return Vec::new();
+        };
+        // The receiving side decodes untrusted bytes with limits, as the real network edge does.
+        let Ok(EpochMessage { epoch, message }) = EpochMessage::from_bytes(bytes) else {
+            return Vec::new();
+        };
+        let Some(from) = self.set.keys.iter().position(|k| k == from_key) else {
+            return Vec::new();
+        };
+        if epoch != self.epoch {
+            if epoch > self.epoch {
+                running.later_epoch_seen = true;
+            }
+            return Vec::new();
+        }
+        if running.replica.consensus().is_none() {
+            return Vec::new();
+        }
+        self.input(
+            now,
+            Input::Message {
+                from: from as ValidatorIndex,
+                message,
+            },
+        )
+    }
+
+    /// The range request to send now, if any: as the engine's `maybe_sync`, a validator asks
+    /// when its certificates show it far behind, when a validator of a later epoch wrote to it,
+    /// or when it committed nothing for [`STALL_SYNC_MS`] (then at most once per that long); a
+    /// node that is no validator of its epoch asks on every tick. One request at a time, given
+    /// up after `patience_ms`.
+    pub fn sync_request(&mut self, now: u64, patience_ms: u64) -> Option<Vec<u8>> {
+        let running = self
+            .running
+            .as_mut()
+            .filter(|r| r.replica.halted().is_none())?;
+        if running
+            .sync_sent
+            .is_some_and(|sent| now < sent + patience_ms)
+        {
+            return None;
+        }
+        let height = running.replica.ledger().head().height;
+        if running.stall.0 != height {
+            running.stall = (height, now);
+        }
+        let stalled = now >= running.stall.1 + STALL_SYNC_MS;
+        let behind = match running.replica.consensus() {
+            None => true,
+            Some(consensus) => {
+                consensus.high_qc().data.height.0 > height.0 + SYNC_GAP_BLOCKS
+                    || running.later_epoch_seen
+                    || stalled
+            }
+        };
+        if !behind {
+            return None;
+        }
+        if stalled {
+            running.stall.1 = now;
+        }
+        running.sync_sent = Some(now);
+        Some(
+            SyncRequest::Committed {
+                after_height: running.buffer.after(height),
+                max_blocks: crate::observer::SYNC_BATCH_BLOCKS,
+            }
+            .to_bytes(),
+        )
+    }
+
+    /// A peer's answer to its range request, as untrusted bytes: followed as the engine follows
+    /// it (`Replica::follow`: proven by certificates, re-executed with every signature checked,
+    /// committed in runs), then, for a validator, handed to its core as `Synced`.
+    pub fn on_sync_response(&mut self, now: u64, bytes: &[u8]) -> Vec<Action> {
+        let local = self.local_time(now);
+        let mut actions = Vec::new();
+        let Some(running) = self
+            .running
+            .as_mut()
+            .filter(|r| r.replica.halted().is_none())
+        else {
+            return actions;
+        };
+        running.sync_sent = None;
+        let Ok(SyncResponse::Committed { blocks, .. }) = SyncResponse::from_bytes(bytes) else {
+            actions.push(Action::SyncRefused);
+            return actions;
+        };
+        let followed = running
+            .replica
+            .follow(
+                &mut running.verifier,
+                &mut running.buffer,
+                blocks,
+                SignatureCheck::All,
+                1,
+                &mut Verdicts {
+                    verified: &mut running.verified,
+                    now: local,
+                },
+            )
+            .expect("memory store commits in order");
+        let (executed, parent_qcs, certificate, started) = match followed {
+            Followed::Nothing => {
+                running.later_epoch_seen = false;
+                return actions;
+            }
+            Followed::Kept { .. } | Followed::TooLarge { .. } => return actions,
+            Followed::Refused { .. } => {
+                actions.push(Action::SyncRefused);
+                return actions;
+            }
+            Followed::Halted { reason, executed } => {
+                self.committed
+                    .extend(executed.iter().map(|executed| executed.block.id()));
+                actions.push(Action::Halted(reason));
+                return actions;
+            }
+            Followed::Committed {
+                executed,
+                parent_qcs,
+                certificate,
+                started,
+            } => (executed, parent_qcs, certificate, started),
+        };
+        let previous_head = *self.committed.last().expect("genesis is committed");
+        self.committed
+            .extend(executed.iter().map(|executed| executed.block.id()));
+        if let Err(error) = running.replica.ledger().audit() {
+            actions.push(Action::AuditFailed(error));
+        }
+        let blocks: Vec<BlockWithParentQc> = executed
+            .into_iter()
+            .zip(parent_qcs)
+            .map(|(executed, parent_qc)| BlockWithParentQc {
+                block: executed.block,
+                parent_qc,
+            })
+            .collect();
+        let head = blocks.last().expect("a commit is not empty").clone();
+        actions.push(Action::Committed {
+            previous_head,
+            blocks,
+            certificate: certificate.clone(),
+            suffix: stored_suffix(self.store.as_ref(), head.block.header.height),
+        });
+        if let Some(started) = started {
+            self.output(now, local, *started, &mut actions);
+        }
+        if self
+            .running
+            .as_ref()
+            .is_some_and(|r| r.replica.consensus().is_some())
+        {
+            self.handle(
+                now,
+                local,
+                Input::Synced {
+                    head: Box::new(head),
+                    certificate: Box::new(certificate),
+                },
+                &mut actions,
+            );
+        }
         actions
     }
 
@@ -362,7 +722,7 @@ impl Node {
         if trace {
             eprintln!(
                 "[{now}] v{} <- {}",
-                self.validator,
+                self.identity,
                 match &input {
                     Input::Message { from, message } => format!("{} from {from}", message.kind()),
                     other => format!("{other:?}")
@@ -399,7 +759,11 @@ impl Node {
             }
         }
         for output in outputs {
+            // Labelled with the epoch in force when each leaves: an epoch's last messages (its
+            // `EpochEnd`) before the next one starts.
+            let from = actions.len();
             self.output(now, local, output, actions);
+            self.seal(actions, from);
         }
     }
 
@@ -412,7 +776,7 @@ impl Node {
             Output::Signed {
                 outgoing: Outgoing::Send { message, .. },
                 to_self: true,
-            } => actions.push(Action::Signed(message)),
+            } => actions.push(self.signed(message)),
             Output::Signed { outgoing, .. } => self.send_signed(local, outgoing, actions),
             Output::Timer { round, after_ms } => actions.push(Action::Timer { round, after_ms }),
             // The simulated leader proposes at once, whatever its mempool holds.
@@ -444,9 +808,20 @@ impl Node {
             Output::Evidence(_) => actions.push(Action::Evidence),
             Output::Invalid { .. } => actions.push(Action::Invalid),
             Output::Halted(reason) => actions.push(Action::Halted(reason)),
-            // The simulated network is addressed by genesis index: scenarios that change the
-            // validator set are not simulated yet (D80).
-            Output::EpochStarted { .. } => {}
+            Output::EpochStarted { epoch, me } => {
+                // Messages and certificates of the new epoch are checked against its set from
+                // here on, and its own are labelled with it (D80, D82).
+                self.epoch = epoch.number;
+                self.set = epoch.set();
+                self.me = me;
+                if let Some(running) = self.running.as_mut() {
+                    running.verifier = epoch.verifier();
+                    running.later_epoch_seen = false;
+                }
+                actions.push(Action::EpochStarted {
+                    epoch: epoch.number,
+                });
+            }
         }
     }
 
@@ -511,7 +886,7 @@ impl Node {
         from: &PublicKey,
         request: &[u8],
     ) -> Result<Option<Vec<u8>>, SyncRefused> {
-        let at = self.epoch + std::time::Duration::from_millis(now);
+        let at = self.clock_origin + std::time::Duration::from_millis(now);
         let Some(running) = self.running.as_mut() else {
             return Ok(None);
         };
@@ -555,7 +930,7 @@ impl Node {
             Outgoing::Send { to, message } => (Target::Validator(to), message),
             Outgoing::Broadcast { message } => (Target::Others, message),
         };
-        actions.push(Action::Signed(message.clone()));
+        actions.push(self.signed(message.clone()));
         match self.behavior {
             Behavior::Honest
             | Behavior::Twin

@@ -14,7 +14,7 @@ use tenge_types::consensus::{BlockWithParentQc, QuorumCertificate};
 use tenge_types::sync::{SyncRequest, SyncResponse};
 use tenge_types::{BlockId, Genesis};
 
-use crate::node::{Opened, Verdicts, open};
+use crate::node::{Opened, Verdicts, open, stored_suffix};
 
 /// Blocks an observer asks for at once (the engine's default `sync_batch_blocks`).
 pub const SYNC_BATCH_BLOCKS: u16 = 64;
@@ -28,6 +28,8 @@ pub enum ObserverAction {
         previous_head: BlockId,
         blocks: Vec<BlockWithParentQc>,
         certificate: QuorumCertificate,
+        /// The headers the certificate commits the last block through, if it ended its epoch.
+        suffix: Vec<tenge_types::BlockHeader>,
     },
     /// The observer stopped: its execution disagrees with certified blocks.
     Halted(String),
@@ -176,7 +178,7 @@ impl Observer {
         if let Err(error) = following.replica.ledger().audit() {
             actions.push(ObserverAction::AuditFailed(error));
         }
-        let blocks = executed
+        let blocks: Vec<BlockWithParentQc> = executed
             .into_iter()
             .zip(parent_qcs)
             .map(|(executed, parent_qc)| BlockWithParentQc {
@@ -184,10 +186,17 @@ impl Observer {
                 parent_qc,
             })
             .collect();
+        let height = blocks
+            .last()
+            .expect("a commit is not empty")
+            .block
+            .header
+            .height;
         actions.push(ObserverAction::Committed {
             previous_head,
             blocks,
             certificate,
+            suffix: stored_suffix(self.store.as_ref(), height),
         });
         actions
     }

@@ -29,6 +29,10 @@ pub struct SeedReport {
     pub events: u64,
     /// Mean time from a block's proposal to its commit at an honest node.
     pub mean_commit_latency_ms: f64,
+    /// The latest epoch the run reached (0: the validator set never changed).
+    pub epochs: u64,
+    /// The epoch and height the chain was at when the late observer started, if there is one.
+    pub late_observer_from: Option<(u64, u64)>,
 }
 
 impl SeedReport {
@@ -40,10 +44,16 @@ impl SeedReport {
             "FAILED"
         };
         format!(
-            "seed {}: {status}, committed {}, evidence {}, refused messages {}, gossip penalties {}, sync refusals {}, \
+            "seed {}: {status}, committed {}, epochs {}{}, evidence {}, refused messages {}, gossip penalties {}, sync refusals {}, \
              sync flood answered/refused {}/{}, {} events, {} ms simulated, commit latency {:.1} ms",
             self.seed,
             self.committed_blocks,
+            self.epochs,
+            match self.late_observer_from {
+                Some((epoch, height)) =>
+                    format!(", late observer from epoch {epoch} height {height}"),
+                None => String::new(),
+            },
             self.evidence,
             self.refused_messages,
             self.gossip_penalties,
@@ -68,6 +78,30 @@ fn outcome_counts(reports: &[SeedReport]) -> BTreeMap<&'static str, (u64, u64)> 
         }
     }
     outcomes
+}
+
+/// The line that sums `reports`' epoch changes: how many seeds changed the validator set, how
+/// many epochs they reached, and after how many epoch changes late observers joined.
+pub fn epochs_line(reports: &[SeedReport]) -> String {
+    let changed = reports.iter().filter(|r| r.epochs > 0).count();
+    let epochs: u64 = reports.iter().map(|r| r.epochs).sum();
+    let most = reports.iter().map(|r| r.epochs).max().unwrap_or(0);
+    let late: Vec<u64> = reports
+        .iter()
+        .filter_map(|r| r.late_observer_from.map(|(epoch, _)| epoch))
+        .collect();
+    let mut line = format!(
+        "epochs: {changed} of {} seeds changed the validator set, {epochs} epoch changes in all, at most {most} in one seed",
+        reports.len()
+    );
+    if !late.is_empty() {
+        let after_three = late.iter().filter(|e| **e >= 3).count();
+        line += &format!(
+            "; late observers joined in {} seeds, {after_three} of them after 3 or more epoch changes",
+            late.len()
+        );
+    }
+    line
 }
 
 /// The line that sums `reports`' committed transactions by kind (applied/refused).

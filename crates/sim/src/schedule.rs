@@ -3,8 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use tenge_types::Round;
-use tenge_types::consensus::ValidatorIndex;
+use tenge_types::{PublicKey, Round};
 
 /// What a message between validators carries.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -17,9 +16,9 @@ pub enum Wire {
 pub enum Event {
     Deliver {
         to: usize,
-        /// The sending node, and the validator it speaks for.
+        /// The sending node, and the key it speaks with.
         from_node: usize,
-        from: ValidatorIndex,
+        from_key: PublicKey,
         wire: Wire,
         bytes: Vec<u8>,
     },
@@ -65,6 +64,22 @@ pub enum Event {
     },
     ObserverRestart {
         observer: usize,
+    },
+    /// A validator node's range-sync poll (the engine's periodic tick): it asks a peer for
+    /// blocks if it is behind and not waiting for an answer.
+    NodeSyncTick {
+        node: usize,
+    },
+    NodeSyncRequest {
+        to: usize,
+        from_node: usize,
+        incarnation: u64,
+        bytes: Vec<u8>,
+    },
+    NodeSyncResponse {
+        node: usize,
+        incarnation: u64,
+        bytes: Vec<u8>,
     },
 }
 

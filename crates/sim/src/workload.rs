@@ -13,6 +13,8 @@ use tenge_types::transaction::{
 };
 use tenge_types::{Amount, Payload, SignedTransaction};
 
+use crate::reconfiguration::{self, Identity, Plan};
+
 pub const CLIENT_TICK_MS: u64 = 40;
 const RESUBMIT_MS: u64 = 1_500;
 
@@ -21,20 +23,25 @@ pub struct Client {
     pub net: TestNetwork,
     /// (sender label, next payload), resubmitted until committed.
     outstanding: HashMap<usize, (SignedTransaction, u64)>,
+    /// The central bank's validator-set changes, and the identities they name.
+    plan: Plan,
+    identities: Vec<Identity>,
 }
 
 impl Client {
-    pub fn new(net: TestNetwork) -> Client {
+    pub fn new(net: TestNetwork, plan: Plan, identities: Vec<Identity>) -> Client {
         Client {
             net,
             outstanding: HashMap::new(),
+            plan,
+            identities,
         }
     }
 
     /// The transactions to submit at simulated time `now`: one in flight per sender, the central
     /// bank (k-of-m officers) and the two banks, each running through every kind of transaction
-    /// ([`workload`]); a sender's transaction is sent again if it is not committed after
-    /// `RESUBMIT_MS`. Sequence numbers come from `ledger`, the most advanced honest node's.
+    /// ([`workload`]), the central bank's validator-set changes ([`Plan`]) among its own; a
+    /// sender's transaction is sent again if it is not committed after `RESUBMIT_MS`. Sequence numbers come from `ledger`, the most advanced honest node's.
     pub fn due(&mut self, ledger: &Ledger, now: u64) -> Vec<SignedTransaction> {
         let net = &self.net;
         let senders = [net.central_bank(), net.bank(0), net.bank(1)];
@@ -53,7 +60,18 @@ impl Client {
             let tx = match self.outstanding.get(&sender) {
                 Some((tx, _)) if tx.transaction.sequence == next => tx.clone(),
                 _ => {
-                    let payload = workload(net, sender, next, ledger.head().height);
+                    let slot = self.plan.slot(next).filter(|_| sender == 0);
+                    let payload = match slot {
+                        Some(slot) => {
+                            let members = &ledger.state().membership().validators;
+                            let change = self.plan.change(slot, members, &self.identities);
+                            reconfiguration::payload(net, &self.identities, change)
+                        }
+                        None if sender == 0 => {
+                            workload(net, 0, self.plan.ordinary(next), ledger.head().height)
+                        }
+                        None => workload(net, sender, next, ledger.head().height),
+                    };
                     if sender == 0 {
                         net.officers_sign(next, payload)
                     } else {

@@ -182,3 +182,46 @@ fn invalid_gossip_is_caught_and_never_reaches_an_honest_block() {
     }
     assert!(penalties > 0, "no invalid gossip in ten seeds");
 }
+
+#[test]
+fn reconfiguration_adds_rotates_and_removes_validators_and_a_late_observer_catches_up() {
+    let mut config = SimConfig::new(4).with_reconfiguration();
+    config.observers = 1;
+    let reports: Vec<_> = (0..12).map(|seed| run_seed(seed, &config)).collect();
+    for report in &reports {
+        assert!(
+            report.violations.is_empty(),
+            "seed {}: {:?}",
+            report.seed,
+            report.violations
+        );
+        assert!(
+            report.epochs >= 1,
+            "seed {} never changed the set",
+            report.seed
+        );
+        let (epoch, height) = report
+            .late_observer_from
+            .unwrap_or_else(|| panic!("seed {}: the late observer never started", report.seed));
+        // It caught up from the genesis, past the height it started at (liveness holds it to
+        // 10 more blocks), through `epoch` epoch changes.
+        assert!(epoch <= report.epochs && height < report.committed_blocks);
+    }
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.late_observer_from.is_some_and(|(epoch, _)| epoch >= 3)),
+        "no late observer joined after three epoch changes in 12 seeds"
+    );
+    for kind in ["add_validator", "remove_validator", "rotate_validator_key"] {
+        let applied: u64 = reports
+            .iter()
+            .map(|r| r.outcomes.get(kind).map_or(0, |(applied, _)| *applied))
+            .sum();
+        assert!(applied > 0, "no {kind} applied in 12 seeds");
+    }
+    // The same seed replays the same run, epoch changes included.
+    let again = run_seed(reports[0].seed, &config);
+    assert_eq!(again.chains_digest, reports[0].chains_digest);
+    assert_eq!(again.epochs, reports[0].epochs);
+}

@@ -120,7 +120,7 @@ impl Node {
                     .push((author, tenge_types::Signature([7; 64]))),
             }
         }
-        let me = self.validator;
+        let me = self.me().unwrap_or_default();
         // Only what came straight from its author is relayed: a relay of a relay (two forging
         // nodes feeding each other) would be a loop, not an attack.
         let author = match message {
@@ -246,7 +246,7 @@ impl Node {
                         variants.push(self.out_of_turn(proposal, ahead));
                     }
                     let n = self.consensus().validators().len() as ValidatorIndex;
-                    for v in (0..n).filter(|v| *v != self.validator) {
+                    for v in (0..n).filter(|v| Some(*v) != self.me()) {
                         let first = v as usize % variants.len();
                         for k in 0..variants.len() {
                             let chosen = &variants[(first + k) % variants.len()];
@@ -287,7 +287,7 @@ impl Node {
                     // get one, half the other.
                     let other = self.equivocate(local, proposal);
                     let n = self.consensus().validators().len() as ValidatorIndex;
-                    for v in (0..n).filter(|v| *v != self.validator) {
+                    for v in (0..n).filter(|v| Some(*v) != self.me()) {
                         let chosen = match &other {
                             Some(other) if v % 2 == 1 => other,
                             _ => proposal,
@@ -309,7 +309,7 @@ impl Node {
                     data.block_id = tenge_types::Domain::Block.hash(&data.block_id.0);
                     let genesis_id = self.consensus().genesis_id();
                     let conflicting = Vote {
-                        signature: self.keypair.sign(&data.signing_hash(&genesis_id)),
+                        signature: self.signer().sign(&data.signing_hash(&genesis_id)),
                         data,
                         author: vote.author,
                     };
@@ -349,7 +349,7 @@ impl Node {
         block.header.round = round;
         let genesis_id = self.consensus().genesis_id();
         Proposal {
-            signature: self.keypair.sign(&proposal_signing_hash(
+            signature: self.signer().sign(&proposal_signing_hash(
                 &genesis_id,
                 &block.id(),
                 round,
@@ -377,7 +377,7 @@ impl Node {
         }
         let genesis_id = self.consensus().genesis_id();
         Some(Proposal {
-            signature: self.keypair.sign(&proposal_signing_hash(
+            signature: self.signer().sign(&proposal_signing_hash(
                 &genesis_id,
                 &block.id(),
                 round,
