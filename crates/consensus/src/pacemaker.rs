@@ -133,16 +133,35 @@ impl Consensus {
                 timeout
             }
         };
-        let message = ConsensusMessage::Timeout(Box::new(timeout));
-        let outgoing = vec![
-            Outgoing::Broadcast {
+        let mut outgoing = Vec::with_capacity(4);
+        // This round's vote, if any, goes to every validator ahead of the timeout, as Aptos's
+        // round manager sends a vote with its timeout: it went to the next leader only, and when
+        // that leader is down the others still certify the block from it, so a down validator
+        // costs the chain one round instead of the two around its turn (D85). The same signed
+        // vote again is no equivocation; a receiver that counted it already drops it unchecked.
+        if let Some(vote) = self
+            .safety
+            .last_vote
+            .as_ref()
+            .filter(|vote| vote.data.round == round)
+        {
+            let message = ConsensusMessage::Vote(vote.clone());
+            outgoing.push(Outgoing::Broadcast {
                 message: message.clone(),
-            },
-            Outgoing::Send {
+            });
+            outgoing.push(Outgoing::Send {
                 to: self.me,
                 message,
-            },
-        ];
+            });
+        }
+        let message = ConsensusMessage::Timeout(Box::new(timeout));
+        outgoing.push(Outgoing::Broadcast {
+            message: message.clone(),
+        });
+        outgoing.push(Outgoing::Send {
+            to: self.me,
+            message,
+        });
         effects.push(self.stage(self.safety.clone(), None, outgoing));
     }
 

@@ -272,6 +272,123 @@ fn replica_votes_for_a_valid_proposal_and_sends_the_vote_to_the_next_leader() {
     );
 }
 
+/// D85: the next leader of round 1 is down, so the votes sent to it are lost. A voter that
+/// times out sends its vote to every validator with its timeout, and three such votes certify
+/// round 1's block at every validator: round 2 is entered by a QC (no back-off), and round 1's
+/// block is not lost with its next leader.
+#[test]
+fn d85_a_voter_that_times_out_sends_its_vote_to_all_so_a_down_next_leader_loses_no_block() {
+    let genesis = genesis_block(1);
+    let genesis_id = genesis.id();
+    let genesis_qc = QuorumCertificate::genesis(&genesis);
+    let me = 0;
+    let mut core = node(me, &genesis);
+    let block = block_on(&genesis_qc, 1, 1);
+    let leader = validators().leader(Round(1));
+    let down = validators().leader(Round(2));
+    assert!(
+        me != leader && me != down,
+        "this node neither leads nor collects"
+    );
+    let data = vote_data(&block, &genesis_qc);
+    let vote_of = |author: ValidatorIndex| ConsensusMessage::Vote(vote(&genesis_id, author, &data));
+    let my_timeout = ConsensusMessage::Timeout(Box::new(timeout(&genesis_id, me, 1, &genesis_qc)));
+    let live_voter = (0..4)
+        .find(|v| ![me, leader, down].contains(v))
+        .expect("a fourth validator");
+    run(
+        &mut core,
+        vec![
+            TestStep {
+                name: "proposal of round 1",
+                input: message(
+                    leader,
+                    ConsensusMessage::Proposal(Box::new(proposal(
+                        &genesis_id,
+                        block.clone(),
+                        &genesis_qc,
+                    ))),
+                ),
+                expected_effects: vec![Seen::ExecuteBlock {
+                    block_id: block.id(),
+                }],
+                round_after: 1,
+            },
+            TestStep {
+                name: "executed: the vote goes to the next leader, which is down",
+                input: executed(&block),
+                expected_effects: vec![Seen::Signed {
+                    last_voted_round: Round(1),
+                    last_proposed_round: Round(0),
+                    highest_timeout_round: Round(0),
+                    voted_block: Some(block.id()),
+                    outgoing: vec![Outgoing::Send {
+                        to: down,
+                        message: vote_of(me),
+                    }],
+                }],
+                round_after: 1,
+            },
+            TestStep {
+                name: "round 1 times out: the vote to every validator and to this node, then the \
+                       timeout, both after the safety data is persisted",
+                input: Input::RoundTimerFired { round: Round(1) },
+                expected_effects: vec![
+                    Seen::Signed {
+                        last_voted_round: Round(1),
+                        last_proposed_round: Round(0),
+                        highest_timeout_round: Round(1),
+                        voted_block: None,
+                        outgoing: vec![
+                            Outgoing::Broadcast {
+                                message: vote_of(me),
+                            },
+                            Outgoing::Send {
+                                to: me,
+                                message: vote_of(me),
+                            },
+                            Outgoing::Broadcast {
+                                message: my_timeout.clone(),
+                            },
+                            Outgoing::Send {
+                                to: me,
+                                message: my_timeout,
+                            },
+                        ],
+                    },
+                    Seen::ScheduleTimer {
+                        round: Round(1),
+                        after_ms: BASE_MS,
+                    },
+                ],
+                round_after: 1,
+            },
+            TestStep {
+                name: "own vote looped back: one of three",
+                input: message(me, vote_of(me)),
+                expected_effects: vec![],
+                round_after: 1,
+            },
+            TestStep {
+                name: "the leader's vote, sent with its timeout: two of three",
+                input: message(leader, vote_of(leader)),
+                expected_effects: vec![],
+                round_after: 1,
+            },
+            TestStep {
+                name: "the last live validator's vote: round 1 certified, round 2 entered by the \
+                       QC, its timer not backed off",
+                input: message(live_voter, vote_of(live_voter)),
+                expected_effects: vec![Seen::ScheduleTimer {
+                    round: Round(2),
+                    after_ms: BASE_MS,
+                }],
+                round_after: 2,
+            },
+        ],
+    );
+}
+
 #[test]
 fn vote_quorum_forms_a_qc_and_the_two_chain_commit_fires() {
     let genesis = genesis_block(1);
