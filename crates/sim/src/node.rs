@@ -199,6 +199,22 @@ pub struct Node {
 
 pub use tenge_driver::Opened;
 
+/// The blocks of a range-sync commit with the certificates on their parents, as the checker takes
+/// them: `Followed::Committed` hands the two over side by side.
+pub fn with_parent_qcs(
+    executed: Vec<tenge_ledger::ExecutedBlock>,
+    parent_qcs: Vec<QuorumCertificate>,
+) -> Vec<BlockWithParentQc> {
+    executed
+        .into_iter()
+        .zip(parent_qcs)
+        .map(|(executed, parent_qc)| BlockWithParentQc {
+            block: executed.block,
+            parent_qc,
+        })
+        .collect()
+}
+
 /// The headers a stored block's commit certificate commits it through, when it ended its epoch
 /// (D80): what the checker needs to see that the certificate commits it.
 pub fn stored_suffix(store: &MemoryStore, height: Height) -> Vec<BlockHeader> {
@@ -679,14 +695,7 @@ impl Node {
         if let Err(error) = running.replica.ledger().audit() {
             actions.push(Action::AuditFailed(error));
         }
-        let blocks: Vec<BlockWithParentQc> = executed
-            .into_iter()
-            .zip(parent_qcs)
-            .map(|(executed, parent_qc)| BlockWithParentQc {
-                block: executed.block,
-                parent_qc,
-            })
-            .collect();
+        let blocks = with_parent_qcs(executed, parent_qcs);
         let head = blocks.last().expect("a commit is not empty").clone();
         actions.push(Action::Committed {
             previous_head,

@@ -178,14 +178,7 @@ impl Observer {
         if let Err(error) = following.replica.ledger().audit() {
             actions.push(ObserverAction::AuditFailed(error));
         }
-        let blocks: Vec<BlockWithParentQc> = executed
-            .into_iter()
-            .zip(parent_qcs)
-            .map(|(executed, parent_qc)| BlockWithParentQc {
-                block: executed.block,
-                parent_qc,
-            })
-            .collect();
+        let blocks = crate::node::with_parent_qcs(executed, parent_qcs);
         let height = blocks
             .last()
             .expect("a commit is not empty")
